@@ -1,0 +1,64 @@
+/* generate.h — the one generation loop every model uses: greedy, beam search
+ * and sampling with HF transformers' semantics, over any decoder that can
+ * run one token per beam with a KV cache.
+ *
+ * The model does its own prefill (it alone knows how images enter the
+ * sequence) and hands over the logits of the last prompt position. */
+#ifndef VLM_GENERATE_H
+#define VLM_GENERATE_H
+
+#include "vlm/vlm.h"
+
+/* A decoder as the generation loop sees it. Cache rows are per beam. */
+typedef struct {
+  void *self;
+  int vocab_size;
+  /* Runs token tokens[b] for each beam b < n_beams at position `pos` (the
+   * number of tokens already in each beam's cache: all beams always hold the
+   * same number) and writes beam b's next-token logits to
+   * logits[b * vocab_size]. */
+  gboolean (*step) (void *self, const int *tokens, int n_beams, int pos, float *logits,
+                    GError **error);
+  /* After selection: beam b's cache (positions < len) becomes a copy of old
+   * beam src[b]'s. Called with all src[b] = 0 before the first step of beam
+   * search, so beam 0's prefilled cache reaches every beam. */
+  void (*reorder) (void *self, const int *src, int n_beams, int len);
+} VlmDecoder;
+
+/* Working memory for vlm_generate, sized once for a vocabulary, a beam
+ * count and a token budget; grows (an allocation) only if a later call
+ * asks for more beams or tokens than any call before. */
+typedef struct VlmGenState VlmGenState;
+VlmGenState *vlm_gen_state_new (int vocab_size, int max_beams, int max_new_tokens);
+void vlm_gen_state_free (VlmGenState *state);
+
+typedef struct {
+  const int *prompt;        /* the prompt ids (for repetition penalty) */
+  int n_prompt;
+  int prompt_pos;           /* cache length after prefill = position of the first new token */
+  const float *first_logits;/* [vocab] logits of the last prompt position */
+  const int *eos_ids;       /* stop tokens (generation_config eos_token_id, may be a list) */
+  int n_eos;
+  int pad_id;
+  const volatile gint *cancel; /* non-zero: stop with VLM_ERROR_CANCELLED */
+} VlmGenInput;
+
+/* Generates up to params->max_new_tokens tokens. On success writes the new
+ * ids (without the prompt; including a final EOS as HF returns it) to
+ * out_ids (capacity params->max_new_tokens) and their count to *n_out.
+ * on_token (may be NULL) sees each token as it is chosen, greedy/sampling
+ * only. Returns FALSE with `error` set if the decoder fails or on cancel. */
+gboolean vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenInput *in,
+                       const VlmGenParams *params, VlmTokenFunc on_token, void *user_data,
+                       int *out_ids, int *n_out, GError **error);
+
+/* HF defaults (max_new_tokens 20, num_beams 1, length_penalty 1.0,
+ * early_stopping FALSE, do_sample FALSE, temperature 1, top_k 50, top_p 1,
+ * repetition_penalty 1, seed 0). */
+void vlm_gen_params_init (VlmGenParams *params);
+
+/* Applies the keys of a generation_config.json object (same names as
+ * vlm_gen_params_parse; other keys are ignored here). */
+void vlm_gen_params_apply_json (VlmGenParams *params, struct _JsonObject *config);
+
+#endif

@@ -1,0 +1,102 @@
+/* ops.h — the compute kernels every model composes. They know nothing of
+ * models: only shapes, pointers and activations.
+ *
+ * Two backends behind one API: oneDNN (default; primitives created once per
+ * shape and kept in a cache, user-mode scratchpad so a VlmOps can be used
+ * from any thread, one thread at a time) and OpenBLAS + plain loops (the
+ * reference path that tests cross-check against).
+ *
+ * All activations are f32, dense, row-major. Weights are prepared once at
+ * load (VlmLinearW) and shared read-only between sessions.
+ * Nothing here allocates in the steady state: caches and scratch grow only
+ * the first time a shape is seen. */
+#ifndef VLM_OPS_H
+#define VLM_OPS_H
+
+#include "tensor.h"
+#include "vlm/vlm.h"
+
+typedef enum {
+  VLM_ACT_NONE,
+  VLM_ACT_GELU_ERF,     /* HF "gelu" */
+  VLM_ACT_GELU_TANH,    /* HF "gelu_pytorch_tanh", "gelu_new" */
+  VLM_ACT_QUICK_GELU,   /* x * sigmoid(1.702 x) */
+  VLM_ACT_SILU,         /* x * sigmoid(x) */
+  VLM_ACT_RELU,
+} VlmAct;
+
+/* HF hidden_act string -> VlmAct; FALSE if unknown. */
+gboolean vlm_act_from_name (const char *name, VlmAct *act);
+
+/* ------------------------------------------------------------ weights */
+
+/* A Linear layer as HF stores it: weight [n, k] row-major (out × in),
+ * optional bias [n]. Prepared once at load (dtype conversion, any layout the
+ * backend prefers); read-only afterwards and shareable across threads. */
+typedef struct {
+  int n, k;
+  const float *weight;   /* [n, k] f32 */
+  const float *bias;     /* [n] or NULL */
+  void *owned_weight;    /* conversion buffers, freed by vlm_linear_clear */
+  void *owned_bias;
+  void *packed;          /* backend-private prepared form (may be NULL) */
+} VlmLinearW;
+
+/* From tensors (any of f32/bf16/f16; bias may be NULL). Shapes are checked:
+ * error BAD_SHAPE naming `name` otherwise. */
+gboolean vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *weight,
+                          const VlmTensor *bias, GError **error);
+void vlm_linear_clear (VlmLinearW *lin);
+
+/* ------------------------------------------------------------ context */
+
+typedef struct VlmOps VlmOps;
+
+VlmOps *vlm_ops_new (VlmBackend backend, int n_threads, GError **error);
+void vlm_ops_free (VlmOps *ops);
+VlmBackend vlm_ops_backend (const VlmOps *ops);
+/* Applies the thread count to the calling thread (OpenMP ICVs are per
+ * thread) and to OpenBLAS. Call at the start of each batch of work. */
+void vlm_ops_bind_thread (VlmOps *ops);
+
+/* ------------------------------------------------------------ kernels */
+
+/* y[m, n] = act(x[m, k] · Wᵀ + b) + residual[m, n]
+ * residual may be NULL or alias y (in-place residual add); x must not alias y. */
+void vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y,
+                 VlmAct act, const float *residual);
+
+/* y[m, n] = (x - mean) / sqrt(var + eps) * gamma + beta, per row. y may alias x.
+ * beta may be NULL. */
+void vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,
+                     const float *beta, float eps, float *y);
+
+/* y = x * rsqrt(mean(x²) + eps) * weight, per row (Llama). y may alias x. */
+void vlm_rms_norm (VlmOps *ops, const float *x, int m, int n, const float *weight, float eps,
+                   float *y);
+
+/* In-place activation over n values. */
+void vlm_act (VlmOps *ops, VlmAct act, float *x, size_t n);
+
+/* In-place softmax over each of m rows of n values. */
+void vlm_softmax (VlmOps *ops, float *x, int m, int n);
+
+/* Which keys a query sees: query i (absolute position q_pos0 + i) sees
+ * key j iff !causal || j < prefix || j <= q_pos0 + i.
+ * ViT: {FALSE}. Llama: {TRUE, 0, past}. GIT: {TRUE, n_visual, q_pos0}. */
+typedef struct {
+  gboolean causal;
+  int prefix;
+  int q_pos0;
+} VlmMask;
+
+/* Scaled dot-product attention, all heads.
+ * q [lq rows, stride ldq] holding n_heads × head_dim; k, v [lk rows, stride
+ * ldk/ldv] holding n_kv_heads × head_dim (grouped-query: head h reads kv head
+ * h / (n_heads / n_kv_heads)); out [lq rows, stride ldo] n_heads × head_dim.
+ * out = softmax(q kᵀ · scale + mask) v. */
+void vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk,
+                    const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
+                    int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
+
+#endif

@@ -1,0 +1,181 @@
+/* vlm.h — the vlmcaption inference engine's public API.
+ *
+ * The engine loads a HuggingFace checkpoint folder as it is (config.json,
+ * model.safetensors, tokenizer.json, processor_config.json, ...) and turns a
+ * clip of raw video frames plus a text prompt into a caption. It knows nothing
+ * of GStreamer; it uses GLib for errors and containers.
+ *
+ * Two opaque handles, as whisper.cpp has context and state:
+ *   VlmModel   — read-only weights, config, tokenizer. Reference counted and
+ *                safe to share between threads, sessions and elements.
+ *   VlmSession — per-stream run state: activations, KV cache, primitive cache.
+ *                Allocated once; a session is used by one thread at a time.
+ *
+ * Every call that can fail takes `GError **error` last and returns NULL/FALSE
+ * with the error set in domain VLM_ERROR. Free functions accept NULL.
+ */
+#ifndef VLM_VLM_H
+#define VLM_VLM_H
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+/* ---------------------------------------------------------------- errors */
+
+#define VLM_ERROR (vlm_error_quark ())
+GQuark vlm_error_quark (void);
+
+typedef enum {
+  VLM_ERROR_NOT_FOUND,                /* a file or tensor is missing */
+  VLM_ERROR_IO,                       /* a file could not be read or mapped */
+  VLM_ERROR_BAD_HEADER,               /* a malformed or lying file header */
+  VLM_ERROR_BAD_SHAPE,                /* a tensor has the wrong shape or dtype */
+  VLM_ERROR_BAD_CONFIG,               /* config/processor json invalid or missing keys */
+  VLM_ERROR_UNSUPPORTED_ARCHITECTURE, /* config.json names an architecture we lack */
+  VLM_ERROR_UNSUPPORTED_TOKENIZER,    /* tokenizer.json of an unknown model type */
+  VLM_ERROR_BAD_FRAME,                /* zero-sized, inconsistent or unknown-format frame */
+  VLM_ERROR_BAD_ARGUMENT,             /* an API argument out of range */
+  VLM_ERROR_INFERENCE,                /* a compute backend failed at run time */
+  VLM_ERROR_CANCELLED,                /* vlm_session_cancel() stopped the call */
+} VlmErrorCode;
+
+/* ---------------------------------------------------------------- logging */
+
+typedef enum {
+  VLM_LOG_ERROR, VLM_LOG_WARNING, VLM_LOG_INFO, VLM_LOG_DEBUG,
+} VlmLogLevel;
+
+/* Called from whichever thread logs; must be thread-safe. */
+typedef void (*VlmLogFunc) (VlmLogLevel level, const char *message, void *user_data);
+
+/* Routes all engine logging to `func` (NULL: GLib's g_log under domain "vlm").
+ * Global; call before loading models. */
+void vlm_set_log_func (VlmLogFunc func, void *user_data);
+
+/* ---------------------------------------------------------------- frames */
+
+typedef enum {
+  VLM_PIXEL_RGB,   /* packed R,G,B bytes */
+  VLM_PIXEL_RGBX,  /* packed R,G,B,pad */
+  VLM_PIXEL_BGRX,
+  VLM_PIXEL_RGBA,
+  VLM_PIXEL_BGRA,
+  VLM_PIXEL_I420,  /* planar Y, U, V (U,V subsampled 2x2) */
+  VLM_PIXEL_NV12,  /* planar Y, interleaved UV (subsampled 2x2) */
+} VlmPixelFormat;
+
+/* One raw video frame, borrowed. planes/strides as GstVideoFrame gives them:
+ * packed formats use plane 0 only; I420 uses 3 planes; NV12 uses 2.
+ * Strides are in bytes and may exceed the row width. YUV is BT.601
+ * limited range unless `yuv_matrix` says otherwise. */
+typedef enum { VLM_YUV_BT601, VLM_YUV_BT709 } VlmYuvMatrix;
+
+typedef struct {
+  VlmPixelFormat format;
+  int width, height;
+  const uint8_t *planes[3];
+  int strides[3];
+  VlmYuvMatrix yuv_matrix;
+  gboolean yuv_full_range;
+} VlmFrame;
+
+/* ---------------------------------------------------------------- model */
+
+typedef enum {
+  VLM_BACKEND_ONEDNN,   /* default: oneDNN primitives */
+  VLM_BACKEND_BLAS,     /* reference: OpenBLAS sgemm + plain loops */
+} VlmBackend;
+
+typedef enum {
+  VLM_PRECISION_AUTO,   /* the fastest that keeps outputs unchanged */
+  VLM_PRECISION_F32,
+  VLM_PRECISION_BF16,
+  VLM_PRECISION_INT8,
+} VlmPrecision;
+
+typedef struct {
+  VlmBackend backend;
+  VlmPrecision precision;
+  int n_threads;          /* 0: all cores; honoured by oneDNN and OpenBLAS */
+} VlmModelParams;
+
+VlmModelParams vlm_model_default_params (void);
+
+typedef struct VlmModel VlmModel;
+
+/* Loads the HF checkpoint folder `dir`. The architecture comes from
+ * config.json "architectures". Returns NULL and sets `error` (naming the
+ * file or tensor) on any problem. Thread-safe. */
+VlmModel *vlm_model_load (const char *dir, const VlmModelParams *params, GError **error);
+VlmModel *vlm_model_ref (VlmModel *model);
+void vlm_model_unref (VlmModel *model);
+
+/* Read-only facts; never fail on a loaded model. */
+const char *vlm_model_get_architecture (const VlmModel *model); /* "GitForCausalLM" */
+const char *vlm_model_get_name (const VlmModel *model);         /* folder basename */
+int vlm_model_get_frames_per_clip (const VlmModel *model);      /* frames the model wants */
+/* TRUE when the model generates text; FALSE for tag-only models. */
+gboolean vlm_model_can_generate (const VlmModel *model);
+
+/* ---------------------------------------------------------------- generation */
+
+typedef struct {
+  int max_new_tokens;      /* default: generation_config.json or 20 */
+  int num_beams;           /* 1: greedy */
+  float length_penalty;    /* beam score = sum logprob / len^penalty */
+  gboolean early_stopping;
+  gboolean do_sample;
+  float temperature, top_p, repetition_penalty;
+  int top_k;
+  guint64 seed;
+} VlmGenParams;
+
+/* Defaults from the model's generation_config.json (HF semantics). */
+VlmGenParams vlm_gen_default_params (const VlmModel *model);
+
+/* Applies "key=value,key=value" (HF generation_config keys: max_new_tokens,
+ * num_beams, length_penalty, early_stopping, do_sample, temperature, top_k,
+ * top_p, repetition_penalty, seed) onto `params`. Unknown keys and bad values
+ * are an error naming them. */
+gboolean vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error);
+
+/* Called for each token as it is generated (greedy/sampling only); return
+ * FALSE to stop early. */
+typedef gboolean (*VlmTokenFunc) (int token_id, const char *piece, void *user_data);
+
+typedef struct {
+  char *text;              /* decoded, special tokens skipped; UTF-8 */
+  int *tokens;             /* generated ids (without the prompt) */
+  int n_tokens;
+  double preprocess_ms, vision_ms, prefill_ms, decode_ms, total_ms;
+} VlmCaption;
+
+void vlm_caption_clear (VlmCaption *caption);
+
+/* ---------------------------------------------------------------- session */
+
+typedef struct VlmSession VlmSession;
+
+/* Allocates all run state for `model` (activations for a full clip, KV cache
+ * for the longest generation). Holds a ref on the model. */
+VlmSession *vlm_session_new (VlmModel *model, GError **error);
+void vlm_session_free (VlmSession *session);
+
+/* Captions one clip: `n_frames` frames (any count ≥ 1; resampled to the
+ * model's frames per clip if different) with `prompt` (NULL or "": the
+ * model's plain captioning prompt). Fills `out` (clear it with
+ * vlm_caption_clear). Not thread-safe for one session. */
+gboolean vlm_session_caption (VlmSession *session, const VlmFrame *frames, int n_frames,
+                              const char *prompt, const VlmGenParams *params,
+                              VlmTokenFunc on_token, void *user_data,
+                              VlmCaption *out, GError **error);
+
+/* Makes a running vlm_session_caption() return VLM_ERROR_CANCELLED soon.
+ * Thread-safe; the flag clears when the next call starts. */
+void vlm_session_cancel (VlmSession *session);
+
+G_END_DECLS
+
+#endif /* VLM_VLM_H */
