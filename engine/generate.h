@@ -7,6 +7,8 @@
 #ifndef VLM_GENERATE_H
 #define VLM_GENERATE_H
 
+#include <json-glib/json-glib.h>
+
 #include "vlm/vlm.h"
 
 /* A decoder as the generation loop sees it. Cache rows are per beam. */
@@ -31,6 +33,8 @@ typedef struct {
 typedef struct VlmGenState VlmGenState;
 VlmGenState *vlm_gen_state_new (int vocab_size, int max_beams, int max_new_tokens);
 void vlm_gen_state_free (VlmGenState *state);
+/* Bytes of working memory the state holds now (for logs and tests). */
+gsize vlm_gen_state_get_bytes (const VlmGenState *state);
 
 typedef struct {
   const int *prompt;        /* the prompt ids (for repetition penalty) */
@@ -52,6 +56,9 @@ gboolean vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenIn
                        const VlmGenParams *params, VlmTokenFunc on_token, void *user_data,
                        int *out_ids, int *n_out, GError **error);
 
+/* VlmGenParams.early_stopping is TRUE, FALSE or this: HF's "never". */
+#define VLM_EARLY_STOPPING_NEVER 2
+
 /* HF defaults (max_new_tokens 20, num_beams 1, length_penalty 1.0,
  * early_stopping FALSE, do_sample FALSE, temperature 1, top_k 50, top_p 1,
  * repetition_penalty 1, seed 0). */
@@ -59,6 +66,6 @@ void vlm_gen_params_init (VlmGenParams *params);
 
 /* Applies the keys of a generation_config.json object (same names as
  * vlm_gen_params_parse; other keys are ignored here). */
-void vlm_gen_params_apply_json (VlmGenParams *params, struct _JsonObject *config);
+void vlm_gen_params_apply_json (VlmGenParams *params, JsonObject *config);
 
 #endif

@@ -1,2 +1,909 @@
-/* placeholder: being written */
-#include "tensor.h"
+/* image.c — HF image/video processors in C: raw frames to `pixel_values`.
+ *
+ * Pipeline per frame: convert to RGB u8 → resize → center crop → rescale and
+ * normalise into CHW f32. The resize is Pillow's separable convolution
+ * resampler (ref: Pillow src/libImaging/Resample.c, ImagingResample), which
+ * torchvision's antialiased uint8 resize (what HF transformers 5 runs) also
+ * implements: horizontal pass first, rounded to u8, then the vertical pass.
+ *
+ * Only the pixels that survive the crop are computed: each output pixel's
+ * filter taps depend on its own index alone, so resizing the crop window is
+ * bit-identical to resizing the whole image and cropping afterwards.
+ *
+ * Nothing here allocates per frame: a plan (sizes, source window) is derived
+ * from the processor and the frame size, and every buffer is carved out of
+ * the caller's scratch. */
+#include <math.h>
+
+#include "image.h"
+#include "json.h"
+
+/* ================================================================ frames */
+
+/* Byte layout of the packed RGB-like formats. */
+typedef struct {
+  int bpp, r, g, b;
+} PackedLayout;
+
+static const PackedLayout packed_layouts[] = {
+  [VLM_PIXEL_RGB] = { 3, 0, 1, 2 },
+  [VLM_PIXEL_RGBX] = { 4, 0, 1, 2 },
+  [VLM_PIXEL_BGRX] = { 4, 2, 1, 0 },
+  [VLM_PIXEL_RGBA] = { 4, 0, 1, 2 },  /* alpha dropped, as PIL's convert("RGB") */
+  [VLM_PIXEL_BGRA] = { 4, 2, 1, 0 },
+};
+
+static gboolean
+is_yuv (VlmPixelFormat f)
+{
+  return f == VLM_PIXEL_I420 || f == VLM_PIXEL_NV12;
+}
+
+static gboolean
+frame_invalid (GError **error, const char *what, int got, int need)
+{
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: %s is %d, need at least %d", what,
+               got, need);
+  return FALSE;
+}
+
+/* Checks what the converters below rely on: a known format, a positive
+ * size, every plane it uses present, strides that hold a row. */
+static gboolean
+frame_validate (const VlmFrame *f, GError **error)
+{
+  if (!f) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: NULL");
+    return FALSE;
+  }
+  if ((unsigned) f->format > VLM_PIXEL_NV12) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: unknown pixel format %d",
+                 (int) f->format);
+    return FALSE;
+  }
+  if (f->width < 1 || f->height < 1) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: size %dx%d is empty",
+                 f->width, f->height);
+    return FALSE;
+  }
+  int cw = (f->width + 1) / 2;   /* chroma planes of odd sizes round up */
+  int n_planes = f->format == VLM_PIXEL_I420 ? 3 : f->format == VLM_PIXEL_NV12 ? 2 : 1;
+  int need[3] = {
+    is_yuv (f->format) ? f->width : f->width * packed_layouts[f->format].bpp,
+    f->format == VLM_PIXEL_NV12 ? 2 * cw : cw,
+    cw,
+  };
+  static const char *const stride_names[3] = { "stride 0", "stride 1", "stride 2" };
+  for (int p = 0; p < n_planes; p++) {
+    if (!f->planes[p]) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: plane %d is NULL", p);
+      return FALSE;
+    }
+    if (f->strides[p] < need[p])
+      return frame_invalid (error, stride_names[p], f->strides[p], need[p]);
+  }
+  return TRUE;
+}
+
+/* YUV → RGB in 16.16 fixed point: R = cy·(Y−y0) + crv·(V−128), and so on. */
+typedef struct {
+  int y0, cy, crv, cgu, cgv, cbu;
+} YuvCoeffs;
+
+/* The inverse of the matrix and range the frame declares (Kr/Kb from
+ * BT.601 or BT.709; limited range scales Y by 255/219 and chroma by 255/224),
+ * as GStreamer's videoconvert interprets those colorimetries. */
+static YuvCoeffs
+yuv_coeffs (const VlmFrame *f)
+{
+  double kr = f->yuv_matrix == VLM_YUV_BT709 ? 0.2126 : 0.299;
+  double kb = f->yuv_matrix == VLM_YUV_BT709 ? 0.0722 : 0.114;
+  double kg = 1.0 - kr - kb;
+  double sy = f->yuv_full_range ? 1.0 : 255.0 / 219.0;
+  double sc = f->yuv_full_range ? 1.0 : 255.0 / 224.0;
+  double one = 65536.0;
+  return (YuvCoeffs) {
+    .y0 = f->yuv_full_range ? 0 : 16,
+    .cy = (int) lround (sy * one),
+    .crv = (int) lround (2.0 * (1.0 - kr) * sc * one),
+    .cgu = (int) lround (2.0 * kb * (1.0 - kb) / kg * sc * one),
+    .cgv = (int) lround (2.0 * kr * (1.0 - kr) / kg * sc * one),
+    .cbu = (int) lround (2.0 * (1.0 - kb) * sc * one),
+  };
+}
+
+static inline uint8_t
+clamp_u8_16 (int v)   /* 16.16 fixed point, rounded, to u8 */
+{
+  v = (v + 32768) >> 16;
+  return (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+static inline void
+yuv_pixel (const YuvCoeffs *k, int y, int u, int v, uint8_t *rgb)
+{
+  int yy = k->cy * (y - k->y0);
+  u -= 128;
+  v -= 128;
+  rgb[0] = clamp_u8_16 (yy + k->crv * v);
+  rgb[1] = clamp_u8_16 (yy - k->cgu * u - k->cgv * v);
+  rgb[2] = clamp_u8_16 (yy + k->cbu * u);
+}
+
+/* Row `y`, columns [x0, x1) of a validated frame, as packed RGB into dst.
+ * Chroma: each sample covers its 2×2 block (no interpolation). */
+static void
+frame_row_to_rgb (const VlmFrame *f, const YuvCoeffs *k, int y, int x0, int x1, uint8_t *dst)
+{
+  const uint8_t *row = f->planes[0] + (size_t) y * f->strides[0];
+  if (!is_yuv (f->format)) {
+    const PackedLayout *l = &packed_layouts[f->format];
+    for (int x = x0; x < x1; x++, dst += 3) {
+      const uint8_t *p = row + (size_t) x * l->bpp;
+      dst[0] = p[l->r];
+      dst[1] = p[l->g];
+      dst[2] = p[l->b];
+    }
+    return;
+  }
+  const uint8_t *c1 = f->planes[1] + (size_t) (y / 2) * f->strides[1];
+  if (f->format == VLM_PIXEL_NV12) {
+    for (int x = x0; x < x1; x++, dst += 3)
+      yuv_pixel (k, row[x], c1[x & ~1], c1[x | 1], dst);
+  } else {
+    const uint8_t *c2 = f->planes[2] + (size_t) (y / 2) * f->strides[2];
+    for (int x = x0; x < x1; x++, dst += 3)
+      yuv_pixel (k, row[x], c1[x / 2], c2[x / 2], dst);
+  }
+}
+
+/* The window [x0,x1)×[y0,y1) of a validated frame as packed RGB, stride (x1−x0)·3. */
+static void
+frame_window_to_rgb (const VlmFrame *f, int x0, int x1, int y0, int y1, uint8_t *dst)
+{
+  YuvCoeffs k = { 0 };
+  if (is_yuv (f->format))
+    k = yuv_coeffs (f);
+  size_t stride = (size_t) (x1 - x0) * 3;
+  for (int y = y0; y < y1; y++)
+    frame_row_to_rgb (f, &k, y, x0, x1, dst + (size_t) (y - y0) * stride);
+}
+
+gboolean
+vlm_frame_to_rgb (const VlmFrame *frame, uint8_t *rgb, GError **error)
+{
+  if (!frame_validate (frame, error))
+    return FALSE;
+  frame_window_to_rgb (frame, 0, frame->width, 0, frame->height, rgb);
+  return TRUE;
+}
+
+/* ================================================================ filters */
+
+/* Pillow's resampling kernels, x in source pixels of the filter's own scale. */
+
+static double
+filter_box (double x)
+{
+  return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+}
+
+static double
+filter_bilinear (double x)
+{
+  x = fabs (x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static double
+filter_hamming (double x)
+{
+  x = fabs (x);
+  if (x == 0.0)
+    return 1.0;
+  if (x >= 1.0)
+    return 0.0;
+  x *= M_PI;
+  /* Pillow writes the window constants as float literals */
+  return sin (x) / x * ((double) 0.54f + (double) 0.46f * cos (x));
+}
+
+static double
+filter_bicubic (double x)
+{
+  const double a = -0.5;   /* Pillow's (and torch's antialiased) Keys cubic */
+  x = fabs (x);
+  if (x < 1.0)
+    return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+  if (x < 2.0)
+    return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+  return 0.0;
+}
+
+static double
+sinc (double x)
+{
+  if (x == 0.0)
+    return 1.0;
+  x *= M_PI;
+  return sin (x) / x;
+}
+
+static double
+filter_lanczos (double x)
+{
+  return -3.0 <= x && x < 3.0 ? sinc (x) * sinc (x / 3.0) : 0.0;
+}
+
+typedef struct {
+  double (*fn) (double x);   /* NULL: nearest neighbour */
+  double support;            /* half-width at scale 1, in source pixels */
+} Filter;
+
+static const Filter filters[] = {
+  [VLM_RESAMPLE_NEAREST] = { NULL, 0.0 },
+  [VLM_RESAMPLE_LANCZOS] = { filter_lanczos, 3.0 },
+  [VLM_RESAMPLE_BILINEAR] = { filter_bilinear, 1.0 },
+  [VLM_RESAMPLE_BICUBIC] = { filter_bicubic, 2.0 },
+  [VLM_RESAMPLE_BOX] = { filter_box, 0.5 },
+  [VLM_RESAMPLE_HAMMING] = { filter_hamming, 1.0 },
+};
+
+/* Fixed-point bits of the integer filter weights (Pillow's PRECISION_BITS:
+ * 32 − 8 − 2, so a sum of 8-bit pixels times weights fits an int32). */
+#define WEIGHT_BITS 22
+
+/* ================================================================ plan */
+
+/* One axis of the resize + crop: which resized pixels the crop keeps, and
+ * which source pixels those read. */
+typedef struct {
+  int in;             /* source pixels */
+  int out;            /* resized pixels */
+  int crop;           /* pixels in the final output */
+  int offset;         /* resized index of output pixel 0 (< 0: zero padding) */
+  int o0, o1;         /* resized pixels in the output: [o0, o1) */
+  const Filter *filter;   /* NULL: identity (out == in) */
+  double scale;       /* in / out */
+  double support;     /* filter half-width in source pixels */
+  int ksize;          /* taps per output pixel, an upper bound */
+  int src0, src1;     /* source pixels read: [src0, src1) */
+} Axis;
+
+/* Source taps of resized pixel o: [*first, *first + *n). */
+static void
+axis_taps (const Axis *a, int o, int *first, int *n)
+{
+  if (!a->filter) {
+    *first = o;
+    *n = 1;
+    return;
+  }
+  double center = (o + 0.5) * a->scale;
+  if (!a->filter->fn) {
+    /* Pillow and torchvision's NEAREST_EXACT: the pixel under the centre */
+    *first = MIN ((int) center, a->in - 1);
+    *n = 1;
+    return;
+  }
+  /* Pillow rounds the window ends by truncating x + 0.5 */
+  int lo = MAX ((int) (center - a->support + 0.5), 0);
+  int hi = MIN ((int) (center + a->support + 0.5), a->in);
+  *first = lo;
+  *n = hi - lo;
+}
+
+/* Python's round() of x / 2: halves go to the even neighbour. */
+static int
+half_round_even (int x)
+{
+  int q = x / 2;
+  return (x % 2 != 0 && q % 2 != 0) ? q + 1 : q;
+}
+
+/* torchvision's center_crop (HF transformers 5): when the image is smaller
+ * the crop pads it with zeros, (crop − size) // 2 before; otherwise the
+ * offset is round((size − crop) / 2) with Python's half-to-even rounding. */
+static int
+crop_offset (int size, int crop)
+{
+  return crop > size ? -((crop - size) / 2) : half_round_even (size - crop);
+}
+
+static void
+axis_init (Axis *a, int in, int out, int crop, gboolean do_crop, const Filter *filter)
+{
+  *a = (Axis) { .in = in, .out = out, .crop = do_crop ? crop : out };
+  a->offset = do_crop ? crop_offset (out, crop) : 0;
+  a->o0 = MAX (a->offset, 0);
+  a->o1 = MIN (a->offset + a->crop, out);
+  a->filter = out == in ? NULL : filter;
+  if (a->filter) {
+    a->scale = (double) in / out;
+    a->support = filter->support * MAX (a->scale, 1.0);   /* widen to antialias */
+    a->ksize = filter->fn ? (int) ceil (a->support) * 2 + 1 : 1;
+  } else {
+    a->ksize = 1;
+  }
+  int first, n;
+  axis_taps (a, a->o0, &first, &n);
+  a->src0 = first;
+  axis_taps (a, a->o1 - 1, &first, &n);
+  a->src1 = first + n;
+}
+
+/* FALSE when the crop reaches past the resized image (zero padding). */
+static gboolean
+axis_covers (const Axis *a)
+{
+  return a->o0 == a->offset && a->o1 == a->offset + a->crop;
+}
+
+/* The whole job for one processor and frame size. */
+typedef struct {
+  Axis x, y;
+  /* scratch layout, byte offsets */
+  size_t lut, x_taps, x_weights, y_taps, y_weights, weights_f64, rgb, mid, total;
+} Plan;
+
+static size_t
+carve (size_t *total, size_t bytes)
+{
+  size_t at = *total;
+  *total += (bytes + 63) & ~(size_t) 63;
+  return at;
+}
+
+/* Resized size of a w × h frame, as HF computes it. */
+static void
+resized_size (const VlmImageProcessor *p, int w, int h, int *rw, int *rh)
+{
+  if (!p->do_resize) {
+    *rw = w;
+    *rh = h;
+  } else if (p->shortest_edge > 0) {
+    /* get_resize_output_image_size(default_to_square=False):
+     * long side = int(size * long / short), a truncated true division */
+    int s = p->shortest_edge;
+    int lo = MIN (w, h), hi = MAX (w, h);
+    int l = lo == s ? hi : (int) ((double) ((gint64) s * hi) / lo);
+    *rw = w <= h ? (lo == s ? w : s) : l;
+    *rh = w <= h ? (lo == s ? h : l) : s;
+  } else {
+    *rw = p->resize_w;
+    *rh = p->resize_h;
+  }
+}
+
+static void
+plan_make (const VlmImageProcessor *p, int w, int h, Plan *plan)
+{
+  int rw, rh;
+  resized_size (p, w, h, &rw, &rh);
+  const Filter *f = &filters[p->resample];
+  axis_init (&plan->x, w, rw, p->crop_w, p->do_center_crop, f);
+  axis_init (&plan->y, h, rh, p->crop_h, p->do_center_crop, f);
+  const Axis *x = &plan->x, *y = &plan->y;
+  int nx = MAX (x->o1 - x->o0, 0), ny = MAX (y->o1 - y->o0, 0);
+  size_t t = 0;
+  plan->lut = carve (&t, 3 * 256 * sizeof (float));
+  plan->x_taps = carve (&t, (size_t) nx * 2 * sizeof (int32_t));
+  plan->x_weights = carve (&t, (size_t) nx * x->ksize * sizeof (int32_t));
+  plan->y_taps = carve (&t, (size_t) ny * 2 * sizeof (int32_t));
+  plan->y_weights = carve (&t, (size_t) ny * y->ksize * sizeof (int32_t));
+  plan->weights_f64 = carve (&t, (size_t) MAX (x->ksize, y->ksize) * sizeof (double));
+  plan->rgb = carve (&t, (size_t) MAX (x->src1 - x->src0, 0) * MAX (y->src1 - y->src0, 0) * 3);
+  plan->mid = carve (&t, (size_t) nx * MAX (y->src1 - y->src0, 0) * 3);
+  plan->total = t;
+}
+
+size_t
+vlm_image_scratch_size (const VlmImageProcessor *proc, int w, int h)
+{
+  if (!proc || w < 1 || h < 1)
+    return 0;
+  Plan plan;
+  plan_make (proc, w, h, &plan);
+  return plan.total;
+}
+
+/* ================================================================ resample */
+
+/* Integer weights of the resized pixels [a->o0, a->o1): taps[2i] is the first
+ * tap relative to a->src0, taps[2i+1] their count, weights[i·ksize + j] in
+ * WEIGHT_BITS fixed point. As Pillow: weights normalised to sum 1 in double,
+ * then rounded half away from zero. */
+static void
+axis_weights (const Axis *a, int32_t *taps, int32_t *weights, double *tmp)
+{
+  for (int o = a->o0; o < a->o1; o++) {
+    int i = o - a->o0, first, n;
+    axis_taps (a, o, &first, &n);
+    taps[2 * i] = first - a->src0;
+    taps[2 * i + 1] = n;
+    int32_t *k = weights + (size_t) i * a->ksize;
+    if (!a->filter || !a->filter->fn) {
+      k[0] = 1 << WEIGHT_BITS;
+      continue;
+    }
+    double center = (o + 0.5) * a->scale, inv = 1.0 / MAX (a->scale, 1.0), sum = 0.0;
+    for (int j = 0; j < n; j++) {
+      tmp[j] = a->filter->fn ((first + j - center + 0.5) * inv);
+      sum += tmp[j];
+    }
+    for (int j = 0; j < n; j++) {
+      double v = (sum != 0.0 ? tmp[j] / sum : tmp[j]) * (1 << WEIGHT_BITS);
+      k[j] = (int32_t) (v < 0.0 ? v - 0.5 : v + 0.5);
+    }
+  }
+}
+
+/* Pillow's clip8: a rounded fixed-point sum back to 0..255. */
+static inline uint8_t
+clip8 (int32_t v)
+{
+  if (v >= 256 << WEIGHT_BITS)
+    return 255;
+  if (v <= 0)
+    return 0;
+  return (uint8_t) (v >> WEIGHT_BITS);
+}
+
+/* Horizontal pass: every source row in [0, rows) of `src` (packed RGB,
+ * `src_stride` bytes) to `nx` resized columns in `dst` (stride nx·3). */
+static void
+resample_rows (const uint8_t *src, size_t src_stride, int rows, int nx, const int32_t *taps,
+               const int32_t *weights, int ksize, uint8_t *dst)
+{
+  for (int r = 0; r < rows; r++) {
+    const uint8_t *in = src + (size_t) r * src_stride;
+    for (int i = 0; i < nx; i++, dst += 3) {
+      const uint8_t *p = in + (size_t) taps[2 * i] * 3;
+      const int32_t *k = weights + (size_t) i * ksize;
+      int32_t s0 = 1 << (WEIGHT_BITS - 1), s1 = s0, s2 = s0;
+      for (int j = 0; j < taps[2 * i + 1]; j++, p += 3) {
+        s0 += p[0] * k[j];
+        s1 += p[1] * k[j];
+        s2 += p[2] * k[j];
+      }
+      dst[0] = clip8 (s0);
+      dst[1] = clip8 (s1);
+      dst[2] = clip8 (s2);
+    }
+  }
+}
+
+/* Vertical pass for output row `i` of the resized window: `nx` pixels read
+ * down the columns of `src` (stride nx·3), normalised through `lut` into the
+ * three planes of `out` (each `plane` floats apart). */
+static void
+resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32_t *k,
+                     const float *lut, float *out, size_t plane)
+{
+  size_t stride = (size_t) nx * 3;
+  const uint8_t *top = src + (size_t) tap[0] * stride;
+  for (int x = 0; x < nx; x++) {
+    const uint8_t *p = top + (size_t) x * 3;
+    int32_t s0 = 1 << (WEIGHT_BITS - 1), s1 = s0, s2 = s0;
+    for (int j = 0; j < tap[1]; j++, p += stride) {
+      s0 += p[0] * k[j];
+      s1 += p[1] * k[j];
+      s2 += p[2] * k[j];
+    }
+    out[x] = lut[clip8 (s0)];
+    out[plane + x] = lut[256 + clip8 (s1)];
+    out[2 * plane + x] = lut[512 + clip8 (s2)];
+  }
+}
+
+/* ================================================================ normalise */
+
+/* value[c][v] for every u8 level v, computed as HF transformers 5 does in
+ * float32: rescale and normalise fused as (v − mean·(1/rf)) / (std·(1/rf)),
+ * with 1/rf taken in double and rounded to float (255.0f for 1/255). */
+static void
+make_lut (const VlmImageProcessor *p, float *lut)
+{
+  float inv_rf = (float) (1.0 / p->rescale_factor);
+  for (int c = 0; c < 3; c++) {
+    float mean = p->mean[c], std = p->std[c];
+    if (p->do_rescale && p->do_normalize) {
+      mean *= inv_rf;
+      std *= inv_rf;
+    }
+    for (int v = 0; v < 256; v++) {
+      float x = (float) v;
+      if (p->do_normalize)
+        x = (x - mean) / std;
+      else if (p->do_rescale)
+        x *= (float) p->rescale_factor;   /* torch: u8 tensor × scalar in f32 */
+      lut[c * 256 + v] = x;
+    }
+  }
+}
+
+/* ================================================================ preprocess */
+
+gboolean
+vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, float *out,
+                      void *scratch, GError **error)
+{
+  g_return_val_if_fail (proc && out && scratch, FALSE);
+  if (!frame_validate (frame, error))
+    return FALSE;
+  Plan plan;
+  plan_make (proc, frame->width, frame->height, &plan);
+  const Axis *ax = &plan.x, *ay = &plan.y;
+  g_assert (ax->crop == proc->out_w && ay->crop == proc->out_h);
+
+  uint8_t *base = scratch;
+  float *lut = (float *) (base + plan.lut);
+  make_lut (proc, lut);
+  size_t plane = (size_t) proc->out_h * proc->out_w;
+  if (!axis_covers (ax) || !axis_covers (ay)) {
+    /* the crop reaches past the image: torchvision pads with level 0 */
+    for (int c = 0; c < 3; c++)
+      for (size_t i = 0; i < plane; i++)
+        out[c * plane + i] = lut[c * 256];
+  }
+
+  int32_t *x_taps = (int32_t *) (base + plan.x_taps), *x_w = (int32_t *) (base + plan.x_weights);
+  int32_t *y_taps = (int32_t *) (base + plan.y_taps), *y_w = (int32_t *) (base + plan.y_weights);
+  double *tmp = (double *) (base + plan.weights_f64);
+  axis_weights (ax, x_taps, x_w, tmp);
+  axis_weights (ay, y_taps, y_w, tmp);
+
+  uint8_t *rgb = base + plan.rgb, *mid = base + plan.mid;
+  int sw = ax->src1 - ax->src0, sh = ay->src1 - ay->src0, nx = ax->o1 - ax->o0;
+  frame_window_to_rgb (frame, ax->src0, ax->src1, ay->src0, ay->src1, rgb);
+  resample_rows (rgb, (size_t) sw * 3, sh, nx, x_taps, x_w, ax->ksize, mid);
+
+  float *dst = out + (size_t) (ay->o0 - ay->offset) * proc->out_w + (ax->o0 - ax->offset);
+  for (int i = 0; i < ay->o1 - ay->o0; i++)
+    resample_column_row (mid, nx, y_taps + 2 * i, y_w + (size_t) i * ay->ksize, lut,
+                         dst + (size_t) i * proc->out_w, plane);
+  return TRUE;
+}
+
+/* ================================================================ config */
+
+/* HF's constants for image_mean / image_std. */
+static const float openai_clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
+static const float openai_clip_std[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+static const float imagenet_standard[3] = { 0.5f, 0.5f, 0.5f };
+
+/* Class defaults for keys a config leaves out (ref: each model's
+ * image_processing_*.py / video_processing_*.py class attributes). */
+typedef struct {
+  const char *prefix;         /* image/video_processor_type starts with this */
+  gboolean square;            /* HF default_to_square: a bare int size is h = w */
+  int size;                   /* shortest edge (square FALSE) or h = w (TRUE) */
+  gboolean do_center_crop;
+  int crop;
+  VlmResample resample;
+  const float *mean, *std;
+  gboolean squash;            /* video frames end up max_image_size square */
+} ProcDefaults;
+
+static const ProcDefaults proc_defaults[] = {
+  { "CLIP", FALSE, 224, TRUE, 224, VLM_RESAMPLE_BICUBIC, openai_clip_mean, openai_clip_std },
+  { "VideoLlava", FALSE, 224, TRUE, 224, VLM_RESAMPLE_BICUBIC, openai_clip_mean,
+    openai_clip_std },
+  { "VideoMAE", FALSE, 224, TRUE, 224, VLM_RESAMPLE_BILINEAR, imagenet_standard,
+    imagenet_standard },
+  { "Siglip", TRUE, 224, FALSE, 0, VLM_RESAMPLE_BICUBIC, imagenet_standard, imagenet_standard },
+  { "LlavaOnevision", TRUE, 384, FALSE, 0, VLM_RESAMPLE_BICUBIC, openai_clip_mean,
+    openai_clip_std },
+  { "Idefics3", TRUE, 364, FALSE, 0, VLM_RESAMPLE_LANCZOS, imagenet_standard,
+    imagenet_standard, TRUE },
+  { "SmolVLM", TRUE, 364, FALSE, 0, VLM_RESAMPLE_LANCZOS, imagenet_standard,
+    imagenet_standard, TRUE },
+  { "Blip", TRUE, 384, FALSE, 0, VLM_RESAMPLE_BICUBIC, openai_clip_mean, openai_clip_std },
+  { "ViT", TRUE, 224, FALSE, 0, VLM_RESAMPLE_BILINEAR, imagenet_standard, imagenet_standard },
+};
+
+/* What an unknown processor type gets: HF's base class sets no size, so
+ * a config that resizes must say how. */
+static const ProcDefaults generic_defaults = {
+  "", TRUE, 0, FALSE, 0, VLM_RESAMPLE_BICUBIC, imagenet_standard, imagenet_standard,
+};
+
+static const ProcDefaults *
+find_defaults (const char *type)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (proc_defaults); i++)
+    if (g_str_has_prefix (type, proc_defaults[i].prefix))
+      return &proc_defaults[i];
+  return &generic_defaults;
+}
+
+/* One processor object being read, for error messages. */
+typedef struct {
+  JsonObject *o;
+  const char *file;
+} Cfg;
+
+static gboolean
+bad_key (const Cfg *c, const char *key, const char *expected, GError **error)
+{
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: \"%s\": expected %s", c->file, key,
+               expected);
+  return FALSE;
+}
+
+/* Member `key`, or NULL when absent or null (HF writes null for unset). */
+static JsonNode *
+member (JsonObject *o, const char *key)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  return n && !JSON_NODE_HOLDS_NULL (n) ? n : NULL;
+}
+
+static gboolean
+node_number (JsonNode *n, double *v)
+{
+  if (!JSON_NODE_HOLDS_VALUE (n))
+    return FALSE;
+  GType t = json_node_get_value_type (n);
+  if (t != G_TYPE_INT64 && t != G_TYPE_DOUBLE)
+    return FALSE;
+  *v = json_node_get_double (n);
+  return isfinite (*v);
+}
+
+/* A positive integer (an integral double is accepted). */
+static gboolean
+node_size (JsonNode *n, int *v)
+{
+  double d;
+  if (!node_number (n, &d) || d != floor (d) || d < 1 || d > 65536)
+    return FALSE;
+  *v = (int) d;
+  return TRUE;
+}
+
+static gboolean
+cfg_bool (const Cfg *c, const char *key, gboolean *v, GError **error)
+{
+  JsonNode *n = member (c->o, key);
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_BOOLEAN)
+    return bad_key (c, key, "true or false", error);
+  *v = json_node_get_boolean (n);
+  return TRUE;
+}
+
+/* `size` or `crop_size`: {"shortest_edge": n}, {"height": h, "width": w},
+ * {"longest_edge": n}, [h, w] or a bare n (shortest edge unless `square`).
+ * Exactly one of *shortest, (*h, *w), *longest is set. */
+static gboolean
+cfg_size (const Cfg *c, const char *key, gboolean square, int *shortest, int *h, int *w,
+          int *longest, GError **error)
+{
+  JsonNode *n = member (c->o, key);
+  if (!n)
+    return TRUE;
+  const char *expected = "a positive int, [h, w], or an object with \"shortest_edge\", "
+                         "\"longest_edge\" or \"height\" and \"width\"";
+  int a, b;
+  *shortest = *h = *w = *longest = 0;
+  if (node_size (n, &a)) {
+    *(square ? h : shortest) = a;
+    *w = square ? a : 0;
+    return TRUE;
+  }
+  if (JSON_NODE_HOLDS_ARRAY (n)) {
+    JsonArray *arr = json_node_get_array (n);
+    if (json_array_get_length (arr) != 2 || !node_size (json_array_get_element (arr, 0), &a) ||
+        !node_size (json_array_get_element (arr, 1), &b))
+      return bad_key (c, key, expected, error);
+    *h = a;
+    *w = b;
+    return TRUE;
+  }
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return bad_key (c, key, expected, error);
+  JsonObject *o = json_node_get_object (n);
+  JsonNode *se = member (o, "shortest_edge"), *le = member (o, "longest_edge");
+  JsonNode *hn = member (o, "height"), *wn = member (o, "width");
+  if (se && !le && !hn && !wn && node_size (se, shortest))
+    return TRUE;
+  if (le && !se && !hn && !wn && node_size (le, longest))
+    return TRUE;
+  if (hn && wn && !se && !le && node_size (hn, h) && node_size (wn, w))
+    return TRUE;
+  *shortest = *h = *w = *longest = 0;
+  return bad_key (c, key, expected, error);
+}
+
+/* image_mean / image_std: three numbers, or one for all channels. */
+static gboolean
+cfg_rgb (const Cfg *c, const char *key, gboolean positive, float v[3], GError **error)
+{
+  JsonNode *n = member (c->o, key);
+  if (!n)
+    return TRUE;
+  const char *expected = positive ? "3 positive numbers" : "3 numbers";
+  double d[3];
+  if (node_number (n, &d[0])) {
+    d[1] = d[2] = d[0];
+  } else if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 3) {
+    for (int i = 0; i < 3; i++)
+      if (!node_number (json_array_get_element (json_node_get_array (n), i), &d[i]))
+        return bad_key (c, key, expected, error);
+  } else {
+    return bad_key (c, key, expected, error);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (positive && d[i] <= 0)
+      return bad_key (c, key, expected, error);
+    v[i] = (float) d[i];
+  }
+  return TRUE;
+}
+
+static gboolean
+cfg_resample (const Cfg *c, VlmResample *v, GError **error)
+{
+  JsonNode *n = member (c->o, "resample");
+  if (!n)
+    return TRUE;
+  double d;
+  if (!node_number (n, &d) || d != floor (d) || d < VLM_RESAMPLE_NEAREST ||
+      d > VLM_RESAMPLE_HAMMING)
+    return bad_key (c, "resample", "a PIL resample code 0..5", error);
+  *v = (VlmResample) d;
+  return TRUE;
+}
+
+static gboolean
+cfg_rescale_factor (const Cfg *c, double *v, GError **error)
+{
+  JsonNode *n = member (c->o, "rescale_factor");
+  if (!n)
+    return TRUE;
+  double d;
+  if (!node_number (n, &d) || d <= 0)
+    return bad_key (c, "rescale_factor", "a positive number", error);
+  *v = d;
+  return TRUE;
+}
+
+/* Resize target from `size`, or for Idefics3/SmolVLM from `max_image_size`:
+ * HF resizes their video frames to `size` and then squashes them to
+ * max_image_size²; we do the second resize only. */
+static gboolean
+processor_size (const Cfg *c, const ProcDefaults *d, VlmImageProcessor *p, GError **error)
+{
+  int shortest = d->square ? 0 : d->size, h = d->square ? d->size : 0, w = h, longest = 0;
+  if (!cfg_size (c, "size", d->square, &shortest, &h, &w, &longest, error))
+    return FALSE;
+  if (d->squash) {
+    int s, mh, mw, ml = d->size;
+    if (!cfg_size (c, "max_image_size", TRUE, &s, &mh, &mw, &ml, error))
+      return FALSE;
+    if (!ml)
+      return bad_key (c, "max_image_size", "{\"longest_edge\": n}", error);
+    shortest = longest = 0;
+    h = w = ml;
+  }
+  if (longest)
+    return bad_key (c, "size", "\"shortest_edge\" or \"height\" and \"width\" "
+                    "(a longest-edge resize gives frame-dependent sizes)", error);
+  p->shortest_edge = shortest;
+  p->resize_h = h;
+  p->resize_w = w;
+  if (p->do_resize && !shortest && !(h && w))
+    return bad_key (c, "size", "a size when do_resize is true", error);
+  return TRUE;
+}
+
+static gboolean
+processor_crop (const Cfg *c, const ProcDefaults *d, VlmImageProcessor *p, GError **error)
+{
+  int shortest = 0, h = d->crop, w = d->crop, longest = 0;
+  if (!cfg_size (c, "crop_size", TRUE, &shortest, &h, &w, &longest, error))
+    return FALSE;
+  if (shortest || longest)   /* HF's get_size_dict(crop_size) squares a lone edge */
+    h = w = MAX (shortest, longest);
+  p->crop_h = h;
+  p->crop_w = w;
+  if (p->do_center_crop && !(h && w))
+    return bad_key (c, "crop_size", "a size when do_center_crop is true", error);
+  return TRUE;
+}
+
+/* Reads one processor object into `p`, defaults first. */
+static gboolean
+processor_parse (const Cfg *c, VlmImageProcessor *p, GError **error)
+{
+  const char *type = vlm_json_string (c->o, "image_processor_type", NULL);
+  if (!type)
+    type = vlm_json_string (c->o, "video_processor_type", NULL);
+  if (!type)
+    type = vlm_json_string (c->o, "feature_extractor_type", "");
+  const ProcDefaults *d = find_defaults (type);
+  *p = (VlmImageProcessor) {
+    .do_convert_rgb = TRUE, .do_resize = TRUE, .resample = d->resample,
+    .do_center_crop = d->do_center_crop, .do_rescale = TRUE, .rescale_factor = 1.0 / 255.0,
+    .do_normalize = TRUE,
+  };
+  g_strlcpy (p->type, type, sizeof p->type);
+  memcpy (p->mean, d->mean, sizeof p->mean);
+  memcpy (p->std, d->std, sizeof p->std);
+  if (!cfg_bool (c, "do_convert_rgb", &p->do_convert_rgb, error) ||
+      !cfg_bool (c, "do_resize", &p->do_resize, error) ||
+      !cfg_bool (c, "do_center_crop", &p->do_center_crop, error) ||
+      !cfg_bool (c, "do_rescale", &p->do_rescale, error) ||
+      !cfg_bool (c, "do_normalize", &p->do_normalize, error) ||
+      !cfg_resample (c, &p->resample, error) || !cfg_rescale_factor (c, &p->rescale_factor, error) ||
+      !cfg_rgb (c, "image_mean", FALSE, p->mean, error) ||
+      !cfg_rgb (c, "image_std", TRUE, p->std, error) || !processor_size (c, d, p, error) ||
+      !processor_crop (c, d, p, error))
+    return FALSE;
+  if (p->do_center_crop) {
+    p->out_h = p->crop_h;
+    p->out_w = p->crop_w;
+  } else if (p->do_resize && !p->shortest_edge) {
+    p->out_h = p->resize_h;
+    p->out_w = p->resize_w;
+  } else {
+    return bad_key (c, "do_center_crop", "true, or a fixed \"size\" (the output size "
+                    "would depend on the frame)", error);
+  }
+  return TRUE;
+}
+
+/* The nested processor of a processor_config.json: `section`, else the
+ * other one; NULL when the file has neither. */
+static JsonObject *
+pick_section (JsonObject *root, const char *section)
+{
+  const char *other = g_strcmp0 (section, "image_processor") == 0 ? "video_processor"
+                                                                  : "image_processor";
+  JsonObject *o = vlm_json_object (root, section ? section : "video_processor");
+  return o ? o : vlm_json_object (root, other);
+}
+
+/* Reads the processor from `root` of `path`, freeing the parser. */
+static gboolean
+parse_object (JsonParser *parser, JsonObject *o, const char *path, VlmImageProcessor *proc,
+              GError **error)
+{
+  Cfg c = { o, path };
+  gboolean ok = processor_parse (&c, proc, error);
+  g_object_unref (parser);
+  return ok;
+}
+
+gboolean
+vlm_image_processor_load (VlmImageProcessor *proc, const char *dir, const char *section,
+                          GError **error)
+{
+  g_return_val_if_fail (proc && dir, FALSE);
+  g_autofree char *nested_path = g_build_filename (dir, "processor_config.json", NULL);
+  g_autofree char *flat_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  JsonParser *parser = NULL;
+  JsonObject *root = NULL;
+  if (g_file_test (nested_path, G_FILE_TEST_EXISTS)) {
+    if (!(root = vlm_json_load (nested_path, &parser, error)))
+      return FALSE;
+    JsonObject *nested = pick_section (root, section);
+    if (nested)
+      return parse_object (parser, nested, nested_path, proc, error);
+  }
+  /* a processor_config.json without a nested processor only names the
+   * processor class: the flat file beside it, if any, holds the settings */
+  if (g_file_test (flat_path, G_FILE_TEST_EXISTS)) {
+    g_clear_object (&parser);
+    if (!(root = vlm_json_load (flat_path, &parser, error)))
+      return FALSE;
+    return parse_object (parser, root, flat_path, proc, error);
+  }
+  if (root)
+    return parse_object (parser, root, nested_path, proc, error);
+  g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND,
+               "%s: no processor_config.json or preprocessor_config.json", dir);
+  return FALSE;
+}

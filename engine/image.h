@@ -27,7 +27,7 @@ typedef struct {
   gboolean do_center_crop;
   int crop_h, crop_w;
   gboolean do_rescale;
-  float rescale_factor;
+  double rescale_factor;     /* double, as HF takes 1 / rescale_factor in Python */
   gboolean do_normalize;
   float mean[3], std[3];
   int out_h, out_w;          /* the pixel_values size this processor produces */

@@ -1,2 +1,108 @@
-/* placeholder: being written */
-#include "tensor.h"
+/* json.c — typed, forgiving getters over json-glib objects. */
+#include "json.h"
+
+JsonObject *
+vlm_json_load (const char *path, JsonParser **parser, GError **error)
+{
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", path);
+    return NULL;
+  }
+  GError *jerr = NULL;
+  JsonParser *p = json_parser_new_immutable ();
+  if (!json_parser_load_from_file (p, path, &jerr)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", path, jerr->message);
+    g_error_free (jerr);
+    g_object_unref (p);
+    return NULL;
+  }
+  JsonNode *root = json_parser_get_root (p);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: not a JSON object", path);
+    g_object_unref (p);
+    return NULL;
+  }
+  *parser = p;
+  return json_node_get_object (root);
+}
+
+/* The member as a number node, or NULL. */
+static JsonNode *
+number (JsonObject *o, const char *key)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+  if (!n || !JSON_NODE_HOLDS_VALUE (n))
+    return NULL;
+  GType t = json_node_get_value_type (n);
+  return t == G_TYPE_INT64 || t == G_TYPE_DOUBLE || t == G_TYPE_BOOLEAN ? n : NULL;
+}
+
+int
+vlm_json_int (JsonObject *o, const char *key, int def)
+{
+  JsonNode *n = number (o, key);
+  return n ? (int) json_node_get_int (n) : def;
+}
+
+double
+vlm_json_double (JsonObject *o, const char *key, double def)
+{
+  JsonNode *n = number (o, key);
+  return n ? json_node_get_double (n) : def;
+}
+
+gboolean
+vlm_json_bool (JsonObject *o, const char *key, gboolean def)
+{
+  JsonNode *n = number (o, key);
+  return n ? json_node_get_boolean (n) : def;
+}
+
+const char *
+vlm_json_string (JsonObject *o, const char *key, const char *def)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+  return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+             ? json_node_get_string (n) : def;
+}
+
+JsonObject *
+vlm_json_object (JsonObject *o, const char *key)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+gboolean
+vlm_json_require_int (JsonObject *o, const char *key, const char *file, int *out, GError **error)
+{
+  JsonNode *n = number (o, key);
+  gint64 v = n ? json_node_get_int (n) : 0;
+  if (v < 1 || v > G_MAXINT) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: \"%s\" %s", file, key,
+                 n ? "must be a positive integer" : "is missing");
+    return FALSE;
+  }
+  *out = (int) v;
+  return TRUE;
+}
+
+int
+vlm_json_int_list (JsonObject *o, const char *key, int *out, int cap)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+  if (number (o, key)) {
+    out[0] = (int) json_node_get_int (n);
+    return 1;
+  }
+  if (!n || !JSON_NODE_HOLDS_ARRAY (n))
+    return 0;
+  JsonArray *a = json_node_get_array (n);
+  int k = 0;
+  for (guint i = 0; i < json_array_get_length (a) && k < cap; i++) {
+    JsonNode *e = json_array_get_element (a, i);
+    if (JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_INT64)
+      out[k++] = (int) json_node_get_int (e);
+  }
+  return k;
+}

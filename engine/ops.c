@@ -1,2 +1,265 @@
-/* placeholder: being written */
-#include "tensor.h"
+/* ops.c — the public ops API: weight preparation, the VlmOps context, the
+ * kernels both backends share (RMSNorm, the attention mask and the
+ * attention pipeline), and dispatch to ops_dnnl.c / ops_blas.c. */
+#include "ops_backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+/* ------------------------------------------------------------ activations */
+
+static const struct {
+  const char *name;
+  VlmAct act;
+} act_names[] = {
+  { "gelu", VLM_ACT_GELU_ERF },
+  { "gelu_python", VLM_ACT_GELU_ERF },
+  { "gelu_pytorch_tanh", VLM_ACT_GELU_TANH },
+  { "gelu_new", VLM_ACT_GELU_TANH },
+  { "quick_gelu", VLM_ACT_QUICK_GELU },
+  { "silu", VLM_ACT_SILU },
+  { "swish", VLM_ACT_SILU },
+  { "relu", VLM_ACT_RELU },
+};
+
+gboolean
+vlm_act_from_name (const char *name, VlmAct *act)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (act_names); i++)
+    if (g_strcmp0 (name, act_names[i].name) == 0) {
+      *act = act_names[i].act;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* ------------------------------------------------------------ weights */
+
+/* f32 data that is float-aligned is used in place (the mmap); anything
+ * else is converted once into an owned buffer. */
+static const float *
+as_f32 (const VlmTensor *t, void **owned)
+{
+  if (t->dtype == VLM_DTYPE_F32 && (uintptr_t) t->data % sizeof (float) == 0)
+    return t->data;
+  float *buf = g_aligned_alloc (vlm_tensor_numel (t), sizeof (float), 64);
+  vlm_tensor_to_f32 (t, buf);
+  *owned = buf;
+  return buf;
+}
+
+static gboolean
+is_float_dtype (VlmDType dtype)
+{
+  return dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16 || dtype == VLM_DTYPE_F16;
+}
+
+gboolean
+vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *weight,
+                 const VlmTensor *bias, GError **error)
+{
+  char got[64];
+  memset (lin, 0, sizeof *lin);
+  if (weight->ndim != 2 || weight->shape[0] < 1 || weight->shape[1] < 1) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE,
+                 "%s: weight has shape %s, expected 2-D [out_features, in_features]", name,
+                 vlm_shape_str (weight->shape, weight->ndim, got, sizeof got));
+    return FALSE;
+  }
+  int64_t n = weight->shape[0];
+  if (bias && (bias->ndim != 1 || bias->shape[0] != n)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE,
+                 "%s: bias has shape %s, expected [%" G_GINT64_FORMAT "]", name,
+                 vlm_shape_str (bias->shape, bias->ndim, got, sizeof got), n);
+    return FALSE;
+  }
+  for (const VlmTensor *t = weight; t; t = t == weight ? bias : NULL)
+    if (!is_float_dtype (t->dtype)) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE,
+                   "%s: %s has dtype %s, expected F32, BF16 or F16", name,
+                   t == weight ? "weight" : "bias", vlm_dtype_name (t->dtype));
+      return FALSE;
+    }
+  lin->n = (int) n;
+  lin->k = (int) weight->shape[1];
+  lin->weight = as_f32 (weight, &lin->owned_weight);
+  lin->bias = bias ? as_f32 (bias, &lin->owned_bias) : NULL;
+  return TRUE;
+}
+
+/* `packed` is reserved for backend-prepared weights (bf16/int8); nothing
+ * fills it yet, so there is nothing to free for it. */
+void
+vlm_linear_clear (VlmLinearW *lin)
+{
+  g_aligned_free (lin->owned_weight);
+  g_aligned_free (lin->owned_bias);
+  memset (lin, 0, sizeof *lin);
+}
+
+/* ------------------------------------------------------------ context */
+
+float *
+vlm_scratch_get (VlmScratch *s, size_t n)
+{
+  if (n > s->cap) {
+    g_aligned_free (s->data);
+    s->data = g_aligned_alloc (n, sizeof (float), 64);
+    s->cap = n;
+  }
+  return s->data;
+}
+
+void
+vlm_scratch_clear (VlmScratch *s)
+{
+  g_aligned_free (s->data);
+  s->data = NULL;
+  s->cap = 0;
+}
+
+VlmOps *
+vlm_ops_new (VlmBackend backend, int n_threads, GError **error)
+{
+  VlmOps *ops = g_new0 (VlmOps, 1);
+  ops->backend = backend;
+  ops->n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  if (backend == VLM_BACKEND_ONEDNN && !(ops->dnnl = vlm_dnnl_new (error))) {
+    g_free (ops);
+    return NULL;
+  }
+  return ops;
+}
+
+void
+vlm_ops_free (VlmOps *ops)
+{
+  if (!ops)
+    return;
+  vlm_dnnl_free (ops->dnnl);
+  vlm_scratch_clear (&ops->scores);
+  vlm_scratch_clear (&ops->staging);
+  g_free (ops);
+}
+
+VlmBackend
+vlm_ops_backend (const VlmOps *ops)
+{
+  return ops->backend;
+}
+
+void
+vlm_ops_bind_thread (VlmOps *ops)
+{
+  omp_set_num_threads (ops->n_threads);
+  openblas_set_num_threads (ops->n_threads);
+}
+
+int
+vlm_ops_n_primitives (const VlmOps *ops)
+{
+  return ops->dnnl ? vlm_dnnl_n_primitives (ops->dnnl) : 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+void
+vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y, VlmAct act,
+            const float *residual)
+{
+  g_assert (x != y);
+  if (ops->dnnl)
+    vlm_dnnl_linear (ops->dnnl, lin, x, m, y, act, residual);
+  else
+    vlm_blas_linear (ops, lin, x, m, y, act, residual);
+}
+
+void
+vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,
+                const float *beta, float eps, float *y)
+{
+  if (ops->dnnl)
+    vlm_dnnl_layer_norm (ops->dnnl, x, m, n, gamma, beta, eps, y);
+  else
+    vlm_blas_layer_norm (x, m, n, gamma, beta, eps, y);
+}
+
+void
+vlm_act (VlmOps *ops, VlmAct act, float *x, size_t n)
+{
+  if (act == VLM_ACT_NONE || n == 0)
+    return;
+  if (ops->dnnl)
+    vlm_dnnl_act (ops->dnnl, act, x, n);
+  else
+    vlm_blas_act (act, x, n);
+}
+
+void
+vlm_softmax (VlmOps *ops, float *x, int m, int n)
+{
+  if (ops->dnnl)
+    vlm_dnnl_softmax (ops->dnnl, x, m, n);
+  else
+    vlm_blas_softmax (x, m, n);
+}
+
+/* ------------------------------------------------------------ RMSNorm */
+
+/* Both backends (oneDNN has no RMSNorm). As LlamaRMSNorm:
+ * variance = x.pow(2).mean(-1); x = x * rsqrt(variance + eps); weight * x
+ * with the sum of squares accumulated in f32. */
+void
+vlm_rms_norm (VlmOps *ops, const float *x, int m, int n, const float *weight, float eps,
+              float *y)
+{
+  for (int i = 0; i < m; i++) {
+    const float *xr = x + (size_t) i * n;
+    float *yr = y + (size_t) i * n;
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += xr[j] * xr[j];
+    float r = 1.0f / sqrtf (ss / n + eps);
+    for (int j = 0; j < n; j++) yr[j] = weight[j] * (xr[j] * r);
+  }
+}
+
+/* ------------------------------------------------------------ attention */
+
+/* Sets the scores of keys a query must not see to -inf (see VlmMask): for
+ * query row i, keys from max(prefix, q_pos0 + i + 1) on. softmax turns
+ * them into exact zeros, as HF's finfo.min additive mask does. */
+static void
+apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
+{
+  if (!mask || !mask->causal)
+    return;
+  for (int h = 0; h < n_heads; h++)
+    for (int i = 0; i < lq; i++) {
+      float *row = scores + ((size_t) h * lq + i) * lk;
+      for (int j = MAX (mask->prefix, mask->q_pos0 + i + 1); j < lk; j++) row[j] = -INFINITY;
+    }
+}
+
+/* softmax(q kᵀ · scale + mask) v over all heads, through a scores buffer
+ * [n_heads, lq, lk] owned by `ops` (grown on the first larger shape). */
+void
+vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, const float *v,
+               int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
+               const VlmMask *mask, float *out, int ldo)
+{
+  g_assert (n_kv_heads > 0 && n_heads % n_kv_heads == 0);
+  VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldk, ldv, ldo, scale };
+  float *scores = vlm_scratch_get (&ops->scores, (size_t) n_heads * lq * lk);
+
+  if (ops->dnnl)
+    vlm_dnnl_attn_scores (ops->dnnl, &s, q, k, scores);
+  else
+    vlm_blas_attn_scores (&s, q, k, scores);
+  apply_mask (scores, n_heads, lq, lk, mask);
+  vlm_softmax (ops, scores, n_heads * lq, lk);
+  if (ops->dnnl)
+    vlm_dnnl_attn_context (ops->dnnl, &s, scores, v, out);
+  else
+    vlm_blas_attn_context (&s, scores, v, out);
+}

@@ -58,6 +58,9 @@ VlmBackend vlm_ops_backend (const VlmOps *ops);
 /* Applies the thread count to the calling thread (OpenMP ICVs are per
  * thread) and to OpenBLAS. Call at the start of each batch of work. */
 void vlm_ops_bind_thread (VlmOps *ops);
+/* Primitives the oneDNN cache holds (0 for BLAS): tests use it to check that
+ * a repeated shape creates nothing. */
+int vlm_ops_n_primitives (const VlmOps *ops);
 
 /* ------------------------------------------------------------ kernels */
 

@@ -1,0 +1,392 @@
+/* git.c — GIT for video captioning.
+ * ref: transformers models/git/modeling_git.py (GitModel, GitForCausalLM)
+ *
+ * Sequence = [visual tokens; text tokens]. Visual tokens attend to each
+ * other only, so their keys/values in every text layer depend on the clip
+ * alone: encode() computes them once per clip into every beam's cache, and
+ * each generated token then costs only its own text path. Text positions
+ * start at 0 after the visual tokens (the golden's use_cache=False numbers). */
+#include "git.h"
+
+#include <math.h>
+
+struct GitRun {
+  VlmModel *model;
+  const Git *g;
+  VlmOps *ops;
+  VlmArena arena;
+  int max_beams, max_text, n_visual, cache_rows;
+  float *k_cache, *v_cache;   /* [layers][max_beams][cache_rows][D] */
+  float *reorder_tmp;         /* [max_beams][max_text][D] */
+  float *vision_out;          /* [F·T, Dv] tower output, before temporal embedding */
+  float *visual;              /* [F·T, D] projected visual tokens */
+  float *logits;              /* [max(max_text, max_beams), vocab] */
+  VlmDecoder decoder;
+};
+
+/* ---------------------------------------------------------------- load */
+
+static gboolean
+load_layer (GitLayer *l, const Git *g, VlmWeights *w, int i, GError **error)
+{
+  int D = g->hidden_size, I = g->intermediate_size;
+  int64_t d[] = {D};
+  const char *p = "git.encoder.layer";
+  return vlm_weights_linear (w, &l->query, TRUE, D, D, error, "%s.%d.attention.self.query", p, i) &&
+         vlm_weights_linear (w, &l->key, TRUE, D, D, error, "%s.%d.attention.self.key", p, i) &&
+         vlm_weights_linear (w, &l->value, TRUE, D, D, error, "%s.%d.attention.self.value", p, i) &&
+         vlm_weights_linear (w, &l->attn_out, TRUE, D, D, error, "%s.%d.attention.output.dense", p, i) &&
+         (l->attn_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.weight", p, i)) &&
+         (l->attn_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.bias", p, i)) &&
+         vlm_weights_linear (w, &l->intermediate, TRUE, I, D, error, "%s.%d.intermediate.dense", p, i) &&
+         vlm_weights_linear (w, &l->out, TRUE, D, I, error, "%s.%d.output.dense", p, i) &&
+         (l->out_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.weight", p, i)) &&
+         (l->out_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.bias", p, i));
+}
+
+static gboolean
+read_config (Git *g, JsonObject *cfg, const char *file, GError **error)
+{
+  if (!vlm_json_require_int (cfg, "hidden_size", file, &g->hidden_size, error) ||
+      !vlm_json_require_int (cfg, "intermediate_size", file, &g->intermediate_size, error) ||
+      !vlm_json_require_int (cfg, "num_attention_heads", file, &g->num_heads, error) ||
+      !vlm_json_require_int (cfg, "num_hidden_layers", file, &g->num_layers, error) ||
+      !vlm_json_require_int (cfg, "vocab_size", file, &g->vocab_size, error) ||
+      !vlm_json_require_int (cfg, "max_position_embeddings", file, &g->max_positions, error))
+    return FALSE;
+  g->eps = (float) vlm_json_double (cfg, "layer_norm_eps", 1e-12);
+  const char *act = vlm_json_string (cfg, "hidden_act", "gelu");
+  if (!vlm_act_from_name (act, &g->act) || g->hidden_size % g->num_heads) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_act \"%s\" or hidden_size %d / %d heads not supported",
+                 file, act, g->hidden_size, g->num_heads);
+    return FALSE;
+  }
+  g->n_frames = MAX (vlm_json_int (cfg, "num_image_with_embedding", 0), 0);
+  return vlm_vit_config_read (&g->vision.cfg, vlm_json_object (cfg, "vision_config"), file, TRUE, error);
+}
+
+static void git_free (void *impl);
+
+static void *
+git_load (VlmModel *model, JsonObject *cfg, GError **error)
+{
+  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
+  Git *g = g_new0 (Git, 1);
+  VlmWeights *w = &model->weights;
+  if (!read_config (g, cfg, file, error) ||
+      !vlm_vit_load (&g->vision, w, "git.image_encoder.vision_model.", error))
+    goto fail;
+  int D = g->hidden_size, Dv = g->vision.cfg.hidden_size;
+  int64_t d[] = {D}, dv3[] = {1, 1, Dv}, emb[] = {g->vocab_size, D}, pos[] = {g->max_positions, D};
+  g->temporal_embedding = g_new0 (const float *, MAX (g->n_frames, 1));
+  for (int i = 0; i < g->n_frames; i++) {
+    /* Hub checkpoints spell it "temperal". */
+    const char *spelling = vlm_weights_has (w, "git.img_temporal_embedding.%d", i) ? "temporal" : "temperal";
+    if (!(g->temporal_embedding[i] = vlm_weights_f32 (w, error, 3, dv3, "git.img_%s_embedding.%d", spelling, i)))
+      goto fail;
+  }
+  if (!vlm_weights_linear (w, &g->projection, TRUE, D, Dv, error, "git.visual_projection.visual_projection.0") ||
+      !(g->projection_ln_w = vlm_weights_f32 (w, error, 1, d, "git.visual_projection.visual_projection.1.weight")) ||
+      !(g->projection_ln_b = vlm_weights_f32 (w, error, 1, d, "git.visual_projection.visual_projection.1.bias")) ||
+      !(g->word_embeddings = vlm_weights_f32 (w, error, 2, emb, "git.embeddings.word_embeddings.weight")) ||
+      !(g->position_embeddings = vlm_weights_f32 (w, error, 2, pos, "git.embeddings.position_embeddings.weight")) ||
+      !(g->emb_ln_w = vlm_weights_f32 (w, error, 1, d, "git.embeddings.LayerNorm.weight")) ||
+      !(g->emb_ln_b = vlm_weights_f32 (w, error, 1, d, "git.embeddings.LayerNorm.bias")) ||
+      !vlm_weights_linear (w, &g->output, TRUE, g->vocab_size, D, error, "output"))
+    goto fail;
+  g->layers = g_new0 (GitLayer, g->num_layers);
+  for (int i = 0; i < g->num_layers; i++)
+    if (!load_layer (&g->layers[i], g, w, i, error))
+      goto fail;
+  model->frames_per_clip = MAX (g->n_frames, 1);
+  model->processor_section = "image_processor";
+  model->vocab_size = g->vocab_size;
+  return g;
+fail:
+  git_free (g);
+  return NULL;
+}
+
+static void
+git_free (void *impl)
+{
+  Git *g = impl;
+  if (!g)
+    return;
+  vlm_vit_clear (&g->vision);
+  for (int i = 0; g->layers && i < g->num_layers; i++) {
+    GitLayer *l = &g->layers[i];
+    VlmLinearW *all[] = {&l->query, &l->key, &l->value, &l->attn_out, &l->intermediate, &l->out};
+    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
+      vlm_linear_clear (all[j]);
+  }
+  vlm_linear_clear (&g->projection);
+  vlm_linear_clear (&g->output);
+  g_free (g->layers);
+  g_free (g->temporal_embedding);
+  g_free (g);
+}
+
+/* ---------------------------------------------------------------- text decoder */
+
+static float *
+cache_row (const GitRun *r, float *cache, int layer, int beam, int row)
+{
+  return cache + (((size_t) layer * r->max_beams + beam) * r->cache_rows + row) * r->g->hidden_size;
+}
+
+/* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each, at
+ * cache rows [pos, pos + rows)) through every text layer, in place:
+ *   x = LN(x + dense(attn(x)));  x = LN(x + out(gelu(intermediate(x))))
+ * Keys are rows [0, pos + rows) of the sequence's cache; the GIT mask lets
+ * a row see all visual rows and the text rows up to itself. */
+static void
+text_forward (GitRun *r, float *x, int n_seq, int rows, int pos)
+{
+  const Git *g = r->g;
+  int D = g->hidden_size, M = n_seq * rows, hd = D / g->num_heads;
+  VlmOps *ops = r->ops;
+  const VlmMask mask = {TRUE, r->n_visual, pos};
+  for (int li = 0; li < g->num_layers; li++) {
+    const GitLayer *l = &g->layers[li];
+    size_t mark = vlm_arena_mark (&r->arena);
+    float *q = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    float *k = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    float *v = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    float *a = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    vlm_linear (ops, &l->query, x, M, q, VLM_ACT_NONE, NULL);
+    vlm_linear (ops, &l->key, x, M, k, VLM_ACT_NONE, NULL);
+    vlm_linear (ops, &l->value, x, M, v, VLM_ACT_NONE, NULL);
+    for (int s = 0; s < n_seq; s++) {
+      float *kc = cache_row (r, r->k_cache, li, s, 0), *vc = cache_row (r, r->v_cache, li, s, 0);
+      memcpy (kc + (size_t) pos * D, k + (size_t) s * rows * D, (size_t) rows * D * sizeof (float));
+      memcpy (vc + (size_t) pos * D, v + (size_t) s * rows * D, (size_t) rows * D * sizeof (float));
+      vlm_attention (ops, q + (size_t) s * rows * D, D, kc, D, vc, D, rows, pos + rows, g->num_heads,
+                     g->num_heads, hd, 1.0f / sqrtf ((float) hd), &mask, a + (size_t) s * rows * D, D);
+    }
+    vlm_linear (ops, &l->attn_out, a, M, x, VLM_ACT_NONE, x);
+    vlm_layer_norm (ops, x, M, D, l->attn_ln_w, l->attn_ln_b, g->eps, x);
+    vlm_arena_rewind (&r->arena, mark);
+
+    float *mid = vlm_arena_new (&r->arena, float, (size_t) M * g->intermediate_size);
+    vlm_linear (ops, &l->intermediate, x, M, mid, g->act, NULL);
+    vlm_linear (ops, &l->out, mid, M, x, VLM_ACT_NONE, x);
+    vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, g->eps, x);
+    vlm_arena_rewind (&r->arena, mark);
+  }
+}
+
+/* x[i] = LayerNorm(word_embeddings[ids[i]] + position_embeddings[pos[i]]) */
+static void
+embed_text (const GitRun *r, const int *ids, const int *positions, int n, float *x)
+{
+  const Git *g = r->g;
+  int D = g->hidden_size;
+  for (int i = 0; i < n; i++) {
+    const float *we = g->word_embeddings + (size_t) ids[i] * D;
+    const float *pe = g->position_embeddings + (size_t) positions[i] * D;
+    for (int j = 0; j < D; j++)
+      x[(size_t) i * D + j] = we[j] + pe[j];
+  }
+  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->eps, x);
+}
+
+static gboolean
+check_ids (const GitRun *r, const int *ids, int n, int first_pos, GError **error)
+{
+  if (first_pos + n > MIN (r->max_text, r->g->max_positions)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+                 "text of %d tokens exceeds the model's %d positions", first_pos + n,
+                 MIN (r->max_text, r->g->max_positions));
+    return FALSE;
+  }
+  for (int i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= r->g->vocab_size) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "token id %d outside the vocabulary of %d",
+                   ids[i], r->g->vocab_size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
+{
+  GitRun *r = self;
+  int D = r->g->hidden_size;
+  if (!check_ids (r, tokens, n_beams, pos, error))
+    return FALSE;
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * D);
+  int *positions = vlm_arena_new (&r->arena, int, n_beams);
+  for (int b = 0; b < n_beams; b++)
+    positions[b] = pos;
+  embed_text (r, tokens, positions, n_beams, x);
+  text_forward (r, x, n_beams, 1, r->n_visual + pos);
+  vlm_linear (r->ops, &r->g->output, x, n_beams, logits, VLM_ACT_NONE, NULL);
+  vlm_arena_rewind (&r->arena, mark);
+  return TRUE;
+}
+
+/* Beam b's text rows [V, V + len) become a copy of old beam src[b]'s. */
+static void
+git_reorder (void *self, const int *src, int n_beams, int len)
+{
+  GitRun *r = self;
+  size_t row_bytes = (size_t) r->g->hidden_size * sizeof (float), n = (size_t) len * row_bytes;
+  float *caches[] = {r->k_cache, r->v_cache};
+  for (int li = 0; li < r->g->num_layers; li++)
+    for (int c = 0; c < 2; c++) {
+      for (int b = 0; b < n_beams; b++)
+        memcpy ((char *) r->reorder_tmp + b * r->max_text * row_bytes,
+                cache_row (r, caches[c], li, src[b], r->n_visual), n);
+      for (int b = 0; b < n_beams; b++)
+        memcpy (cache_row (r, caches[c], li, b, r->n_visual),
+                (char *) r->reorder_tmp + b * r->max_text * row_bytes, n);
+    }
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void git_run_free (void *run);
+
+static void *
+git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError **error)
+{
+  const Git *g = model->impl;
+  const VlmVitConfig *vc = &g->vision.cfg;
+  GitRun *r = g_new0 (GitRun, 1);
+  int F = model->frames_per_clip, D = g->hidden_size;
+  r->model = model;
+  r->g = g;
+  r->ops = ops;
+  r->max_beams = max_beams;
+  r->max_text = MIN (max_tokens, g->max_positions);
+  r->n_visual = F * vc->n_tokens;
+  r->cache_rows = r->n_visual + r->max_text;
+  size_t V = r->n_visual, rows = MAX (V, (size_t) MAX (r->max_text, max_beams));
+  size_t floats = 2 * (size_t) g->num_layers * max_beams * r->cache_rows * D   /* caches */
+                  + (size_t) max_beams * r->max_text * D                        /* reorder */
+                  + V * vc->hidden_size                                         /* vision_out */
+                  + (size_t) MAX (r->max_text, max_beams) * g->vocab_size       /* logits */
+                  + V * D                                                       /* visual */
+                  + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
+                  + rows * (5 * (size_t) D + g->intermediate_size);             /* one text layer */
+  size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64;
+  if (!vlm_arena_init (&r->arena, bytes)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
+    git_run_free (r);
+    return NULL;
+  }
+  r->k_cache = vlm_arena_new (&r->arena, float, (size_t) g->num_layers * max_beams * r->cache_rows * D);
+  r->v_cache = vlm_arena_new (&r->arena, float, (size_t) g->num_layers * max_beams * r->cache_rows * D);
+  r->reorder_tmp = vlm_arena_new (&r->arena, float, (size_t) max_beams * r->max_text * D);
+  r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
+  r->visual = vlm_arena_new (&r->arena, float, V * D);
+  r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);
+  r->decoder = (VlmDecoder) {r, g->vocab_size, git_step, git_reorder};
+  return r;
+}
+
+static void
+git_run_free (void *run)
+{
+  GitRun *r = run;
+  if (!r)
+    return;
+  vlm_arena_clear (&r->arena);
+  g_free (r);
+}
+
+/* Vision per frame (+ temporal embedding) → projection + LN → the visual
+ * rows of every text layer's cache, for every beam. */
+static gboolean
+git_encode (void *run, const float *pixels, int n_frames, GError **error)
+{
+  GitRun *r = run;
+  const Git *g = r->g;
+  int Dv = g->vision.cfg.hidden_size, D = g->hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
+  g_assert (n_frames == r->model->frames_per_clip);
+  vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
+                   r->vision_out);
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *feat = vlm_arena_new (&r->arena, float, (size_t) V * Dv);
+  memcpy (feat, r->vision_out, (size_t) V * Dv * sizeof (float));
+  for (int f = 0; f < g->n_frames; f++)
+    for (int t = 0; t < T; t++)
+      for (int j = 0; j < Dv; j++)
+        feat[((size_t) f * T + t) * Dv + j] += g->temporal_embedding[f][j];
+  vlm_linear (r->ops, &g->projection, feat, V, r->visual, VLM_ACT_NONE, NULL);
+  vlm_layer_norm (r->ops, r->visual, V, D, g->projection_ln_w, g->projection_ln_b, g->vision.cfg.eps, r->visual);
+  float *x = feat;   /* Dv ≥ D is not guaranteed: */
+  if (Dv < D)
+    x = vlm_arena_new (&r->arena, float, (size_t) V * D);
+  memcpy (x, r->visual, (size_t) V * D * sizeof (float));
+  text_forward (r, x, 1, V, 0);
+  size_t bytes = (size_t) V * D * sizeof (float);
+  for (int li = 0; li < g->num_layers; li++)
+    for (int b = 1; b < r->max_beams; b++) {
+      memcpy (cache_row (r, r->k_cache, li, b, 0), cache_row (r, r->k_cache, li, 0, 0), bytes);
+      memcpy (cache_row (r, r->v_cache, li, b, 0), cache_row (r, r->v_cache, li, 0, 0), bytes);
+    }
+  vlm_arena_rewind (&r->arena, mark);
+  return TRUE;
+}
+
+/* [CLS] + tokens(prompt), without [SEP]: GIT continues the text. */
+static int *
+git_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
+{
+  int n_text = 0;
+  g_autofree int *text = NULL;
+  if (prompt && *prompt && !(text = vlm_tokenizer_encode (model->tokenizer, prompt, FALSE, &n_text, error)))
+    return NULL;
+  int *ids = g_new (int, n_text + 1);
+  ids[0] = model->bos_id;
+  if (n_text)
+    memcpy (ids + 1, text, n_text * sizeof (int));
+  *n = n_text + 1;
+  return ids;
+}
+
+static const float *
+git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
+{
+  GitRun *r = run;
+  int D = r->g->hidden_size;
+  if (n < 1 || !check_ids (r, ids, n, 0, error))
+    return NULL;
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *x = vlm_arena_new (&r->arena, float, (size_t) n * D);
+  int *positions = vlm_arena_new (&r->arena, int, n);
+  for (int i = 0; i < n; i++)
+    positions[i] = i;
+  embed_text (r, ids, positions, n, x);
+  text_forward (r, x, 1, n, r->n_visual);
+  vlm_linear (r->ops, &r->g->output, x, n, r->logits, VLM_ACT_NONE, NULL);
+  vlm_arena_rewind (&r->arena, mark);
+  *pos = n;
+  return r->logits + (size_t) (n - 1) * r->g->vocab_size;
+}
+
+static const VlmDecoder *
+git_decoder (void *run)
+{
+  return &((GitRun *) run)->decoder;
+}
+
+const float *git_run_vision_out (const GitRun *run) { return run->vision_out; }
+const float *git_run_visual_tokens (const GitRun *run) { return run->visual; }
+const float *git_run_prompt_logits (const GitRun *run) { return run->logits; }
+
+const VlmArch vlm_arch_git = {
+  .name = "GitForCausalLM",
+  .load = git_load,
+  .free = git_free,
+  .run_new = git_run_new,
+  .run_free = git_run_free,
+  .encode = git_encode,
+  .prompt_ids = git_prompt_ids,
+  .prefill = git_prefill,
+  .decoder = git_decoder,
+};

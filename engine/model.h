@@ -1,0 +1,84 @@
+/* model.h — how an architecture plugs into the engine.
+ *
+ * A model is assembled from config.json: an architecture entry (VlmArch)
+ * loads its parts (tower, projector, decoder) from the checkpoint and
+ * provides per-session run state that encodes a clip, prefills a prompt and
+ * then serves the shared generation loop as a VlmDecoder. model.c owns
+ * everything architecture-independent: files, tokenizer, image processor,
+ * generation defaults, sessions. */
+#ifndef VLM_MODEL_H
+#define VLM_MODEL_H
+
+#include <json-glib/json-glib.h>
+
+#include "generate.h"
+#include "image.h"
+#include "json.h"
+#include "ops.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+/* ---------------------------------------------------------------- weights */
+
+/* The checkpoint plus the f32 copies made of bf16/f16 tensors. */
+typedef struct {
+  VlmSafetensors *st;
+  GPtrArray *owned;   /* conversion buffers */
+} VlmWeights;
+
+/* Tensor named by printf-style `fmt`, shape-checked (-1 = any), as f32
+ * (zero-copy when stored as f32). NULL + error naming it otherwise. */
+const float *vlm_weights_f32 (VlmWeights *w, GError **error, int ndim, const int64_t *shape,
+                              const char *fmt, ...) G_GNUC_PRINTF (5, 6);
+/* Linear `PREFIX.weight` [n, k] (+ `PREFIX.bias` [n] if has_bias). */
+gboolean vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, int k,
+                             GError **error, const char *fmt, ...) G_GNUC_PRINTF (7, 8);
+/* TRUE if the tensor named by `fmt` exists. */
+gboolean vlm_weights_has (VlmWeights *w, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+/* ---------------------------------------------------------------- architectures */
+
+typedef struct VlmModel VlmModel;
+
+typedef struct {
+  const char *name;      /* config.json "architectures"[0] */
+  /* Reads config + weights into an arch-private model; sets
+   * model->frames_per_clip and model->processor_section. */
+  void *(*load) (VlmModel *model, JsonObject *config, GError **error);
+  void (*free) (void *impl);
+  /* Per-session run state able to caption a clip with up to `max_beams`
+   * beams and `max_tokens` text tokens (prompt + generated). */
+  void *(*run_new) (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError **error);
+  void (*run_free) (void *run);
+  /* Encodes `n_frames` preprocessed frames [n, 3, H, W] (n == frames_per_clip). */
+  gboolean (*encode) (void *run, const float *pixels, int n_frames, GError **error);
+  /* Builds the prompt ids for user text `prompt` ("" = plain captioning)
+   * into a new array (g_free), count in *n. */
+  int *(*prompt_ids) (VlmModel *model, const char *prompt, int *n, GError **error);
+  /* Runs the prompt through beam 0 after encode; returns the last position's
+   * logits (owned by run) and the cache length in *pos. */
+  const float *(*prefill) (void *run, const int *ids, int n, int *pos, GError **error);
+  /* The run as a decoder for vlm_generate. */
+  const VlmDecoder *(*decoder) (void *run);
+} VlmArch;
+
+struct VlmModel {
+  gint ref_count;
+  char *dir, *name, *architecture;
+  VlmModelParams params;
+  const VlmArch *arch;
+  void *impl;
+  VlmWeights weights;
+  VlmTokenizer *tokenizer;
+  VlmImageProcessor processor;
+  const char *processor_section;   /* "image_processor" / "video_processor" */
+  VlmGenParams gen_defaults;
+  int eos_ids[8], n_eos, bos_id, pad_id;
+  int frames_per_clip;
+  int vocab_size;
+};
+
+/* The architectures, in model.c's table. */
+extern const VlmArch vlm_arch_git;
+
+#endif

@@ -1,0 +1,65 @@
+/* ops_backend.h — what ops.c (the public API, shared kernels, dispatch)
+ * needs from the two backends: ops_blas.c (OpenBLAS + plain loops, the
+ * reference) and ops_dnnl.c (oneDNN primitives). Internal to the ops. */
+#ifndef VLM_OPS_BACKEND_H
+#define VLM_OPS_BACKEND_H
+
+#include "ops.h"
+
+/* A float buffer that grows to the largest request and never shrinks, so a
+ * steady state allocates nothing. */
+typedef struct {
+  float *data;
+  size_t cap;   /* floats */
+} VlmScratch;
+
+/* At least n floats, 64-byte aligned; contents undefined after growth. */
+float *vlm_scratch_get (VlmScratch *s, size_t n);
+void vlm_scratch_clear (VlmScratch *s);
+
+typedef struct VlmOpsDnnl VlmOpsDnnl;
+
+struct VlmOps {
+  VlmBackend backend;
+  int n_threads;
+  VlmOpsDnnl *dnnl;     /* oneDNN engine, stream, primitive cache; NULL for BLAS */
+  VlmScratch scores;    /* attention scores [n_heads, lq, lk] */
+  VlmScratch staging;   /* BLAS linear: x·Wᵀ before bias/act/residual */
+};
+
+/* One attention call's geometry (see vlm_attention). */
+typedef struct {
+  int lq, lk, n_heads, n_kv_heads, head_dim;
+  int ldq, ldk, ldv, ldo;
+  float scale;
+} VlmAttnShape;
+
+/* ---- reference backend (ops_blas.c) */
+void vlm_blas_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y,
+                      VlmAct act, const float *residual);
+void vlm_blas_layer_norm (const float *x, int m, int n, const float *gamma, const float *beta,
+                          float eps, float *y);
+void vlm_blas_act (VlmAct act, float *x, size_t n);
+void vlm_blas_softmax (float *x, int m, int n);
+/* scores[h, i, j] = scale · q_h[i] · k_{h/g}[j] */
+void vlm_blas_attn_scores (const VlmAttnShape *s, const float *q, const float *k, float *scores);
+/* out_h[i] = Σ_j probs[h, i, j] · v_{h/g}[j] */
+void vlm_blas_attn_context (const VlmAttnShape *s, const float *probs, const float *v,
+                            float *out);
+
+/* ---- oneDNN backend (ops_dnnl.c); same contracts as the BLAS ones */
+VlmOpsDnnl *vlm_dnnl_new (GError **error);
+void vlm_dnnl_free (VlmOpsDnnl *d);
+int vlm_dnnl_n_primitives (const VlmOpsDnnl *d);
+void vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
+                      VlmAct act, const float *residual);
+void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
+                          const float *beta, float eps, float *y);
+void vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n);
+void vlm_dnnl_softmax (VlmOpsDnnl *d, float *x, int m, int n);
+void vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, const float *k,
+                           float *scores);
+void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *probs,
+                            const float *v, float *out);
+
+#endif

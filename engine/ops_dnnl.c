@@ -1,0 +1,393 @@
+/* ops_dnnl.c — the oneDNN backend (oneDNN 2.6 C API, OpenMP runtime).
+ *
+ * Each op is a primitive created (JIT-compiled) the first time its exact
+ * geometry is seen and then kept in a cache keyed by that geometry. A cached
+ * primitive owns memory objects for its arguments, created without data;
+ * each call only rebinds their handles, so a steady-state call allocates
+ * nothing. Primitives use a user-mode scratchpad owned here, which makes
+ * them independent of the thread that created them. */
+#include "ops_backend.h"
+
+#include <dnnl.h>
+#include <dnnl_debug.h>
+
+/* oneDNN fails only on invalid descriptors (our bug: the ops' contracts
+ * have been checked by then) or on memory exhaustion: both are fatal. */
+#define DNNL_CHECK(call)                                                          \
+  G_STMT_START {                                                                  \
+    dnnl_status_t st_ = (call);                                                   \
+    if (st_ != dnnl_success)                                                      \
+      g_error ("oneDNN: %s failed: %s", #call, dnnl_status2str (st_));            \
+  } G_STMT_END
+
+/* ------------------------------------------------------------ primitive cache */
+
+enum {
+  PRIM_LINEAR = 1, PRIM_LAYER_NORM, PRIM_ELTWISE, PRIM_SOFTMAX, PRIM_ATTN_SCORES,
+  PRIM_ATTN_CONTEXT,
+};
+
+/* Everything that makes two primitives different: the op kind, then its
+ * dims, strides, flags and float parameters (as bit patterns). Unused words
+ * are zero, so the key can be hashed and compared as bytes. */
+typedef struct {
+  int64_t kind;
+  int64_t w[10];
+} PrimKey;
+
+#define PRIM_MAX_ARGS 6
+
+typedef struct {
+  PrimKey key;
+  dnnl_primitive_t prim;
+  int n_args;                               /* the caller's handles, in order */
+  gboolean has_scratchpad;                  /* then args[n_args] is the scratchpad */
+  dnnl_exec_arg_t args[PRIM_MAX_ARGS + 1];
+} Prim;
+
+struct VlmOpsDnnl {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  GHashTable *cache;         /* PrimKey* -> Prim*, owns the Prims */
+  void *scratchpad;          /* shared by all primitives: one runs at a time */
+  size_t scratchpad_size;
+};
+
+static inline int64_t
+fbits (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, 4);
+  return u;
+}
+
+static guint
+key_hash (gconstpointer p)
+{
+  const guint8 *b = p;
+  guint32 h = 2166136261u;  /* FNV-1a */
+  for (size_t i = 0; i < sizeof (PrimKey); i++) h = (h ^ b[i]) * 16777619u;
+  return h;
+}
+
+static gboolean
+key_equal (gconstpointer a, gconstpointer b)
+{
+  return memcmp (a, b, sizeof (PrimKey)) == 0;
+}
+
+static void
+prim_free (gpointer data)
+{
+  Prim *p = data;
+  for (int i = 0; i < p->n_args + (p->has_scratchpad ? 1 : 0); i++)
+    dnnl_memory_destroy (p->args[i].memory);
+  dnnl_primitive_destroy (p->prim);
+  g_free (p);
+}
+
+static void
+arg_init (VlmOpsDnnl *d, dnnl_exec_arg_t *arg, int id, const dnnl_memory_desc_t *md)
+{
+  arg->arg = id;
+  DNNL_CHECK (dnnl_memory_create (&arg->memory, md, d->engine, DNNL_MEMORY_NONE));
+}
+
+/* Takes ownership of `pd`: creates the primitive and one memory object per
+ * argument id (in the order the caller will pass handles), grows the shared
+ * scratchpad if this primitive needs more, and caches the result. */
+static Prim *
+prim_new (VlmOpsDnnl *d, const PrimKey *key, dnnl_primitive_desc_t pd, const int *ids,
+          int n_ids)
+{
+  g_assert (n_ids <= PRIM_MAX_ARGS);
+  Prim *p = g_new0 (Prim, 1);
+  p->key = *key;
+  p->n_args = n_ids;
+  DNNL_CHECK (dnnl_primitive_create (&p->prim, pd));
+  for (int i = 0; i < n_ids; i++)
+    arg_init (d, &p->args[i], ids[i], dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]));
+
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+  size_t need = smd ? dnnl_memory_desc_get_size (smd) : 0;
+  if (need > 0) {
+    p->has_scratchpad = TRUE;
+    arg_init (d, &p->args[n_ids], DNNL_ARG_SCRATCHPAD, smd);
+    if (need > d->scratchpad_size) {
+      g_aligned_free (d->scratchpad);
+      d->scratchpad = g_aligned_alloc (need, 1, 64);
+      d->scratchpad_size = need;
+    }
+  }
+  DNNL_CHECK (dnnl_primitive_desc_destroy (pd));
+  g_hash_table_insert (d->cache, &p->key, p);
+  return p;
+}
+
+/* Binds `handles` (one per argument id given to prim_new) and runs. */
+static void
+prim_run (VlmOpsDnnl *d, Prim *p, void *const *handles)
+{
+  int n = p->n_args;
+  for (int i = 0; i < n; i++)
+    DNNL_CHECK (dnnl_memory_set_data_handle (p->args[i].memory, handles[i]));
+  if (p->has_scratchpad)
+    DNNL_CHECK (dnnl_memory_set_data_handle (p->args[n++].memory, d->scratchpad));
+  DNNL_CHECK (dnnl_primitive_execute (p->prim, d->stream, n, p->args));
+  DNNL_CHECK (dnnl_stream_wait (d->stream));
+}
+
+/* Primitive descriptor for `op_desc` with a user scratchpad and `post_ops`
+ * (may be NULL; destroyed here). */
+static dnnl_primitive_desc_t
+pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops)
+{
+  dnnl_primitive_attr_t attr;
+  dnnl_primitive_desc_t pd;
+  DNNL_CHECK (dnnl_primitive_attr_create (&attr));
+  DNNL_CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
+  if (post_ops) {
+    DNNL_CHECK (dnnl_primitive_attr_set_post_ops (attr, post_ops));
+    dnnl_post_ops_destroy (post_ops);
+  }
+  DNNL_CHECK (dnnl_primitive_desc_create (&pd, op_desc, attr, d->engine, NULL));
+  dnnl_primitive_attr_destroy (attr);
+  return pd;
+}
+
+/* An f32 memory descriptor with explicit strides (all ours are plain). */
+static dnnl_memory_desc_t
+md_strided (int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides)
+{
+  dnnl_memory_desc_t md;
+  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&md, ndims, dims, dnnl_f32, strides));
+  return md;
+}
+
+/* ------------------------------------------------------------ context */
+
+VlmOpsDnnl *
+vlm_dnnl_new (GError **error)
+{
+  VlmOpsDnnl *d = g_new0 (VlmOpsDnnl, 1);
+  dnnl_status_t st = dnnl_engine_create (&d->engine, dnnl_cpu, 0);
+  if (st == dnnl_success)
+    st = dnnl_stream_create (&d->stream, d->engine, dnnl_stream_default_flags);
+  if (st != dnnl_success) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "oneDNN: cannot create a CPU engine: %s",
+                 dnnl_status2str (st));
+    vlm_dnnl_free (d);
+    return NULL;
+  }
+  d->cache = g_hash_table_new_full (key_hash, key_equal, NULL, prim_free);
+  return d;
+}
+
+void
+vlm_dnnl_free (VlmOpsDnnl *d)
+{
+  if (!d)
+    return;
+  if (d->cache)
+    g_hash_table_destroy (d->cache);
+  if (d->stream)
+    dnnl_stream_destroy (d->stream);
+  if (d->engine)
+    dnnl_engine_destroy (d->engine);
+  g_aligned_free (d->scratchpad);
+  g_free (d);
+}
+
+int
+vlm_dnnl_n_primitives (const VlmOpsDnnl *d)
+{
+  return g_hash_table_size (d->cache);
+}
+
+/* ------------------------------------------------------------ linear */
+
+/* The HF activations as oneDNN eltwise algorithms. */
+static void
+act_alg (VlmAct act, dnnl_alg_kind_t *alg, float *alpha)
+{
+  *alpha = 0.0f;
+  switch (act) {
+    case VLM_ACT_GELU_ERF: *alg = dnnl_eltwise_gelu_erf; break;
+    case VLM_ACT_GELU_TANH: *alg = dnnl_eltwise_gelu_tanh; break;
+    case VLM_ACT_QUICK_GELU: *alg = dnnl_eltwise_swish; *alpha = 1.702f; break;
+    case VLM_ACT_SILU: *alg = dnnl_eltwise_swish; *alpha = 1.0f; break;
+    case VLM_ACT_RELU: *alg = dnnl_eltwise_relu; break;  /* alpha: negative slope 0 */
+    case VLM_ACT_NONE: g_assert_not_reached ();
+  }
+}
+
+enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
+
+/* matmul {m,k}·{k,n} + bias, then post-ops: the activation, then the
+ * residual as a sum (y += ..., when it is y itself) or a binary add. The
+ * weight is HF's [n,k] row-major read as {k,n} with strides {1,k} (tag ba):
+ * no copy. */
+static dnnl_primitive_desc_t
+linear_pd (VlmOpsDnnl *d, int m, int n, int k, gboolean bias, VlmAct act, int res)
+{
+  dnnl_memory_desc_t src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
+  dnnl_memory_desc_t wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
+  dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
+  dnnl_memory_desc_t dst = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
+  dnnl_post_ops_t po;
+  DNNL_CHECK (dnnl_post_ops_create (&po));
+  if (act != VLM_ACT_NONE) {
+    dnnl_alg_kind_t alg;
+    float alpha;
+    act_alg (act, &alg, &alpha);
+    DNNL_CHECK (dnnl_post_ops_append_eltwise (po, 1.0f, alg, alpha, 0.0f));
+  }
+  if (res == RES_IN_PLACE)
+    DNNL_CHECK (dnnl_post_ops_append_sum (po, 1.0f));
+  else if (res == RES_OTHER)
+    DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
+  dnnl_matmul_desc_t desc;
+  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias ? &bia : NULL, &dst));
+  return pd_create (d, &desc, po);
+}
+
+void
+vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
+                 VlmAct act, const float *residual)
+{
+  int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
+  PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res } };
+  int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
+  void *h[PRIM_MAX_ARGS] = { (void *) x, (void *) lin->weight, y };
+  int n = 3;
+  if (lin->bias) {
+    ids[n] = DNNL_ARG_BIAS;
+    h[n++] = (void *) lin->bias;
+  }
+  if (res == RES_OTHER) {
+    int po_index = act != VLM_ACT_NONE ? 1 : 0;
+    ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
+    h[n++] = (void *) residual;
+  }
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p)
+    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, lin->bias != NULL, act, res), ids, n);
+  prim_run (d, p, h);
+}
+
+/* ------------------------------------------------------------ norms, act, softmax */
+
+void
+vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
+                     const float *beta, float eps, float *y)
+{
+  PrimKey key = { PRIM_LAYER_NORM, { m, n, fbits (eps), beta != NULL } };
+  int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT };
+  void *h[] = { (void *) x, y, (void *) gamma, (void *) beta };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
+    dnnl_layer_normalization_desc_t desc;
+    unsigned flags = dnnl_use_scale | (beta ? dnnl_use_shift : 0);
+    DNNL_CHECK (dnnl_layer_normalization_forward_desc_init (&desc, dnnl_forward_inference, &md,
+                                                            NULL, eps, flags));
+    p = prim_new (d, &key, pd_create (d, &desc, NULL), ids, beta ? 4 : 3);
+  }
+  prim_run (d, p, h);
+}
+
+void
+vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n)
+{
+  PrimKey key = { PRIM_ELTWISE, { act, (int64_t) n } };
+  int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
+  void *h[] = { x, x };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t md = md_strided (1, (dnnl_dims_t) { (int64_t) n }, (dnnl_dims_t) { 1 });
+    dnnl_eltwise_desc_t desc;
+    dnnl_alg_kind_t alg;
+    float alpha;
+    act_alg (act, &alg, &alpha);
+    DNNL_CHECK (dnnl_eltwise_forward_desc_init (&desc, dnnl_forward_inference, alg, &md, alpha,
+                                                0.0f));
+    p = prim_new (d, &key, pd_create (d, &desc, NULL), ids, 2);
+  }
+  prim_run (d, p, h);
+}
+
+void
+vlm_dnnl_softmax (VlmOpsDnnl *d, float *x, int m, int n)
+{
+  PrimKey key = { PRIM_SOFTMAX, { m, n } };
+  int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
+  void *h[] = { x, x };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
+    dnnl_softmax_v2_desc_t desc;
+    DNNL_CHECK (dnnl_softmax_v2_forward_desc_init (&desc, dnnl_forward_inference,
+                                                   dnnl_softmax_accurate, &md, &md, 1));
+    p = prim_new (d, &key, pd_create (d, &desc, NULL), ids, 2);
+  }
+  prim_run (d, p, h);
+}
+
+/* ------------------------------------------------------------ attention */
+
+/* Both attention products are one batched matmul over all heads, on strided
+ * views of the caller's rows: heads are split as {n_kv_heads, group} and the
+ * kv operand has batch dim 1 along `group`, so oneDNN broadcasts each kv
+ * head to its query heads (GQA) without copying. Scores are dense
+ * [n_heads, lq, lk]. */
+
+void
+vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, const float *k,
+                      float *scores)
+{
+  int64_t kvh = s->n_kv_heads, g = s->n_heads / s->n_kv_heads, hd = s->head_dim;
+  int64_t lq = s->lq, lk = s->lk;
+  PrimKey key = { PRIM_ATTN_SCORES, { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale) } };
+  int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
+  void *h[] = { (void *) q, (void *) k, scores };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t src = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
+                                         (dnnl_dims_t) { g * hd, hd, s->ldq, 1 });
+    dnnl_memory_desc_t wei = md_strided (4, (dnnl_dims_t) { kvh, 1, hd, lk },   /* kᵀ */
+                                         (dnnl_dims_t) { hd, hd, 1, s->ldk });
+    dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
+                                         (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
+    dnnl_post_ops_t po;
+    DNNL_CHECK (dnnl_post_ops_create (&po));
+    DNNL_CHECK (dnnl_post_ops_append_eltwise (po, 1.0f, dnnl_eltwise_linear, s->scale, 0.0f));
+    dnnl_matmul_desc_t desc;
+    DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+    p = prim_new (d, &key, pd_create (d, &desc, po), ids, 3);
+  }
+  prim_run (d, p, h);
+}
+
+void
+vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *probs,
+                       const float *v, float *out)
+{
+  int64_t kvh = s->n_kv_heads, g = s->n_heads / s->n_kv_heads, hd = s->head_dim;
+  int64_t lq = s->lq, lk = s->lk;
+  PrimKey key = { PRIM_ATTN_CONTEXT, { kvh, g, lq, lk, hd, s->ldv, s->ldo } };
+  int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
+  void *h[] = { (void *) probs, (void *) v, out };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t src = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
+                                         (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
+    dnnl_memory_desc_t wei = md_strided (4, (dnnl_dims_t) { kvh, 1, lk, hd },
+                                         (dnnl_dims_t) { hd, hd, s->ldv, 1 });
+    dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
+                                         (dnnl_dims_t) { g * hd, hd, s->ldo, 1 });
+    dnnl_matmul_desc_t desc;
+    DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+    p = prim_new (d, &key, pd_create (d, &desc, NULL), ids, 3);
+  }
+  prim_run (d, p, h);
+}

@@ -1,0 +1,158 @@
+/* test_git.c — GIT against transformers' goldens (fixtures/git-video-tiny),
+ * stage by stage, on both backends; then generation through the public API
+ * from the raw frames. */
+#include "git.h"
+#include "testutil.h"
+
+typedef struct {
+  VlmBackend backend;
+  const char *name;
+} Backend;
+
+static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
+
+static VlmModel *
+load_tiny (VlmBackend backend)
+{
+  g_autofree char *dir = vt_shared_path ("fixtures/git-video-tiny");
+  VlmModelParams p = vlm_model_default_params ();
+  p.backend = backend;
+  GError *error = NULL;
+  VlmModel *m = vlm_model_load (dir, &p, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+/* Golden pixel_values → vision tower, projection, prompt logits. */
+static void
+test_stages (gconstpointer data)
+{
+  const Backend *be = data;
+  VlmModel *m = load_tiny (be->backend);
+  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  GError *error = NULL;
+  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
+  g_assert_no_error (error);
+  GitRun *run = m->arch->run_new (m, ops, 1, 32, &error);
+  g_assert_no_error (error);
+  vlm_ops_bind_thread (ops);
+
+  int64_t n_px, n_vis, n_proj, n_logits, n_ids;
+  g_autofree float *pixels = vt_tensor_f32 (gold, "pixel_values", &n_px);
+  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  g_assert_no_error (error);
+  g_autofree float *vis = vt_tensor_f32 (gold, "vision_frame_out", &n_vis);
+  vt_assert_close ("vision_frame_out", git_run_vision_out (run), vis, n_vis, 1e-4);
+  g_autofree float *proj = vt_tensor_f32 (gold, "visual_projection_out", &n_proj);
+  vt_assert_close ("visual_projection_out", git_run_visual_tokens (run), proj, n_proj, 1e-4);
+
+  /* logits (1, V + L, vocab): compare the L text rows the prompt produced. */
+  g_autofree int *ids = vt_tensor_int (gold, "input_ids", &n_ids);
+  g_autofree float *logits = vt_tensor_f32 (gold, "logits", &n_logits);
+  const VlmTensor *lt = vlm_safetensors_find (gold, "logits");
+  int vocab = (int) lt->shape[2], n_text = (int) n_ids;
+  int pos = 0;
+  g_assert_nonnull (m->arch->prefill (run, ids, n_text, &pos, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pos, ==, n_text);
+  const float *text_gold = logits + (lt->shape[1] - n_text) * vocab;
+  vt_assert_close ("logits (text rows)", git_run_prompt_logits (run), text_gold, (int64_t) n_text * vocab, 1e-4);
+
+  m->arch->run_free (run);
+  vlm_ops_free (ops);
+  vlm_safetensors_free (gold);
+  vlm_model_unref (m);
+}
+
+/* frames_u8 (F, H, W, 3) as VlmFrames over the golden's memory. */
+static VlmFrame *
+golden_frames (VlmSafetensors *gold, int *n)
+{
+  const VlmTensor *t = vlm_safetensors_find (gold, "frames_u8");
+  g_assert_nonnull (t);
+  int F = (int) t->shape[0], H = (int) t->shape[1], W = (int) t->shape[2];
+  VlmFrame *frames = g_new0 (VlmFrame, F);
+  for (int f = 0; f < F; f++)
+    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = W, .height = H,
+                            .planes = {(const uint8_t *) t->data + (size_t) f * H * W * 3},
+                            .strides = {W * 3}};
+  *n = F;
+  return frames;
+}
+
+/* Raw frames → caption through the public API; ids must equal the golden's
+ * (which start with [CLS], the prompt). */
+static void
+check_generation (const Backend *be, int num_beams, const char *golden_name)
+{
+  VlmModel *m = load_tiny (be->backend);
+  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  int64_t n_want;
+  g_autofree int *want = vt_tensor_int (gold, golden_name, &n_want);
+  int n_frames;
+  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  GError *error = NULL;
+  VlmSession *s = vlm_session_new (m, &error);
+  g_assert_no_error (error);
+  VlmGenParams gp = vlm_gen_default_params (m);
+  gp.num_beams = num_beams;
+  gp.max_new_tokens = (int) n_want - 1;
+  VlmCaption cap;
+  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, NULL, NULL, &cap, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s (%s): \"%s\", %d tokens, %.1f ms", golden_name, be->name, cap.text, cap.n_tokens, cap.total_ms);
+  g_assert_cmpint (want[0], ==, m->bos_id);
+  g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want + 1, (n_want - 1) * sizeof (int));
+  vlm_caption_clear (&cap);
+  vlm_session_free (s);
+  vlm_safetensors_free (gold);
+  vlm_model_unref (m);
+}
+
+static void test_greedy (gconstpointer data) { check_generation (data, 1, "greedy_ids"); }
+static void test_beam3 (gconstpointer data) { check_generation (data, 3, "beam3_ids"); }
+
+/* The same session captions the same clip twice with the same result:
+ * the KV cache and arena are reset correctly between clips. */
+static void
+test_repeatable (void)
+{
+  VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
+  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  int n_frames;
+  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  GError *error = NULL;
+  VlmSession *s = vlm_session_new (m, &error);
+  VlmGenParams gp = vlm_gen_default_params (m);
+  gp.max_new_tokens = 10;
+  VlmCaption a, b, c;
+  g_assert_true (vlm_session_caption (s, frames, n_frames, "a red ball", &gp, NULL, NULL, &a, &error));
+  gp.num_beams = 3;
+  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, NULL, NULL, &c, &error));
+  gp.num_beams = 1;
+  g_assert_true (vlm_session_caption (s, frames, n_frames, "a red ball", &gp, NULL, NULL, &b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (a.text, ==, b.text);
+  vlm_caption_clear (&a);
+  vlm_caption_clear (&b);
+  vlm_caption_clear (&c);
+  vlm_session_free (s);
+  vlm_safetensors_free (gold);
+  vlm_model_unref (m);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
+    g_autofree char *a = g_strdup_printf ("/git/%s/stages", backends[i].name);
+    g_autofree char *b = g_strdup_printf ("/git/%s/greedy-ids", backends[i].name);
+    g_autofree char *c = g_strdup_printf ("/git/%s/beam3-ids", backends[i].name);
+    g_test_add_data_func (a, &backends[i], test_stages);
+    g_test_add_data_func (b, &backends[i], test_greedy);
+    g_test_add_data_func (c, &backends[i], test_beam3);
+  }
+  g_test_add_func ("/git/session-repeatable", test_repeatable);
+  return g_test_run ();
+}

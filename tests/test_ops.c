@@ -1,0 +1,540 @@
+/* test_ops.c — the compute ops. Every op runs on both backends (oneDNN and
+ * OpenBLAS) and is compared with a naive double-precision loop written here
+ * from the op's definition, so each of the three code paths can fail on its
+ * own. Shapes are deliberately odd (m = 1, n not a multiple of 16). */
+#include "testutil.h"
+
+#include "ops.h"
+
+#include <math.h>
+
+#define TOL 1e-5   /* of the reference's range: f32 rounding, not algorithms */
+
+/* ------------------------------------------------------------ helpers */
+
+static float *
+rand_f32 (GRand *r, size_t n, float lo, float hi)
+{
+  float *x = g_new (float, n);
+  for (size_t i = 0; i < n; i++) x[i] = (float) g_rand_double_range (r, lo, hi);
+  return x;
+}
+
+static VlmOps *
+new_ops (VlmBackend backend)
+{
+  g_autoptr (GError) error = NULL;
+  VlmOps *ops = vlm_ops_new (backend, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (vlm_ops_backend (ops), ==, backend);
+  vlm_ops_bind_thread (ops);
+  return ops;
+}
+
+static const VlmBackend backends[] = { VLM_BACKEND_ONEDNN, VLM_BACKEND_BLAS };
+static const char *const backend_names[] = { "onednn", "blas" };
+
+/* An f32 2-D or 1-D tensor view of `data`. */
+static VlmTensor
+f32_tensor (const float *data, int64_t d0, int64_t d1)
+{
+  VlmTensor t = { data, VLM_DTYPE_F32, d1 ? 2 : 1, { d0, d1 } };
+  return t;
+}
+
+static double
+naive_act (VlmAct act, double x)
+{
+  switch (act) {
+    case VLM_ACT_NONE: return x;
+    case VLM_ACT_GELU_ERF: return x * 0.5 * erfc (-x / sqrt (2.0));
+    case VLM_ACT_GELU_TANH:
+      return 0.5 * x * (1.0 + tanh (sqrt (2.0 / G_PI) * (x + 0.044715 * pow (x, 3))));
+    case VLM_ACT_QUICK_GELU: return x / (1.0 + exp (-1.702 * x));
+    case VLM_ACT_SILU: return x / (1.0 + exp (-x));
+    case VLM_ACT_RELU: return fmax (x, 0.0);
+  }
+  g_assert_not_reached ();
+}
+
+/* y[i,j] = act(Σ_t x[i,t] w[j,t] + b[j]) + res[i,j] */
+static void
+naive_linear (const float *w, const float *b, int n, int k, const float *x, int m, VlmAct act,
+              const float *res, float *y)
+{
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double acc = b ? b[j] : 0.0;
+      for (int t = 0; t < k; t++) acc += (double) x[i * k + t] * w[j * k + t];
+      y[i * n + j] = (float) (naive_act (act, acc) + (res ? res[i * n + j] : 0.0));
+    }
+}
+
+/* ------------------------------------------------------------ linear */
+
+enum { RES_NONE, RES_SEPARATE, RES_ALIAS };
+
+typedef struct {
+  const char *path;
+  int m, n, k;
+  gboolean bias;
+  VlmAct act;
+  int residual;
+} LinearCase;
+
+static const LinearCase linear_cases[] = {
+  { "/ops/linear/m1", 1, 40, 24, TRUE, VLM_ACT_NONE, RES_NONE },
+  { "/ops/linear/m7-n33-k17", 7, 33, 17, TRUE, VLM_ACT_NONE, RES_NONE },
+  { "/ops/linear/no-bias", 5, 19, 48, FALSE, VLM_ACT_NONE, RES_NONE },
+  { "/ops/linear/larger", 70, 130, 257, TRUE, VLM_ACT_NONE, RES_NONE },
+  { "/ops/linear/act/gelu-erf", 7, 33, 17, TRUE, VLM_ACT_GELU_ERF, RES_NONE },
+  { "/ops/linear/act/gelu-tanh", 7, 33, 17, TRUE, VLM_ACT_GELU_TANH, RES_NONE },
+  { "/ops/linear/act/quick-gelu", 7, 33, 17, TRUE, VLM_ACT_QUICK_GELU, RES_NONE },
+  { "/ops/linear/act/silu", 7, 33, 17, TRUE, VLM_ACT_SILU, RES_NONE },
+  { "/ops/linear/act/relu", 7, 33, 17, TRUE, VLM_ACT_RELU, RES_NONE },
+  { "/ops/linear/residual", 7, 33, 17, TRUE, VLM_ACT_NONE, RES_SEPARATE },
+  { "/ops/linear/residual-after-act", 7, 33, 17, FALSE, VLM_ACT_GELU_ERF, RES_SEPARATE },
+  { "/ops/linear/residual-alias", 7, 33, 17, TRUE, VLM_ACT_NONE, RES_ALIAS },
+  { "/ops/linear/residual-alias-after-act", 1, 33, 17, TRUE, VLM_ACT_SILU, RES_ALIAS },
+};
+
+/* Pre-activations span a few units so each activation's curved part and
+ * both tails are exercised. */
+static void
+test_linear (gconstpointer data)
+{
+  const LinearCase *c = data;
+  g_autoptr (GRand) r = g_rand_new_with_seed (c->m * 1000 + c->n);
+  g_autofree float *w = rand_f32 (r, (size_t) c->n * c->k, -1, 1);
+  g_autofree float *b = rand_f32 (r, c->n, -1, 1);
+  g_autofree float *x = rand_f32 (r, (size_t) c->m * c->k, -1, 1);
+  g_autofree float *res = rand_f32 (r, (size_t) c->m * c->n, -5, 5);
+  g_autofree float *want = g_new (float, (size_t) c->m * c->n);
+  g_autofree float *y = g_new (float, (size_t) c->m * c->n);
+  VlmTensor wt = f32_tensor (w, c->n, c->k), bt = f32_tensor (b, c->n, 0);
+  VlmLinearW lin;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (vlm_linear_init (&lin, "fc", &wt, c->bias ? &bt : NULL, &error));
+  naive_linear (w, c->bias ? b : NULL, c->n, c->k, x, c->m, c->act,
+                c->residual ? res : NULL, want);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    const float *residual = c->residual == RES_SEPARATE ? res : NULL;
+    if (c->residual == RES_ALIAS) {
+      memcpy (y, res, sizeof (float) * c->m * c->n);
+      residual = y;
+    }
+    vlm_linear (ops, &lin, x, c->m, y, c->act, residual);
+    vt_assert_close (backend_names[i], y, want, (int64_t) c->m * c->n, TOL);
+    vlm_ops_free (ops);
+  }
+  vlm_linear_clear (&lin);
+}
+
+/* ------------------------------------------------------------ linear_init */
+
+static void
+test_linear_init_bad_weight (void)
+{
+  float w[24] = { 0 };
+  VlmTensor wt = { w, VLM_DTYPE_F32, 3, { 2, 3, 4 } };
+  VlmLinearW lin;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (vlm_linear_init (&lin, "model.layers.0.mlp.fc1", &wt, NULL, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE);
+  g_assert_nonnull (strstr (error->message, "model.layers.0.mlp.fc1"));
+  g_assert_nonnull (strstr (error->message, "[2, 3, 4]"));
+}
+
+static void
+test_linear_init_bad_bias (void)
+{
+  float w[12] = { 0 }, b[4] = { 0 };
+  VlmTensor wt = f32_tensor (w, 3, 4), bt = f32_tensor (b, 4, 0);
+  VlmLinearW lin;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (vlm_linear_init (&lin, "proj", &wt, &bt, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE);
+  g_assert_nonnull (strstr (error->message, "proj"));
+  g_assert_nonnull (strstr (error->message, "[4]"));   /* got */
+  g_assert_nonnull (strstr (error->message, "[3]"));   /* expected */
+}
+
+static void
+test_linear_init_bad_dtype (void)
+{
+  int64_t w[6] = { 0 };
+  VlmTensor wt = { w, VLM_DTYPE_I64, 2, { 2, 3 } };
+  VlmLinearW lin;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (vlm_linear_init (&lin, "proj", &wt, NULL, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE);
+  g_assert_nonnull (strstr (error->message, "I64"));
+}
+
+/* f32 weights are used where they lie (the mmap), not copied. */
+static void
+test_linear_init_f32_in_place (void)
+{
+  float w[6] = { 1, 2, 3, 4, 5, 6 }, b[2] = { 7, 8 };
+  VlmTensor wt = f32_tensor (w, 2, 3), bt = f32_tensor (b, 2, 0);
+  VlmLinearW lin;
+
+  g_assert_true (vlm_linear_init (&lin, "proj", &wt, &bt, NULL));
+  g_assert_cmpint (lin.n, ==, 2);
+  g_assert_cmpint (lin.k, ==, 3);
+  g_assert_true (lin.weight == w);
+  g_assert_true (lin.bias == b);
+  vlm_linear_clear (&lin);
+}
+
+/* bf16 weights and f16 bias are converted once; the op then uses exactly
+ * the converted values. */
+static void
+test_linear_init_bf16 (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (7);
+  int n = 19, k = 21, m = 3;
+  g_autofree float *w = rand_f32 (r, (size_t) n * k, -1, 1);
+  g_autofree float *x = rand_f32 (r, (size_t) m * k, -1, 1);
+  g_autofree uint16_t *wh = g_new (uint16_t, (size_t) n * k);
+  g_autofree uint16_t *bh = g_new (uint16_t, n);
+  g_autofree float *b = g_new (float, n);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  g_autofree float *y = g_new (float, (size_t) m * n);
+  for (int i = 0; i < n * k; i++) w[i] = vlm_bf16_to_f32 (wh[i] = vlm_f32_to_bf16 (w[i]));
+  for (int j = 0; j < n; j++) {
+    bh[j] = 0x3800 + j;                      /* f16 0.5 + j·2⁻¹¹ */
+    b[j] = 0.5f + j / 2048.0f;
+  }
+  VlmTensor wt = { wh, VLM_DTYPE_BF16, 2, { n, k } }, bt = { bh, VLM_DTYPE_F16, 1, { n } };
+  VlmLinearW lin;
+
+  g_assert_true (vlm_linear_init (&lin, "proj", &wt, &bt, NULL));
+  g_assert_nonnull (lin.owned_weight);
+  g_assert_cmpmem (lin.weight, sizeof (float) * n * k, w, sizeof (float) * n * k);
+  g_assert_cmpmem (lin.bias, sizeof (float) * n, b, sizeof (float) * n);
+  naive_linear (w, b, n, k, x, m, VLM_ACT_NONE, NULL, want);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    vlm_linear (ops, &lin, x, m, y, VLM_ACT_NONE, NULL);
+    vt_assert_close (backend_names[i], y, want, (int64_t) m * n, TOL);
+    vlm_ops_free (ops);
+  }
+  vlm_linear_clear (&lin);
+  g_assert_null (lin.weight);
+}
+
+/* ------------------------------------------------------------ primitive cache */
+
+/* A second call of the same shape, on other buffers, reuses the primitive
+ * (rebinding its memory) and still computes the right thing. */
+static void
+test_cache_same_shape (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (11);
+  int m = 7, n = 33, k = 17;
+  g_autofree float *w = rand_f32 (r, (size_t) n * k, -1, 1);
+  g_autofree float *x1 = rand_f32 (r, (size_t) m * k, -1, 1);
+  g_autofree float *x2 = rand_f32 (r, (size_t) m * k, -1, 1);
+  g_autofree float *y1 = g_new (float, (size_t) m * n);
+  g_autofree float *y2 = g_new (float, (size_t) m * n);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  VlmTensor wt = f32_tensor (w, n, k);
+  VlmLinearW lin;
+  VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+
+  g_assert_true (vlm_linear_init (&lin, "fc", &wt, NULL, NULL));
+  g_assert_cmpint (vlm_ops_n_primitives (ops), ==, 0);
+  vlm_linear (ops, &lin, x1, m, y1, VLM_ACT_RELU, NULL);
+  int after_first = vlm_ops_n_primitives (ops);
+  g_assert_cmpint (after_first, ==, 1);
+  vlm_linear (ops, &lin, x2, m, y2, VLM_ACT_RELU, NULL);
+  g_assert_cmpint (vlm_ops_n_primitives (ops), ==, after_first);
+  naive_linear (w, NULL, n, k, x2, m, VLM_ACT_RELU, NULL, want);
+  vt_assert_close ("second call", y2, want, (int64_t) m * n, TOL);
+
+  vlm_linear (ops, &lin, x2, m - 1, y2, VLM_ACT_RELU, NULL);   /* a new m is a new shape */
+  g_assert_cmpint (vlm_ops_n_primitives (ops), ==, after_first + 1);
+  vlm_ops_free (ops);
+  vlm_linear_clear (&lin);
+}
+
+/* ------------------------------------------------------------ norms, softmax, act */
+
+static void
+naive_layer_norm (const float *x, int m, int n, const float *g, const float *b, double eps,
+                  float *y)
+{
+  for (int i = 0; i < m; i++) {
+    double mean = 0, var = 0;
+    for (int j = 0; j < n; j++) mean += x[i * n + j] / (double) n;
+    for (int j = 0; j < n; j++) var += pow (x[i * n + j] - mean, 2) / n;
+    for (int j = 0; j < n; j++)
+      y[i * n + j] = (float) ((x[i * n + j] - mean) / sqrt (var + eps) * g[j] + (b ? b[j] : 0));
+  }
+}
+
+/* Rows with a large mean and small spread, where a one-pass variance would
+ * lose digits; computed in place (y aliases x). */
+static void
+check_layer_norm (gboolean with_beta)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (3);
+  int m = 7, n = 45;
+  g_autofree float *x = rand_f32 (r, (size_t) m * n, 2.5, 3.5);
+  g_autofree float *g = rand_f32 (r, n, 0.5, 1.5);
+  g_autofree float *b = rand_f32 (r, n, -1, 1);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  g_autofree float *y = g_new (float, (size_t) m * n);
+
+  naive_layer_norm (x, m, n, g, with_beta ? b : NULL, 1e-5, want);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    memcpy (y, x, sizeof (float) * m * n);
+    vlm_layer_norm (ops, y, m, n, g, with_beta ? b : NULL, 1e-5f, y);
+    vt_assert_close (backend_names[i], y, want, (int64_t) m * n, TOL);
+    vlm_ops_free (ops);
+  }
+}
+
+static void test_layer_norm_beta (void) { check_layer_norm (TRUE); }
+static void test_layer_norm_no_beta (void) { check_layer_norm (FALSE); }
+
+/* Out of place: x must be left as it was. */
+static void
+test_rms_norm (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (4);
+  int m = 5, n = 37;
+  g_autofree float *x = rand_f32 (r, (size_t) m * n, -3, 3);
+  g_autofree float *x0 = g_memdup2 (x, sizeof (float) * m * n);
+  g_autofree float *w = rand_f32 (r, n, 0.5, 1.5);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  g_autofree float *y = g_new (float, (size_t) m * n);
+
+  for (int i = 0; i < m; i++) {
+    double ss = 0;
+    for (int j = 0; j < n; j++) ss += (double) x[i * n + j] * x[i * n + j];
+    for (int j = 0; j < n; j++) want[i * n + j] = (float) (w[j] * x[i * n + j] / sqrt (ss / n + 1e-6));
+  }
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    vlm_rms_norm (ops, x, m, n, w, 1e-6f, y);
+    vt_assert_close (backend_names[i], y, want, (int64_t) m * n, TOL);
+    g_assert_cmpmem (x, sizeof (float) * m * n, x0, sizeof (float) * m * n);
+    vlm_ops_free (ops);
+  }
+}
+
+static void
+test_softmax (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (5);
+  int m = 6, n = 37;
+  g_autofree float *x = rand_f32 (r, (size_t) m * n, -20, 20);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  g_autofree float *y = g_new (float, (size_t) m * n);
+
+  for (int i = 0; i < m; i++) {
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += exp (x[i * n + j]);
+    for (int j = 0; j < n; j++) want[i * n + j] = (float) (exp (x[i * n + j]) / sum);
+  }
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    memcpy (y, x, sizeof (float) * m * n);
+    vlm_softmax (ops, y, m, n);
+    vt_assert_close (backend_names[i], y, want, (int64_t) m * n, TOL);
+    vlm_ops_free (ops);
+  }
+}
+
+static void
+test_act (gconstpointer data)
+{
+  VlmAct act = GPOINTER_TO_INT (data);
+  g_autoptr (GRand) r = g_rand_new_with_seed (6);
+  size_t n = 1001;
+  g_autofree float *x = rand_f32 (r, n, -6, 6);
+  g_autofree float *want = g_new (float, n);
+  g_autofree float *y = g_new (float, n);
+
+  for (size_t i = 0; i < n; i++) want[i] = (float) naive_act (act, x[i]);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    memcpy (y, x, sizeof (float) * n);
+    vlm_act (ops, act, y, n);
+    vt_assert_close (backend_names[i], y, want, n, TOL);
+    vlm_ops_free (ops);
+  }
+}
+
+static void
+test_act_from_name (void)
+{
+  VlmAct act;
+  g_assert_true (vlm_act_from_name ("gelu", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_GELU_ERF);
+  g_assert_true (vlm_act_from_name ("gelu_pytorch_tanh", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_GELU_TANH);
+  g_assert_true (vlm_act_from_name ("gelu_new", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_GELU_TANH);
+  g_assert_true (vlm_act_from_name ("quick_gelu", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_QUICK_GELU);
+  g_assert_true (vlm_act_from_name ("silu", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_SILU);
+  g_assert_true (vlm_act_from_name ("relu", &act));
+  g_assert_cmpint (act, ==, VLM_ACT_RELU);
+  g_assert_false (vlm_act_from_name ("gelu_10", &act));
+  g_assert_false (vlm_act_from_name (NULL, &act));
+}
+
+/* ------------------------------------------------------------ attention */
+
+typedef struct {
+  const char *path;
+  int lq, lk, n_heads, n_kv_heads, head_dim;
+  VlmMask mask;
+  gboolean fused_qkv;   /* q, k, v interleaved in one [l, 3·D] buffer, out strided */
+} AttnCase;
+
+static const AttnCase attn_cases[] = {
+  { "/ops/attention/full", 17, 17, 4, 4, 16, { FALSE, 0, 0 }, FALSE },
+  { "/ops/attention/cross-lengths", 5, 23, 3, 3, 8, { FALSE, 0, 0 }, FALSE },
+  { "/ops/attention/causal-prefill", 9, 9, 2, 2, 16, { TRUE, 0, 0 }, FALSE },
+  { "/ops/attention/causal-decode", 1, 12, 4, 4, 16, { TRUE, 0, 11 }, FALSE },
+  { "/ops/attention/causal-chunk", 3, 10, 2, 2, 16, { TRUE, 0, 7 }, FALSE },
+  { "/ops/attention/git-prefix", 15, 15, 2, 2, 16, { TRUE, 10, 0 }, FALSE },
+  { "/ops/attention/git-prefix-decode", 1, 16, 2, 2, 16, { TRUE, 10, 15 }, FALSE },
+  { "/ops/attention/gqa", 6, 6, 4, 2, 16, { TRUE, 0, 0 }, FALSE },
+  { "/ops/attention/gqa-decode", 1, 9, 4, 2, 16, { TRUE, 0, 8 }, FALSE },
+  { "/ops/attention/strided", 11, 11, 3, 3, 8, { FALSE, 0, 0 }, TRUE },
+  { "/ops/attention/strided-gqa-causal", 7, 7, 4, 2, 8, { TRUE, 0, 0 }, TRUE },
+  { "/ops/attention/large", 1182, 1182, 2, 2, 64, { FALSE, 0, 0 }, FALSE },
+};
+
+static gboolean
+naive_sees (const VlmMask *mask, int i, int j)
+{
+  if (!mask->causal || j < mask->prefix)
+    return TRUE;
+  return j <= mask->q_pos0 + i;   /* i is relative to the first query */
+}
+
+static void
+naive_attention (const AttnCase *c, const float *q, int ldq, const float *k, int ldk,
+                 const float *v, int ldv, float scale, float *out, int ldo)
+{
+  int hd = c->head_dim;
+  g_autofree double *p = g_new (double, c->lk);
+  for (int h = 0; h < c->n_heads; h++) {
+    int kvh = h * c->n_kv_heads / c->n_heads;
+    for (int i = 0; i < c->lq; i++) {
+      double max = -INFINITY, sum = 0;
+      for (int j = 0; j < c->lk; j++) {
+        double s = 0;
+        for (int t = 0; t < hd; t++) s += (double) q[i * ldq + h * hd + t] * k[j * ldk + kvh * hd + t];
+        p[j] = naive_sees (&c->mask, i, j) ? s * scale : -INFINITY;
+        max = fmax (max, p[j]);
+      }
+      for (int j = 0; j < c->lk; j++) sum += (p[j] = exp (p[j] - max));
+      for (int t = 0; t < hd; t++) {
+        double o = 0;
+        for (int j = 0; j < c->lk; j++) o += p[j] / sum * v[j * ldv + kvh * hd + t];
+        out[i * ldo + h * hd + t] = (float) o;
+      }
+    }
+  }
+}
+
+/* Padding columns of a strided output must stay untouched. */
+static void
+test_attention (gconstpointer data)
+{
+  const AttnCase *c = data;
+  g_autoptr (GRand) r = g_rand_new_with_seed (c->lq * 100 + c->lk);
+  int dq = c->n_heads * c->head_dim, dkv = c->n_kv_heads * c->head_dim;
+  int ldq = c->fused_qkv ? dq + 2 * dkv : dq, ldk = c->fused_qkv ? ldq : dkv, ldv = ldk;
+  int ldo = c->fused_qkv ? dq + 5 : dq;
+  /* fused: each row is [q | k | v]; else three dense buffers */
+  g_autofree float *qkv = rand_f32 (r, (size_t) MAX (c->lq, c->lk) * (dq + 2 * dkv) + 1, -2, 2);
+  g_autofree float *kbuf = rand_f32 (r, (size_t) c->lk * dkv, -2, 2);
+  g_autofree float *vbuf = rand_f32 (r, (size_t) c->lk * dkv, -2, 2);
+  const float *q = qkv;
+  const float *k = c->fused_qkv ? qkv + dq : kbuf, *v = c->fused_qkv ? qkv + dq + dkv : vbuf;
+  float scale = 1.0f / sqrtf ((float) c->head_dim);
+  size_t n_out = (size_t) c->lq * ldo;
+  g_autofree float *want = g_new0 (float, n_out);
+  g_autofree float *out = g_new (float, n_out);
+
+  naive_attention (c, q, ldq, k, ldk, v, ldv, scale, want, ldo);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    memset (out, 0, sizeof (float) * n_out);
+    vlm_attention (ops, q, ldq, k, ldk, v, ldv, c->lq, c->lk, c->n_heads, c->n_kv_heads,
+                   c->head_dim, scale, &c->mask, out, ldo);
+    vt_assert_close (backend_names[i], out, want, (int64_t) n_out, TOL);
+    for (int row = 0; row < c->lq; row++)
+      for (int col = dq; col < ldo; col++) g_assert_cmpfloat (out[row * ldo + col], ==, 0.0f);
+    vlm_ops_free (ops);
+  }
+}
+
+/* A decode-like repeat of one attention shape creates no primitive. */
+static void
+test_cache_attention (void)
+{
+  const AttnCase *c = &attn_cases[0];
+  int d = c->n_heads * c->head_dim;
+  g_autoptr (GRand) r = g_rand_new_with_seed (12);
+  g_autofree float *q = rand_f32 (r, (size_t) c->lq * d, -1, 1);
+  g_autofree float *out = g_new (float, (size_t) c->lq * d);
+  VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+
+  vlm_attention (ops, q, d, q, d, q, d, c->lq, c->lk, c->n_heads, c->n_kv_heads, c->head_dim,
+                 0.25f, &c->mask, out, d);
+  int after_first = vlm_ops_n_primitives (ops);
+  g_assert_cmpint (after_first, >, 0);
+  vlm_attention (ops, q, d, q, d, q, d, c->lq, c->lk, c->n_heads, c->n_kv_heads, c->head_dim,
+                 0.25f, &c->mask, out, d);
+  g_assert_cmpint (vlm_ops_n_primitives (ops), ==, after_first);
+  vlm_ops_free (ops);
+}
+
+/* ------------------------------------------------------------ main */
+
+int
+main (int argc, char **argv)
+{
+  static const struct { const char *path; VlmAct act; } acts[] = {
+    { "/ops/act/gelu-erf", VLM_ACT_GELU_ERF }, { "/ops/act/gelu-tanh", VLM_ACT_GELU_TANH },
+    { "/ops/act/quick-gelu", VLM_ACT_QUICK_GELU }, { "/ops/act/silu", VLM_ACT_SILU },
+    { "/ops/act/relu", VLM_ACT_RELU },
+  };
+  g_test_init (&argc, &argv, NULL);
+
+  for (size_t i = 0; i < G_N_ELEMENTS (linear_cases); i++)
+    g_test_add_data_func (linear_cases[i].path, &linear_cases[i], test_linear);
+  g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);
+  g_test_add_func ("/ops/linear-init/bad-bias-shape", test_linear_init_bad_bias);
+  g_test_add_func ("/ops/linear-init/bad-dtype", test_linear_init_bad_dtype);
+  g_test_add_func ("/ops/linear-init/f32-in-place", test_linear_init_f32_in_place);
+  g_test_add_func ("/ops/linear-init/bf16-f16", test_linear_init_bf16);
+  g_test_add_func ("/ops/cache/linear-same-shape", test_cache_same_shape);
+  g_test_add_func ("/ops/cache/attention-same-shape", test_cache_attention);
+  g_test_add_func ("/ops/layer-norm/beta", test_layer_norm_beta);
+  g_test_add_func ("/ops/layer-norm/no-beta", test_layer_norm_no_beta);
+  g_test_add_func ("/ops/rms-norm", test_rms_norm);
+  g_test_add_func ("/ops/softmax", test_softmax);
+  for (size_t i = 0; i < G_N_ELEMENTS (acts); i++)
+    g_test_add_data_func (acts[i].path, GINT_TO_POINTER (acts[i].act), test_act);
+  g_test_add_func ("/ops/act/from-name", test_act_from_name);
+  for (size_t i = 0; i < G_N_ELEMENTS (attn_cases); i++)
+    g_test_add_data_func (attn_cases[i].path, &attn_cases[i], test_attention);
+  return g_test_run ();
+}
