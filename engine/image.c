@@ -2,9 +2,12 @@
  *
  * Pipeline per frame: convert to RGB u8 → resize → center crop → rescale and
  * normalise into CHW f32. The resize is Pillow's separable convolution
- * resampler (ref: Pillow src/libImaging/Resample.c, ImagingResample), which
- * torchvision's antialiased uint8 resize (what HF transformers 5 runs) also
- * implements: horizontal pass first, rounded to u8, then the vertical pass.
+ * resampler (ref: Pillow src/libImaging/Resample.c, ImagingResample) as
+ * torch's antialiased uint8 kernel runs it for torchvision, i.e. for HF
+ * transformers 5 (ref: aten/src/ATen/native/cpu/UpSampleKernel.cpp):
+ * horizontal pass first, rounded to u8, then the vertical pass; integer
+ * weights with torch's per-axis precision, which reproduces the fixtures bit
+ * for bit (Pillow's fixed 22 bits differs by one level on ~0.01 % of values).
  *
  * Only the pixels that survive the crop are computed: each output pixel's
  * filter taps depend on its own index alone, so resizing the crop window is
@@ -249,10 +252,6 @@ static const Filter filters[] = {
   [VLM_RESAMPLE_HAMMING] = { filter_hamming, 1.0 },
 };
 
-/* Fixed-point bits of the integer filter weights (Pillow's PRECISION_BITS:
- * 32 − 8 − 2, so a sum of 8-bit pixels times weights fits an int32). */
-#define WEIGHT_BITS 22
-
 /* ================================================================ plan */
 
 /* One axis of the resize + crop: which resized pixels the crop keeps, and
@@ -409,66 +408,95 @@ vlm_image_scratch_size (const VlmImageProcessor *proc, int w, int h)
 
 /* ================================================================ resample */
 
-/* Integer weights of the resized pixels [a->o0, a->o1): taps[2i] is the first
- * tap relative to a->src0, taps[2i+1] their count, weights[i·ksize + j] in
- * WEIGHT_BITS fixed point. As Pillow: weights normalised to sum 1 in double,
- * then rounded half away from zero. */
+/* Normalised weights of resized pixel o into w[0..n), its first tap in *first. */
 static void
-axis_weights (const Axis *a, int32_t *taps, int32_t *weights, double *tmp)
+tap_weights (const Axis *a, int o, double *w, int *first, int *n)
 {
+  axis_taps (a, o, first, n);
+  if (!a->filter || !a->filter->fn) {
+    w[0] = 1.0;
+    return;
+  }
+  double center = (o + 0.5) * a->scale, inv = 1.0 / MAX (a->scale, 1.0), sum = 0.0;
+  for (int j = 0; j < *n; j++) {
+    w[j] = a->filter->fn ((*first + j - center + 0.5) * inv);
+    sum += w[j];
+  }
+  if (sum != 0.0)
+    for (int j = 0; j < *n; j++)
+      w[j] /= sum;
+}
+
+/* torch's weight precision for the axis: the most fraction bits that keep
+ * its largest weight (over all resized pixels) within int16. */
+static int
+axis_weight_bits (const Axis *a, double *w)
+{
+  double max = 0.0;
+  for (int o = 0; o < a->out; o++) {
+    int first, n;
+    tap_weights (a, o, w, &first, &n);
+    for (int j = 0; j < n; j++)
+      max = MAX (max, w[j]);
+  }
+  int bits = 0;
+  while (bits < 22 && (int) (0.5 + max * (1 << (bits + 1))) < (1 << 15))
+    bits++;
+  return bits;
+}
+
+/* Integer weights of the resized pixels [a->o0, a->o1): taps[2i] is the first
+ * tap relative to a->src0, taps[2i+1] their count, weights[i·ksize + j] with
+ * `bits` fraction bits, rounded half away from zero. Returns `bits`. */
+static int
+axis_weights (const Axis *a, int32_t *taps, int32_t *weights, double *w)
+{
+  int bits = axis_weight_bits (a, w);
   for (int o = a->o0; o < a->o1; o++) {
     int i = o - a->o0, first, n;
-    axis_taps (a, o, &first, &n);
+    tap_weights (a, o, w, &first, &n);
     taps[2 * i] = first - a->src0;
     taps[2 * i + 1] = n;
     int32_t *k = weights + (size_t) i * a->ksize;
-    if (!a->filter || !a->filter->fn) {
-      k[0] = 1 << WEIGHT_BITS;
-      continue;
-    }
-    double center = (o + 0.5) * a->scale, inv = 1.0 / MAX (a->scale, 1.0), sum = 0.0;
     for (int j = 0; j < n; j++) {
-      tmp[j] = a->filter->fn ((first + j - center + 0.5) * inv);
-      sum += tmp[j];
-    }
-    for (int j = 0; j < n; j++) {
-      double v = (sum != 0.0 ? tmp[j] / sum : tmp[j]) * (1 << WEIGHT_BITS);
+      double v = w[j] * (1 << bits);
       k[j] = (int32_t) (v < 0.0 ? v - 0.5 : v + 0.5);
     }
   }
+  return bits;
 }
 
-/* Pillow's clip8: a rounded fixed-point sum back to 0..255. */
+/* A rounded fixed-point sum with `bits` fraction bits, saturated to 0..255. */
 static inline uint8_t
-clip8 (int32_t v)
+clip8 (int32_t v, int bits)
 {
-  if (v >= 256 << WEIGHT_BITS)
+  if (v >= 256 << bits)
     return 255;
   if (v <= 0)
     return 0;
-  return (uint8_t) (v >> WEIGHT_BITS);
+  return (uint8_t) (v >> bits);
 }
 
 /* Horizontal pass: every source row in [0, rows) of `src` (packed RGB,
  * `src_stride` bytes) to `nx` resized columns in `dst` (stride nx·3). */
 static void
 resample_rows (const uint8_t *src, size_t src_stride, int rows, int nx, const int32_t *taps,
-               const int32_t *weights, int ksize, uint8_t *dst)
+               const int32_t *weights, int ksize, int bits, uint8_t *dst)
 {
   for (int r = 0; r < rows; r++) {
     const uint8_t *in = src + (size_t) r * src_stride;
     for (int i = 0; i < nx; i++, dst += 3) {
       const uint8_t *p = in + (size_t) taps[2 * i] * 3;
       const int32_t *k = weights + (size_t) i * ksize;
-      int32_t s0 = 1 << (WEIGHT_BITS - 1), s1 = s0, s2 = s0;
+      int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
       for (int j = 0; j < taps[2 * i + 1]; j++, p += 3) {
         s0 += p[0] * k[j];
         s1 += p[1] * k[j];
         s2 += p[2] * k[j];
       }
-      dst[0] = clip8 (s0);
-      dst[1] = clip8 (s1);
-      dst[2] = clip8 (s2);
+      dst[0] = clip8 (s0, bits);
+      dst[1] = clip8 (s1, bits);
+      dst[2] = clip8 (s2, bits);
     }
   }
 }
@@ -477,22 +505,22 @@ resample_rows (const uint8_t *src, size_t src_stride, int rows, int nx, const in
  * down the columns of `src` (stride nx·3), normalised through `lut` into the
  * three planes of `out` (each `plane` floats apart). */
 static void
-resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32_t *k,
+resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32_t *k, int bits,
                      const float *lut, float *out, size_t plane)
 {
   size_t stride = (size_t) nx * 3;
   const uint8_t *top = src + (size_t) tap[0] * stride;
   for (int x = 0; x < nx; x++) {
     const uint8_t *p = top + (size_t) x * 3;
-    int32_t s0 = 1 << (WEIGHT_BITS - 1), s1 = s0, s2 = s0;
+    int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
     for (int j = 0; j < tap[1]; j++, p += stride) {
       s0 += p[0] * k[j];
       s1 += p[1] * k[j];
       s2 += p[2] * k[j];
     }
-    out[x] = lut[clip8 (s0)];
-    out[plane + x] = lut[256 + clip8 (s1)];
-    out[2 * plane + x] = lut[512 + clip8 (s2)];
+    out[x] = lut[clip8 (s0, bits)];
+    out[plane + x] = lut[256 + clip8 (s1, bits)];
+    out[2 * plane + x] = lut[512 + clip8 (s2, bits)];
   }
 }
 
@@ -550,17 +578,17 @@ vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, floa
   int32_t *x_taps = (int32_t *) (base + plan.x_taps), *x_w = (int32_t *) (base + plan.x_weights);
   int32_t *y_taps = (int32_t *) (base + plan.y_taps), *y_w = (int32_t *) (base + plan.y_weights);
   double *tmp = (double *) (base + plan.weights_f64);
-  axis_weights (ax, x_taps, x_w, tmp);
-  axis_weights (ay, y_taps, y_w, tmp);
+  int x_bits = axis_weights (ax, x_taps, x_w, tmp);
+  int y_bits = axis_weights (ay, y_taps, y_w, tmp);
 
   uint8_t *rgb = base + plan.rgb, *mid = base + plan.mid;
   int sw = ax->src1 - ax->src0, sh = ay->src1 - ay->src0, nx = ax->o1 - ax->o0;
   frame_window_to_rgb (frame, ax->src0, ax->src1, ay->src0, ay->src1, rgb);
-  resample_rows (rgb, (size_t) sw * 3, sh, nx, x_taps, x_w, ax->ksize, mid);
+  resample_rows (rgb, (size_t) sw * 3, sh, nx, x_taps, x_w, ax->ksize, x_bits, mid);
 
   float *dst = out + (size_t) (ay->o0 - ay->offset) * proc->out_w + (ax->o0 - ax->offset);
   for (int i = 0; i < ay->o1 - ay->o0; i++)
-    resample_column_row (mid, nx, y_taps + 2 * i, y_w + (size_t) i * ay->ksize, lut,
+    resample_column_row (mid, nx, y_taps + 2 * i, y_w + (size_t) i * ay->ksize, y_bits, lut,
                          dst + (size_t) i * proc->out_w, plane);
   return TRUE;
 }

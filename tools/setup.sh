@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential pkg-config meson ninja-build libglib2.0-dev libjson-glib-dev \
 libdnnl-dev libopenblas-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
-gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+valgrind python3"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
