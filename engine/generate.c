@@ -244,15 +244,19 @@ topk_row (VlmGenState *s, const float *row, int n, int k)
   return t.n;
 }
 
-/* torch.argmax: the first maximum. */
+/* torch.argmax: the first maximum. The running maximum stays in a register
+ * (reloading row[best] each time makes a slow dependency chain). */
 static int
 argmax (const float *row, int n)
 {
+  float top = row[0];
   int best = 0;
 
   for (int i = 1; i < n; i++)
-    if (row[i] > row[best])
+    if (row[i] > top) {
+      top = row[i];
       best = i;
+    }
   return best;
 }
 
@@ -266,7 +270,7 @@ log_softmax (float *x, int n)
   double sum = 0;
 
   for (int i = 0; i < n; i++)
-    sum += exp ((double) (x[i] - mx));
+    sum += expf (x[i] - mx);
   const float log_sum = (float) log (sum);
   for (int i = 0; i < n; i++)
     x[i] = (x[i] - mx) - log_sum;
@@ -475,7 +479,6 @@ typedef struct {
   const VlmGenParams *p;
   int num_beams, n_cands;
   gboolean sample;
-  gboolean improvable;  /* HF is_early_stop_heuristic_unsatisfied */
 } VlmBeamSearch;
 
 /* running_beam_scores = [0, -1e9, ...]: every beam holds the prompt, but
@@ -493,7 +496,6 @@ beams_init (VlmBeamSearch *bs)
     s->fin.len[b] = 0;
     s->fin.done[b] = FALSE;
   }
-  bs->improvable = TRUE;
 }
 
 /* Row b of the step's log-probs. Before the first step every beam's logits
@@ -604,28 +606,24 @@ all_done (const VlmHyps *h, int n)
 
 /* _update_finished_beams: only the first num_beams continuations may
  * finish; their score is divided by (generated length incl. the EOS) **
- * length_penalty, i.e. (cur_len + 1 - decoder_prompt_len); they cannot
- * enter when the set is full with early_stopping True, or when the
- * heuristic says no improvement is possible. The num_beams best of
- * [finished; candidates] stay (ties: earlier entries first, like topk). */
+ * length_penalty, i.e. (cur_len + 1 - decoder_prompt_len). The num_beams
+ * best of [finished; candidates] stay (ties: earlier entries first, like
+ * topk). HF also masks new entries when the set is full with
+ * early_stopping True or when no improvement is possible; with a single
+ * sequence the loop has already stopped in both cases, so neither applies. */
 static void
 beam_update_finished (VlmBeamSearch *bs, int t)
 {
   VlmGenState *s = bs->s;
   const int nb = bs->num_beams;
   const float denom = (float) pow (t + 1, bs->p->length_penalty);
-  const gboolean full = bs->p->early_stopping == TRUE && all_done (&s->fin, nb);
   VlmTopK top = { s->heap, 0, nb };
 
   for (int j = 0; j < nb; j++)
     topk_offer (&top, s->fin.score[j], j);
   for (int c = 0; c < bs->n_cands; c++) {
     const gboolean finished = s->cands[c].hit && c < nb;
-    float score = s->cands[c].score / denom;
-    score += full ? BEAM_MASK : 0.0f;
-    score += bs->improvable ? 0.0f : BEAM_MASK;
-    score += finished ? 0.0f : BEAM_MASK;
-    topk_offer (&top, score, nb + c);
+    topk_offer (&top, s->cands[c].score / denom + (finished ? 0.0f : BEAM_MASK), nb + c);
   }
   topk_finish (&top);
   for (int j = 0; j < nb; j++) {
@@ -645,13 +643,13 @@ beam_update_finished (VlmBeamSearch *bs, int t)
 }
 
 /* _check_early_stop_heuristic with cur_len already advanced (n_gen tokens
- * generated): the best running beam, scored at the current length (or at
- * max_new_tokens for "never" with a positive length_penalty), must beat
- * the worst finished hypothesis — any slot still empty counts as -1e9. */
-static void
-beam_check_early_stop (VlmBeamSearch *bs, int n_gen)
+ * generated): can the best running beam, scored at the current length (or
+ * at max_new_tokens for "never" with a positive length_penalty), still
+ * beat the worst finished hypothesis? Any slot still empty counts as -1e9. */
+static gboolean
+beam_improvable (const VlmBeamSearch *bs, int n_gen)
 {
-  VlmGenState *s = bs->s;
+  const VlmGenState *s = bs->s;
   const float lp = bs->p->length_penalty;
   const int len = bs->p->early_stopping == VLM_EARLY_STOPPING_NEVER && lp > 0.0f
                   ? bs->p->max_new_tokens : n_gen;
@@ -663,14 +661,14 @@ beam_check_early_stop (VlmBeamSearch *bs, int n_gen)
     worst = MIN (worst, s->fin.score[j]);
   for (int j = 0; j < bs->num_beams; j++)
     beats |= best > (s->fin.done[j] ? worst : BEAM_MASK);
-  bs->improvable = bs->improvable && beats;
+  return beats;
 }
 
 /* _beam_search_has_unfinished_sequences: improvement still possible, an
  * open slot (only matters with early_stopping True), and some continuation
  * that did not hit a stopping criterion. */
 static gboolean
-beam_has_unfinished (const VlmBeamSearch *bs)
+beam_has_unfinished (const VlmBeamSearch *bs, int n_gen)
 {
   const VlmGenState *s = bs->s;
   gboolean all_hit = TRUE;
@@ -679,7 +677,7 @@ beam_has_unfinished (const VlmBeamSearch *bs)
     all_hit &= s->cands[c].hit;
   if (bs->p->early_stopping == TRUE && all_done (&s->fin, bs->num_beams))
     return FALSE;
-  return bs->improvable && !all_hit;
+  return !all_hit && beam_improvable (bs, n_gen);
 }
 
 static void
@@ -710,8 +708,7 @@ beam_select (VlmBeamSearch *bs, int t)
   beam_update_finished (bs, t);
   hyps_swap (&s->run, &s->run_next);
   hyps_swap (&s->fin, &s->fin_next);
-  beam_check_early_stop (bs, t + 1);
-  return beam_has_unfinished (bs);
+  return beam_has_unfinished (bs, t + 1);
 }
 
 /* GenerationMixin._beam_search for one sequence. The decoder's caches are
@@ -722,7 +719,7 @@ generate_beams (VlmGenState *s, const VlmDecoder *dec, const VlmGenInput *in,
                 const VlmGenParams *p, int *out, int *n_out, GError **error)
 {
   VlmBeamSearch bs = { s, in, p, p->num_beams, beams_to_keep (p->num_beams, in->n_eos),
-                       p->do_sample, TRUE };
+                       p->do_sample };
   const int nb = bs.num_beams;
 
   beams_init (&bs);

@@ -562,7 +562,8 @@ vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, floa
   Plan plan;
   plan_make (proc, frame->width, frame->height, &plan);
   const Axis *ax = &plan.x, *ay = &plan.y;
-  g_assert (ax->crop == proc->out_w && ay->crop == proc->out_h);
+  /* out_h/out_w must be what the loader derived from the other fields */
+  g_return_val_if_fail (ax->crop == proc->out_w && ay->crop == proc->out_h, FALSE);
 
   uint8_t *base = scratch;
   float *lut = (float *) (base + plan.lut);

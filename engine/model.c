@@ -92,7 +92,7 @@ vlm_weights_has (VlmWeights *w, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- model */
 
-static const VlmArch *const architectures[] = {&vlm_arch_git};
+static const VlmArch *const architectures[] = {&vlm_arch_git, &vlm_arch_video_llava};
 
 VlmModelParams
 vlm_model_default_params (void)

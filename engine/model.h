@@ -80,5 +80,6 @@ struct VlmModel {
 
 /* The architectures, in model.c's table. */
 extern const VlmArch vlm_arch_git;
+extern const VlmArch vlm_arch_video_llava;
 
 #endif

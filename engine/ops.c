@@ -104,9 +104,10 @@ float *
 vlm_scratch_get (VlmScratch *s, size_t n)
 {
   if (n > s->cap) {
+    /* by half again at least: decode asks for one more key per token */
+    s->cap = MAX (n, s->cap + s->cap / 2);
     g_aligned_free (s->data);
-    s->data = g_aligned_alloc (n, sizeof (float), 64);
-    s->cap = n;
+    s->data = g_aligned_alloc (s->cap, sizeof (float), 64);
   }
   return s->data;
 }
@@ -262,4 +263,26 @@ vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, co
     vlm_dnnl_attn_context (ops->dnnl, &s, scores, v, out);
   else
     vlm_blas_attn_context (&s, scores, v, out);
+}
+
+/* ------------------------------------------------------------ rotary embedding */
+
+/* x·cos + rotate_half(x)·sin with rotate_half(x) = [-x2, x1]: both backends
+ * (a few flops per value, not worth a primitive). */
+void
+vlm_rope (VlmOps *ops, float *x, int ld, int rows, int n_heads, int head_dim, const float *cos,
+          const float *sin)
+{
+  int half = head_dim / 2;
+  for (int i = 0; i < rows; i++) {
+    const float *c = cos + (size_t) i * half, *s = sin + (size_t) i * half;
+    for (int h = 0; h < n_heads; h++) {
+      float *x1 = x + (size_t) i * ld + (size_t) h * head_dim, *x2 = x1 + half;
+      for (int j = 0; j < half; j++) {
+        float a = x1[j], b = x2[j];
+        x1[j] = a * c[j] - b * s[j];
+        x2[j] = b * c[j] + a * s[j];
+      }
+    }
+  }
 }

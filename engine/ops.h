@@ -102,4 +102,13 @@ void vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ld
                     const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
                     int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
 
+/* ------------------------------------------------------------ rotary embedding */
+
+/* RoPE as HF Llama's apply_rotary_pos_emb ("rotate half": dims j and
+ * j + head_dim/2 form a pair), in place on `rows` rows of n_heads × head_dim
+ * values (row stride ld). cos/sin [rows, head_dim/2]: row i's angles, i.e.
+ * the tables' rows for that row's position. */
+void vlm_rope (VlmOps *ops, float *x, int ld, int rows, int n_heads, int head_dim,
+               const float *cos, const float *sin);
+
 #endif

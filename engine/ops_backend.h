@@ -6,8 +6,8 @@
 
 #include "ops.h"
 
-/* A float buffer that grows to the largest request and never shrinks, so a
- * steady state allocates nothing. */
+/* A float buffer that grows (by half at least) when a request exceeds it and
+ * never shrinks, so a steady state allocates nothing. */
 typedef struct {
   float *data;
   size_t cap;   /* floats */

@@ -106,7 +106,8 @@ prim_new (VlmOpsDnnl *d, const PrimKey *key, dnnl_primitive_desc_t pd, const int
   p->n_args = n_ids;
   DNNL_CHECK (dnnl_primitive_create (&p->prim, pd));
   for (int i = 0; i < n_ids; i++)
-    arg_init (d, &p->args[i], ids[i], dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]));
+    arg_init (d, &p->args[i], ids[i],
+              dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]));
 
   const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
   size_t need = smd ? dnnl_memory_desc_get_size (smd) : 0;

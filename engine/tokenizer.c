@@ -403,7 +403,7 @@ parse_pattern (Step *s, JsonObject *o, const char *where, GError **error)
     return bad_key (error, where, "pattern", "{\"String\": …} or {\"Regex\": …}");
   }
   src = lit ? g_regex_escape_string (lit, -1) : g_strdup (re);
-  s->pattern = g_regex_new (src, G_REGEX_OPTIMIZE, 0, &rerr);
+  s->pattern = g_regex_new (src, 0, 0, &rerr);
   g_free (src);
   if (!s->pattern) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: bad regex: %s", pw, rerr->message);
@@ -417,7 +417,7 @@ parse_pattern (Step *s, JsonObject *o, const char *where, GError **error)
 static GRegex *
 fixed_regex (const char *src)
 {
-  GRegex *re = g_regex_new (src, G_REGEX_OPTIMIZE, 0, NULL);
+  GRegex *re = g_regex_new (src, 0, 0, NULL);
   g_assert (re);
   return re;
 }
@@ -759,92 +759,349 @@ merge_find (const VlmTokenizer *tok, int a, int b)
   return m->key == MERGE_EMPTY ? NULL : m;
 }
 
-static gboolean
-parse_vocab (VlmTokenizer *tok, JsonObject *model, GError **error)
+/* ───────────────────────── loading: vocab and merges ─────────────────────────
+ * json-glib builds a node per value, which for the 150k-entry vocab and merges
+ * of a Qwen tokenizer costs most of a second. So load cuts model.vocab and
+ * model.merges out of the text before json-glib sees it, and reads them with
+ * this small scanner straight into the tables. */
+
+/* The text of one JSON value; start NULL when absent. */
+typedef struct {
+  const char *start, *end;
+} Range;
+
+typedef struct {
+  const char *p, *end;
+  const char *base;         /* start of the file, for error offsets */
+} Scan;
+
+static void
+scan_ws (Scan *s)
 {
-  JsonObject *vocab = req_object (model, "model", "vocab", error);
-  JsonObjectIter it;
-  const char *key;
-  JsonNode *val;
-  if (!vocab)
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+/* Skips whitespace, then consumes `c` if it is next. */
+static gboolean
+scan_eat (Scan *s, char c)
+{
+  scan_ws (s);
+  if (s->p >= s->end || *s->p != c)
     return FALSE;
-  tok->vocab = g_hash_table_new (g_str_hash, g_str_equal);
-  json_object_iter_init (&it, vocab);
-  while (json_object_iter_next (&it, &key, &val)) {
-    int id;
-    if (!node_to_id (val, &id)) {
-      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
-                   "model.vocab[\"%s\"]: expected a non-negative integer id", key);
+  s->p++;
+  return TRUE;
+}
+
+/* s->p at a quote: moves past the closing quote. */
+static gboolean
+scan_skip_string (Scan *s)
+{
+  for (s->p++; s->p < s->end && *s->p != '"'; s->p++) {
+    if (*s->p == '\\')
+      s->p++;
+  }
+  if (s->p >= s->end)
+    return FALSE;
+  s->p++;
+  return TRUE;
+}
+
+/* Skips one value of any kind by tracking bracket depth outside strings. */
+static gboolean
+scan_skip_value (Scan *s)
+{
+  int depth = 0;
+  do {
+    scan_ws (s);
+    if (s->p >= s->end || *s->p == '\0')
       return FALSE;
+    if (*s->p == '"') {
+      if (!scan_skip_string (s))
+        return FALSE;
+    } else if (*s->p == '{' || *s->p == '[') {
+      depth++, s->p++;
+    } else if (*s->p == '}' || *s->p == ']') {
+      if (--depth < 0)
+        return FALSE;
+      s->p++;
+    } else if (*s->p == ',' || *s->p == ':') {
+      if (depth == 0)
+        return FALSE;
+      s->p++;
+    } else {
+      while (s->p < s->end && *s->p && !strchr (",:{}[]\" \t\r\n", *s->p))
+        s->p++;
     }
-    g_hash_table_insert (tok->vocab, g_string_chunk_insert (tok->strings, key), GINT_TO_POINTER (id));
-    tok->n_ids = MAX (tok->n_ids, id + 1);
+  } while (depth > 0);
+  return TRUE;
+}
+
+/* Moves s->p to the value of member `key` of the object at s->p; FALSE when
+ * absent or malformed (json-glib then reports malformed text). Names are
+ * compared raw: the ones we look for have no escapes. */
+static gboolean
+scan_to_member (Scan *s, const char *key)
+{
+  gsize klen = strlen (key);
+  if (!scan_eat (s, '{'))
+    return FALSE;
+  for (;;) {
+    const char *name;
+    gboolean hit;
+    scan_ws (s);
+    name = s->p + 1;
+    if (s->p >= s->end || *s->p != '"' || !scan_skip_string (s))
+      return FALSE;
+    hit = (gsize) (s->p - 1 - name) == klen && memcmp (name, key, klen) == 0;
+    if (!scan_eat (s, ':'))
+      return FALSE;
+    scan_ws (s);
+    if (hit)
+      return TRUE;
+    if (!scan_skip_value (s) || !scan_eat (s, ','))
+      return FALSE;
+  }
+}
+
+/* The text of model.<key> in the file. */
+static Range
+locate_model_member (const char *text, gsize len, const char *key)
+{
+  Scan s = { text, text + len, text };
+  Range r = { NULL, NULL };
+  if (scan_to_member (&s, "model") && scan_to_member (&s, key)) {
+    const char *start = s.p;
+    if (scan_skip_value (&s))
+      r.start = start, r.end = s.p;
+  }
+  return r;
+}
+
+/* Reads 4 hex digits of a \u escape. */
+static gboolean
+scan_hex4 (Scan *s, gunichar *u)
+{
+  *u = 0;
+  for (int i = 0; i < 4; i++, s->p++) {
+    if (s->p >= s->end || !g_ascii_isxdigit (*s->p))
+      return FALSE;
+    *u = *u * 16 + (gunichar) g_ascii_xdigit_value (*s->p);
   }
   return TRUE;
 }
 
-/* One merge, "a b" or ["a", "b"], into its two halves (borrowed / in buf). */
+/* One escape after the backslash; \uD83C\uDFA5 pairs become one char. */
 static gboolean
-merge_halves (JsonNode *n, char **buf, const char **a, const char **b)
+scan_escape (Scan *s, GString *out)
 {
-  if (node_holds (n, G_TYPE_STRING)) {
-    char *sp;
-    *buf = g_strdup (json_node_get_string (n));
-    sp = strchr (*buf, ' ');
-    if (!sp)
+  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+  const char *hit;
+  gunichar u, lo;
+  if (s->p >= s->end)
+    return FALSE;
+  if (*s->p != 'u') {
+    hit = *s->p ? strchr (from, *s->p) : NULL;
+    if (!hit)
       return FALSE;
-    *sp = '\0';
-    *a = *buf, *b = sp + 1;
+    g_string_append_c (out, to[hit - from]);
+    s->p++;
     return TRUE;
   }
-  if (n && JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 2) {
-    JsonNode *x = json_array_get_element (json_node_get_array (n), 0);
-    JsonNode *y = json_array_get_element (json_node_get_array (n), 1);
-    if (node_holds (x, G_TYPE_STRING) && node_holds (y, G_TYPE_STRING)) {
-      *a = json_node_get_string (x), *b = json_node_get_string (y);
-      return TRUE;
-    }
+  s->p++;
+  if (!scan_hex4 (s, &u))
+    return FALSE;
+  if (u >= 0xD800 && u <= 0xDBFF) {
+    if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
+      return FALSE;
+    s->p += 2;
+    if (!scan_hex4 (s, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+      return FALSE;
+    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+  } else if (u >= 0xDC00 && u <= 0xDFFF) {
+    return FALSE;
   }
-  return FALSE;
+  g_string_append_unichar (out, u);
+  return TRUE;
+}
+
+/* Reads a JSON string, unescaped, into `out`; FALSE if malformed or not UTF-8. */
+static gboolean
+scan_string (Scan *s, GString *out)
+{
+  g_string_truncate (out, 0);
+  if (!scan_eat (s, '"'))
+    return FALSE;
+  while (s->p < s->end && *s->p != '"') {
+    const char *q = s->p;
+    if (*s->p == '\\') {
+      s->p++;
+      if (!scan_escape (s, out))
+        return FALSE;
+      continue;
+    }
+    while (q < s->end && *q != '"' && *q != '\\')
+      q++;
+    g_string_append_len (out, s->p, q - s->p);
+    s->p = q;
+  }
+  if (s->p >= s->end)
+    return FALSE;
+  s->p++;
+  return g_utf8_validate_len (out->str, out->len, NULL);
+}
+
+/* A token id: a non-negative decimal integer. */
+static gboolean
+scan_id (Scan *s, int *id)
+{
+  gint64 v = 0;
+  const char *b;
+  scan_ws (s);
+  for (b = s->p; s->p < s->end && g_ascii_isdigit (*s->p) && v < G_MAXINT; s->p++)
+    v = v * 10 + (*s->p - '0');
+  if (s->p == b || v >= G_MAXINT || (s->p < s->end && strchr (".eE", *s->p) && *s->p))
+    return FALSE;
+  *id = (int) v;
+  return TRUE;
 }
 
 static gboolean
-parse_merges (VlmTokenizer *tok, JsonObject *model, GError **error)
+scan_error (const Scan *s, const char *where, const char *expected, GError **error)
 {
-  JsonArray *merges = req_array (model, "model", "merges", error);
-  guint n, cap = 16;
-  if (!merges)
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: expected %s (byte %ld of the file)",
+               where, expected, (long) (s->p - s->base));
+  return FALSE;
+}
+
+/* model.vocab and model.merges as cut out of the file text. */
+typedef struct {
+  Range vocab, merges;
+  const char *base;         /* the file text */
+} RawModel;
+
+/* model.vocab: {"token": id, …}. */
+static gboolean
+parse_vocab (VlmTokenizer *tok, Range r, const char *base, GError **error)
+{
+  Scan s = { r.start, r.end, base };
+  GString *key = g_string_new (NULL);
+  gboolean ok = r.start && scan_eat (&s, '{');
+  tok->vocab = g_hash_table_new (g_str_hash, g_str_equal);
+  if (!r.start)
+    ok = bad_key (error, "model", "vocab", "an object");
+  else if (!ok)
+    ok = scan_error (&s, "model.vocab", "an object", error);
+  else if (scan_eat (&s, '}'))
+    ok = TRUE;
+  else
+    for (;;) {
+      int id;
+      if (!scan_string (&s, key) || !scan_eat (&s, ':') || !scan_id (&s, &id)) {
+        ok = scan_error (&s, "model.vocab", "\"token\": id", error);
+        break;
+      }
+      g_hash_table_insert (tok->vocab, g_string_chunk_insert_len (tok->strings, key->str, key->len),
+                           GINT_TO_POINTER (id));
+      tok->n_ids = MAX (tok->n_ids, id + 1);
+      if (scan_eat (&s, '}'))
+        break;
+      if (!scan_eat (&s, ',')) {
+        ok = scan_error (&s, "model.vocab", "',' or '}'", error);
+        break;
+      }
+    }
+  g_string_free (key, TRUE);
+  return ok;
+}
+
+/* One merge, "a b" or ["a", "b"], as a and b in `a` (and the joined pair in `ab`). */
+static gboolean
+scan_merge (Scan *s, GString *a, GString *b, GString *ab)
+{
+  scan_ws (s);
+  if (s->p < s->end && *s->p == '"') {
+    const char *sp;
+    if (!scan_string (s, ab) || !(sp = strchr (ab->str, ' ')))
+      return FALSE;
+    g_string_assign (a, "");
+    g_string_append_len (a, ab->str, sp - ab->str);
+    g_string_assign (b, sp + 1);
+  } else if (!scan_eat (s, '[') || !scan_string (s, a) || !scan_eat (s, ',') || !scan_string (s, b)
+             || !scan_eat (s, ']')) {
     return FALSE;
-  n = json_array_get_length (merges);
-  while (cap < 2 * n)
+  }
+  g_string_assign (ab, a->str);
+  g_string_append (ab, b->str);
+  return TRUE;
+}
+
+static void
+merges_alloc (VlmTokenizer *tok, guint n)
+{
+  guint64 cap = 16;
+  while (cap < 2 * (guint64) n)
     cap *= 2;
   tok->merges = g_new (MergeSlot, cap);
   memset (tok->merges, 0xFF, cap * sizeof (MergeSlot));
   tok->merges_mask = cap - 1;
-  for (guint i = 0; i < n; i++) {
-    char *buf = NULL, *joined;
-    const char *a = NULL, *b = NULL;
-    int ia, ib, inew;
-    MergeSlot *slot;
-    gboolean ok = merge_halves (json_array_get_element (merges, i), &buf, &a, &b);
-    joined = ok ? g_strconcat (a, b, NULL) : NULL;
-    ia = ok ? vocab_id (tok, a) : -1, ib = ok ? vocab_id (tok, b) : -1;
-    inew = ok ? vocab_id (tok, joined) : -1;
-    g_free (buf);
-    g_free (joined);
-    if (ia < 0 || ib < 0 || inew < 0) {
-      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "model.merges[%u]: %s", i,
-                   ok ? "a token of the merge is not in model.vocab"
-                      : "expected \"a b\" or [\"a\", \"b\"]");
-      return FALSE;
+}
+
+/* Counts the top-level entries of the array in r (the table is sized first). */
+static guint
+count_entries (Range r)
+{
+  Scan s = { r.start, r.end, r.start };
+  guint n = 0;
+  if (!scan_eat (&s, '[') || scan_eat (&s, ']'))
+    return 0;
+  do
+    n++;
+  while (scan_skip_value (&s) && scan_eat (&s, ','));
+  return n;
+}
+
+/* model.merges: ["a b", …] or [["a", "b"], …]; rank = position. */
+static gboolean
+parse_merges (VlmTokenizer *tok, Range r, const char *base, GError **error)
+{
+  Scan s = { r.start, r.end, base };
+  GString *a = g_string_new (NULL), *b = g_string_new (NULL), *ab = g_string_new (NULL);
+  gboolean ok = TRUE;
+  merges_alloc (tok, r.start ? count_entries (r) : 0);
+  if (!r.start)
+    ok = bad_key (error, "model", "merges", "an array");
+  else if (!scan_eat (&s, '['))
+    ok = scan_error (&s, "model.merges", "an array", error);
+  else if (!scan_eat (&s, ']'))
+    for (int rank = 0;; rank++) {
+      int ia, ib, inew;
+      MergeSlot *slot;
+      if (!scan_merge (&s, a, b, ab)) {
+        ok = scan_error (&s, "model.merges", "\"a b\" or [\"a\", \"b\"]", error);
+        break;
+      }
+      ia = vocab_id (tok, a->str), ib = vocab_id (tok, b->str), inew = vocab_id (tok, ab->str);
+      if (ia < 0 || ib < 0 || inew < 0) {
+        g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+                     "model.merges[%d]: \"%s\" + \"%s\": a token is not in model.vocab", rank, a->str, b->str);
+        ok = FALSE;
+        break;
+      }
+      /* A repeated pair keeps its last rank, as HF's HashMap collect does. */
+      slot = merge_slot (tok, pair_key (ia, ib));
+      *slot = (MergeSlot) { pair_key (ia, ib), rank, inew };
+      if (scan_eat (&s, ']'))
+        break;
+      if (!scan_eat (&s, ',')) {
+        ok = scan_error (&s, "model.merges", "',' or ']'", error);
+        break;
+      }
     }
-    /* A repeated pair keeps its last rank, as HF's HashMap collect does. */
-    slot = merge_slot (tok, pair_key (ia, ib));
-    slot->key = pair_key (ia, ib);
-    slot->rank = (int) i;
-    slot->new_id = inew;
-  }
-  return TRUE;
+  g_string_free (a, TRUE);
+  g_string_free (b, TRUE);
+  g_string_free (ab, TRUE);
+  return ok;
 }
 
 /* An optional string member that counts as absent when empty. */
@@ -859,14 +1116,15 @@ opt_nonempty (JsonObject *o, const char *key, char **out, GError **error)
 }
 
 static gboolean
-parse_bpe (VlmTokenizer *tok, JsonObject *model, GError **error)
+parse_bpe (VlmTokenizer *tok, JsonObject *model, const RawModel *raw, GError **error)
 {
   JsonNode *dropout = member (model, "dropout");
   const char *unk;
   tok->model = MODEL_BPE;
   if (dropout && (!JSON_NODE_HOLDS_VALUE (dropout) || json_node_get_double (dropout) != 0.0))
     return unsupported (error, "model.dropout", "BPE dropout");
-  if (!parse_vocab (tok, model, error) || !parse_merges (tok, model, error)
+  if (!parse_vocab (tok, raw->vocab, raw->base, error)
+      || !parse_merges (tok, raw->merges, raw->base, error)
       || !opt_string (model, "model", "unk_token", &unk, error)
       || !opt_nonempty (model, "continuing_subword_prefix", &tok->subword_prefix, error)
       || !opt_nonempty (model, "end_of_word_suffix", &tok->word_suffix, error)
@@ -885,12 +1143,13 @@ parse_bpe (VlmTokenizer *tok, JsonObject *model, GError **error)
 }
 
 static gboolean
-parse_wordpiece (VlmTokenizer *tok, JsonObject *model, GError **error)
+parse_wordpiece (VlmTokenizer *tok, JsonObject *model, const RawModel *raw, GError **error)
 {
   const char *unk = NULL;
   tok->model = MODEL_WORDPIECE;
   tok->max_input_chars = 100;
-  if (!parse_vocab (tok, model, error) || !req_string (model, "model", "unk_token", &unk, error)
+  if (!parse_vocab (tok, raw->vocab, raw->base, error)
+      || !req_string (model, "model", "unk_token", &unk, error)
       || !opt_nonempty (model, "continuing_subword_prefix", &tok->subword_prefix, error)
       || !opt_int (model, "model", "max_input_chars_per_word", &tok->max_input_chars, error))
     return FALSE;
@@ -903,16 +1162,16 @@ parse_wordpiece (VlmTokenizer *tok, JsonObject *model, GError **error)
 }
 
 static gboolean
-parse_model (VlmTokenizer *tok, JsonObject *root, GError **error)
+parse_model (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **error)
 {
   JsonObject *model = req_object (root, "", "model", error);
   const char *type;
   if (!model || !req_string (model, "model", "type", &type, error))
     return FALSE;
   if (strcmp (type, "BPE") == 0)
-    return parse_bpe (tok, model, error);
+    return parse_bpe (tok, model, raw, error);
   if (strcmp (type, "WordPiece") == 0)
-    return parse_wordpiece (tok, model, error);
+    return parse_wordpiece (tok, model, raw, error);
   return unsupported (error, "model", type);
 }
 
@@ -1008,7 +1267,7 @@ build_id_table (VlmTokenizer *tok)
 static GArray *
 compose_templates (GArray *outer, GArray *inner)
 {
-  GArray *out = g_array_new (FALSE, FALSE, sizeof (int));
+  GArray *out = g_array_new (TRUE, FALSE, sizeof (int));
   for (guint i = 0; i < outer->len; i++) {
     int v = g_array_index (outer, int, i);
     if (v == SEQ_SLOT)
@@ -1131,10 +1390,10 @@ parse_post_processor (JsonNode *node, const char *where, GArray **out, GError **
 /* ───────────────────────── load / free ───────────────────────── */
 
 static gboolean
-parse_root (VlmTokenizer *tok, JsonObject *root, GError **error)
+parse_root (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **error)
 {
   JsonNode *pp;
-  if (!parse_model (tok, root, error))
+  if (!parse_model (tok, root, raw, error))
     return FALSE;
   if (member (root, "normalizer")
       && !parse_step (&normalizer_family, member (root, "normalizer"), "normalizer", &tok->normalizer, error))
@@ -1207,46 +1466,886 @@ vlm_tokenizer_free (VlmTokenizer *tok)
   g_free (tok);
 }
 
+/* The file text with raw->vocab and raw->merges replaced by empty containers,
+ * for json-glib. */
+static char *
+cut_raw_members (const char *text, gsize len, const RawModel *raw)
+{
+  Range cuts[2] = { raw->vocab, raw->merges };
+  const char *fill[2] = { "{}", "[]" };
+  GString *out = g_string_sized_new (len);
+  const char *at = text;
+  int first = cuts[1].start && (!cuts[0].start || cuts[1].start < cuts[0].start);
+  for (int k = 0; k < 2; k++) {
+    int i = k ^ first;   /* in file order */
+    if (!cuts[i].start)
+      continue;
+    g_string_append_len (out, at, cuts[i].start - at);
+    g_string_append (out, fill[i]);
+    at = cuts[i].end;
+  }
+  g_string_append_len (out, at, text + len - at);
+  return g_string_free (out, FALSE);
+}
+
+/* Parses the text of tokenizer.json (`file` names it in messages). */
+static VlmTokenizer *
+load_text (const char *file, const char *text, gsize len, GError **error)
+{
+  RawModel raw = { locate_model_member (text, len, "vocab"),
+                   locate_model_member (text, len, "merges"), text };
+  char *rest = cut_raw_members (text, len, &raw);
+  JsonParser *parser = json_parser_new_immutable ();
+  GError *jerr = NULL;
+  JsonNode *root;
+  VlmTokenizer *tok = NULL;
+  if (!json_parser_load_from_data (parser, rest, -1, &jerr)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", file, jerr->message);
+    g_error_free (jerr);
+  } else if (!(root = json_parser_get_root (parser)) || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: expected a json object", file);
+  } else {
+    tok = g_new0 (VlmTokenizer, 1);
+    tok->strings = g_string_chunk_new (1 << 16);
+    tok->unk_id = -1;
+    byte_level_tables (tok);
+    if (!parse_root (tok, json_node_get_object (root), &raw, error)) {
+      g_prefix_error (error, "%s: ", file);
+      g_clear_pointer (&tok, vlm_tokenizer_free);
+    }
+  }
+  g_object_unref (parser);
+  g_free (rest);
+  return tok;
+}
+
 VlmTokenizer *
 vlm_tokenizer_load (const char *path, GError **error)
 {
-  char *file;
-  JsonParser *parser;
-  JsonNode *root;
+  char *file, *text = NULL;
+  gsize len = 0;
+  GError *ferr = NULL;
   VlmTokenizer *tok = NULL;
-  GError *jerr = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
   file = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (path, "tokenizer.json", NULL)
                                                 : g_strdup (path);
-  if (!g_file_test (file, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (file, G_FILE_TEST_IS_REGULAR))
     g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", file);
-    g_free (file);
-    return NULL;
-  }
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_file (parser, file, &jerr)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", file, jerr->message);
-    g_error_free (jerr);
-    goto out;
-  }
-  root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: expected a json object", file);
-    goto out;
-  }
-  tok = g_new0 (VlmTokenizer, 1);
-  tok->strings = g_string_chunk_new (1 << 16);
-  tok->unk_id = -1;
-  byte_level_tables (tok);
-  if (!parse_root (tok, json_node_get_object (root), error)) {
-    g_prefix_error (error, "%s: ", file);
+  else if (!g_file_get_contents (file, &text, &len, &ferr))
+    g_set_error (error, VLM_ERROR, VLM_ERROR_IO, "%s", ferr->message);
+  else if ((tok = load_text (file, text, len, error)) && !read_tokenizer_config (tok, file, error))
     g_clear_pointer (&tok, vlm_tokenizer_free);
-  } else if (!read_tokenizer_config (tok, file, error)) {
-    g_clear_pointer (&tok, vlm_tokenizer_free);
-  }
-out:
-  g_object_unref (parser);
+  g_clear_error (&ferr);
+  g_free (text);
   g_free (file);
   return tok;
+}
+
+/* ───────────────────────── normalizers ───────────────────────── */
+
+/* HF BertNormalizer: clean_text, handle_chinese_chars, strip_accents, lowercase, in that order. */
+static char *
+bert_normalize (const Step *s, const char *text)
+{
+  GString *out = g_string_sized_new (strlen (text) + 16);
+  char *res;
+  for (const char *p = text; *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
+    gboolean pad = s->chinese_chars && is_cjk (c);
+    if (s->clean_text && (c == 0xFFFD || bert_is_control (c)))
+      continue;
+    if (s->clean_text && bert_is_whitespace (c))
+      c = ' ';
+    if (pad)
+      g_string_append_c (out, ' ');
+    g_string_append_unichar (out, c);
+    if (pad)
+      g_string_append_c (out, ' ');
+  }
+  res = g_string_free (out, FALSE);
+  if (s->strip_accents) {
+    char *nfd = g_utf8_normalize (res, -1, G_NORMALIZE_NFD);
+    g_free (res);
+    res = drop_marks (nfd);
+    g_free (nfd);
+  }
+  if (s->lowercase) {
+    char *low = g_utf8_strdown (res, -1);
+    g_free (res);
+    res = low;
+  }
+  return res;
+}
+
+static char *
+strip_spaces (const char *text, gboolean left, gboolean right)
+{
+  const char *b = text, *e = text + strlen (text);
+  while (left && *b && g_unichar_isspace (g_utf8_get_char (b)))
+    b = g_utf8_next_char (b);
+  while (right && e > b && g_unichar_isspace (g_utf8_get_char (g_utf8_prev_char (e))))
+    e = g_utf8_prev_char (e);
+  return g_strndup (b, (gsize) (e - b));
+}
+
+/* Applies normalizer `s` to valid UTF-8 `text`; returns a new string. */
+static char *
+normalize (const Step *s, const char *text)
+{
+  switch (s->kind) {
+  case N_NFC:
+    return g_utf8_normalize (text, -1, G_NORMALIZE_NFC);
+  case N_NFD:
+    return g_utf8_normalize (text, -1, G_NORMALIZE_NFD);
+  case N_NFKC:
+    return g_utf8_normalize (text, -1, G_NORMALIZE_NFKC);
+  case N_NFKD:
+    return g_utf8_normalize (text, -1, G_NORMALIZE_NFKD);
+  case N_LOWERCASE:
+    return g_utf8_strdown (text, -1);
+  case N_STRIP_ACCENTS:
+    return drop_marks (text);
+  case N_STRIP:
+    return strip_spaces (text, s->left, s->right);
+  case N_PREPEND:   /* HF prepends only to non-empty text */
+    return *text ? g_strconcat (s->content, text, NULL) : g_strdup (text);
+  case N_REPLACE:
+    return g_regex_replace_literal (s->pattern, text, -1, 0, s->content, 0, NULL);
+  case N_BERT:
+    return bert_normalize (s, text);
+  case N_SEQUENCE: {
+    char *cur = g_strdup (text);
+    for (guint i = 0; i < s->children->len; i++) {
+      char *next = normalize (g_ptr_array_index (s->children, i), cur);
+      g_free (cur);
+      cur = next;
+    }
+    return cur;
+  }
+  default:
+    g_assert_not_reached ();
+  }
+}
+
+/* ───────────────────────── pieces and splitting ───────────────────────── */
+
+/* A piece of text on its way to the model, or an added token already found
+ * (id >= 0). at_start: the piece begins the input (Metaspace's "first"
+ * scheme prepends ▁ only there). */
+typedef struct {
+  char *text;
+  int id;
+  gboolean at_start;
+} Piece;
+
+static void
+piece_clear (gpointer p)
+{
+  g_free (((Piece *) p)->text);
+}
+
+static GArray *
+pieces_new (void)
+{
+  GArray *a = g_array_new (FALSE, FALSE, sizeof (Piece));
+  g_array_set_clear_func (a, piece_clear);
+  return a;
+}
+
+static void
+push_text (GArray *out, const char *text, gsize len, gboolean at_start)
+{
+  Piece p = { g_strndup (text, len), -1, at_start };
+  g_array_append_val (out, p);
+}
+
+typedef struct {
+  gsize start, end;
+  gboolean is_match;
+} Span;
+
+/* Cuts `text` into pattern matches and the gaps between them (HF find_matches);
+ * invert swaps which of the two counts as the match. */
+static GArray *
+match_spans (GRegex *re, const char *text, gboolean invert)
+{
+  GArray *spans = g_array_new (FALSE, FALSE, sizeof (Span));
+  GMatchInfo *mi;
+  gsize prev = 0, len = strlen (text);
+  g_regex_match (re, text, 0, &mi);
+  while (g_match_info_matches (mi)) {
+    int s, e;
+    g_match_info_fetch_pos (mi, 0, &s, &e);
+    if (e > s) {
+      if ((gsize) s > prev)
+        g_array_append_val (spans, ((Span) { prev, (gsize) s, invert }));
+      g_array_append_val (spans, ((Span) { (gsize) s, (gsize) e, !invert }));
+      prev = (gsize) e;
+    }
+    g_match_info_next (mi, NULL);
+  }
+  g_match_info_free (mi);
+  if (prev < len)
+    g_array_append_val (spans, ((Span) { prev, len, invert }));
+  return spans;
+}
+
+/* HF SplitDelimiterBehavior: which spans survive, and which merge into a neighbour. */
+static GArray *
+apply_behavior (GArray *spans, SplitBehavior b)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (Span));
+  gboolean prev_match = FALSE, carry = FALSE;
+  gsize carry_start = 0;
+  for (guint k = 0; k < spans->len; k++) {
+    Span sp = g_array_index (spans, Span, k);
+    Span *last = out->len ? &g_array_index (out, Span, out->len - 1) : NULL;
+    gboolean next_is_text = k + 1 < spans->len && !g_array_index (spans, Span, k + 1).is_match;
+    gboolean merge_back = last && sp.is_match
+                          && (b == SPLIT_MERGED_PREVIOUS ? !prev_match : b == SPLIT_CONTIGUOUS && prev_match);
+    prev_match = sp.is_match;
+    if (b == SPLIT_REMOVED && sp.is_match)
+      continue;
+    if (merge_back) {
+      last->end = sp.end;
+    } else if (b == SPLIT_MERGED_NEXT && sp.is_match && next_is_text) {
+      carry = TRUE, carry_start = sp.start;
+    } else {
+      if (carry)
+        sp.start = carry_start, carry = FALSE;
+      g_array_append_val (out, sp);
+    }
+  }
+  return out;
+}
+
+/* Splits piece `p` with `re` and behavior `b` into `out` (HF NormalizedString::split). */
+static void
+split_piece (const Piece *p, GRegex *re, SplitBehavior b, gboolean invert, GArray *out)
+{
+  GArray *spans = match_spans (re, p->text, invert);
+  GArray *kept = apply_behavior (spans, b);
+  for (guint k = 0; k < kept->len; k++) {
+    Span sp = g_array_index (kept, Span, k);
+    push_text (out, p->text + sp.start, sp.end - sp.start, p->at_start && sp.start == 0);
+  }
+  g_array_unref (kept);
+  g_array_unref (spans);
+}
+
+/* ───────────────────────── added tokens ───────────────────────── */
+
+/* The longest added token of the `normalized` class matching at `s`, or NULL. */
+static const AddedToken *
+added_at (const VlmTokenizer *tok, const char *s, gsize left, gboolean normalized)
+{
+  guchar c = (guchar) *s;
+  if (!(tok->added_first_byte[normalized][c >> 3] & (1 << (c & 7))))
+    return NULL;
+  for (int i = 0; i < tok->n_added; i++) {
+    const AddedToken *t = &tok->added[i];
+    if (t->normalized == normalized && t->match_len <= left && memcmp (s, t->match, t->match_len) == 0)
+      return t;
+  }
+  return NULL;
+}
+
+/* HF single_word: the match may not touch a word character on either side. */
+static gboolean
+single_word_ok (const char *text, gsize start, gsize stop)
+{
+  if (start > 0 && is_word_char (g_utf8_get_char (g_utf8_prev_char (text + start))))
+    return FALSE;
+  return !(text[stop] && is_word_char (g_utf8_get_char (text + stop)));
+}
+
+/* Splits `text` at added tokens of the `normalized` class, leftmost and longest
+ * first as HF's Aho-Corasick does, lstrip/rstrip taking adjacent whitespace
+ * into the token. Appends text pieces and token pieces to `out`. */
+static void
+split_added (const VlmTokenizer *tok, const char *text, gboolean normalized, gboolean at_start,
+             GArray *out)
+{
+  gsize len = strlen (text), piece = 0, pos = 0;
+  while (pos < len) {
+    const AddedToken *t = added_at (tok, text + pos, len - pos, normalized);
+    gsize start = pos, stop;
+    if (!t) {
+      pos++;   /* token matches start on a char boundary, so bytes are fine steps */
+      continue;
+    }
+    stop = pos + t->match_len;
+    if (t->single_word && !single_word_ok (text, start, stop)) {
+      pos = stop;
+      continue;
+    }
+    while (t->lstrip && start > piece
+           && g_unichar_isspace (g_utf8_get_char (g_utf8_prev_char (text + start))))
+      start = (gsize) (g_utf8_prev_char (text + start) - text);
+    while (t->rstrip && stop < len && g_unichar_isspace (g_utf8_get_char (text + stop)))
+      stop = (gsize) (g_utf8_next_char (text + stop) - text);
+    if (start > piece)
+      push_text (out, text + piece, start - piece, at_start && piece == 0);
+    g_array_append_val (out, ((Piece) { NULL, t->id, FALSE }));
+    piece = pos = stop;
+  }
+  if (piece < len)
+    push_text (out, text + piece, len - piece, at_start && piece == 0);
+}
+
+/* ───────────────────────── pre-tokenizers ───────────────────────── */
+
+/* Maps each byte of `text` to its byte-level char. */
+static char *
+byte_level_map (const VlmTokenizer *tok, const char *text)
+{
+  GString *out = g_string_sized_new (2 * strlen (text));
+  for (const guchar *b = (const guchar *) text; *b; b++)
+    g_string_append_unichar (out, tok->byte_to_char[*b]);
+  return g_string_free (out, FALSE);
+}
+
+static void
+byte_level_pre (const VlmTokenizer *tok, const Step *s, const Piece *p, GArray *out)
+{
+  Piece whole = { s->add_prefix_space && p->text[0] != ' ' ? g_strconcat (" ", p->text, NULL)
+                                                           : g_strdup (p->text),
+                  -1, p->at_start };
+  GArray *parts = pieces_new ();
+  if (s->pattern) {
+    split_piece (&whole, s->pattern, SPLIT_ISOLATED, FALSE, parts);
+    g_free (whole.text);
+  } else {
+    g_array_append_val (parts, whole);
+  }
+  for (guint i = 0; i < parts->len; i++) {
+    Piece *q = &g_array_index (parts, Piece, i);
+    Piece mapped = { byte_level_map (tok, q->text), -1, q->at_start };
+    g_array_append_val (out, mapped);
+  }
+  g_array_unref (parts);
+}
+
+static void
+metaspace_pre (const Step *s, const Piece *p, GArray *out)
+{
+  const char *const space[1][2] = { { " ", s->content } };
+  Piece q = { replace_all (p->text, space, 1), -1, p->at_start };
+  gboolean prepend = s->prepend == PREPEND_ALWAYS || (s->prepend == PREPEND_FIRST && p->at_start);
+  if (prepend && !g_str_has_prefix (q.text, s->content)) {
+    char *t = g_strconcat (s->content, q.text, NULL);
+    g_free (q.text);
+    q.text = t;
+  }
+  if (s->split) {
+    split_piece (&q, s->pattern, SPLIT_MERGED_NEXT, FALSE, out);
+    g_free (q.text);
+  } else {
+    g_array_append_val (out, q);
+  }
+}
+
+/* Runs pre-tokenizer `s` over the text pieces `in` (consumed); returns the new pieces. */
+static GArray *
+pre_tokenize (const VlmTokenizer *tok, const Step *s, GArray *in)
+{
+  GArray *out;
+  if (s->kind == P_SEQUENCE) {
+    for (guint i = 0; i < s->children->len; i++)
+      in = pre_tokenize (tok, g_ptr_array_index (s->children, i), in);
+    return in;
+  }
+  out = pieces_new ();
+  for (guint i = 0; i < in->len; i++) {
+    const Piece *p = &g_array_index (in, Piece, i);
+    if (s->kind == P_SPLIT)
+      split_piece (p, s->pattern, s->behavior, s->invert, out);
+    else if (s->kind == P_BYTE_LEVEL)
+      byte_level_pre (tok, s, p, out);
+    else
+      metaspace_pre (s, p, out);
+  }
+  g_array_unref (in);
+  return out;
+}
+
+/* ───────────────────────── BPE ───────────────────────── */
+
+typedef struct {
+  int id;                   /* -1: merged into its left neighbour */
+  int prev, next;           /* -1: none */
+} Symbol;
+
+typedef struct {
+  int rank, pos, new_id;
+} Candidate;
+
+/* Heap order: lowest rank first, leftmost first among equal ranks (as HF). */
+static gboolean
+cand_before (const Candidate *a, const Candidate *b)
+{
+  return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void
+heap_push (GArray *h, Candidate c)
+{
+  guint i = h->len;
+  g_array_append_val (h, c);
+  for (; i > 0 && cand_before (&c, &g_array_index (h, Candidate, (i - 1) / 2)); i = (i - 1) / 2)
+    g_array_index (h, Candidate, i) = g_array_index (h, Candidate, (i - 1) / 2);
+  g_array_index (h, Candidate, i) = c;
+}
+
+static Candidate
+heap_pop (GArray *h)
+{
+  Candidate top = g_array_index (h, Candidate, 0), last = g_array_index (h, Candidate, h->len - 1);
+  guint i = 0, n = h->len - 1;
+  g_array_set_size (h, n);
+  while (n > 0) {
+    guint c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && cand_before (&g_array_index (h, Candidate, c + 1), &g_array_index (h, Candidate, c)))
+      c++;
+    if (!cand_before (&g_array_index (h, Candidate, c), &last))
+      break;
+    g_array_index (h, Candidate, i) = g_array_index (h, Candidate, c);
+    i = c;
+  }
+  if (n > 0)
+    g_array_index (h, Candidate, i) = last;
+  return top;
+}
+
+/* Queues the merge of the symbol at `pos` with its right neighbour, if one exists. */
+static void
+queue_pair (const VlmTokenizer *tok, const Symbol *syms, int pos, GArray *heap)
+{
+  const MergeSlot *m;
+  if (syms[pos].next < 0)
+    return;
+  m = merge_find (tok, syms[pos].id, syms[syms[pos].next].id);
+  if (m)
+    heap_push (heap, (Candidate) { m->rank, pos, m->new_id });
+}
+
+/* Can every byte of [p, end) be spelled as a <0xNN> token? */
+static gboolean
+has_byte_tokens (const VlmTokenizer *tok, const char *p, const char *end)
+{
+  for (; p < end; p++) {
+    if (tok->byte_ids[(guchar) *p] < 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The word's chars as initial ids: with the continuing-subword prefix and
+ * end-of-word suffix where HF adds them; a char missing from the vocab becomes
+ * its <0xNN> byte tokens (byte_fallback) or unk (runs fused if fuse_unk). */
+static GArray *
+bpe_initial_ids (const VlmTokenizer *tok, const char *word)
+{
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (int));
+  GString *key = g_string_new (NULL);
+  gboolean unk_pending = FALSE;
+  for (const char *p = word, *next; *p; p = next) {
+    int id;
+    next = g_utf8_next_char (p);
+    g_string_assign (key, p != word && tok->subword_prefix ? tok->subword_prefix : "");
+    g_string_append_len (key, p, next - p);
+    if (!*next && tok->word_suffix)
+      g_string_append (key, tok->word_suffix);
+    id = vocab_id (tok, key->str);
+    if (id >= 0 || (tok->byte_fallback && has_byte_tokens (tok, p, next))) {
+      if (unk_pending)
+        g_array_append_val (ids, tok->unk_id), unk_pending = FALSE;
+      if (id >= 0)
+        g_array_append_val (ids, id);
+      for (const char *b = p; id < 0 && b < next; b++)
+        g_array_append_val (ids, tok->byte_ids[(guchar) *b]);
+    } else if (tok->unk_id >= 0) {
+      if (unk_pending && !tok->fuse_unk)
+        g_array_append_val (ids, tok->unk_id);
+      unk_pending = TRUE;
+    }
+  }
+  if (unk_pending)
+    g_array_append_val (ids, tok->unk_id);
+  g_string_free (key, TRUE);
+  return ids;
+}
+
+/* BPE on one pre-token: merge the lowest-ranked adjacent pair until none is
+ * left, with a heap of candidates over a linked list of symbols. */
+static void
+bpe_word (const VlmTokenizer *tok, const char *word, GArray *ids)
+{
+  int whole = tok->ignore_merges ? vocab_id (tok, word) : -1;
+  GArray *init, *heap;
+  Symbol *syms;
+  int n;
+  if (whole >= 0) {
+    g_array_append_val (ids, whole);
+    return;
+  }
+  init = bpe_initial_ids (tok, word);
+  n = (int) init->len;
+  syms = g_new (Symbol, MAX (n, 1));
+  heap = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  for (int i = 0; i < n; i++)
+    syms[i] = (Symbol) { g_array_index (init, int, i), i - 1, i + 1 < n ? i + 1 : -1 };
+  for (int i = 0; i < n; i++)
+    queue_pair (tok, syms, i, heap);
+  while (heap->len > 0) {
+    Candidate c = heap_pop (heap);
+    Symbol *s = &syms[c.pos];
+    const MergeSlot *m = s->id >= 0 && s->next >= 0 ? merge_find (tok, s->id, syms[s->next].id) : NULL;
+    if (!m || m->new_id != c.new_id)
+      continue;   /* stale: a neighbour merged first */
+    s->id = c.new_id;
+    syms[s->next].id = -1;
+    s->next = syms[s->next].next;
+    if (s->next >= 0)
+      syms[s->next].prev = c.pos;
+    if (s->prev >= 0)
+      queue_pair (tok, syms, s->prev, heap);
+    queue_pair (tok, syms, c.pos, heap);
+  }
+  for (int i = n > 0 ? 0 : -1; i >= 0; i = syms[i].next)
+    g_array_append_val (ids, syms[i].id);
+  g_array_unref (heap);
+  g_array_unref (init);
+  g_free (syms);
+}
+
+/* ───────────────────────── WordPiece ───────────────────────── */
+
+/* Greedy longest-match-first; a word with any unmatchable rest is one [UNK]. */
+static void
+wordpiece_word (const VlmTokenizer *tok, const char *word, GArray *ids)
+{
+  gsize len = strlen (word), mark = ids->len;
+  GString *cand = g_string_new (NULL);
+  const char *start = word;
+  if (g_utf8_strlen (word, -1) > tok->max_input_chars)
+    start = NULL;
+  while (start && *start) {
+    const char *end = word + len;
+    int id = -1;
+    for (; end > start; end = g_utf8_prev_char (end)) {
+      g_string_assign (cand, start > word ? tok->subword_prefix : "");
+      g_string_append_len (cand, start, end - start);
+      if ((id = vocab_id (tok, cand->str)) >= 0)
+        break;
+    }
+    if (id < 0)
+      start = NULL;
+    else
+      g_array_append_val (ids, id), start = end;
+  }
+  if (!start) {
+    g_array_set_size (ids, mark);
+    g_array_append_val (ids, tok->unk_id);
+  }
+  g_string_free (cand, TRUE);
+}
+
+/* ───────────────────────── encode ───────────────────────── */
+
+/* Normalizes one raw text piece, splits out normalized added tokens, then
+ * pre-tokenizes and runs the model on the rest. */
+static void
+encode_raw_piece (const VlmTokenizer *tok, const Piece *raw, GArray *ids)
+{
+  char *norm = tok->normalizer ? normalize (tok->normalizer, raw->text) : g_strdup (raw->text);
+  GArray *parts = pieces_new ();
+  split_added (tok, norm, TRUE, raw->at_start, parts);
+  g_free (norm);
+  for (guint i = 0; i < parts->len; i++) {
+    Piece *p = &g_array_index (parts, Piece, i);
+    GArray *words;
+    if (p->id >= 0) {
+      g_array_append_val (ids, p->id);
+      continue;
+    }
+    words = pieces_new ();
+    g_array_append_val (words, *p);
+    p->text = NULL;   /* moved into words */
+    if (tok->pre_tokenizer)
+      words = pre_tokenize (tok, tok->pre_tokenizer, words);
+    for (guint w = 0; w < words->len; w++) {
+      const char *text = g_array_index (words, Piece, w).text;
+      if (tok->model == MODEL_BPE)
+        bpe_word (tok, text, ids);
+      else
+        wordpiece_word (tok, text, ids);
+    }
+    g_array_unref (words);
+  }
+  g_array_unref (parts);
+}
+
+int *
+vlm_tokenizer_encode (const VlmTokenizer *tok, const char *text, gboolean add_special, int *n_ids,
+                      GError **error)
+{
+  GArray *ids, *raw;
+  g_return_val_if_fail (tok != NULL && text != NULL && n_ids != NULL, NULL);
+  *n_ids = 0;
+  if (!g_utf8_validate (text, -1, NULL)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "text to encode is not valid UTF-8");
+    return NULL;
+  }
+  ids = g_array_new (TRUE, FALSE, sizeof (int));   /* zero-terminated: never NULL when empty */
+  raw = pieces_new ();
+  split_added (tok, text, FALSE, TRUE, raw);
+  for (guint i = 0; i < raw->len; i++) {
+    const Piece *p = &g_array_index (raw, Piece, i);
+    if (p->id >= 0)
+      g_array_append_val (ids, p->id);
+    else
+      encode_raw_piece (tok, p, ids);
+  }
+  g_array_unref (raw);
+  if (add_special && tok->template) {
+    GArray *wrapped = compose_templates (tok->template, ids);
+    g_array_unref (ids);
+    ids = wrapped;
+  }
+  *n_ids = (int) ids->len;
+  return (int *) g_array_free (ids, FALSE);
+}
+
+/* ───────────────────────── decoders ───────────────────────── */
+
+/* transformers' clean_up_tokenization, and HF's WordPiece decoder cleanup,
+ * which also turns " do not" into " don't". */
+static char *
+cleanup_spaces (const char *text, gboolean wordpiece)
+{
+  static const char *const pairs[][2] = {
+    { " .", "." }, { " ?", "?" }, { " !", "!" }, { " ,", "," }, { " ' ", "'" },
+    { " n't", "n't" }, { " 'm", "'m" }, { " do not", " don't" }, { " 's", "'s" },
+    { " 've", "'ve" }, { " 're", "'re" },
+  };
+  char *cur = replace_all (text, pairs, 7);
+  char *mid = wordpiece ? replace_all (cur, pairs + 7, 1) : g_strdup (cur);
+  char *res = replace_all (mid, pairs + 8, 3);
+  g_free (cur);
+  g_free (mid);
+  return res;
+}
+
+static GPtrArray *
+strings_new (void)
+{
+  return g_ptr_array_new_with_free_func (g_free);
+}
+
+/* ByteLevel: all tokens back to bytes, then one lossy UTF-8 string. A token
+ * with a char outside the byte alphabet (an added token) keeps its own bytes. */
+static GPtrArray *
+decode_byte_level (const VlmTokenizer *tok, GPtrArray *in)
+{
+  GByteArray *bytes = g_byte_array_new ();
+  GString *text = g_string_new (NULL);
+  GPtrArray *out = strings_new ();
+  for (guint i = 0; i < in->len; i++) {
+    const char *t = g_ptr_array_index (in, i);
+    guint mark = bytes->len;
+    for (const char *p = t; *p; p = g_utf8_next_char (p)) {
+      gunichar c = g_utf8_get_char (p);
+      guint8 b;
+      if (c >= G_N_ELEMENTS (tok->char_to_byte) || tok->char_to_byte[c] < 0) {
+        g_byte_array_set_size (bytes, mark);
+        g_byte_array_append (bytes, (const guint8 *) t, strlen (t));
+        break;
+      }
+      b = (guint8) tok->char_to_byte[c];
+      g_byte_array_append (bytes, &b, 1);
+    }
+  }
+  append_lossy (text, bytes->data, bytes->len);
+  g_ptr_array_add (out, g_string_free (text, FALSE));
+  g_byte_array_unref (bytes);
+  return out;
+}
+
+/* "<0xNN>" → NN, anything else → -1. */
+static int
+byte_token_value (const char *t)
+{
+  if (strlen (t) != 6 || strncmp (t, "<0x", 3) != 0 || t[5] != '>' || !g_ascii_isxdigit (t[3])
+      || !g_ascii_isxdigit (t[4]))
+    return -1;
+  return g_ascii_xdigit_value (t[3]) * 16 + g_ascii_xdigit_value (t[4]);
+}
+
+/* Emits collected fallback bytes: one string if valid UTF-8, else one U+FFFD per byte. */
+static void
+flush_bytes (GByteArray *pending, GPtrArray *out)
+{
+  if (pending->len == 0)
+    return;
+  if (g_utf8_validate_len ((const char *) pending->data, pending->len, NULL))
+    g_ptr_array_add (out, g_strndup ((const char *) pending->data, pending->len));
+  else
+    for (guint i = 0; i < pending->len; i++)
+      g_ptr_array_add (out, g_strdup ("\xEF\xBF\xBD"));
+  g_byte_array_set_size (pending, 0);
+}
+
+static GPtrArray *
+decode_byte_fallback (GPtrArray *in)
+{
+  GByteArray *pending = g_byte_array_new ();
+  GPtrArray *out = strings_new ();
+  for (guint i = 0; i < in->len; i++) {
+    const char *t = g_ptr_array_index (in, i);
+    int v = byte_token_value (t);
+    guint8 b = (guint8) v;
+    if (v >= 0) {
+      g_byte_array_append (pending, &b, 1);
+      continue;
+    }
+    flush_bytes (pending, out);
+    g_ptr_array_add (out, g_strdup (t));
+  }
+  flush_bytes (pending, out);
+  g_byte_array_unref (pending);
+  return out;
+}
+
+/* Strip: cut up to s->start copies of s->content at the front, s->stop at the back. */
+static char *
+strip_token (const Step *s, const char *t)
+{
+  gsize cl = strlen (s->content);
+  const char *b = t, *e = t + strlen (t);
+  for (int k = 0; k < s->start && g_str_has_prefix (b, s->content); k++)
+    b += cl;
+  for (int k = 0; k < s->stop && (gsize) (e - b) >= cl && memcmp (e - cl, s->content, cl) == 0; k++)
+    e -= cl;
+  return g_strndup (b, (gsize) (e - b));
+}
+
+/* The decoders that map each token (the i-th of n) to one string. */
+static char *
+decode_token (const Step *s, const char *t, guint i, guint n)
+{
+  const char *const meta[1][2] = { { s->content, i == 0 && s->prepend != PREPEND_NEVER ? "" : " " } };
+  const char *const suffix[1][2] = { { s->content, i + 1 == n ? "" : " " } };
+  switch (s->kind) {
+  case D_REPLACE:
+    return g_regex_replace_literal (s->pattern, t, -1, 0, s->content, 0, NULL);
+  case D_WORDPIECE: {
+    char *joined = i == 0 ? g_strdup (t)
+                   : g_str_has_prefix (t, s->content) ? g_strdup (t + strlen (s->content))
+                   : g_strconcat (" ", t, NULL);
+    char *clean = s->cleanup ? cleanup_spaces (joined, TRUE) : NULL;
+    return clean ? (g_free (joined), clean) : joined;
+  }
+  case D_METASPACE:   /* HF drops the replacement in the first token when it prepends */
+    return replace_all (t, meta, 1);
+  case D_STRIP:
+    return strip_token (s, t);
+  case D_BPE:
+    return *s->content ? replace_all (t, suffix, 1) : g_strdup (t);
+  default:
+    g_assert_not_reached ();
+  }
+}
+
+/* Runs decoder `s` over the token strings `in` (consumed); returns the new list. */
+static GPtrArray *
+decode_chain (const VlmTokenizer *tok, const Step *s, GPtrArray *in)
+{
+  GPtrArray *out;
+  switch (s->kind) {
+  case D_SEQUENCE:
+    for (guint i = 0; i < s->children->len; i++)
+      in = decode_chain (tok, g_ptr_array_index (s->children, i), in);
+    return in;
+  case D_BYTE_LEVEL:
+    out = decode_byte_level (tok, in);
+    break;
+  case D_BYTE_FALLBACK:
+    out = decode_byte_fallback (in);
+    break;
+  case D_FUSE:
+    out = strings_new ();
+    g_ptr_array_add (in, NULL);
+    g_ptr_array_add (out, g_strjoinv ("", (char **) in->pdata));
+    break;
+  default:
+    out = strings_new ();
+    for (guint i = 0; i < in->len; i++)
+      g_ptr_array_add (out, decode_token (s, g_ptr_array_index (in, i), i, in->len));
+  }
+  g_ptr_array_unref (in);
+  return out;
+}
+
+char *
+vlm_tokenizer_decode (const VlmTokenizer *tok, const int *ids, int n_ids, gboolean skip_special)
+{
+  GPtrArray *tokens;
+  char *text;
+  g_return_val_if_fail (tok != NULL && (ids != NULL || n_ids <= 0), NULL);
+  tokens = strings_new ();
+  for (int i = 0; i < n_ids; i++) {
+    const char *t = vlm_tokenizer_id_to_token (tok, ids[i]);
+    if (t && !(skip_special && tok->is_special[ids[i]]))
+      g_ptr_array_add (tokens, g_strdup (t));
+  }
+  if (tok->decoder)
+    tokens = decode_chain (tok, tok->decoder, tokens);
+  g_ptr_array_add (tokens, NULL);
+  /* Without a decoder HF joins tokens with spaces. */
+  text = g_strjoinv (tok->decoder ? "" : " ", (char **) tokens->pdata);
+  g_ptr_array_unref (tokens);
+  if (tok->clean_up_spaces) {
+    char *clean = cleanup_spaces (text, FALSE);
+    g_free (text);
+    text = clean;
+  }
+  return text;
+}
+
+/* ───────────────────────── vocabulary access ───────────────────────── */
+
+/* One past the largest id, model vocab and added tokens together. */
+int
+vlm_tokenizer_vocab_size (const VlmTokenizer *tok)
+{
+  return tok ? tok->n_ids : 0;
+}
+
+int
+vlm_tokenizer_token_to_id (const VlmTokenizer *tok, const char *token)
+{
+  g_return_val_if_fail (tok != NULL && token != NULL, -1);
+  for (int i = 0; i < tok->n_added; i++) {
+    if (strcmp (tok->added[i].content, token) == 0)
+      return tok->added[i].id;
+  }
+  return vocab_id (tok, token);
+}
+
+const char *
+vlm_tokenizer_id_to_token (const VlmTokenizer *tok, int id)
+{
+  g_return_val_if_fail (tok != NULL, NULL);
+  return id >= 0 && id < tok->n_ids ? tok->id_to_token[id] : NULL;
+}
+
+gboolean
+vlm_tokenizer_is_special (const VlmTokenizer *tok, int id)
+{
+  g_return_val_if_fail (tok != NULL, FALSE);
+  return id >= 0 && id < tok->n_ids && tok->is_special[id];
 }

@@ -264,6 +264,49 @@ test_cache_same_shape (void)
   vlm_linear_clear (&lin);
 }
 
+typedef struct {
+  VlmOps *ops;
+  const VlmLinearW *lin;
+  const float *x;
+  float *y;
+} ThreadCall;
+
+static gpointer
+linear_in_thread (gpointer data)
+{
+  ThreadCall *c = data;
+  vlm_ops_bind_thread (c->ops);
+  vlm_linear (c->ops, c->lin, c->x, 3, c->y, VLM_ACT_GELU_TANH, NULL);
+  return NULL;
+}
+
+/* Primitives created on one thread run on another (user scratchpad), as
+ * when GStreamer hands a session to a new streaming thread. */
+static void
+test_other_thread (void)
+{
+  g_autoptr (GRand) r = g_rand_new_with_seed (13);
+  int m = 3, n = 33, k = 17;
+  g_autofree float *w = rand_f32 (r, (size_t) n * k, -1, 1);
+  g_autofree float *x = rand_f32 (r, (size_t) m * k, -1, 1);
+  g_autofree float *y = g_new (float, (size_t) m * n);
+  g_autofree float *want = g_new (float, (size_t) m * n);
+  VlmTensor wt = f32_tensor (w, n, k);
+  VlmLinearW lin;
+  VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+  ThreadCall call = { ops, &lin, x, y };
+
+  g_assert_true (vlm_linear_init (&lin, "fc", &wt, NULL, NULL));
+  vlm_linear (ops, &lin, x, m, y, VLM_ACT_GELU_TANH, NULL);
+  memset (y, 0, sizeof (float) * m * n);
+  g_thread_join (g_thread_new ("other", linear_in_thread, &call));
+  g_assert_cmpint (vlm_ops_n_primitives (ops), ==, 1);
+  naive_linear (w, NULL, n, k, x, m, VLM_ACT_GELU_TANH, NULL, want);
+  vt_assert_close ("other thread", y, want, (int64_t) m * n, TOL);
+  vlm_ops_free (ops);
+  vlm_linear_clear (&lin);
+}
+
 /* ------------------------------------------------------------ norms, softmax, act */
 
 static void
@@ -320,7 +363,8 @@ test_rms_norm (void)
   for (int i = 0; i < m; i++) {
     double ss = 0;
     for (int j = 0; j < n; j++) ss += (double) x[i * n + j] * x[i * n + j];
-    for (int j = 0; j < n; j++) want[i * n + j] = (float) (w[j] * x[i * n + j] / sqrt (ss / n + 1e-6));
+    for (int j = 0; j < n; j++)
+      want[i * n + j] = (float) (w[j] * x[i * n + j] / sqrt (ss / n + 1e-6));
   }
   for (int i = 0; i < 2; i++) {
     VlmOps *ops = new_ops (backends[i]);
@@ -438,7 +482,8 @@ naive_attention (const AttnCase *c, const float *q, int ldq, const float *k, int
       double max = -INFINITY, sum = 0;
       for (int j = 0; j < c->lk; j++) {
         double s = 0;
-        for (int t = 0; t < hd; t++) s += (double) q[i * ldq + h * hd + t] * k[j * ldk + kvh * hd + t];
+        for (int t = 0; t < hd; t++)
+          s += (double) q[i * ldq + h * hd + t] * k[j * ldk + kvh * hd + t];
         p[j] = naive_sees (&c->mask, i, j) ? s * scale : -INFINITY;
         max = fmax (max, p[j]);
       }
@@ -527,6 +572,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/linear-init/bf16-f16", test_linear_init_bf16);
   g_test_add_func ("/ops/cache/linear-same-shape", test_cache_same_shape);
   g_test_add_func ("/ops/cache/attention-same-shape", test_cache_attention);
+  g_test_add_func ("/ops/cache/other-thread", test_other_thread);
   g_test_add_func ("/ops/layer-norm/beta", test_layer_norm_beta);
   g_test_add_func ("/ops/layer-norm/no-beta", test_layer_norm_no_beta);
   g_test_add_func ("/ops/rms-norm", test_rms_norm);

@@ -1,0 +1,354 @@
+/* llama.c — the Llama / Qwen2 decoder: embed → N × [pre-norm attention with
+ * RoPE and GQA; pre-norm SiLU-gated MLP] → norm → lm_head, over a KV cache
+ * per beam.
+ * ref: transformers models/llama/modeling_llama.py (LlamaModel, LlamaForCausalLM),
+ *      models/qwen2/modeling_qwen2.py */
+#include "llama.h"
+
+#include <math.h>
+
+struct VlmLlamaRun {
+  const VlmLlama *lm;
+  VlmOps *ops;
+  VlmArena arena;
+  int max_beams, max_seq;
+  int shared;                   /* cache rows [0, shared) are equal in every beam */
+  float *k_cache, *v_cache;     /* [layers][max_beams][max_seq][KV·hd] */
+  float *rope_cos, *rope_sin;   /* [max_seq][hd/2]: angle pos · inv_freq[j] */
+  float *reorder_tmp;           /* [max_beams][KV·hd] */
+  float *logits;                /* [max_beams][V] prefill logits */
+  VlmDecoder decoder;
+};
+
+/* ---------------------------------------------------------------- config */
+
+/* rope_theta: transformers 5 nests it in rope_parameters; 4 has it at top
+ * level with an optional rope_scaling. Only the default (unscaled) RoPE. */
+static gboolean
+read_rope (VlmLlamaConfig *c, JsonObject *tc, const char *file, GError **error)
+{
+  JsonObject *rp = vlm_json_object (tc, "rope_parameters");
+  JsonObject *scaling = rp ? rp : vlm_json_object (tc, "rope_scaling");
+  const char *type = scaling ? vlm_json_string (scaling, "rope_type", vlm_json_string (scaling, "type", "default"))
+                             : "default";
+  if (strcmp (type, "default") != 0) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: text_config rope type \"%s\" is not supported", file, type);
+    return FALSE;
+  }
+  c->rope_theta = (float) vlm_json_double (rp ? rp : tc, "rope_theta", vlm_json_double (tc, "rope_theta", 10000.0));
+  return TRUE;
+}
+
+gboolean
+vlm_llama_config_read (VlmLlamaConfig *c, JsonObject *tc, const char *file, GError **error)
+{
+  memset (c, 0, sizeof *c);
+  if (!tc) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: \"text_config\" is missing", file);
+    return FALSE;
+  }
+  if (!vlm_json_require_int (tc, "hidden_size", file, &c->hidden_size, error) ||
+      !vlm_json_require_int (tc, "intermediate_size", file, &c->intermediate_size, error) ||
+      !vlm_json_require_int (tc, "num_attention_heads", file, &c->num_heads, error) ||
+      !vlm_json_require_int (tc, "num_hidden_layers", file, &c->num_layers, error) ||
+      !vlm_json_require_int (tc, "vocab_size", file, &c->vocab_size, error) ||
+      !read_rope (c, tc, file, error))
+    return FALSE;
+  c->num_kv_heads = vlm_json_int (tc, "num_key_value_heads", c->num_heads);
+  c->head_dim = vlm_json_int (tc, "head_dim", c->hidden_size / c->num_heads);
+  c->max_positions = vlm_json_int (tc, "max_position_embeddings", 0);
+  c->eps = (float) vlm_json_double (tc, "rms_norm_eps", 1e-6);
+  gboolean qwen2 = g_strcmp0 (vlm_json_string (tc, "model_type", ""), "qwen2") == 0;
+  c->qkv_bias = qwen2 || vlm_json_bool (tc, "attention_bias", FALSE);
+  c->o_bias = !qwen2 && vlm_json_bool (tc, "attention_bias", FALSE);
+  c->mlp_bias = vlm_json_bool (tc, "mlp_bias", FALSE);
+  const char *act = vlm_json_string (tc, "hidden_act", "silu");
+  if (!vlm_act_from_name (act, &c->act) || c->num_kv_heads < 1 || c->num_heads % c->num_kv_heads ||
+      c->head_dim < 2 || c->head_dim % 2) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+                 "%s: text_config hidden_act \"%s\", %d heads / %d key-value heads or head_dim %d not supported",
+                 file, act, c->num_heads, c->num_kv_heads, c->head_dim);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+static gboolean
+load_layer (VlmLlamaLayer *l, const VlmLlamaConfig *c, VlmWeights *w, const char *p, int i, GError **error)
+{
+  int D = c->hidden_size, I = c->intermediate_size;
+  int qd = c->num_heads * c->head_dim, kvd = c->num_kv_heads * c->head_dim;
+  int64_t d[] = {D};
+  return vlm_weights_linear (w, &l->q_proj, c->qkv_bias, qd, D, error, "%slayers.%d.self_attn.q_proj", p, i) &&
+         vlm_weights_linear (w, &l->k_proj, c->qkv_bias, kvd, D, error, "%slayers.%d.self_attn.k_proj", p, i) &&
+         vlm_weights_linear (w, &l->v_proj, c->qkv_bias, kvd, D, error, "%slayers.%d.self_attn.v_proj", p, i) &&
+         vlm_weights_linear (w, &l->o_proj, c->o_bias, D, qd, error, "%slayers.%d.self_attn.o_proj", p, i) &&
+         vlm_weights_linear (w, &l->gate_proj, c->mlp_bias, I, D, error, "%slayers.%d.mlp.gate_proj", p, i) &&
+         vlm_weights_linear (w, &l->up_proj, c->mlp_bias, I, D, error, "%slayers.%d.mlp.up_proj", p, i) &&
+         vlm_weights_linear (w, &l->down_proj, c->mlp_bias, D, I, error, "%slayers.%d.mlp.down_proj", p, i) &&
+         (l->input_layernorm = vlm_weights_f32 (w, error, 1, d, "%slayers.%d.input_layernorm.weight", p, i)) &&
+         (l->post_attention_layernorm =
+              vlm_weights_f32 (w, error, 1, d, "%slayers.%d.post_attention_layernorm.weight", p, i));
+}
+
+gboolean
+vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *p, const char *lm_head, GError **error)
+{
+  const VlmLlamaConfig *c = &lm->cfg;
+  int D = c->hidden_size, V = c->vocab_size;
+  int64_t d[] = {D}, emb[] = {V, D};
+  if (vlm_weights_has (w, "%s.weight", lm_head)) {
+    if (!vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%s", lm_head) ||
+        !(lm->embed_tokens = vlm_weights_f32 (w, error, 2, emb, "%sembed_tokens.weight", p)))
+      return FALSE;
+  } else {   /* tied: one f32 copy serves the lookup and the head */
+    if (!vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%sembed_tokens", p))
+      return FALSE;
+    lm->embed_tokens = lm->lm_head.weight;
+  }
+  if (!(lm->norm = vlm_weights_f32 (w, error, 1, d, "%snorm.weight", p)))
+    return FALSE;
+  lm->layers = g_new0 (VlmLlamaLayer, c->num_layers);
+  for (int i = 0; i < c->num_layers; i++)
+    if (!load_layer (&lm->layers[i], c, w, p, i, error))
+      return FALSE;
+  return TRUE;
+}
+
+void
+vlm_llama_clear (VlmLlama *lm)
+{
+  vlm_linear_clear (&lm->lm_head);
+  for (int i = 0; lm->layers && i < lm->cfg.num_layers; i++) {
+    VlmLlamaLayer *l = &lm->layers[i];
+    VlmLinearW *all[] = {&l->q_proj, &l->k_proj, &l->v_proj, &l->o_proj, &l->gate_proj, &l->up_proj, &l->down_proj};
+    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
+      vlm_linear_clear (all[j]);
+  }
+  g_clear_pointer (&lm->layers, g_free);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static float *
+cache_row (const VlmLlamaRun *r, float *cache, int layer, int beam, int row)
+{
+  const VlmLlamaConfig *c = &r->lm->cfg;
+  return cache + (((size_t) layer * r->max_beams + beam) * r->max_seq + row) * c->num_kv_heads * c->head_dim;
+}
+
+/* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each at
+ * positions [pos, pos + rows)) through every layer, in place, appending their
+ * keys and values to each beam's cache:
+ *   h = x + o_proj(attn(rope(q_proj(y)), rope(k_proj(y)), v_proj(y))), y = input_layernorm(x)
+ *   x = h + down_proj(act(gate_proj(z)) * up_proj(z)),  z = post_attention_layernorm(h) */
+static void
+layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos)
+{
+  const VlmLlamaConfig *c = &r->lm->cfg;
+  int D = c->hidden_size, I = c->intermediate_size, M = n_seq * rows, hd = c->head_dim;
+  int qd = c->num_heads * hd, kvd = c->num_kv_heads * hd;
+  const float *cos = r->rope_cos + (size_t) pos * hd / 2, *sin = r->rope_sin + (size_t) pos * hd / 2;
+  const VlmMask causal = {TRUE, 0, pos};
+  VlmOps *ops = r->ops;
+  for (int li = 0; li < c->num_layers; li++) {
+    const VlmLlamaLayer *l = &r->lm->layers[li];
+    size_t mark = vlm_arena_mark (&r->arena);
+    float *h = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    float *q = vlm_arena_new (&r->arena, float, (size_t) M * qd);
+    float *k = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
+    float *v = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
+    float *a = vlm_arena_new (&r->arena, float, (size_t) M * qd);
+    vlm_rms_norm (ops, x, M, D, l->input_layernorm, c->eps, h);
+    vlm_linear (ops, &l->q_proj, h, M, q, VLM_ACT_NONE, NULL);
+    vlm_linear (ops, &l->k_proj, h, M, k, VLM_ACT_NONE, NULL);
+    vlm_linear (ops, &l->v_proj, h, M, v, VLM_ACT_NONE, NULL);
+    for (int s = 0; s < n_seq; s++) {
+      size_t o = (size_t) s * rows;
+      float *kc = cache_row (r, r->k_cache, li, s, 0), *vc = cache_row (r, r->v_cache, li, s, 0);
+      vlm_rope (ops, q + o * qd, qd, rows, c->num_heads, hd, cos, sin);
+      vlm_rope (ops, k + o * kvd, kvd, rows, c->num_kv_heads, hd, cos, sin);
+      memcpy (kc + (size_t) pos * kvd, k + o * kvd, (size_t) rows * kvd * sizeof (float));
+      memcpy (vc + (size_t) pos * kvd, v + o * kvd, (size_t) rows * kvd * sizeof (float));
+      vlm_attention (ops, q + o * qd, qd, kc, kvd, vc, kvd, rows, pos + rows, c->num_heads, c->num_kv_heads,
+                     hd, 1.0f / sqrtf ((float) hd), &causal, a + o * qd, qd);
+    }
+    vlm_linear (ops, &l->o_proj, a, M, x, VLM_ACT_NONE, x);
+    vlm_arena_rewind (&r->arena, mark);
+
+    h = vlm_arena_new (&r->arena, float, (size_t) M * D);
+    float *gate = vlm_arena_new (&r->arena, float, (size_t) M * I);
+    float *up = vlm_arena_new (&r->arena, float, (size_t) M * I);
+    vlm_rms_norm (ops, x, M, D, l->post_attention_layernorm, c->eps, h);
+    vlm_linear (ops, &l->gate_proj, h, M, gate, c->act, NULL);
+    vlm_linear (ops, &l->up_proj, h, M, up, VLM_ACT_NONE, NULL);
+    for (size_t i = 0; i < (size_t) M * I; i++)
+      gate[i] *= up[i];
+    vlm_linear (ops, &l->down_proj, gate, M, x, VLM_ACT_NONE, x);
+    vlm_arena_rewind (&r->arena, mark);
+  }
+}
+
+/* logits [n_seq · keep, V] = lm_head(norm(x)) over the last `keep` rows of
+ * each sequence: only the rows whose next token is wanted pay for the head. */
+static void
+head_forward (VlmLlamaRun *r, const float *x, int n_seq, int rows, int keep, float *logits)
+{
+  const VlmLlama *lm = r->lm;
+  int D = lm->cfg.hidden_size;
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *h = vlm_arena_new (&r->arena, float, (size_t) n_seq * keep * D);
+  for (int s = 0; s < n_seq; s++)
+    vlm_rms_norm (r->ops, x + ((size_t) s * rows + rows - keep) * D, keep, D, lm->norm, lm->cfg.eps,
+                  h + (size_t) s * keep * D);
+  vlm_linear (r->ops, &lm->lm_head, h, n_seq * keep, logits, VLM_ACT_NONE, NULL);
+  vlm_arena_rewind (&r->arena, mark);
+}
+
+gboolean
+vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, GError **error)
+{
+  int D = lm->cfg.hidden_size;
+  for (int i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= lm->cfg.vocab_size) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "token id %d outside the vocabulary of %d", ids[i],
+                   lm->cfg.vocab_size);
+      return FALSE;
+    }
+    memcpy (x + (size_t) i * D, lm->embed_tokens + (size_t) ids[i] * D, D * sizeof (float));
+  }
+  return TRUE;
+}
+
+static gboolean
+check_length (const VlmLlamaRun *r, int len, GError **error)
+{
+  if (len <= r->max_seq)
+    return TRUE;
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "sequence of %d tokens exceeds the %d this session holds",
+               len, r->max_seq);
+  return FALSE;
+}
+
+const float *
+vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError **error)
+{
+  g_assert (logits_to_keep >= 1 && logits_to_keep <= MIN (n, r->max_beams));
+  if (!check_length (r, n, error))
+    return NULL;
+  r->shared = 0;   /* beam 0 only, until the generation loop's first reorder */
+  layers_forward (r, x, 1, n, 0);
+  head_forward (r, x, 1, n, logits_to_keep, r->logits);
+  return r->logits;
+}
+
+static gboolean
+llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
+{
+  VlmLlamaRun *r = self;
+  g_assert (n_beams <= r->max_beams);
+  if (!check_length (r, pos + 1, error))
+    return FALSE;
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * r->lm->cfg.hidden_size);
+  gboolean ok = vlm_llama_embed (r->lm, tokens, n_beams, x, error);
+  if (ok) {
+    layers_forward (r, x, n_beams, 1, pos);
+    head_forward (r, x, n_beams, 1, 1, logits);
+  }
+  vlm_arena_rewind (&r->arena, mark);
+  return ok;
+}
+
+/* Beam b's rows [0, len) become old beam src[b]'s, a row at a time through
+ * reorder_tmp. Rows before `shared` are equal in every beam (the prompt,
+ * once the first reorder has broadcast it), so only generated rows move. */
+static void
+llama_reorder (void *self, const int *src, int n_beams, int len)
+{
+  VlmLlamaRun *r = self;
+  size_t row_bytes = (size_t) r->lm->cfg.num_kv_heads * r->lm->cfg.head_dim * sizeof (float);
+  float *caches[] = {r->k_cache, r->v_cache};
+  for (int li = 0; li < r->lm->cfg.num_layers; li++)
+    for (int c = 0; c < 2; c++)
+      for (int t = r->shared; t < len; t++) {
+        for (int b = 0; b < n_beams; b++)
+          memcpy ((char *) r->reorder_tmp + b * row_bytes, cache_row (r, caches[c], li, src[b], t), row_bytes);
+        for (int b = 0; b < n_beams; b++)
+          memcpy (cache_row (r, caches[c], li, b, t), (char *) r->reorder_tmp + b * row_bytes, row_bytes);
+      }
+  gboolean one_source = TRUE;
+  for (int b = 1; b < n_beams; b++)
+    one_source = one_source && src[b] == src[0];
+  if (one_source)
+    r->shared = len;
+}
+
+const VlmDecoder *
+vlm_llama_decoder (VlmLlamaRun *r)
+{
+  return &r->decoder;
+}
+
+/* ---------------------------------------------------------------- run */
+
+/* As LlamaRotaryEmbedding in f32: inv_freq[j] = 1 / theta^(2j / hd),
+ * angle = pos · inv_freq[j]; the table's cos/sin serve both halves. */
+static void
+rope_tables (const VlmLlamaConfig *c, int max_seq, float *cos_t, float *sin_t)
+{
+  int half = c->head_dim / 2;
+  for (int j = 0; j < half; j++) {
+    float inv_freq = (float) (1.0 / pow (c->rope_theta, (double) ((float) (2 * j) / (float) c->head_dim)));
+    for (int p = 0; p < max_seq; p++) {
+      float angle = (float) p * inv_freq;
+      cos_t[(size_t) p * half + j] = (float) cos (angle);
+      sin_t[(size_t) p * half + j] = (float) sin (angle);
+    }
+  }
+}
+
+VlmLlamaRun *
+vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, GError **error)
+{
+  const VlmLlamaConfig *c = &lm->cfg;
+  VlmLlamaRun *r = g_new0 (VlmLlamaRun, 1);
+  size_t B = max_beams, S = max_seq, D = c->hidden_size, hd = c->head_dim;
+  size_t qd = c->num_heads * hd, kvd = c->num_kv_heads * hd, rows = MAX (S, B);
+  r->lm = lm;
+  r->ops = ops;
+  r->max_beams = max_beams;
+  r->max_seq = max_seq;
+  size_t floats = 2 * (size_t) c->num_layers * B * S * kvd    /* caches */
+                  + S * hd                                    /* rope tables */
+                  + B * kvd                                   /* reorder */
+                  + B * c->vocab_size                         /* logits */
+                  + B * D                                     /* step input */
+                  + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
+  size_t bytes = floats * sizeof (float) + 32 * 64;
+  if (!vlm_arena_init (&r->arena, bytes)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of decoder state", bytes >> 20);
+    g_free (r);
+    return NULL;
+  }
+  r->k_cache = vlm_arena_new (&r->arena, float, (size_t) c->num_layers * B * S * kvd);
+  r->v_cache = vlm_arena_new (&r->arena, float, (size_t) c->num_layers * B * S * kvd);
+  r->rope_cos = vlm_arena_new (&r->arena, float, S * hd / 2);
+  r->rope_sin = vlm_arena_new (&r->arena, float, S * hd / 2);
+  r->reorder_tmp = vlm_arena_new (&r->arena, float, B * kvd);
+  r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);
+  rope_tables (c, max_seq, r->rope_cos, r->rope_sin);
+  r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder};
+  return r;
+}
+
+void
+vlm_llama_run_free (VlmLlamaRun *r)
+{
+  if (!r)
+    return;
+  vlm_arena_clear (&r->arena);
+  g_free (r);
+}

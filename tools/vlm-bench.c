@@ -1,0 +1,1311 @@
+/* vlm-bench — how fast the engine runs a real-sized model, against what
+ * this machine's libraries can do at best (issue 6).
+ *
+ *   vlm-bench                                   git-base-vatex, both backends
+ *   vlm-bench --backend onednn --runs 9 --json bench.json
+ *   vlm-bench --preset tiny --quick --json t.json   a few seconds: code paths only
+ *
+ * A preset writes a full-size HuggingFace checkpoint folder with random
+ * weights (the real config values are written out below), so no download is
+ * needed and the engine loads it exactly as it would load the Hub's files.
+ * Then, through the public API only, it captions a clip several times and
+ * reports medians and spreads; and in the same process it measures the
+ * limits that bound each number (oneDNN matmul, OpenBLAS sgemm, GEMV from
+ * DRAM) and prints every model number as a ratio to its limit.
+ * Progress goes to stderr, the report to stdout, everything to --json.
+ * Nothing here is asserted in CI: times depend on the machine and its load. */
+#include <cblas.h>
+#include <dnnl.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vlm/vlm.h"
+
+static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path;
+static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = 20;
+static gboolean quick, skip_limits;
+
+static GOptionEntry entries[] = {
+  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex or tiny", "NAME"},
+  {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
+  {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
+  {"runs", 'r', 0, G_OPTION_ARG_INT, &n_runs, "Timed captions per backend (default 5)", "N"},
+  {"warmup", 'w', 0, G_OPTION_ARG_INT, &n_warmup, "Untimed captions first (default 1)", "N"},
+  {"threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads (0: all cores)", "N"},
+  {"max-new-tokens", 'n', 0, G_OPTION_ARG_INT, &max_new_tokens, "Tokens per caption (default 20)", "N"},
+  {"json", 'j', 0, G_OPTION_ARG_FILENAME, &json_path, "Write all results as JSON here", "FILE"},
+  {"skip-limits", 0, 0, G_OPTION_ARG_NONE, &skip_limits, "Do not measure the machine limits", NULL},
+  {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
+   "1 run, no warm-up, limits timed briefly on small buffers: checks code paths, not numbers", NULL},
+  {NULL}};
+
+#define MIB (1024.0 * 1024.0)
+
+static void
+progress (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+progress (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "vlm-bench: %s\n", msg);
+}
+
+/* ================================================================ presets */
+
+/* A GIT checkpoint's shape: what config.json says, nothing more. */
+typedef struct {
+  const char *name;
+  int vision_hidden, vision_intermediate, vision_layers, vision_heads, image_size, patch_size;
+  int hidden, intermediate, layers, heads, vocab, max_positions, frames;
+} GitPreset;
+
+static const GitPreset presets[] = {
+  /* microsoft/git-base-vatex: ViT-B/16 at 224 (GitVisionConfig's defaults,
+   * which the Hub's config.json leaves implicit), 6 frames, BERT-base-sized
+   * 6-layer text decoder, BERT uncased vocabulary. */
+  {"git-base-vatex", 768, 3072, 12, 12, 224, 16, 768, 3072, 6, 12, 30522, 1024, 6},
+  /* Every code path in a few seconds; the vocabulary still holds BERT's
+   * special ids (101, 102). */
+  {"tiny", 64, 128, 2, 2, 32, 8, 64, 128, 2, 2, 512, 64, 6},
+};
+
+enum { PAD_ID = 0, UNK_ID = 100, CLS_ID = 101, SEP_ID = 102, MASK_ID = 103 };
+
+static const GitPreset *
+find_preset (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
+    if (strcmp (presets[i].name, name) == 0)
+      return &presets[i];
+  return NULL;
+}
+
+static int vision_tokens (const GitPreset *p) { return (p->image_size / p->patch_size) * (p->image_size / p->patch_size) + 1; }
+
+/* ================================================================ FLOPs and bytes
+ * (no variable is called I: OpenBLAS's cblas.h pulls in complex.h) */
+
+/* 2 FLOPs per multiply-add of every matmul (patch embedding included) and
+ * of both attention products. */
+static double
+vision_tower_flops (const GitPreset *p)
+{
+  double T = vision_tokens (p), D = p->vision_hidden, inter = p->vision_intermediate;
+  double np = T - 1, patch = 2 * np * 3 * p->patch_size * p->patch_size * D;
+  double layer = 2 * T * D * D * 4 + 2 * T * D * inter * 2 + 2 * T * T * D * 2;
+  return p->frames * (patch + p->vision_layers * layer);
+}
+
+/* What vision_ms holds beyond the tower: the visual projection and every
+ * text layer run over the visual tokens (their keys/values are cached once
+ * per clip). */
+static double
+visual_projection_flops (const GitPreset *p)
+{
+  return 2.0 * p->frames * vision_tokens (p) * p->vision_hidden * p->hidden;
+}
+
+static double
+visual_kv_flops (const GitPreset *p)
+{
+  double V = (double) p->frames * vision_tokens (p), D = p->hidden, inter = p->intermediate;
+  return p->layers * (2 * V * D * D * 4 + 2 * V * D * inter * 2 + 2 * V * V * D * 2);
+}
+
+/* Bytes one decode step must read (f32): every text-layer weight, the
+ * output projection, and the cached keys/values at the step's average
+ * position. */
+static double
+decode_step_bytes (const GitPreset *p, int n_tokens)
+{
+  double D = p->hidden, inter = p->intermediate, V = (double) p->frames * vision_tokens (p);
+  double weights = p->layers * (4 * D * D + 2 * D * inter) + (double) p->vocab * D;
+  double kv = p->layers * 2 * (V + 1 + n_tokens / 2.0) * D;
+  return 4 * (weights + kv);
+}
+
+/* ================================================================ checkpoint writer */
+
+/* splitmix64: a fixed seed gives the same checkpoint on every machine. */
+static guint64 rng_state = 0x5eed5eedULL;
+
+static float
+rng_uniform (void)   /* [-1, 1) */
+{
+  guint64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return (float) ((z >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+typedef enum {
+  INIT_WEIGHT,     /* HF initializer_range 0.02, as a uniform of that std */
+  INIT_NORM_GAIN,  /* LayerNorm weight ≈ 1 */
+} Init;
+
+typedef struct {
+  const char *name;
+  int ndim;
+  int64_t shape[4];
+  Init init;
+  int64_t pinned;      /* element set to pinned_value, or -1 */
+  float pinned_value;
+} TensorSpec;
+
+typedef struct {
+  GArray *specs;       /* TensorSpec */
+  GStringChunk *names;
+} Checkpoint;
+
+static const char *
+tname (Checkpoint *c, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static const char *
+tname (Checkpoint *c, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *s = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  return g_string_chunk_insert (c->names, s);
+}
+
+static TensorSpec *
+add_tensor (Checkpoint *c, const char *name, Init init, int ndim, int64_t d0, int64_t d1, int64_t d2,
+            int64_t d3)
+{
+  TensorSpec t = {name, ndim, {d0, d1, d2, d3}, init, -1, 0};
+  g_array_append_val (c->specs, t);
+  return &g_array_index (c->specs, TensorSpec, c->specs->len - 1);
+}
+
+static void
+add_linear (Checkpoint *c, const char *prefix, int n, int k)
+{
+  add_tensor (c, tname (c, "%s.weight", prefix), INIT_WEIGHT, 2, n, k, 0, 0);
+  add_tensor (c, tname (c, "%s.bias", prefix), INIT_WEIGHT, 1, n, 0, 0, 0);
+}
+
+static void
+add_layer_norm (Checkpoint *c, const char *prefix, int d)
+{
+  add_tensor (c, tname (c, "%s.weight", prefix), INIT_NORM_GAIN, 1, d, 0, 0, 0);
+  add_tensor (c, tname (c, "%s.bias", prefix), INIT_WEIGHT, 1, d, 0, 0, 0);
+}
+
+/* Every tensor GitForCausalLM's state dict holds, under the Hub's names. */
+static void
+git_tensors (Checkpoint *c, const GitPreset *p)
+{
+  const char *vm = "git.image_encoder.vision_model";
+  int Dv = p->vision_hidden, D = p->hidden, P = p->patch_size;
+  add_tensor (c, tname (c, "%s.embeddings.class_embedding", vm), INIT_WEIGHT, 1, Dv, 0, 0, 0);
+  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vm), INIT_WEIGHT, 4, Dv, 3, P, P);
+  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vm), INIT_WEIGHT, 2, vision_tokens (p), Dv, 0, 0);
+  add_layer_norm (c, tname (c, "%s.pre_layrnorm", vm), Dv);
+  for (int i = 0; i < p->vision_layers; i++) {
+    const char *l = tname (c, "%s.encoder.layers.%d", vm, i);
+    add_linear (c, tname (c, "%s.self_attn.q_proj", l), Dv, Dv);
+    add_linear (c, tname (c, "%s.self_attn.k_proj", l), Dv, Dv);
+    add_linear (c, tname (c, "%s.self_attn.v_proj", l), Dv, Dv);
+    add_linear (c, tname (c, "%s.self_attn.out_proj", l), Dv, Dv);
+    add_layer_norm (c, tname (c, "%s.layer_norm1", l), Dv);
+    add_linear (c, tname (c, "%s.mlp.fc1", l), p->vision_intermediate, Dv);
+    add_linear (c, tname (c, "%s.mlp.fc2", l), Dv, p->vision_intermediate);
+    add_layer_norm (c, tname (c, "%s.layer_norm2", l), Dv);
+  }
+  add_layer_norm (c, tname (c, "%s.post_layernorm", vm), Dv);
+  for (int i = 0; i < p->frames; i++)   /* sic: the Hub's spelling */
+    add_tensor (c, tname (c, "git.img_temperal_embedding.%d", i), INIT_WEIGHT, 3, 1, 1, Dv, 0);
+  add_linear (c, "git.visual_projection.visual_projection.0", D, Dv);
+  add_layer_norm (c, "git.visual_projection.visual_projection.1", D);
+  add_tensor (c, "git.embeddings.word_embeddings.weight", INIT_WEIGHT, 2, p->vocab, D, 0, 0);
+  add_tensor (c, "git.embeddings.position_embeddings.weight", INIT_WEIGHT, 2, p->max_positions, D, 0, 0);
+  add_layer_norm (c, "git.embeddings.LayerNorm", D);
+  for (int i = 0; i < p->layers; i++) {
+    const char *l = tname (c, "git.encoder.layer.%d", i);
+    add_linear (c, tname (c, "%s.attention.self.query", l), D, D);
+    add_linear (c, tname (c, "%s.attention.self.key", l), D, D);
+    add_linear (c, tname (c, "%s.attention.self.value", l), D, D);
+    add_linear (c, tname (c, "%s.attention.output.dense", l), D, D);
+    add_layer_norm (c, tname (c, "%s.attention.output.LayerNorm", l), D);
+    add_linear (c, tname (c, "%s.intermediate.dense", l), p->intermediate, D);
+    add_linear (c, tname (c, "%s.output.dense", l), D, p->intermediate);
+    add_layer_norm (c, tname (c, "%s.output.LayerNorm", l), D);
+  }
+  add_linear (c, "output", p->vocab, D);
+  /* Random weights would pick [SEP] early now and then and end the caption;
+   * a large negative bias on it makes every caption max_new_tokens long, so
+   * runs are comparable (a decode step costs the same whatever the token). */
+  TensorSpec *bias = &g_array_index (c->specs, TensorSpec, c->specs->len - 1);
+  bias->pinned = SEP_ID;
+  bias->pinned_value = -100.0f;
+}
+
+static int64_t
+numel (const TensorSpec *t)
+{
+  int64_t n = 1;
+  for (int i = 0; i < t->ndim; i++)
+    n *= t->shape[i];
+  return n;
+}
+
+/* The safetensors header: {"name": {"dtype", "shape", "data_offsets"}, ...},
+ * padded with spaces so the data starts 8-byte aligned. */
+static GString *
+safetensors_header (const Checkpoint *c, guint64 *data_bytes)
+{
+  GString *h = g_string_new ("{\"__metadata__\":{\"format\":\"pt\"}");
+  guint64 off = 0;
+  for (guint i = 0; i < c->specs->len; i++) {
+    const TensorSpec *t = &g_array_index (c->specs, TensorSpec, i);
+    guint64 bytes = (guint64) numel (t) * 4;
+    g_string_append_printf (h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t->name);
+    for (int d = 0; d < t->ndim; d++)
+      g_string_append_printf (h, "%s%" G_GINT64_FORMAT, d ? "," : "", t->shape[d]);
+    g_string_append_printf (h, "],\"data_offsets\":[%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "]}", off, off + bytes);
+    off += bytes;
+  }
+  g_string_append_c (h, '}');
+  while ((8 + h->len) % 8)
+    g_string_append_c (h, ' ');
+  *data_bytes = off;
+  return h;
+}
+
+/* Streams one tensor's values in chunks, so writing 700 MB needs 4 MB. */
+static gboolean
+write_tensor (FILE *f, const TensorSpec *t, float *buf, size_t cap)
+{
+  const float amp = 0.02f * sqrtf (3.0f);   /* uniform(-a, a) has std a/√3 */
+  int64_t n = numel (t);
+  for (int64_t done = 0; done < n;) {
+    size_t k = (size_t) MIN ((int64_t) cap, n - done);
+    for (size_t i = 0; i < k; i++)
+      buf[i] = (t->init == INIT_NORM_GAIN ? 1.0f : 0.0f) + amp * rng_uniform ();
+    if (t->pinned >= done && t->pinned < done + (int64_t) k)
+      buf[t->pinned - done] = t->pinned_value;
+    if (fwrite (buf, sizeof (float), k, f) != k)
+      return FALSE;
+    done += k;
+  }
+  return TRUE;
+}
+
+static gboolean
+write_safetensors (const char *path, const Checkpoint *c, GError **error)
+{
+  guint64 data_bytes;
+  g_autoptr (GString) header = safetensors_header (c, &data_bytes);
+  FILE *f = fopen (path, "wb");
+  if (!f) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path, g_strerror (errno));
+    return FALSE;
+  }
+  guint8 len[8];
+  for (int i = 0; i < 8; i++)   /* little-endian u64 */
+    len[i] = (guint8) ((guint64) header->len >> (8 * i));
+  size_t cap = 1 << 20;
+  float *buf = g_new (float, cap);
+  gboolean ok = fwrite (len, 1, 8, f) == 8 && fwrite (header->str, 1, header->len, f) == header->len;
+  for (guint i = 0; ok && i < c->specs->len; i++)
+    ok = write_tensor (f, &g_array_index (c->specs, TensorSpec, i), buf, cap);
+  g_free (buf);
+  if (fclose (f) != 0)
+    ok = FALSE;
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: write failed (%" G_GUINT64_FORMAT " MiB needed)",
+                 path, data_bytes >> 20);
+  return ok;
+}
+
+/* config.json as the Hub has it for git-base-vatex, plus the vision values
+ * the Hub leaves to GitVisionConfig's defaults. `text_layers` differs from
+ * the preset only for the one-text-layer variant. */
+static char *
+config_json (const GitPreset *p, int text_layers)
+{
+  return g_strdup_printf (
+    "{\n"
+    "  \"architectures\": [\"GitForCausalLM\"],\n"
+    "  \"attention_probs_dropout_prob\": 0.1,\n"
+    "  \"bos_token_id\": %d,\n"
+    "  \"classifier_dropout\": null,\n"
+    "  \"eos_token_id\": %d,\n"
+    "  \"hidden_act\": \"gelu\",\n"
+    "  \"hidden_dropout_prob\": 0.1,\n"
+    "  \"hidden_size\": %d,\n"
+    "  \"initializer_range\": 0.02,\n"
+    "  \"intermediate_size\": %d,\n"
+    "  \"layer_norm_eps\": 1e-12,\n"
+    "  \"max_position_embeddings\": %d,\n"
+    "  \"model_type\": \"git\",\n"
+    "  \"num_attention_heads\": %d,\n"
+    "  \"num_hidden_layers\": %d,\n"
+    "  \"num_image_with_embedding\": %d,\n"
+    "  \"pad_token_id\": %d,\n"
+    "  \"position_embedding_type\": \"absolute\",\n"
+    "  \"tie_word_embeddings\": false,\n"
+    "  \"torch_dtype\": \"float32\",\n"
+    "  \"use_cache\": true,\n"
+    "  \"vision_config\": {\n"
+    "    \"dropout\": 0.0,\n"
+    "    \"hidden_act\": \"quick_gelu\",\n"
+    "    \"hidden_size\": %d,\n"
+    "    \"image_size\": %d,\n"
+    "    \"initializer_factor\": 1.0,\n"
+    "    \"intermediate_size\": %d,\n"
+    "    \"layer_norm_eps\": 1e-05,\n"
+    "    \"model_type\": \"git_vision_model\",\n"
+    "    \"num_attention_heads\": %d,\n"
+    "    \"num_channels\": 3,\n"
+    "    \"num_hidden_layers\": %d,\n"
+    "    \"patch_size\": %d,\n"
+    "    \"projection_dim\": 512\n"
+    "  },\n"
+    "  \"vocab_size\": %d\n"
+    "}\n",
+    CLS_ID, SEP_ID, p->hidden, p->intermediate, p->max_positions, p->heads, text_layers, p->frames, PAD_ID,
+    p->vision_hidden, p->image_size, p->vision_intermediate, p->vision_heads, p->vision_layers, p->patch_size,
+    p->vocab);
+}
+
+/* The Hub's git-base-vatex ships a flat (transformers 4) VideoMAE processor. */
+static char *
+preprocessor_json (const GitPreset *p)
+{
+  return g_strdup_printf (
+    "{\n"
+    "  \"crop_size\": {\"height\": %d, \"width\": %d},\n"
+    "  \"do_center_crop\": true,\n"
+    "  \"do_normalize\": true,\n"
+    "  \"do_rescale\": true,\n"
+    "  \"do_resize\": true,\n"
+    "  \"image_mean\": [0.5, 0.5, 0.5],\n"
+    "  \"image_processor_type\": \"VideoMAEImageProcessor\",\n"
+    "  \"image_std\": [0.5, 0.5, 0.5],\n"
+    "  \"processor_class\": \"GitProcessor\",\n"
+    "  \"resample\": 2,\n"
+    "  \"rescale_factor\": 0.00392156862745098,\n"
+    "  \"size\": {\"shortest_edge\": %d}\n"
+    "}\n",
+    p->image_size, p->image_size, p->image_size);
+}
+
+static char *
+generation_json (void)
+{
+  return g_strdup_printf ("{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d\n}\n",
+                          CLS_ID, SEP_ID, PAD_ID);
+}
+
+/* Token `id` of a synthetic BERT-like vocabulary: BERT's special ids, the
+ * printable ASCII characters and their "##" continuations, then made-up
+ * words of two-letter syllables (a bijective base-100 numeral, so all are
+ * distinct), one in eight a "##" continuation piece. */
+static char *
+vocab_token (int id)
+{
+  static const char cons[] = "bcdfghjklmnprstvwxyz", vowels[] = "aeiou";
+  const int n_chars = '~' - '!' + 1 - 26;   /* printable, no upper case: the normalizer lowercases */
+  if (id == PAD_ID) return g_strdup ("[PAD]");
+  if (id == UNK_ID) return g_strdup ("[UNK]");
+  if (id == CLS_ID) return g_strdup ("[CLS]");
+  if (id == SEP_ID) return g_strdup ("[SEP]");
+  if (id == MASK_ID) return g_strdup ("[MASK]");
+  if (id < UNK_ID) return g_strdup_printf ("[unused%d]", id - 1);
+  int k = id - MASK_ID - 1;
+  if (k < 2 * n_chars) {
+    int c = '!' + k % n_chars;
+    c += c >= 'A' ? 26 : 0;
+    return g_strdup_printf ("%s%c", k >= n_chars ? "##" : "", c);
+  }
+  k -= 2 * n_chars;
+  GString *w = g_string_new (k % 8 == 7 ? "##" : "");
+  for (int n = k + 1; n > 0; n = (n - 1) / 100) {
+    int s = (n - 1) % 100;
+    g_string_append_c (w, cons[s / 5]);
+    g_string_append_c (w, vowels[s % 5]);
+  }
+  return g_string_free (w, FALSE);
+}
+
+static char *
+tokenizer_json (const GitPreset *p)
+{
+  GString *vocab = g_string_new (NULL);
+  for (int id = 0; id < p->vocab; id++) {
+    g_autofree char *tok = vocab_token (id);
+    g_autofree char *esc = g_strescape (tok, NULL);   /* printable ASCII: C and JSON escapes agree */
+    g_string_append_printf (vocab, "%s\n      \"%s\": %d", id ? "," : "", esc, id);
+  }
+  g_autofree char *added = g_strdup_printf (
+    "    {\"id\": %d, \"content\": \"[PAD]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[UNK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[CLS]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[SEP]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[MASK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}\n",
+    PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID);
+  char *json = g_strdup_printf (
+    "{\n"
+    "  \"version\": \"1.0\",\n"
+    "  \"truncation\": null,\n"
+    "  \"padding\": null,\n"
+    "  \"added_tokens\": [\n%s  ],\n"
+    "  \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,\n"
+    "                 \"strip_accents\": null, \"lowercase\": true},\n"
+    "  \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},\n"
+    "  \"post_processor\": {\n"
+    "    \"type\": \"TemplateProcessing\",\n"
+    "    \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
+    "               {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}],\n"
+    "    \"pair\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
+    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}},\n"
+    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 1}}],\n"
+    "    \"special_tokens\": {\n"
+    "      \"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [%d], \"tokens\": [\"[CLS]\"]},\n"
+    "      \"[SEP]\": {\"id\": \"[SEP]\", \"ids\": [%d], \"tokens\": [\"[SEP]\"]}\n"
+    "    }\n"
+    "  },\n"
+    "  \"decoder\": {\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true},\n"
+    "  \"model\": {\n"
+    "    \"type\": \"WordPiece\",\n"
+    "    \"unk_token\": \"[UNK]\",\n"
+    "    \"continuing_subword_prefix\": \"##\",\n"
+    "    \"max_input_chars_per_word\": 100,\n"
+    "    \"vocab\": {%s\n    }\n"
+    "  }\n"
+    "}\n",
+    added, CLS_ID, SEP_ID, vocab->str);
+  g_string_free (vocab, TRUE);
+  return json;
+}
+
+#define ONE_LAYER_DIR "one-text-layer"
+
+/* Files written into a temp dir, removed at exit. */
+static GPtrArray *written;
+
+static gboolean
+write_text (const char *dir, const char *file, char *text, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  gboolean ok = g_file_set_contents (path, text, -1, error);
+  g_free (text);
+  g_ptr_array_add (written, g_steal_pointer (&path));
+  return ok;
+}
+
+/* The same checkpoint with one text layer (config.json cannot say zero):
+ * vision_ms with 1 and with all layers separates the tower from the visual
+ * keys/values without touching engine internals. Shares the weights file
+ * through symlinks. */
+static gboolean
+write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **error)
+{
+  static const char *shared[] = {"model.safetensors", "tokenizer.json", "preprocessor_config.json",
+                                 "generation_config.json"};
+  char *sub = g_build_filename (dir, ONE_LAYER_DIR, NULL);
+  *sub_out = sub;
+  if (g_mkdir_with_parents (sub, 0755) != 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", sub, g_strerror (errno));
+    return FALSE;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (shared); i++) {
+    g_autofree char *target = g_build_filename ("..", shared[i], NULL);
+    char *link = g_build_filename (sub, shared[i], NULL);
+    g_ptr_array_add (written, link);
+    if (symlink (target, link) != 0 && errno != EEXIST) {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", link, g_strerror (errno));
+      return FALSE;
+    }
+  }
+  return write_text (sub, "config.json", config_json (p, 1), error);
+}
+
+static gboolean
+write_checkpoint (const char *dir, const GitPreset *p, GError **error)
+{
+  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
+  git_tensors (&c, p);
+  double params = 0;
+  for (guint i = 0; i < c.specs->len; i++)
+    params += numel (&g_array_index (c.specs, TensorSpec, i));
+  progress ("writing a %s checkpoint with random weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
+            p->name, dir, c.specs->len, params / 1e6, params * 4 / MIB);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
+  g_ptr_array_add (written, g_strdup (st));
+  gboolean ok = write_safetensors (st, &c, error) &&
+                write_text (dir, "config.json", config_json (p, p->layers), error) &&
+                write_text (dir, "preprocessor_config.json", preprocessor_json (p), error) &&
+                write_text (dir, "generation_config.json", generation_json (), error) &&
+                write_text (dir, "tokenizer.json", tokenizer_json (p), error);
+  g_array_free (c.specs, TRUE);
+  g_string_chunk_free (c.names);
+  if (ok)
+    progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
+  return ok;
+}
+
+static void
+remove_written (const char *tmp_dir)
+{
+  /* Links and the subfolder's files first, then folders, deepest first. */
+  for (guint i = written->len; i-- > 0;)
+    g_unlink (g_ptr_array_index (written, i));
+  g_autofree char *sub = g_build_filename (tmp_dir, ONE_LAYER_DIR, NULL);
+  g_rmdir (sub);
+  g_rmdir (tmp_dir);
+}
+
+/* ================================================================ statistics */
+
+typedef struct {
+  double median, min, max;
+} Stats;
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static Stats
+stats_of (const double *v, int n)
+{
+  double *s = g_memdup2 (v, n * sizeof (double));
+  qsort (s, n, sizeof (double), cmp_double);
+  Stats r = {n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]), s[0], s[n - 1]};
+  g_free (s);
+  return r;
+}
+
+/* Peak resident set since the last reset (VmHWM; file-backed pages of the
+ * mapped weights count). Linux resets it on "5" into clear_refs. */
+static void
+peak_rss_reset (void)
+{
+  FILE *f = fopen ("/proc/self/clear_refs", "w");
+  if (f) {
+    fputs ("5", f);
+    fclose (f);
+  }
+}
+
+static double
+peak_rss_mib (void)
+{
+  g_autofree char *status = NULL;
+  const char *hwm;
+  long kib = 0;
+  if (g_file_get_contents ("/proc/self/status", &status, NULL, NULL) && (hwm = strstr (status, "VmHWM:")))
+    kib = strtol (hwm + 6, NULL, 10);
+  return kib / 1024.0;
+}
+
+/* ================================================================ model runs */
+
+typedef struct {
+  const char *backend;
+  double load_ms, peak_rss_mib;
+  int n_tokens;
+  char *text;
+  Stats preprocess, vision, prefill, decode, total;
+  Stats vision_one_layer; /* vision_ms of the one-text-layer variant */
+  gboolean has_one_layer;
+} ModelResult;
+
+/* n_frames frames of a moving pattern, w×h packed RGB. */
+static VlmFrame *
+make_frames (int n, int w, int h, guint8 **pixels)
+{
+  VlmFrame *frames = g_new0 (VlmFrame, n);
+  *pixels = g_malloc ((size_t) n * w * h * 3);
+  for (int f = 0; f < n; f++) {
+    guint8 *px = *pixels + (size_t) f * w * h * 3;
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        guint8 *o = px + ((size_t) y * w + x) * 3;
+        o[0] = (guint8) (x + 8 * f);
+        o[1] = (guint8) (2 * y);
+        o[2] = (guint8) ((x ^ y) + 16 * f);
+      }
+    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = w, .height = h, .planes = {px}, .strides = {w * 3}};
+  }
+  return frames;
+}
+
+/* Captions the clip n_warmup + n_runs times; fills the per-run arrays. */
+static gboolean
+run_captions (VlmSession *s, const VlmFrame *frames, int n_frames, const VlmGenParams *gp, const char *label,
+              double *ms[5], int *n_tokens, char **text, GError **error)
+{
+  for (int r = -n_warmup; r < n_runs; r++) {
+    VlmCaption cap;
+    if (!vlm_session_caption (s, frames, n_frames, NULL, gp, NULL, NULL, &cap, error))
+      return FALSE;
+    progress ("%s %s %d/%d: vision %.1f ms, prefill %.1f ms, decode %.1f ms (%d tokens), total %.1f ms", label,
+              r < 0 ? "warm-up" : "run", r < 0 ? r + n_warmup + 1 : r + 1, r < 0 ? n_warmup : n_runs,
+              cap.vision_ms, cap.prefill_ms, cap.decode_ms, cap.n_tokens, cap.total_ms);
+    if (r >= 0) {
+      double v[5] = {cap.preprocess_ms, cap.vision_ms, cap.prefill_ms, cap.decode_ms, cap.total_ms};
+      for (int i = 0; i < 5; i++)
+        ms[i][r] = v[i];
+      *n_tokens = cap.n_tokens;
+      g_free (*text);
+      *text = g_strdup (cap.text);
+    }
+    vlm_caption_clear (&cap);
+  }
+  return TRUE;
+}
+
+/* Loads `dir` with `backend` and times captions; on success fills the
+ * stats, tokens and text of `res` (only res->vision_one_layer when
+ * `one_layer`). */
+static gboolean
+measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelResult *res, GError **error)
+{
+  VlmModelParams mp = vlm_model_default_params ();
+  mp.backend = backend;
+  mp.n_threads = n_threads;
+  const char *label = one_layer ? g_strdup_printf ("%s, 1 text layer", res->backend) : g_strdup (res->backend);
+  gint64 t0 = g_get_monotonic_time ();
+  VlmModel *model = vlm_model_load (dir, &mp, error);
+  VlmSession *s = model ? vlm_session_new (model, error) : NULL;
+  gboolean ok = s != NULL;
+  if (ok && !one_layer)
+    res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  if (ok)
+    progress ("%s: model loaded and session made in %.0f ms", label, (g_get_monotonic_time () - t0) / 1000.0);
+  int F = ok ? vlm_model_get_frames_per_clip (model) : 0;
+  g_autofree guint8 *pixels = NULL;
+  g_autofree VlmFrame *frames = ok ? make_frames (F, 320, 240, &pixels) : NULL;
+  double *ms[5];
+  for (int i = 0; i < 5; i++)
+    ms[i] = g_new (double, n_runs);
+  int n_tokens = 0;
+  char *text = NULL;
+  if (ok) {
+    VlmGenParams gp = vlm_gen_default_params (model);
+    gp.max_new_tokens = one_layer ? 1 : max_new_tokens;   /* only its vision_ms is used */
+    gp.num_beams = 1;
+    gp.do_sample = FALSE;
+    ok = run_captions (s, frames, F, &gp, label, ms, &n_tokens, &text, error);
+  }
+  if (ok && one_layer) {
+    res->vision_one_layer = stats_of (ms[1], n_runs);
+    res->has_one_layer = TRUE;
+    g_free (text);
+  } else if (ok) {
+    Stats *dst[5] = {&res->preprocess, &res->vision, &res->prefill, &res->decode, &res->total};
+    for (int i = 0; i < 5; i++)
+      *dst[i] = stats_of (ms[i], n_runs);
+    res->n_tokens = n_tokens;
+    res->text = text;
+  }
+  for (int i = 0; i < 5; i++)
+    g_free (ms[i]);
+  g_free ((char *) label);
+  vlm_session_free (s);
+  vlm_model_unref (model);
+  return ok;
+}
+
+/* ================================================================ machine limits */
+
+typedef struct {
+  double matmul_f32, matmul_bf16, matmul_u8s8;   /* GFLOP/s, oneDNN 1182×768×3072; 0 = unavailable */
+  char *impl_f32, *impl_bf16, *impl_u8s8;
+  double sgemm;                                   /* GFLOP/s, OpenBLAS 2048³ */
+  double gemv_f32_blas, gemv_f32_dnnl, gemv_bf16_dnnl, gemv_bf16_dnnl_any; /* GB/s */
+  double gemv_f32, gemv_bf16;                     /* the best of each dtype */
+} Limits;
+
+enum { LIM_M = 1182, LIM_K = 768, LIM_N = 3072, SGEMM_N = 2048, GEMV_ROWS = 11008, GEMV_COLS = 4096 };
+
+typedef void (*BenchFunc) (void *data, int iteration);
+
+/* Median seconds per call of fn, after two untimed calls, over at least 5
+ * calls and `min_time` seconds. */
+static double
+time_call (BenchFunc fn, void *data, double min_time)
+{
+  fn (data, 0);
+  fn (data, 1);
+  GArray *t = g_array_new (FALSE, FALSE, sizeof (double));
+  double sum = 0;
+  for (int i = 2; (t->len < 5 || sum < min_time) && t->len < 10000; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+    fn (data, i);
+    double dt = (g_get_monotonic_time () - t0) / 1e6;
+    g_array_append_val (t, dt);
+    sum += dt;
+  }
+  double med = stats_of ((double *) t->data, t->len).median;
+  g_array_free (t, TRUE);
+  return med;
+}
+
+static void
+fill_random (void *p, size_t bytes, dnnl_data_type_t dt)
+{
+  if (dt == dnnl_f32)
+    for (size_t i = 0; i < bytes / 4; i++)
+      ((float *) p)[i] = rng_uniform ();
+  else if (dt == dnnl_bf16)
+    for (size_t i = 0; i < bytes / 2; i++) {
+      float f = rng_uniform ();
+      guint32 u;
+      memcpy (&u, &f, 4);
+      ((guint16 *) p)[i] = (guint16) (u >> 16);
+    }
+  else
+    for (size_t i = 0; i < bytes; i++)
+      ((guint8 *) p)[i] = (guint8) (rng_uniform () * 64 + 64);
+}
+
+/* One oneDNN matmul src[M,K] · wei[K,N] → dst[M,N] f32 with `n_wei` weight
+ * copies that calls cycle through (more copies than the caches hold make a
+ * GEMV read its weights from DRAM). */
+typedef struct {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, wei, dst;
+  void **wei_copies;
+  int n_wei;
+} DnnlMatmul;
+
+static void
+dnnl_matmul_run (void *data, int i)
+{
+  DnnlMatmul *b = data;
+  dnnl_memory_set_data_handle (b->wei, b->wei_copies[i % b->n_wei]);
+  dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, b->src}, {DNNL_ARG_WEIGHTS, b->wei}, {DNNL_ARG_DST, b->dst}};
+  dnnl_primitive_execute (b->prim, b->stream, 3, args);
+  dnnl_stream_wait (b->stream);
+}
+
+/* Seconds per call of the matmul, or 0 if oneDNN cannot make it here.
+ * `wei_tag` ba is HF's [N, K] row-major as stored; any lets oneDNN reorder
+ * at load. *impl gets oneDNN's implementation name. */
+static double
+bench_dnnl_matmul (dnnl_engine_t engine, int64_t M, int64_t K, int64_t N, dnnl_data_type_t src_dt,
+                   dnnl_data_type_t wei_dt, dnnl_format_tag_t wei_tag, double pool_bytes, double min_time,
+                   char **impl)
+{
+  DnnlMatmul b = {.engine = engine};
+  dnnl_memory_desc_t src_md, wei_md, dst_md;
+  dnnl_memory_desc_init_by_tag (&src_md, 2, (dnnl_dims_t) {M, K}, src_dt, dnnl_ab);
+  dnnl_memory_desc_init_by_tag (&wei_md, 2, (dnnl_dims_t) {K, N}, wei_dt, wei_tag);
+  dnnl_memory_desc_init_by_tag (&dst_md, 2, (dnnl_dims_t) {M, N}, dnnl_f32, dnnl_ab);
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_matmul_desc_init (&desc, &src_md, &wei_md, NULL, &dst_md) != dnnl_success ||
+      dnnl_primitive_desc_create (&pd, &desc, NULL, engine, NULL) != dnnl_success)
+    return 0;
+  const char *name = NULL;
+  dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &name);
+  *impl = g_strdup (name);
+  const dnnl_memory_desc_t *w = dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+  size_t w_bytes = dnnl_memory_desc_get_size (w);
+  b.n_wei = MAX (1, (int) ceil (pool_bytes / w_bytes));
+  b.wei_copies = g_new (void *, b.n_wei);
+  for (int i = 0; i < b.n_wei; i++) {
+    b.wei_copies[i] = g_aligned_alloc (w_bytes, 1, 64);
+    fill_random (b.wei_copies[i], w_bytes, wei_dt);
+  }
+  dnnl_stream_create (&b.stream, engine, dnnl_stream_default_flags);
+  dnnl_primitive_create (&b.prim, pd);
+  dnnl_memory_create (&b.src, &src_md, engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_memory_create (&b.wei, w, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create (&b.dst, &dst_md, engine, DNNL_MEMORY_ALLOCATE);
+  void *src_data;
+  dnnl_memory_get_data_handle (b.src, &src_data);
+  fill_random (src_data, dnnl_memory_desc_get_size (&src_md), src_dt);
+  double t = time_call (dnnl_matmul_run, &b, min_time);
+  for (int i = 0; i < b.n_wei; i++)
+    g_aligned_free (b.wei_copies[i]);
+  g_free (b.wei_copies);
+  dnnl_memory_destroy (b.src);
+  dnnl_memory_destroy (b.wei);
+  dnnl_memory_destroy (b.dst);
+  dnnl_primitive_destroy (b.prim);
+  dnnl_primitive_desc_destroy (pd);
+  dnnl_stream_destroy (b.stream);
+  return t;
+}
+
+typedef struct {
+  int rows, cols, n_copies;
+  float **a;
+  float *b, *c;
+} BlasBench;
+
+static void
+sgemm_run (void *data, int i)
+{
+  BlasBench *b = data;
+  int n = b->rows;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, b->a[0], n, b->b, n, 0.0f, b->c, n);
+}
+
+static void
+sgemv_run (void *data, int i)
+{
+  BlasBench *b = data;
+  cblas_sgemv (CblasRowMajor, CblasNoTrans, b->rows, b->cols, 1.0f, b->a[i % b->n_copies], b->cols, b->b, 1, 0.0f,
+               b->c, 1);
+}
+
+/* Seconds per call of OpenBLAS: sgemm n×n×n when `gemv` is FALSE, else
+ * sgemv of rows×cols cycling through enough copies to fill pool_bytes. */
+static double
+bench_blas (gboolean gemv, int rows, int cols, double pool_bytes, double min_time)
+{
+  size_t a_floats = (size_t) rows * cols;
+  BlasBench b = {rows, cols, gemv ? MAX (1, (int) ceil (pool_bytes / (a_floats * 4.0))) : 1};
+  b.a = g_new (float *, b.n_copies);
+  for (int i = 0; i < b.n_copies; i++) {
+    b.a[i] = g_new (float, a_floats);
+    fill_random (b.a[i], a_floats * 4, dnnl_f32);
+  }
+  b.b = g_new (float, gemv ? (size_t) cols : a_floats);
+  b.c = g_new0 (float, gemv ? (size_t) rows : a_floats);
+  fill_random (b.b, (gemv ? (size_t) cols : a_floats) * 4, dnnl_f32);
+  double t = time_call (gemv ? sgemv_run : sgemm_run, &b, min_time);
+  for (int i = 0; i < b.n_copies; i++)
+    g_free (b.a[i]);
+  g_free (b.a);
+  g_free (b.b);
+  g_free (b.c);
+  return t;
+}
+
+static double
+gflops (double flop, double seconds)
+{
+  return seconds > 0 ? flop / seconds / 1e9 : 0;
+}
+
+static void
+measure_limits (Limits *l)
+{
+  double min_time = quick ? 0.02 : 1.0, pool = (quick ? 64 : 512) * MIB;
+  int threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  omp_set_num_threads (threads);
+  openblas_set_num_threads (threads);
+  dnnl_engine_t engine;
+  dnnl_engine_create (&engine, dnnl_cpu, 0);
+  double mm = 2.0 * LIM_M * LIM_K * LIM_N, gemv_elems = (double) GEMV_ROWS * GEMV_COLS;
+  struct {
+    const char *what;
+    dnnl_data_type_t src, wei;
+    double *out;
+    char **impl;
+  } mms[] = {{"f32", dnnl_f32, dnnl_f32, &l->matmul_f32, &l->impl_f32},
+             {"bf16", dnnl_bf16, dnnl_bf16, &l->matmul_bf16, &l->impl_bf16},
+             {"u8·s8", dnnl_u8, dnnl_s8, &l->matmul_u8s8, &l->impl_u8s8}};
+  for (guint i = 0; i < G_N_ELEMENTS (mms); i++) {
+    progress ("limit: oneDNN matmul %dx%dx%d %s", LIM_M, LIM_K, LIM_N, mms[i].what);
+    *mms[i].out = gflops (mm, bench_dnnl_matmul (engine, LIM_M, LIM_K, LIM_N, mms[i].src, mms[i].wei,
+                                                 dnnl_format_tag_any, 0, min_time, mms[i].impl));
+  }
+  progress ("limit: OpenBLAS sgemm %d²", SGEMM_N);
+  l->sgemm = gflops (2.0 * SGEMM_N * SGEMM_N * SGEMM_N, bench_blas (FALSE, SGEMM_N, SGEMM_N, 0, min_time));
+  progress ("limit: GEMV %dx%d from DRAM (%.0f MiB of weight copies), f32 and bf16", GEMV_COLS, GEMV_ROWS,
+            pool / MIB);
+  char *ignored = NULL;
+  l->gemv_f32_blas = gemv_elems * 4 / 1e9 / bench_blas (TRUE, GEMV_ROWS, GEMV_COLS, pool, min_time);
+  double t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dnnl_f32, dnnl_f32, dnnl_ba, pool, min_time, &ignored);
+  l->gemv_f32_dnnl = t > 0 ? gemv_elems * 4 / 1e9 / t : 0;
+  g_clear_pointer (&ignored, g_free);
+  t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dnnl_bf16, dnnl_bf16, dnnl_ba, pool, min_time, &ignored);
+  l->gemv_bf16_dnnl = t > 0 ? gemv_elems * 2 / 1e9 / t : 0;
+  g_clear_pointer (&ignored, g_free);
+  t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dnnl_bf16, dnnl_bf16, dnnl_format_tag_any, pool, min_time,
+                         &ignored);
+  l->gemv_bf16_dnnl_any = t > 0 ? gemv_elems * 2 / 1e9 / t : 0;
+  g_free (ignored);
+  l->gemv_f32 = MAX (l->gemv_f32_blas, l->gemv_f32_dnnl);
+  l->gemv_bf16 = MAX (l->gemv_bf16_dnnl, l->gemv_bf16_dnnl_any);
+  dnnl_engine_destroy (engine);
+}
+
+/* ================================================================ report */
+
+typedef struct {
+  const GitPreset *p;
+  double tower_gflop, projection_gflop, visual_kv_gflop, encode_gflop, step_mb;
+} Work;
+
+static double
+ratio (double value, double limit)
+{
+  return limit > 0 ? value / limit : 0;
+}
+
+/* Derived numbers of one backend against its limits: the matmul peak of the
+ * library it uses, and the f32 GEMV bandwidth for decode. */
+typedef struct {
+  double tower_ms, tower_gflops, encode_gflops, step_ms, token_ms, decode_gbps, bound_ms;
+  double peak, r_tower, r_encode, r_decode, r_e2e;
+  const char *peak_name;
+} Derived;
+
+static Derived
+derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits)
+{
+  Derived d = {0};
+  gboolean dnnl = strcmp (m->backend, "onednn") == 0;
+  d.peak = have_limits ? (dnnl ? l->matmul_f32 : l->sgemm) : 0;
+  d.peak_name = dnnl ? "oneDNN f32 matmul" : "OpenBLAS sgemm";
+  /* vision_ms = tower + projection + L × (one layer's visual KV), so two
+   * layer counts give the tower (+ the projection, 1 % of its FLOPs). */
+  int L = w->p->layers;
+  if (m->has_one_layer && L > 1) {
+    double v1 = m->vision_one_layer.median;
+    d.tower_ms = v1 - (m->vision.median - v1) / (L - 1);
+    d.tower_gflops = gflops ((w->tower_gflop + w->projection_gflop) * 1e9, d.tower_ms / 1000);
+  }
+  d.encode_gflops = gflops (w->encode_gflop * 1e9, m->vision.median / 1000);
+  int steps = MAX (m->n_tokens - 1, 1);   /* the first token comes from the prefill's logits */
+  d.step_ms = m->decode.median / steps;
+  d.token_ms = m->n_tokens ? m->decode.median / m->n_tokens : 0;
+  d.decode_gbps = w->step_mb * 1e6 / 1e9 / (d.step_ms / 1000);
+  double gemv = have_limits ? l->gemv_f32 : 0;
+  if (d.peak > 0 && gemv > 0)
+    d.bound_ms = w->encode_gflop / d.peak * 1000 + (steps + 1) * w->step_mb * 1e6 / (gemv * 1e9) * 1000;
+  d.r_tower = ratio (d.tower_gflops, d.peak);
+  d.r_encode = ratio (d.encode_gflops, d.peak);
+  d.r_decode = ratio (d.decode_gbps, gemv);
+  d.r_e2e = ratio (d.bound_ms, m->total.median);
+  return d;
+}
+
+static void
+print_stats (const char *what, Stats s, const char *extra)
+{
+  printf ("  %-22s %9.1f ms  [%.1f .. %.1f]%s\n", what, s.median, s.min, s.max, extra);
+}
+
+static void
+print_model (const ModelResult *m, const Work *w, const Derived *d)
+{
+  int F = w->p->frames;
+  printf ("\n%s backend (%d runs after %d warm-up; median [min .. max]):\n", m->backend, n_runs, n_warmup);
+  if (d->tower_ms > 0)
+    printf ("  %-22s %9.1f ms  %.1f ms/frame, %.0f GFLOP/s = %.0f%% of %s %.0f\n", "vision tower (+proj)",
+            d->tower_ms, d->tower_ms / F, d->tower_gflops, 100 * d->r_tower, d->peak_name, d->peak);
+  g_autofree char *enc = g_strdup_printf ("  %.1f ms/frame, %.0f GFLOP/s = %.0f%% of peak", m->vision.median / F,
+                                          d->encode_gflops, 100 * d->r_encode);
+  print_stats ("vision_ms (+proj, KV)", m->vision, enc);
+  print_stats ("preprocess", m->preprocess, "");
+  print_stats ("prefill", m->prefill, "");
+  g_autofree char *dec = g_strdup_printf ("  %d tokens: %.2f ms/token, %.2f ms/step, %.1f GB/s = %.0f%% of GEMV f32",
+                                          m->n_tokens, d->token_ms, d->step_ms, d->decode_gbps, 100 * d->r_decode);
+  print_stats ("decode", m->decode, dec);
+  g_autofree char *tot = g_strdup_printf ("  bound %.0f ms: %.0f%%", d->bound_ms, 100 * d->r_e2e);
+  print_stats ("caption end to end", m->total, tot);
+  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB\n", "load + session", m->load_ms, m->peak_rss_mib);
+  printf ("  caption: \"%s\"\n", m->text ? m->text : "");
+}
+
+static void
+print_limits (const Limits *l)
+{
+  printf ("\nmachine limits (same libraries, same process):\n");
+  printf ("  oneDNN matmul %dx%dx%d  f32 %6.0f GFLOP/s  (%s)\n", LIM_M, LIM_K, LIM_N, l->matmul_f32, l->impl_f32);
+  printf ("  %26s bf16 %6.0f GFLOP/s  (%s)\n", "", l->matmul_bf16, l->impl_bf16);
+  printf ("  %26s u8s8 %6.0f GFLOP/s  (%s)\n", "", l->matmul_u8s8, l->impl_u8s8 ? l->impl_u8s8 : "unavailable");
+  printf ("  OpenBLAS sgemm %d²          %6.0f GFLOP/s\n", SGEMM_N, l->sgemm);
+  printf ("  GEMV %dx%d from DRAM    f32 %5.1f GB/s (OpenBLAS %.1f, oneDNN %.1f)\n", GEMV_COLS, GEMV_ROWS,
+          l->gemv_f32, l->gemv_f32_blas, l->gemv_f32_dnnl);
+  printf ("  %29s bf16 %5.1f GB/s (oneDNN as stored %.1f, reordered %.1f)\n", "", l->gemv_bf16, l->gemv_bf16_dnnl,
+          l->gemv_bf16_dnnl_any);
+}
+
+/* ---- JSON */
+
+static void
+json_stats (JsonBuilder *b, const char *key, Stats s)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "median");
+  json_builder_add_double_value (b, s.median);
+  json_builder_set_member_name (b, "min");
+  json_builder_add_double_value (b, s.min);
+  json_builder_set_member_name (b, "max");
+  json_builder_add_double_value (b, s.max);
+  json_builder_end_object (b);
+}
+
+static void
+json_num (JsonBuilder *b, const char *key, double v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_double_value (b, v);
+}
+
+static void
+json_int (JsonBuilder *b, const char *key, gint64 v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_int_value (b, v);
+}
+
+static void
+json_str (JsonBuilder *b, const char *key, const char *v)
+{
+  json_builder_set_member_name (b, key);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+json_limits (JsonBuilder *b, const Limits *l)
+{
+  json_builder_set_member_name (b, "limits");
+  json_builder_begin_object (b);
+  json_num (b, "onednn_matmul_f32_gflops", l->matmul_f32);
+  json_num (b, "onednn_matmul_bf16_gflops", l->matmul_bf16);
+  json_num (b, "onednn_matmul_u8s8_gflops", l->matmul_u8s8);
+  json_str (b, "onednn_matmul_f32_impl", l->impl_f32);
+  json_str (b, "onednn_matmul_bf16_impl", l->impl_bf16);
+  json_str (b, "onednn_matmul_u8s8_impl", l->impl_u8s8);
+  json_str (b, "matmul_shape", "1182x768x3072");
+  json_num (b, "openblas_sgemm_gflops", l->sgemm);
+  json_num (b, "gemv_f32_gbps", l->gemv_f32);
+  json_num (b, "gemv_bf16_gbps", l->gemv_bf16);
+  json_num (b, "gemv_f32_openblas_gbps", l->gemv_f32_blas);
+  json_num (b, "gemv_f32_onednn_gbps", l->gemv_f32_dnnl);
+  json_num (b, "gemv_bf16_onednn_as_stored_gbps", l->gemv_bf16_dnnl);
+  json_num (b, "gemv_bf16_onednn_reordered_gbps", l->gemv_bf16_dnnl_any);
+  json_builder_end_object (b);
+}
+
+static void
+json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *d)
+{
+  json_builder_begin_object (b);
+  json_str (b, "backend", m->backend);
+  json_num (b, "load_ms", m->load_ms);
+  json_num (b, "peak_rss_mib", m->peak_rss_mib);
+  json_int (b, "n_tokens", m->n_tokens);
+  json_str (b, "text", m->text);
+  json_stats (b, "preprocess_ms", m->preprocess);
+  json_stats (b, "vision_ms", m->vision);
+  json_stats (b, "prefill_ms", m->prefill);
+  json_stats (b, "decode_ms", m->decode);
+  json_stats (b, "total_ms", m->total);
+  if (m->has_one_layer)
+    json_stats (b, "vision_ms_one_text_layer", m->vision_one_layer);
+  json_num (b, "tower_ms", d->tower_ms);
+  json_num (b, "vision_ms_per_frame", m->vision.median / w->p->frames);
+  json_num (b, "tower_ms_per_frame", d->tower_ms / w->p->frames);
+  json_num (b, "tower_gflops", d->tower_gflops);
+  json_num (b, "encode_gflops", d->encode_gflops);
+  json_num (b, "ms_per_token", d->token_ms);
+  json_num (b, "ms_per_step", d->step_ms);
+  json_num (b, "decode_gbps", d->decode_gbps);
+  json_num (b, "bound_ms", d->bound_ms);
+  json_str (b, "peak", d->peak_name);
+  json_builder_set_member_name (b, "ratios");
+  json_builder_begin_object (b);
+  json_num (b, "tower_vs_matmul_peak", d->r_tower);
+  json_num (b, "encode_vs_matmul_peak", d->r_encode);
+  json_num (b, "decode_vs_gemv_f32", d->r_decode);
+  json_num (b, "end_to_end_bound_vs_measured", d->r_e2e);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+}
+
+static char *
+cpu_model (void)
+{
+  g_autofree char *info = NULL;
+  const char *p;
+  if (!g_file_get_contents ("/proc/cpuinfo", &info, NULL, NULL) || !(p = strstr (info, "model name")) ||
+      !(p = strchr (p, ':')))
+    return g_strdup ("unknown");
+  return g_strstrip (g_strndup (p + 1, strcspn (p + 1, "\n")));
+}
+
+static gboolean
+write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived,
+            const Limits *l, gboolean have_limits, double load_before, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_str (b, "tool", "vlm-bench");
+  json_str (b, "preset", w->p->name);
+  json_builder_set_member_name (b, "machine");
+  json_builder_begin_object (b);
+  g_autofree char *cpu = cpu_model ();
+  json_str (b, "cpu", cpu);
+  json_int (b, "n_cpus", g_get_num_processors ());
+  json_int (b, "threads", n_threads > 0 ? n_threads : (int) g_get_num_processors ());
+  json_num (b, "loadavg_1min_before", load_before);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "settings");
+  json_builder_begin_object (b);
+  json_int (b, "runs", n_runs);
+  json_int (b, "warmup", n_warmup);
+  json_int (b, "max_new_tokens", max_new_tokens);
+  json_int (b, "frames", w->p->frames);
+  json_str (b, "frame_size", "320x240");
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "work");
+  json_builder_begin_object (b);
+  json_num (b, "vision_tower_gflop", w->tower_gflop);
+  json_num (b, "visual_projection_gflop", w->projection_gflop);
+  json_num (b, "visual_kv_gflop", w->visual_kv_gflop);
+  json_num (b, "encode_gflop", w->encode_gflop);
+  json_num (b, "decode_step_mb", w->step_mb);
+  json_builder_end_object (b);
+  if (have_limits)
+    json_limits (b, l);
+  json_builder_set_member_name (b, "models");
+  json_builder_begin_array (b);
+  for (int i = 0; i < n_models; i++)
+    json_model (b, &models[i], w, &derived[i]);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  return json_generator_to_file (gen, path, error);
+}
+
+/* ================================================================ main */
+
+static double
+loadavg (void)
+{
+  g_autofree char *s = NULL;
+  return g_file_get_contents ("/proc/loadavg", &s, NULL, NULL) ? g_ascii_strtod (s, NULL) : -1;
+}
+
+static int
+fail (const char *what, GError *error)
+{
+  fprintf (stderr, "vlm-bench: %s%s%s\n", what, error ? ": " : "", error ? error->message : "");
+  g_clear_error (&error);
+  return 1;
+}
+
+/* Runs each selected backend on the full checkpoint and its one-text-layer
+ * variant; returns how many results were filled, -1 on error. */
+static int
+measure_backends (const char *dir, const char *one_layer_dir, ModelResult *models, GError **error)
+{
+  static const struct { const char *name; VlmBackend backend; } all[] = {
+    {"onednn", VLM_BACKEND_ONEDNN}, {"blas", VLM_BACKEND_BLAS}};
+  int n = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++) {
+    if (strcmp (backend_name, "both") != 0 && strcmp (backend_name, all[i].name) != 0)
+      continue;
+    ModelResult *m = &models[n];
+    m->backend = all[i].name;
+    peak_rss_reset ();
+    if (!measure_model (dir, all[i].backend, FALSE, m, error))
+      return -1;
+    m->peak_rss_mib = peak_rss_mib ();
+    GError *one_error = NULL;
+    if (!measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
+      progress ("%s: one-text-layer variant failed (%s); no tower-alone figure", m->backend, one_error->message);
+      g_clear_error (&one_error);
+    }
+    n++;
+  }
+  return n;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx, "Times a real-sized model through the engine's public API against this "
+                                     "machine's matmul and memory-bandwidth limits.");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return fail ("bad arguments", error);
+  const GitPreset *p = find_preset (preset_name);
+  if (!p)
+    return fail ("unknown --preset (known: git-base-vatex, tiny)", NULL);
+  if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
+    return fail ("--backend must be onednn, blas or both", NULL);
+  if (quick) {
+    n_runs = 1;
+    n_warmup = 0;
+  }
+  if (n_runs < 1 || n_warmup < 0 || max_new_tokens < 1)
+    return fail ("--runs and --max-new-tokens must be ≥ 1, --warmup ≥ 0", NULL);
+
+  double load_before = loadavg ();
+  if (load_before > 0.5)
+    progress ("load average is %.2f: other work is running and the numbers will be low", load_before);
+  written = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *tmp = NULL;
+  if (!out_dir && !(tmp = g_dir_make_tmp ("vlm-bench-XXXXXX", &error)))
+    return fail ("cannot make a temp dir", error);
+  if (out_dir && g_mkdir_with_parents (out_dir, 0755) != 0)
+    return fail ("cannot make --out", NULL);
+  const char *dir = out_dir ? out_dir : tmp;
+  g_autofree char *one_layer_dir = NULL;
+  ModelResult models[2] = {{0}};
+  int n_models = -1;
+  if (write_checkpoint (dir, p, &error) && write_one_layer (dir, p, &one_layer_dir, &error))
+    n_models = measure_backends (dir, one_layer_dir, models, &error);
+  if (tmp)
+    remove_written (tmp);
+  if (n_models < 0)
+    return fail ("benchmark failed", error);
+
+  Limits limits = {0};
+  if (!skip_limits)
+    measure_limits (&limits);
+  Work w = {p, vision_tower_flops (p) / 1e9, visual_projection_flops (p) / 1e9, visual_kv_flops (p) / 1e9};
+  w.encode_gflop = w.tower_gflop + w.projection_gflop + w.visual_kv_gflop;
+  w.step_mb = decode_step_bytes (p, models[0].n_tokens) / 1e6;
+  Derived derived[2];
+  printf ("vlm-bench: %s, %d frames 320x240, %d new tokens greedy, %d threads, load average %.2f before\n", p->name,
+          p->frames, max_new_tokens, n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
+  printf ("work: vision tower %.1f GFLOP, projection %.1f, visual KV in the text layers %.1f; "
+          "a decode step reads %.0f MB\n", w.tower_gflop, w.projection_gflop, w.visual_kv_gflop, w.step_mb);
+  for (int i = 0; i < n_models; i++) {
+    derived[i] = derive (&models[i], &w, &limits, !skip_limits);
+    print_model (&models[i], &w, &derived[i]);
+  }
+  if (!skip_limits)
+    print_limits (&limits);
+  if (json_path && !write_json (json_path, &w, models, n_models, derived, &limits, !skip_limits, load_before, &error))
+    return fail ("cannot write --json", error);
+  for (int i = 0; i < n_models; i++)
+    g_free (models[i].text);
+  g_free (limits.impl_f32);
+  g_free (limits.impl_bf16);
+  g_free (limits.impl_u8s8);
+  g_ptr_array_free (written, TRUE);
+  return 0;
+}
