@@ -101,6 +101,7 @@ git_load (VlmModel *model, JsonObject *cfg, GError **error)
   model->frames_per_clip = MAX (g->n_frames, 1);
   model->processor_section = "image_processor";
   model->vocab_size = g->vocab_size;
+  model->max_positions = g->max_positions;
   return g;
 fail:
   git_free (g);
@@ -191,13 +192,15 @@ embed_text (const GitRun *r, const int *ids, const int *positions, int n, float 
   vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->eps, x);
 }
 
+/* ids must be in the vocabulary and `end` (text length after them) must fit
+ * the cache and the position table. */
 static gboolean
-check_ids (const GitRun *r, const int *ids, int n, int first_pos, GError **error)
+check_ids (const GitRun *r, const int *ids, int n, int end, GError **error)
 {
-  if (first_pos + n > MIN (r->max_text, r->g->max_positions)) {
+  if (end > r->max_text) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "text of %d tokens exceeds the model's %d positions", first_pos + n,
-                 MIN (r->max_text, r->g->max_positions));
+                 "text of %d tokens exceeds the %d positions this run holds (model: %d)", end,
+                 r->max_text, r->g->max_positions);
     return FALSE;
   }
   for (int i = 0; i < n; i++)
@@ -214,7 +217,7 @@ git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GE
 {
   GitRun *r = self;
   int D = r->g->hidden_size;
-  if (!check_ids (r, tokens, n_beams, pos, error))
+  if (!check_ids (r, tokens, n_beams, pos + 1, error))
     return FALSE;
   size_t mark = vlm_arena_mark (&r->arena);
   float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * D);
@@ -354,7 +357,7 @@ git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
 {
   GitRun *r = run;
   int D = r->g->hidden_size;
-  if (n < 1 || !check_ids (r, ids, n, 0, error))
+  if (n < 1 || !check_ids (r, ids, n, n, error))
     return NULL;
   size_t mark = vlm_arena_mark (&r->arena);
   float *x = vlm_arena_new (&r->arena, float, (size_t) n * D);

@@ -384,8 +384,16 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   if (!preprocess (s, frames, n_frames, error))
     return FALSE;
   out->preprocess_ms = ms_since (&t);
-  if (!(ids = prompt_ids (s, prompt, &n_prompt, error)) ||
-      !ensure_capacity (s, gp.num_beams, n_prompt + gp.max_new_tokens, error) ||
+  if (!(ids = prompt_ids (s, prompt, &n_prompt, error)))
+    return FALSE;
+  if (n_prompt >= m->max_positions) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "the prompt is %d tokens; %s holds %d positions",
+                 n_prompt, m->name, m->max_positions);
+    return FALSE;
+  }
+  /* As HF would fail past the position table, stop where it ends. */
+  gp.max_new_tokens = MIN (gp.max_new_tokens, m->max_positions - n_prompt);
+  if (!ensure_capacity (s, gp.num_beams, n_prompt + gp.max_new_tokens, error) ||
       !arch->encode (s->run, s->pixels, m->frames_per_clip, error))
     return FALSE;
   out->vision_ms = ms_since (&t);

@@ -76,6 +76,7 @@ struct VlmModel {
   int eos_ids[8], n_eos, bos_id, pad_id;
   int frames_per_clip;
   int vocab_size;
+  int max_positions;               /* text positions the decoder can hold (prompt + new) */
 };
 
 /* The architectures, in model.c's table. */
