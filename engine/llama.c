@@ -56,7 +56,7 @@ vlm_llama_config_read (VlmLlamaConfig *c, JsonObject *tc, const char *file, GErr
     return FALSE;
   c->num_kv_heads = vlm_json_int (tc, "num_key_value_heads", c->num_heads);
   c->head_dim = vlm_json_int (tc, "head_dim", c->hidden_size / c->num_heads);
-  c->max_positions = vlm_json_int (tc, "max_position_embeddings", 0);
+  c->max_positions = vlm_json_int (tc, "max_position_embeddings", 2048);   /* LlamaConfig's default */
   c->eps = (float) vlm_json_double (tc, "rms_norm_eps", 1e-6);
   gboolean qwen2 = g_strcmp0 (vlm_json_string (tc, "model_type", ""), "qwen2") == 0;
   c->qkv_bias = qwen2 || vlm_json_bool (tc, "attention_bias", FALSE);
@@ -302,6 +302,8 @@ rope_tables (const VlmLlamaConfig *c, int max_seq, float *cos_t, float *sin_t)
   int half = c->head_dim / 2;
   for (int j = 0; j < half; j++) {
     float inv_freq = (float) (1.0 / pow (c->rope_theta, (double) ((float) (2 * j) / (float) c->head_dim)));
+    if (c->rope_bf16)
+      inv_freq = vlm_bf16_to_f32 (vlm_f32_to_bf16 (inv_freq));
     for (int p = 0; p < max_seq; p++) {
       float angle = (float) p * inv_freq;
       cos_t[(size_t) p * half + j] = (float) cos (angle);

@@ -12,10 +12,15 @@
 #include "model.h"
 
 typedef struct {
-  int hidden_size, intermediate_size, num_layers, vocab_size, max_positions;
+  int hidden_size, intermediate_size, num_layers, vocab_size;
+  int max_positions;         /* max_position_embeddings: the context it was trained for */
   int num_heads, num_kv_heads, head_dim;  /* num_key_value_heads ≤ num_attention_heads */
   float eps;                 /* rms_norm_eps */
   float rope_theta;          /* rope_theta or rope_parameters.rope_theta */
+  /* HF's inv_freq is a buffer that follows Module.to(dtype): from_pretrained
+   * keeps it f32 (our default); a model cast to bf16 and back, as the
+   * fixtures' goldens were made, has it rounded to bf16. */
+  gboolean rope_bf16;
   VlmAct act;                /* hidden_act (silu) */
   gboolean qkv_bias, o_bias; /* Qwen2: q/k/v only; Llama: attention_bias on all four */
   gboolean mlp_bias;

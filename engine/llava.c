@@ -1,15 +1,23 @@
-/* llava.c — Video-LLaVA: frames → CLIP hidden_states[vision_feature_layer]
- * (every token, CLS included) → multi_modal_projector → the `<video>` rows
- * of the prompt's embeddings → Llama decoder.
+/* llava.c — the LLaVA family's video path: frames → tower
+ * hidden_states[vision_feature_layer] → multi_modal_projector [→ 2× bilinear
+ * pooling per frame + image_newline] → the `<video>` rows of the prompt's
+ * embeddings → Llama/Qwen2 decoder.
  * ref: transformers models/video_llava/modeling_video_llava.py
- *      (VideoLlavaModel.get_video_features, VideoLlavaModel.forward),
- *      models/video_llava/processing_video_llava.py (placeholder expansion) */
+ *      (VideoLlavaModel.get_video_features, forward),
+ *      models/llava_onevision/modeling_llava_onevision.py
+ *      (LlavaOnevisionModel.get_video_features, apply_pooling, forward),
+ *      and processing_*.py of both (prompt and placeholder expansion) */
 #include "llava.h"
 
-/* The -hf checkpoints are trained on 8 frames per clip; the config does not
- * say it (its video_seq_length is 8 · tokens per frame of the real tower). */
-#define VIDEO_LLAVA_FRAMES 8
+#include <math.h>
+
+/* Both are trained on 8-frame clips; neither config says so. */
+#define CLIP_FRAMES 8
 #define DEFAULT_PROMPT "Describe the video."
+
+static const LlavaFlavour video_llava = {"video_tower", "USER: <video>\n%s ASSISTANT:", FALSE};
+static const LlavaFlavour onevision = {
+  "vision_tower", "<|im_start|>user\n<video>\n%s<|im_end|>\n<|im_start|>assistant\n", TRUE};
 
 struct LlavaRun {
   VlmModel *model;
@@ -18,98 +26,88 @@ struct LlavaRun {
   VlmArena arena;
   VlmLlamaRun *lm;
   int max_tokens;
-  float *video;      /* [n_video_tokens, D] projected frame tokens */
+  float *video;      /* [n_video_tokens, D] what replaces the placeholders */
   float *embeds;     /* [max_tokens, D] the prompt's inputs_embeds */
 };
 
 /* ---------------------------------------------------------------- load */
 
-/* Checkpoint key layouts: the Hub's (transformers 4, CLIPVisionModel with
- * its vision_model), transformers 5's save_pretrained, and its in-memory
- * names. The first whose probe tensor exists is used. */
-static const char *const tower_prefixes[] = {
-  "video_tower.vision_model.", "video_tower.", "model.video_tower.vision_model.", "model.video_tower.",
-};
-static const char *const projector_prefixes[] = {"multi_modal_projector.", "model.multi_modal_projector."};
-static const struct {
-  const char *model, *lm_head;
-} language_prefixes[] = {
-  {"language_model.model.", "language_model.lm_head"},
-  {"model.language_model.", "lm_head"},
-};
-
-static const char *
-probe (VlmWeights *w, const char *const *prefixes, int n, const char *suffix)
-{
-  for (int i = 0; i < n; i++)
-    if (vlm_weights_has (w, "%s%s", prefixes[i], suffix))
-      return prefixes[i];
-  return NULL;
-}
-
 static gboolean
 read_config (Llava *lv, JsonObject *cfg, const char *file, GError **error)
 {
+  JsonObject *vision = vlm_json_object (cfg, "vision_config");
   JsonNode *layer = json_object_get_member (cfg, "vision_feature_layer");
-  const VlmVitConfig *vc = &lv->video_tower.cfg;
-  if (!vlm_vit_config_read (&lv->video_tower.cfg, vlm_json_object (cfg, "vision_config"), file, TRUE, error) ||
-      !vlm_llama_config_read (&lv->language_model.cfg, vlm_json_object (cfg, "text_config"), file, error) ||
-      !vlm_json_require_int (cfg, "video_token_index", file, &lv->video_token_index, error))
+  const VlmVitConfig *vc = &lv->tower.cfg;
+  gboolean siglip = vision && g_strcmp0 (vlm_json_string (vision, "model_type", ""), "siglip_vision_model") == 0;
+  if (!vlm_vit_config_read (&lv->tower.cfg, vision, file, !siglip, error) ||
+      !vlm_llama_config_read (&lv->language_model.cfg, vlm_json_object (cfg, "text_config"), file, error))
     return FALSE;
+  /* transformers 5 also spells it video_token_id */
+  lv->video_token_index = vlm_json_int (cfg, "video_token_index", vlm_json_int (cfg, "video_token_id", -1));
   /* hidden_states has num_layers + 1 entries: -2 is the second-to-last layer's output */
   int fl = layer && JSON_NODE_HOLDS_VALUE (layer) ? (int) json_node_get_int (layer) : -2;
   lv->feature_layers = fl < 0 ? vc->num_layers + 1 + fl : fl;
   const char *act = vlm_json_string (cfg, "projector_hidden_act", "gelu");
+  /* OneVision pools a full grid: "default" (drop the first token) cannot apply;
+   * Video-LLaVA keeps every token of a video whatever the strategy. */
+  gboolean full = g_strcmp0 (vlm_json_string (cfg, "vision_feature_select_strategy", "default"), "full") == 0;
   if ((layer && !JSON_NODE_HOLDS_VALUE (layer)) || lv->feature_layers < 0 || lv->feature_layers > vc->num_layers ||
-      !vlm_act_from_name (act, &lv->projector.act)) {
+      !vlm_act_from_name (act, &lv->projector.act) || (lv->flavour->pool && !full) || lv->video_token_index < 0) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
-                 "%s: vision_feature_layer (one layer of %d) or projector_hidden_act \"%s\" not supported", file,
-                 vc->num_layers, act);
+                 "%s: video_token_index missing, or vision_feature_layer (one layer of %d), "
+                 "vision_feature_select_strategy or projector_hidden_act \"%s\" not supported",
+                 file, vc->num_layers, act);
     return FALSE;
   }
-  lv->n_video_tokens = VIDEO_LLAVA_FRAMES * vc->n_tokens;
+  lv->pooled_grid = (vc->grid + 1) / 2;
+  lv->n_video_tokens = lv->flavour->pool ? CLIP_FRAMES * lv->pooled_grid * lv->pooled_grid + 1
+                                         : CLIP_FRAMES * vc->n_tokens;
   return TRUE;
 }
 
 static void llava_free (void *impl);
 
+/* Key layouts: the Hub's (transformers 4: `language_model.model.`, a tower
+ * holding its `vision_model.`) and transformers 5's (everything under `model.`
+ * but the head); save_pretrained in 5 writes the old names without
+ * `vision_model.`. Chosen by probing. */
 static void *
-llava_load (VlmModel *model, JsonObject *cfg, GError **error)
+llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GError **error)
 {
   g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   Llava *lv = g_new0 (Llava, 1);
   VlmWeights *w = &model->weights;
+  g_autofree char *tower = NULL;
+  lv->flavour = flavour;
   if (!read_config (lv, cfg, file, error))
     goto fail;
-  int D = lv->language_model.cfg.hidden_size, Dv = lv->video_tower.cfg.hidden_size;
+  int D = lv->language_model.cfg.hidden_size, Dv = lv->tower.cfg.hidden_size;
+  int64_t d[] = {D};
   gboolean bias = vlm_json_bool (cfg, "multimodal_projector_bias", TRUE);
-  const char *tower = probe (w, tower_prefixes, G_N_ELEMENTS (tower_prefixes), "embeddings.patch_embedding.weight");
-  const char *proj = probe (w, projector_prefixes, G_N_ELEMENTS (projector_prefixes), "linear_1.weight");
-  int lm = -1;
-  for (guint i = 0; i < G_N_ELEMENTS (language_prefixes) && lm < 0; i++)
-    if (vlm_weights_has (w, "%sembed_tokens.weight", language_prefixes[i].model))
-      lm = (int) i;
-  if (!tower || !proj || lm < 0) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND,
-                 "%s: no %s tensor (tried video_tower[.vision_model].embeddings.patch_embedding.weight, "
-                 "multi_modal_projector.linear_1.weight, language_model.model.embed_tokens.weight, with and "
-                 "without a model. prefix)", vlm_safetensors_path (w->st),
-                 !tower ? "video tower" : !proj ? "projector" : "language model");
+  const char *root = vlm_weights_has (w, "model.multi_modal_projector.linear_1.weight") ? "model." : "";
+  const char *vm = vlm_weights_has (w, "%s%s.vision_model.embeddings.patch_embedding.weight", root, flavour->tower)
+                       ? "vision_model." : "";
+  tower = g_strdup_printf ("%s%s.%s", root, flavour->tower, vm);
+  const char *lm = *root ? "model.language_model." : "language_model.model.";
+  const char *lm_head = *root ? "lm_head" : "language_model.lm_head";
+  if (!vlm_vit_load (&lv->tower, w, tower, error) ||
+      !vlm_weights_linear (w, &lv->projector.linear_1, bias, D, Dv, error, "%smulti_modal_projector.linear_1", root) ||
+      !vlm_weights_linear (w, &lv->projector.linear_2, bias, D, D, error, "%smulti_modal_projector.linear_2", root) ||
+      (flavour->pool && !(lv->image_newline = vlm_weights_f32 (w, error, 1, d, "%simage_newline", root))) ||
+      !vlm_llama_load (&lv->language_model, w, lm, lm_head, error))
     goto fail;
-  }
-  if (!vlm_vit_load (&lv->video_tower, w, tower, error) ||
-      !vlm_weights_linear (w, &lv->projector.linear_1, bias, D, Dv, error, "%slinear_1", proj) ||
-      !vlm_weights_linear (w, &lv->projector.linear_2, bias, D, D, error, "%slinear_2", proj) ||
-      !vlm_llama_load (&lv->language_model, w, language_prefixes[lm].model, language_prefixes[lm].lm_head, error))
-    goto fail;
-  model->frames_per_clip = VIDEO_LLAVA_FRAMES;
+  model->frames_per_clip = CLIP_FRAMES;
   model->processor_section = "video_processor";
   model->vocab_size = lv->language_model.cfg.vocab_size;
+  model->max_positions = lv->language_model.cfg.max_positions;
   return lv;
 fail:
   llava_free (lv);
   return NULL;
 }
+
+static void *video_llava_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &video_llava, error); }
+static void *onevision_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &onevision, error); }
 
 static void
 llava_free (void *impl)
@@ -117,7 +115,7 @@ llava_free (void *impl)
   Llava *lv = impl;
   if (!lv)
     return;
-  vlm_vit_clear (&lv->video_tower);
+  vlm_vit_clear (&lv->tower);
   vlm_linear_clear (&lv->projector.linear_1);
   vlm_linear_clear (&lv->projector.linear_2);
   vlm_llama_clear (&lv->language_model);
@@ -133,14 +131,15 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
 {
   const Llava *lv = model->impl;
   LlavaRun *r = g_new0 (LlavaRun, 1);
-  size_t V = lv->n_video_tokens, D = lv->language_model.cfg.hidden_size, Dv = lv->video_tower.cfg.hidden_size;
+  size_t T = (size_t) CLIP_FRAMES * lv->tower.cfg.n_tokens, V = lv->n_video_tokens;
+  size_t D = lv->language_model.cfg.hidden_size, Dv = lv->tower.cfg.hidden_size;
   r->model = model;
   r->lv = lv;
   r->ops = ops;
   r->max_tokens = max_tokens;
-  size_t floats = V * D + (size_t) max_tokens * D       /* video, embeds */
-                  + V * Dv + V * D;                     /* tower output, projector hidden */
-  size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lv->video_tower, VIDEO_LLAVA_FRAMES) + 8 * 64;
+  size_t floats = V * D + (size_t) max_tokens * D     /* video, embeds */
+                  + T * Dv + 2 * T * D;               /* encode: tower output, projector hidden and output */
+  size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lv->tower, CLIP_FRAMES) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     llava_run_free (r);
@@ -166,36 +165,75 @@ llava_run_free (void *run)
   g_free (r);
 }
 
-/* get_video_features: hidden_states[vision_feature_layer] of every frame
- * (no post-norm; CLS kept for video), then the projector. */
+/* PyTorch's source index for align_corners=False: (dst + 0.5) · scale - 0.5,
+ * clamped at 0, in f32; its two neighbours and the second one's weight. */
+static void
+bilinear_source (int dst, float scale, int in, int *i0, int *i1, float *w1)
+{
+  float src = MAX (scale * ((float) dst + 0.5f) - 0.5f, 0.0f);
+  *i0 = MIN ((int) src, in - 1);
+  *i1 = MIN (*i0 + 1, in - 1);
+  *w1 = MIN (src - (float) *i0, 1.0f);
+}
+
+/* apply_pooling for one frame: its token grid [g, g, D] →
+ * interpolate(size = p × p, mode="bilinear", align_corners=False) → [p, p, D]. */
+static void
+pool_frame (const float *src, int g, int p, int D, float *dst)
+{
+  float scale = (float) g / (float) p;
+  for (int y = 0; y < p; y++) {
+    int y0, y1, x0, x1;
+    float wy1, wx1;
+    bilinear_source (y, scale, g, &y0, &y1, &wy1);
+    for (int x = 0; x < p; x++, dst += D) {
+      bilinear_source (x, scale, g, &x0, &x1, &wx1);
+      const float *s00 = src + ((size_t) y0 * g + x0) * D, *s01 = src + ((size_t) y0 * g + x1) * D;
+      const float *s10 = src + ((size_t) y1 * g + x0) * D, *s11 = src + ((size_t) y1 * g + x1) * D;
+      for (int c = 0; c < D; c++)
+        dst[c] = (s00[c] * (1 - wx1) + s01[c] * wx1) * (1 - wy1) + (s10[c] * (1 - wx1) + s11[c] * wx1) * wy1;
+    }
+  }
+}
+
+/* get_video_features: hidden_states[vision_feature_layer] of every frame (no
+ * post-norm, every token), the projector; OneVision then pools each frame's
+ * grid and forward() appends image_newline. */
 static gboolean
 llava_encode (void *run, const float *pixels, int n_frames, GError **error)
 {
   LlavaRun *r = run;
   const Llava *lv = r->lv;
   const LlavaProjector *p = &lv->projector;
-  int V = lv->n_video_tokens;
-  g_assert (n_frames == VIDEO_LLAVA_FRAMES);
+  const VlmVitConfig *vc = &lv->tower.cfg;
+  int T = n_frames * vc->n_tokens, D = p->linear_2.n, pg = lv->pooled_grid;
+  g_assert (n_frames == CLIP_FRAMES);
   size_t mark = vlm_arena_mark (&r->arena);
-  float *features = vlm_arena_new (&r->arena, float, (size_t) V * lv->video_tower.cfg.hidden_size);
-  float *hidden = vlm_arena_new (&r->arena, float, (size_t) V * p->linear_1.n);
-  vlm_vit_forward (&lv->video_tower, r->ops, &r->arena, pixels, n_frames, lv->feature_layers, FALSE, features);
-  vlm_linear (r->ops, &p->linear_1, features, V, hidden, p->act, NULL);
-  vlm_linear (r->ops, &p->linear_2, hidden, V, r->video, VLM_ACT_NONE, NULL);
+  float *features = vlm_arena_new (&r->arena, float, (size_t) T * vc->hidden_size);
+  float *hidden = vlm_arena_new (&r->arena, float, (size_t) T * D);
+  float *projected = lv->flavour->pool ? vlm_arena_new (&r->arena, float, (size_t) T * D) : r->video;
+  vlm_vit_forward (&lv->tower, r->ops, &r->arena, pixels, n_frames, lv->feature_layers, FALSE, features);
+  vlm_linear (r->ops, &p->linear_1, features, T, hidden, p->act, NULL);
+  vlm_linear (r->ops, &p->linear_2, hidden, T, projected, VLM_ACT_NONE, NULL);
+  if (lv->flavour->pool) {
+    for (int f = 0; f < n_frames; f++)
+      pool_frame (projected + (size_t) f * vc->n_tokens * D, vc->grid, pg, D, r->video + (size_t) f * pg * pg * D);
+    memcpy (r->video + (size_t) n_frames * pg * pg * D, lv->image_newline, D * sizeof (float));
+  }
   vlm_arena_rewind (&r->arena, mark);
   return TRUE;
 }
 
-/* The processor's text: `USER: <video>\n{prompt} ASSISTANT:` with BOS (a
- * prompt holding `<video>` is taken as the whole template), then the one
- * `<video>` id expanded to a placeholder per video token. */
+/* The processor's text (a prompt holding `<video>` is taken as the whole
+ * template), tokenized as the processor does, then the one `<video>` id
+ * expanded to a placeholder per video token. */
 static int *
 llava_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
   const Llava *lv = model->impl;
   g_autofree char *text = strstr (prompt, "<video>")
                               ? g_strdup (prompt)
-                              : g_strdup_printf ("USER: <video>\n%s ASSISTANT:", *prompt ? prompt : DEFAULT_PROMPT);
+                              : g_strdup_printf (lv->flavour->template, *prompt ? prompt : DEFAULT_PROMPT);
   int n_text = 0, n_video = 0;
   g_autofree int *ids = vlm_tokenizer_encode (model->tokenizer, text, TRUE, &n_text, error);
   if (!ids)
@@ -216,7 +254,7 @@ llava_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 }
 
 /* inputs_embeds = embed_tokens(ids) with the placeholder rows replaced, in
- * order, by the projected video tokens; then the decoder. */
+ * order, by the video tokens (masked_scatter); then the decoder. */
 const float *
 llava_run_forward (LlavaRun *r, const int *ids, int n, int logits_to_keep, GError **error)
 {
@@ -256,11 +294,23 @@ llava_decoder (void *run)
   return vlm_llama_decoder (((LlavaRun *) run)->lm);
 }
 
-const float *llava_run_projector_out (const LlavaRun *run) { return run->video; }
+const float *llava_run_video_tokens (const LlavaRun *run) { return run->video; }
 
 const VlmArch vlm_arch_video_llava = {
   .name = "VideoLlavaForConditionalGeneration",
-  .load = llava_load,
+  .load = video_llava_load,
+  .free = llava_free,
+  .run_new = llava_run_new,
+  .run_free = llava_run_free,
+  .encode = llava_encode,
+  .prompt_ids = llava_prompt_ids,
+  .prefill = llava_prefill,
+  .decoder = llava_decoder,
+};
+
+const VlmArch vlm_arch_llava_onevision = {
+  .name = "LlavaOnevisionForConditionalGeneration",
+  .load = onevision_load,
   .free = llava_free,
   .run_new = llava_run_new,
   .run_free = llava_run_free,

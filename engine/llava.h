@@ -1,14 +1,26 @@
-/* llava.h — Video-LLaVA (VideoLlavaForConditionalGeneration): CLIP tower per
- * frame, multi_modal_projector (linear–GELU–linear), Llama decoder whose
+/* llava.h — the LLaVA family's video path: a ViT tower per frame, the
+ * multi_modal_projector (linear–GELU–linear), then a Llama/Qwen2 decoder whose
  * `<video>` placeholder rows are the projected frame tokens.
+ *   Video-LLaVA (VideoLlavaForConditionalGeneration): CLIP tower,
+ *     hidden_states[vision_feature_layer] with CLS, `USER: … ASSISTANT:`.
+ *   LLaVA-OneVision (LlavaOnevisionForConditionalGeneration): SigLIP tower,
+ *     each frame's token grid pooled 2× after the projector, one
+ *     image_newline per video, ChatML.
  * Exposed to the tests, which check each stage against the HF goldens.
  * ref: transformers models/video_llava/modeling_video_llava.py,
- *      models/video_llava/processing_video_llava.py */
+ *      models/llava_onevision/modeling_llava_onevision.py and their processors */
 #ifndef VLM_LLAVA_H
 #define VLM_LLAVA_H
 
 #include "llama.h"
 #include "vit.h"
+
+/* What tells the family's members apart. */
+typedef struct {
+  const char *tower;        /* state-dict name of the tower: "video_tower", "vision_tower" */
+  const char *template;     /* the processor's prompt, printf format of the user prompt */
+  gboolean pool;            /* OneVision: apply_pooling + image_newline */
+} LlavaFlavour;
 
 /* multi_modal_projector.*: linear_2(act(linear_1(x))) */
 typedef struct {
@@ -18,19 +30,22 @@ typedef struct {
 } LlavaProjector;
 
 typedef struct {
-  VlmVit video_tower;             /* video_tower[.vision_model].* (a CLIPVisionModel) */
+  const LlavaFlavour *flavour;
+  VlmVit tower;                   /* video_tower / vision_tower [.vision_model].* */
   int feature_layers;             /* hidden_states index of vision_feature_layer */
   LlavaProjector projector;       /* multi_modal_projector.* */
+  const float *image_newline;     /* image_newline [D] (pool only) */
+  int pooled_grid;                /* tokens per side after pooling: ceil(grid / 2) */
   VlmLlama language_model;        /* language_model.model.* + language_model.lm_head */
   int video_token_index;          /* the `<video>` placeholder id */
-  int n_video_tokens;             /* frames · tokens per frame (CLS kept for video) */
+  int n_video_tokens;             /* placeholders per clip */
 } Llava;
 
 typedef struct LlavaRun LlavaRun;
 
-/* Stage access for tests: after encode, the projected video tokens
- * [F·T, D] (HF's multi_modal_projector output). */
-const float *llava_run_projector_out (const LlavaRun *run);
+/* Stage access for tests: after encode, the video tokens that replace the
+ * placeholders [n_video_tokens, D] (Video-LLaVA: HF's projector output). */
+const float *llava_run_video_tokens (const LlavaRun *run);
 /* The prefill with HF's logits_to_keep: the prompt `ids` (placeholders
  * expanded) → logits of the last `logits_to_keep` rows [k, V] (k ≤ the run's
  * beams). NULL + error on a bad id or placeholder count. */

@@ -92,7 +92,7 @@ vlm_weights_has (VlmWeights *w, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- model */
 
-static const VlmArch *const architectures[] = {&vlm_arch_git, &vlm_arch_video_llava};
+static const VlmArch *const architectures[] = {&vlm_arch_git, &vlm_arch_video_llava, &vlm_arch_llava_onevision};
 
 VlmModelParams
 vlm_model_default_params (void)

@@ -82,5 +82,6 @@ struct VlmModel {
 /* The architectures, in model.c's table. */
 extern const VlmArch vlm_arch_git;
 extern const VlmArch vlm_arch_video_llava;
+extern const VlmArch vlm_arch_llava_onevision;
 
 #endif

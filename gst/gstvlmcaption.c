@@ -1168,6 +1168,7 @@ push_text_event (GstVlmCaption * self, GstEvent * event)
     case GST_EVENT_STREAM_START:
       self->vtt_header_sent = FALSE;
       self->srt_index = 0;
+      self->text_preroll_gap = TRUE;
       break;
     case GST_EVENT_SEGMENT:
       /* caps must precede the segment */
@@ -1177,7 +1178,15 @@ push_text_event (GstVlmCaption * self, GstEvent * event)
       }
       gst_event_copy_segment (event, &self->text_segment);
       self->text_position = GST_CLOCK_TIME_NONE;
-      break;
+      gst_pad_push_event (self->text_srcpad, event);
+      /* An empty GAP lets sinks on the text branch preroll now: the first
+       * caption needs a clip of video, which a sink on the video branch
+       * waiting for the whole pipeline to preroll would never let through. */
+      if (self->text_preroll_gap)
+        gst_pad_push_event (self->text_srcpad,
+            gst_event_new_gap (self->text_segment.start, 0));
+      self->text_preroll_gap = FALSE;
+      return GST_FLOW_OK;
     case GST_EVENT_EOS:
       gst_pad_push_event (self->text_srcpad, event);
       g_mutex_lock (&self->lock);
@@ -1292,6 +1301,7 @@ gst_vlm_caption_text_activate_mode (GstPad * pad, GstObject * parent,
     self->vtt_header_sent = FALSE;
     self->srt_index = 0;
     self->text_position = GST_CLOCK_TIME_NONE;
+    self->text_preroll_gap = TRUE;
     gst_segment_init (&self->text_segment, GST_FORMAT_TIME);
     g_mutex_lock (&self->lock);
     self->text_flushing = FALSE;
@@ -1350,6 +1360,7 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   GST_PAD_STREAM_LOCK (self->text_srcpad);
   gst_pad_push_event (self->text_srcpad, gst_event_ref (event));
   self->text_position = GST_CLOCK_TIME_NONE;
+  self->text_preroll_gap = TRUE;    /* sinks preroll again after a flush */
   gst_vlm_sampler_reset (&self->sampler);
   self->latency_known = FALSE;
   g_mutex_lock (&self->lock);

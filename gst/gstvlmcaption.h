@@ -70,6 +70,7 @@ struct _GstVlmCaption
   GstVlmCaptionTextFormat text_format;
   gboolean text_caps_set;
   gboolean vtt_header_sent;
+  gboolean text_preroll_gap;    /* a GAP follows the next segment */
   guint srt_index;
   GstSegment text_segment;
   GstClockTime text_position;

@@ -1,15 +1,22 @@
-/* test_llava.c — Video-LLaVA against transformers' goldens
- * (fixtures/video-llava-tiny): prompt ids and pixel values from the raw
- * inputs, then projector and logits stage by stage and generation through
+/* test_llava.c — the LLaVA family (Video-LLaVA, LLaVA-OneVision) against
+ * transformers' goldens: prompt ids and pixel values from the raw inputs,
+ * then the video tokens and logits stage by stage and generation through
  * the public API, on both backends. */
 #include <math.h>
 
 #include "llava.h"
 #include "testutil.h"
 
-#define FIXTURE "fixtures/video-llava-tiny"
-/* golden.json's prompt is the processor's full template around this. */
-#define USER_PROMPT "What is happening in the video?"
+typedef struct {
+  const char *dir;            /* under ../shared/fixtures */
+  const char *user_prompt;    /* golden.json's prompt is the template around it */
+  const char *projector_out;  /* golden of the video tokens, if the fixture has one */
+} Fixture;
+
+static const Fixture fixtures[] = {
+  {"video-llava-tiny", "What is happening in the video?", "projector_out"},
+  {"llava-onevision-qwen2-tiny", "Describe the video.", NULL},
+};
 
 typedef struct {
   VlmBackend backend;
@@ -18,10 +25,22 @@ typedef struct {
 
 static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
 
-static VlmModel *
-load_tiny (VlmBackend backend)
+typedef struct {
+  const Fixture *fx;
+  const Backend *be;
+} Case;
+
+static char *
+fixture_path (const Fixture *fx, const char *file)
 {
-  g_autofree char *dir = vt_shared_path (FIXTURE);
+  g_autofree char *rel = g_strdup_printf ("fixtures/%s/%s", fx->dir, file);
+  return vt_shared_path (rel);
+}
+
+static VlmModel *
+load_tiny (const Fixture *fx, VlmBackend backend)
+{
+  g_autofree char *dir = fixture_path (fx, "");
   VlmModelParams p = vlm_model_default_params ();
   p.backend = backend;
   GError *error = NULL;
@@ -30,11 +49,18 @@ load_tiny (VlmBackend backend)
   return m;
 }
 
+static VlmSafetensors *
+open_golden (const Fixture *fx)
+{
+  g_autofree char *rel = g_strdup_printf ("fixtures/%s/golden.safetensors", fx->dir);
+  return vt_open_golden (rel);
+}
+
 /* A string member of golden.json (g_free). */
 static char *
-golden_string (const char *key)
+golden_string (const Fixture *fx, const char *key)
 {
-  g_autofree char *path = vt_shared_path (FIXTURE "/golden.json");
+  g_autofree char *path = fixture_path (fx, "golden.json");
   JsonParser *parser = NULL;
   GError *error = NULL;
   JsonObject *o = vlm_json_load (path, &parser, &error);
@@ -62,16 +88,17 @@ golden_frames (VlmSafetensors *gold, int *n)
 }
 
 /* The user prompt and golden.json's full template both give input_ids:
- * template, BOS, tokenizer and the <video> expansion to F·T placeholders. */
+ * template, special tokens, tokenizer and the <video> expansion. */
 static void
-test_input_ids (void)
+test_input_ids (gconstpointer data)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_BLAS);
-  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  const Fixture *fx = data;
+  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  VlmSafetensors *gold = open_golden (fx);
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (gold, "input_ids", &n_want);
-  g_autofree char *full = golden_string ("prompt");
-  const char *prompts[] = {USER_PROMPT, full};
+  g_autofree char *full = golden_string (fx, "prompt");
+  const char *prompts[] = {fx->user_prompt, full};
   for (guint i = 0; i < G_N_ELEMENTS (prompts); i++) {
     GError *error = NULL;
     int n = 0;
@@ -86,10 +113,11 @@ test_input_ids (void)
 /* frames_u8 → pixel_values_videos through the "video_processor" section,
  * to one u8 level (1/255 before normalisation). */
 static void
-test_pixel_values (void)
+test_pixel_values (gconstpointer data)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_BLAS);
-  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  const Fixture *fx = data;
+  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  VlmSafetensors *gold = open_golden (fx);
   const VlmImageProcessor *p = &m->processor;
   int n_frames;
   g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
@@ -117,16 +145,16 @@ test_pixel_values (void)
   vlm_model_unref (m);
 }
 
-/* Golden pixel_values_videos → projector_out; golden input_ids → the last
+/* Golden pixel_values_videos → video tokens; golden input_ids → the last
  * four rows' logits. */
 static void
 test_stages (gconstpointer data)
 {
-  const Backend *be = data;
-  VlmModel *m = load_tiny (be->backend);
-  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  const Case *c = data;
+  VlmModel *m = load_tiny (c->fx, c->be->backend);
+  VlmSafetensors *gold = open_golden (c->fx);
   GError *error = NULL;
-  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
+  VlmOps *ops = vlm_ops_new (c->be->backend, 0, &error);
   g_assert_no_error (error);
   int64_t n_px, n_proj, n_logits, n_ids;
   g_autofree int *ids = vt_tensor_int (gold, "input_ids", &n_ids);
@@ -137,11 +165,27 @@ test_stages (gconstpointer data)
   g_autofree float *pixels = vt_tensor_f32 (gold, "pixel_values_videos", &n_px);
   g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
   g_assert_no_error (error);
-  g_autofree float *proj = vt_tensor_f32 (gold, "projector_out", &n_proj);
-  vt_assert_close ("projector_out", llava_run_projector_out (run), proj, n_proj, 1e-4);
+  if (c->fx->projector_out) {
+    g_autofree float *proj = vt_tensor_f32 (gold, c->fx->projector_out, &n_proj);
+    vt_assert_close (c->fx->projector_out, llava_run_video_tokens (run), proj, n_proj, 1e-4);
+  }
 
   g_autofree float *logits = vt_tensor_f32 (gold, "logits_last4", &n_logits);
   const float *ours = llava_run_forward (run, ids, (int) n_ids, 4, &error);
+  g_assert_no_error (error);
+  g_test_message ("logits_last4 with f32 RoPE inv_freq (the default): max |diff| / range = %.3g",
+                  vt_max_rel_range_diff (ours, logits, n_logits));
+  m->arch->run_free (run);
+
+  /* The goldens were computed by a model cast to bf16 and back, which
+   * rounds RoPE's inv_freq buffer too: rebuild the run's tables that way to
+   * compare like with like. */
+  Llava *lv = m->impl;
+  lv->language_model.cfg.rope_bf16 = TRUE;
+  run = m->arch->run_new (m, ops, 4, (int) n_ids, &error);
+  g_assert_no_error (error);
+  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  ours = llava_run_forward (run, ids, (int) n_ids, 4, &error);
   g_assert_no_error (error);
   vt_assert_close ("logits_last4", ours, logits, n_logits, 1e-4);
 
@@ -151,20 +195,20 @@ test_stages (gconstpointer data)
   vlm_model_unref (m);
 }
 
-/* Captions the golden clip with USER_PROMPT; the ids must be greedy_ids. */
+/* Captions the golden clip with the user prompt; the ids must be greedy_ids. */
 static void
-check_greedy (VlmSession *s, VlmModel *m, VlmSafetensors *gold, const char *backend)
+check_greedy (const Fixture *fx, VlmSession *s, VlmModel *m, VlmSafetensors *gold, const char *backend)
 {
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (gold, "greedy_ids", &n_want);
-  g_autofree char *want_text = golden_string ("greedy_text");
+  g_autofree char *want_text = golden_string (fx, "greedy_text");
   int n_frames;
   g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
   VlmGenParams gp = vlm_gen_default_params (m);
   gp.max_new_tokens = (int) n_want;
   VlmCaption cap;
   GError *error = NULL;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, USER_PROMPT, &gp, NULL, NULL, &cap, &error));
+  g_assert_true (vlm_session_caption (s, frames, n_frames, fx->user_prompt, &gp, NULL, NULL, &cap, &error));
   g_assert_no_error (error);
   g_test_message ("greedy (%s): \"%s\", %d tokens, %.1f ms", backend, cap.text, cap.n_tokens, cap.total_ms);
   g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want, n_want * sizeof (int));
@@ -176,13 +220,13 @@ check_greedy (VlmSession *s, VlmModel *m, VlmSafetensors *gold, const char *back
 static void
 test_greedy (gconstpointer data)
 {
-  const Backend *be = data;
-  VlmModel *m = load_tiny (be->backend);
-  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  const Case *c = data;
+  VlmModel *m = load_tiny (c->fx, c->be->backend);
+  VlmSafetensors *gold = open_golden (c->fx);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   g_assert_no_error (error);
-  check_greedy (s, m, gold, be->name);
+  check_greedy (c->fx, s, m, gold, c->be->name);
   vlm_session_free (s);
   vlm_safetensors_free (gold);
   vlm_model_unref (m);
@@ -191,16 +235,17 @@ test_greedy (gconstpointer data)
 /* A beam search in between leaves the session's cache fit for the next
  * clip: greedy before and after gives the golden ids. */
 static void
-test_beam_then_greedy (void)
+test_beam_then_greedy (gconstpointer data)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
-  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  const Fixture *fx = data;
+  VlmModel *m = load_tiny (fx, VLM_BACKEND_ONEDNN);
+  VlmSafetensors *gold = open_golden (fx);
   int n_frames;
   g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   g_assert_no_error (error);
-  check_greedy (s, m, gold, "onednn");
+  check_greedy (fx, s, m, gold, "onednn");
   VlmGenParams gp = vlm_gen_default_params (m);
   gp.num_beams = 3;
   gp.max_new_tokens = 6;
@@ -210,9 +255,33 @@ test_beam_then_greedy (void)
   g_test_message ("beam-3: \"%s\", %d tokens", cap.text, cap.n_tokens);
   g_assert_cmpint (cap.n_tokens, >=, 1);
   vlm_caption_clear (&cap);
-  check_greedy (s, m, gold, "onednn");
+  check_greedy (fx, s, m, gold, "onednn");
   vlm_session_free (s);
   vlm_safetensors_free (gold);
+  vlm_model_unref (m);
+}
+
+/* Placeholder counts that do not fit the clip are errors, not crashes. */
+static void
+test_bad_placeholders (void)
+{
+  const Fixture *fx = &fixtures[0];
+  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  GError *error = NULL;
+  int n = 0;
+  g_assert_null (m->arch->prompt_ids (m, "USER: <video><video>\nHi ASSISTANT:", &n, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_clear_error (&error);
+
+  VlmOps *ops = vlm_ops_new (VLM_BACKEND_BLAS, 0, &error);
+  LlavaRun *run = m->arch->run_new (m, ops, 1, 16, &error);
+  g_assert_no_error (error);
+  const int ids[] = {1, 2223, 725};   /* "USER" without the video */
+  g_assert_null (llava_run_forward (run, ids, G_N_ELEMENTS (ids), 1, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_clear_error (&error);
+  m->arch->run_free (run);
+  vlm_ops_free (ops);
   vlm_model_unref (m);
 }
 
@@ -220,14 +289,23 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/llava/input-ids", test_input_ids);
-  g_test_add_func ("/llava/pixel-values", test_pixel_values);
-  for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
-    g_autofree char *a = g_strdup_printf ("/llava/%s/stages", backends[i].name);
-    g_autofree char *b = g_strdup_printf ("/llava/%s/greedy-ids", backends[i].name);
-    g_test_add_data_func (a, &backends[i], test_stages);
-    g_test_add_data_func (b, &backends[i], test_greedy);
+  static Case cases[G_N_ELEMENTS (fixtures)][G_N_ELEMENTS (backends)];
+  for (guint f = 0; f < G_N_ELEMENTS (fixtures); f++) {
+    const char *dir = fixtures[f].dir;
+    g_autofree char *a = g_strdup_printf ("/llava/%s/input-ids", dir);
+    g_autofree char *b = g_strdup_printf ("/llava/%s/pixel-values", dir);
+    g_autofree char *c = g_strdup_printf ("/llava/%s/beam-then-greedy", dir);
+    g_test_add_data_func (a, &fixtures[f], test_input_ids);
+    g_test_add_data_func (b, &fixtures[f], test_pixel_values);
+    g_test_add_data_func (c, &fixtures[f], test_beam_then_greedy);
+    for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
+      cases[f][i] = (Case) {&fixtures[f], &backends[i]};
+      g_autofree char *d = g_strdup_printf ("/llava/%s/%s/stages", dir, backends[i].name);
+      g_autofree char *e = g_strdup_printf ("/llava/%s/%s/greedy-ids", dir, backends[i].name);
+      g_test_add_data_func (d, &cases[f][i], test_stages);
+      g_test_add_data_func (e, &cases[f][i], test_greedy);
+    }
   }
-  g_test_add_func ("/llava/beam-then-greedy", test_beam_then_greedy);
+  g_test_add_func ("/llava/bad-placeholders", test_bad_placeholders);
   return g_test_run ();
 }

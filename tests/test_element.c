@@ -1,0 +1,1084 @@
+/* test_element.c — GstHarness tests of the vlmcaption element.
+ *
+ * Runs against the plugin in the build tree with no system plugins: frames
+ * are made here (solid colours, which the test-card model names), so every
+ * caption checked is a real caption of the embedded model. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <gstvlmcaption/vlmcaptionmeta.h>
+
+#define RED "a plain red screen"
+#define BLUE "a plain blue screen"
+#define FPS 30
+#define FRAME_DURATION (GST_SECOND / FPS)
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct
+{
+  GstElement *element;
+  GstHarness *video;            /* sink and src */
+  GstHarness *text;             /* text_src */
+  GstBus *bus;
+  guint64 next_frame;           /* frame counter for timestamps */
+} Fixture;
+
+/* `props` like "clip-duration=500000000 prompt=x": set before start. */
+static void
+fixture_init (Fixture * f, const gchar * text_caps, gboolean live,
+    const gchar * props)
+{
+  gchar **kv, **p;
+
+  memset (f, 0, sizeof (*f));
+  f->element = gst_element_factory_make ("vlmcaption", NULL);
+  fail_unless (f->element != NULL, "vlmcaption not found: GST_PLUGIN_PATH?");
+  kv = g_strsplit (props ? props : "", " ", -1);
+  for (p = kv; *p; p++)
+    if (**p) {
+      gchar **pair = g_strsplit (*p, "=", 2);
+      gst_util_set_object_arg (G_OBJECT (f->element), pair[0], pair[1]);
+      g_strfreev (pair);
+    }
+  g_strfreev (kv);
+  f->bus = gst_bus_new ();
+  gst_element_set_bus (f->element, f->bus);
+
+  f->video = gst_harness_new_with_element (f->element, "sink", "src");
+  f->text = gst_harness_new_with_element (f->element, NULL, "text_src");
+  gst_harness_set_sink_caps_str (f->text, text_caps);
+  gst_harness_set_live (f->video, live);
+  gst_harness_set_upstream_latency (f->video, FRAME_DURATION);
+}
+
+static void
+fixture_clear (Fixture * f)
+{
+  gst_harness_teardown (f->text);
+  gst_harness_teardown (f->video);
+  gst_element_set_bus (f->element, NULL);
+  gst_object_unref (f->bus);
+  gst_object_unref (f->element);
+}
+
+static void
+set_video_caps (Fixture * f, const gchar * format, gint width, gint height)
+{
+  gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=%d,height=%d,"
+      "framerate=%d/1", format, width, height, FPS);
+
+  gst_harness_set_src_caps_str (f->video, caps);
+  g_free (caps);
+}
+
+/* A frame of one colour in the negotiated format, made with the video
+ * library's converter from RGB. */
+static GstBuffer *
+solid_frame (const GstVideoInfo * info, guint8 r, guint8 g, guint8 b)
+{
+  GstVideoInfo rgb_info;
+  GstVideoFrame src, dst;
+  GstVideoConverter *convert;
+  GstBuffer *rgb, *out;
+  gsize i;
+
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB,
+      GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info));
+  GST_VIDEO_INFO_FPS_N (&rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+  GST_VIDEO_INFO_FPS_D (&rgb_info) = GST_VIDEO_INFO_FPS_D (info);
+  rgb = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&rgb_info), NULL);
+  gst_video_frame_map (&src, &rgb_info, rgb, GST_MAP_WRITE);
+  for (i = 0; i < (gsize) GST_VIDEO_INFO_HEIGHT (info); i++) {
+    guint8 *row = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&src, 0) +
+        i * GST_VIDEO_FRAME_PLANE_STRIDE (&src, 0);
+    gint x;
+    for (x = 0; x < GST_VIDEO_INFO_WIDTH (info); x++) {
+      row[3 * x] = r;
+      row[3 * x + 1] = g;
+      row[3 * x + 2] = b;
+    }
+  }
+  out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info), NULL);
+  gst_video_frame_map (&dst, info, out, GST_MAP_WRITE);
+  convert = gst_video_converter_new (&rgb_info, (GstVideoInfo *) info, NULL);
+  gst_video_converter_frame (convert, &src, &dst);
+  gst_video_converter_free (convert);
+  gst_video_frame_unmap (&dst);
+  gst_video_frame_unmap (&src);
+  gst_buffer_unref (rgb);
+  return out;
+}
+
+static GstBuffer *
+next_frame (Fixture * f, guint8 r, guint8 g, guint8 b)
+{
+  GstVideoInfo info;
+  GstCaps *caps = gst_pad_get_current_caps (f->video->srcpad);
+  GstBuffer *buffer;
+
+  gst_video_info_from_caps (&info, caps);
+  gst_caps_unref (caps);
+  buffer = solid_frame (&info, r, g, b);
+  GST_BUFFER_PTS (buffer) = f->next_frame * GST_SECOND / FPS;
+  GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
+  f->next_frame++;
+  return buffer;
+}
+
+/* Pushes `n` frames of one colour and drops what comes out on src. */
+static void
+push_frames (Fixture * f, guint n, guint8 r, guint8 g, guint8 b)
+{
+  while (n--) {
+    fail_unless_equals_int (gst_harness_push (f->video, next_frame (f, r, g,
+                b)), GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (f->video));
+  }
+}
+
+static void
+push_eos (Fixture * f)
+{
+  fail_unless (gst_harness_push_event (f->video, gst_event_new_eos ()));
+}
+
+static gchar *
+buffer_text (GstBuffer * buffer)
+{
+  GstMapInfo map;
+  gchar *text;
+
+  gst_buffer_map (buffer, &map, GST_MAP_READ);
+  text = g_strndup ((const gchar *) map.data, map.size);
+  gst_buffer_unmap (buffer, &map);
+  return text;
+}
+
+/* Pulls the next text buffer and checks its text, PTS and duration. */
+static void
+pull_caption (Fixture * f, const gchar * expected, GstClockTime pts,
+    GstClockTime duration)
+{
+  GstBuffer *buffer = gst_harness_pull (f->text);
+  gchar *text;
+
+  fail_unless (buffer != NULL, "no caption came out");
+  text = buffer_text (buffer);
+  fail_unless_equals_string (text, expected);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buffer), pts);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buffer), duration);
+  g_free (text);
+  gst_buffer_unref (buffer);
+}
+
+/* Waits for the next `vlmcaption` bus message; returns it (unref). */
+static GstMessage *
+wait_caption_message (Fixture * f)
+{
+  for (;;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (f->bus, 60 * GST_SECOND,
+        GST_MESSAGE_ELEMENT);
+
+    fail_unless (msg != NULL, "no vlmcaption message");
+    if (gst_message_has_name (msg, "vlmcaption"))
+      return msg;
+    gst_message_unref (msg);
+  }
+}
+
+static guint64
+dropped_clips (Fixture * f)
+{
+  guint64 dropped;
+
+  g_object_get (f->element, "dropped-clips", &dropped, NULL);
+  return dropped;
+}
+
+/* ---------------------------------------------------------------- caps */
+
+static const struct
+{
+  const gchar *caps, *expected;
+} text_formats[] = {
+  {"text/x-raw,format=utf8", RED},
+  {"text/x-raw,format=pango-markup", RED},
+  {"application/x-subtitle-vtt",
+      "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n" RED "\n\n"},
+  {"application/x-subtitle", "1\n00:00:00,000 --> 00:00:01,000\n" RED "\n\n"},
+};
+
+GST_START_TEST (test_text_caps)
+{
+  Fixture f;
+  GstCaps *caps, *expected;
+
+  fixture_init (&f, text_formats[__i__].caps, FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_eos (&f);
+
+  pull_caption (&f, text_formats[__i__].expected, 0, GST_SECOND);
+  caps = gst_pad_get_current_caps (f.text->sinkpad);
+  expected = gst_caps_from_string (text_formats[__i__].caps);
+  fail_unless (gst_caps_is_equal (caps, expected), "negotiated %"
+      GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_caps_unref (expected);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* Every accepted format and odd sizes, changing mid-stream, all captioned. */
+GST_START_TEST (test_caps_change)
+{
+  const gchar *formats[] = { "RGB", "RGBx", "BGRx", "RGBA", "BGRA", "I420",
+    "NV12"
+  };
+  Fixture f;
+  guint i;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    set_video_caps (&f, formats[i], 320 + 2 * i + (i % 2), 240 - 2 * i);
+    push_frames (&f, FPS, 255, 0, 0);
+    pull_caption (&f, RED, i * GST_SECOND, GST_SECOND);
+  }
+  push_eos (&f);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- video path */
+
+GST_START_TEST (test_video_passthrough)
+{
+  Fixture f;
+  guint i;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  set_video_caps (&f, "I420", 320, 240);
+  for (i = 0; i < 2 * FPS; i++) {
+    GstBuffer *in = next_frame (&f, 0, 0, 255), *out;
+    GstBuffer *kept = i % 2 ? gst_buffer_ref (in) : NULL;
+    GstMemory *memory = gst_buffer_peek_memory (in, 0);
+
+    GST_BUFFER_DTS (in) = GST_BUFFER_PTS (in);
+    GST_BUFFER_OFFSET (in) = i;
+    GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (f.video, in), GST_FLOW_OK);
+    out = gst_harness_pull (f.video);
+    /* writable input: the very same buffer; shared input: the same memory */
+    if (!kept)
+      fail_unless (out == in);
+    fail_unless (gst_buffer_peek_memory (out, 0) == memory);
+    fail_unless_equals_int (gst_buffer_n_memory (out), 1);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / FPS);
+    fail_unless_equals_uint64 (GST_BUFFER_DTS (out), i * GST_SECOND / FPS);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (out), FRAME_DURATION);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (out), i);
+    fail_unless (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+    gst_buffer_unref (out);
+    if (kept)
+      gst_buffer_unref (kept);
+  }
+  push_eos (&f);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* The caption rides on the first video buffer after it is ready, and the
+ * bus message and signal carry it too. */
+static void
+on_caption (GstElement * element, const gchar * text, guint64 start,
+    guint64 end, GPtrArray * seen)
+{
+  g_ptr_array_add (seen, g_strdup_printf ("%s@%" G_GUINT64_FORMAT "-%"
+          G_GUINT64_FORMAT, text, start, end));
+}
+
+GST_START_TEST (test_meta_message_signal)
+{
+  GPtrArray *seen = g_ptr_array_new_with_free_func (g_free);
+  const GstStructure *s, *meta;
+  GstMessage *msg;
+  GstBuffer *out;
+  gpointer state = NULL;
+  guint64 start, end;
+  gint n_tokens;
+  gdouble ms;
+
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  fail_unless_equals_string (gst_structure_get_string (s, "text"), RED);
+  fail_unless (gst_structure_get_uint64 (s, "start", &start));
+  fail_unless (gst_structure_get_uint64 (s, "end", &end));
+  fail_unless_equals_uint64 (start, 0);
+  fail_unless_equals_uint64 (end, GST_SECOND);
+  fail_unless_equals_string (gst_structure_get_string (s, "model"),
+      "testcard-git");
+  fail_unless (gst_structure_get_int (s, "n-tokens", &n_tokens));
+  fail_unless (n_tokens >= 4);
+  fail_unless (gst_structure_get_double (s, "inference-ms", &ms));
+  fail_unless (ms > 0);
+  fail_unless_equals_int (seen->len, 1);
+  fail_unless_equals_string (g_ptr_array_index (seen, 0),
+      RED "@0-1000000000");
+
+  /* the next video buffer carries it, once */
+  fail_unless_equals_int (gst_harness_push (f.video, next_frame (&f, 255, 0,
+              0)), GST_FLOW_OK);
+  out = gst_harness_pull (f.video);
+  meta = gst_vlm_caption_meta_get (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_string (gst_structure_get_string (meta, "text"), RED);
+  fail_unless (gst_structure_get_uint64 (meta, "end", &end));
+  fail_unless_equals_uint64 (end, GST_SECOND);
+  fail_unless (gst_vlm_caption_meta_iterate (out, &state) != NULL);
+  fail_unless (gst_vlm_caption_meta_iterate (out, &state) == NULL);
+  gst_buffer_unref (out);
+  out = gst_harness_push_and_pull (f.video, next_frame (&f, 255, 0, 0));
+  fail_unless (gst_vlm_caption_meta_get (out) == NULL);
+  gst_buffer_unref (out);
+
+  gst_message_unref (msg);
+  push_eos (&f);
+  fixture_clear (&f);
+  g_ptr_array_unref (seen);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- timeline */
+
+GST_START_TEST (test_text_timestamps)
+{
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_frames (&f, FPS, 0, 0, 255);
+  push_frames (&f, FPS / 2, 255, 0, 0);
+  push_eos (&f);
+
+  pull_caption (&f, RED, 0, GST_SECOND);
+  pull_caption (&f, BLUE, GST_SECOND, GST_SECOND);
+  /* the last clip closes at EOS with the frames it has */
+  pull_caption (&f, RED, 2 * GST_SECOND, GST_SECOND);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (f.text), 0);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* Collects the GAP events that reached the text harness. */
+static GArray *
+pull_gaps (Fixture * f)
+{
+  GArray *gaps = g_array_new (FALSE, FALSE, sizeof (GstClockTime) * 2);
+  GstEvent *event;
+
+  while ((event = gst_harness_try_pull_event (f->text))) {
+    if (GST_EVENT_TYPE (event) == GST_EVENT_GAP) {
+      GstClockTime gap[2];
+      gst_event_parse_gap (event, &gap[0], &gap[1]);
+      g_array_append_val (gaps, gap);
+    }
+    gst_event_unref (event);
+  }
+  return gaps;
+}
+
+/* Captions of 1 s every 2 s: a GAP covers each second in between, and an
+ * empty GAP at the start lets text sinks preroll. */
+GST_START_TEST (test_gap_events)
+{
+  Fixture f;
+  GArray *gaps;
+  GstClockTime *gap;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE,
+      "caption-interval=2000000000");
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_frames (&f, FPS, 0, 255, 0);
+  push_frames (&f, FPS, 0, 0, 255);
+  push_frames (&f, FPS, 0, 255, 0);
+  push_eos (&f);
+
+  pull_caption (&f, RED, 0, GST_SECOND);
+  pull_caption (&f, BLUE, 2 * GST_SECOND, GST_SECOND);
+  gaps = pull_gaps (&f);
+  fail_unless_equals_int (gaps->len, 2);
+  gap = &g_array_index (gaps, GstClockTime, 0);
+  fail_unless_equals_uint64 (gap[0], 0);
+  fail_unless_equals_uint64 (gap[1], 0);
+  gap = &g_array_index (gaps, GstClockTime, 2);
+  fail_unless_equals_uint64 (gap[0], GST_SECOND);
+  fail_unless_equals_uint64 (gap[1], GST_SECOND);
+  g_array_unref (gaps);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- latency */
+
+static void
+query_latency (GstPad * pad, gboolean * live, GstClockTime * min,
+    GstClockTime * max)
+{
+  GstQuery *query = gst_query_new_latency ();
+
+  fail_unless (gst_pad_peer_query (pad, query));
+  gst_query_parse_latency (query, live, min, max);
+  gst_query_unref (query);
+}
+
+GST_START_TEST (test_latency_query)
+{
+  Fixture f;
+  gboolean live;
+  GstClockTime min, max;
+  GstMessage *msg;
+
+  fixture_init (&f, "text/x-raw,format=utf8", TRUE,
+      "clip-duration=500000000 latency=250000000");
+  set_video_caps (&f, "RGB", 320, 240);
+
+  /* upstream 1/30 s + clip 0.5 s + budget 0.25 s, on both source pads */
+  query_latency (f.video->sinkpad, &live, &min, &max);
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, FRAME_DURATION + 750 * GST_MSECOND);
+  fail_unless_equals_uint64 (max, GST_CLOCK_TIME_NONE);
+  query_latency (f.text->sinkpad, &live, &min, &max);
+  fail_unless_equals_uint64 (min, FRAME_DURATION + 750 * GST_MSECOND);
+
+  /* a bigger budget while playing asks the pipeline to recompute */
+  g_object_set (f.element, "latency", 2 * GST_SECOND, NULL);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_LATENCY);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  query_latency (f.video->sinkpad, &live, &min, &max);
+  fail_unless_equals_uint64 (min, FRAME_DURATION + 2500 * GST_MSECOND);
+
+  /* not live: nothing added */
+  gst_harness_set_live (f.video, FALSE);
+  query_latency (f.video->sinkpad, &live, &min, &max);
+  fail_if (live);
+  fail_unless_equals_uint64 (min, FRAME_DURATION);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- properties */
+
+GST_START_TEST (test_prompt_change)
+{
+  Fixture f;
+  GstMessage *msg;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  gst_message_unref (wait_caption_message (&f));
+
+  g_object_set (f.element, "prompt", "a plain", NULL);
+  push_frames (&f, FPS, 255, 0, 0);
+  pull_caption (&f, "red screen", GST_SECOND, GST_SECOND);
+  msg = wait_caption_message (&f);
+  fail_unless_equals_string (gst_structure_get_string
+      (gst_message_get_structure (msg), "prompt"), "a plain");
+  gst_message_unref (msg);
+
+  /* a bad generation-config while playing is a warning, not the end */
+  g_object_set (f.element, "generation-config", "no_such_key=1", NULL);
+  push_frames (&f, FPS, 255, 0, 0);
+  msg = gst_bus_timed_pop_filtered (f.bus, 60 * GST_SECOND,
+      GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  pull_caption (&f, "red screen", 2 * GST_SECOND, GST_SECOND);
+  push_eos (&f);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+static gchar *
+shared_path (const gchar * rel)
+{
+  const gchar *root = g_getenv ("VLM_PROJECT_ROOT");
+
+  return g_build_filename (root ? root : ".", "..", "shared", rel, NULL);
+}
+
+/* Pops the next error; returns its message text (g_free). */
+static gchar *
+pop_error (GstBus * bus, GQuark domain, gint code)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *error = NULL;
+  gchar *text;
+
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (g_error_matches (error, domain, code), "got %s",
+      error->message);
+  text = g_strdup (error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+  return text;
+}
+
+GST_START_TEST (test_model_sharing)
+{
+  Fixture a, b;
+  GstElement *other;
+  GstBus *bus = gst_bus_new ();
+  gchar *tiny = shared_path ("fixtures/git-video-tiny"), *text;
+
+  fixture_init (&a, "text/x-raw,format=utf8", FALSE, "model-instance-id=tc");
+  fixture_init (&b, "text/x-raw,format=utf8", FALSE, "model-instance-id=tc");
+  set_video_caps (&a, "RGB", 320, 240);
+  set_video_caps (&b, "NV12", 640, 480);
+  push_frames (&a, FPS, 255, 0, 0);
+  push_frames (&b, FPS, 0, 0, 255);
+  pull_caption (&a, RED, 0, GST_SECOND);
+  pull_caption (&b, BLUE, 0, GST_SECOND);
+
+  /* the id holds the test-card model: another folder under it is refused */
+  other = gst_element_factory_make ("vlmcaption", NULL);
+  gst_element_set_bus (other, bus);
+  g_object_set (other, "model-instance-id", "tc", "model", tiny, NULL);
+  fail_unless_equals_int (gst_element_set_state (other, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  text = pop_error (bus, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS);
+  fail_unless (strstr (text, "testcard-git") != NULL, "%s", text);
+  g_free (text);
+  gst_element_set_state (other, GST_STATE_NULL);
+
+  /* the entry goes with its last user */
+  push_eos (&a);
+  push_eos (&b);
+  fixture_clear (&a);
+  fixture_clear (&b);
+  fail_unless_equals_int (gst_element_set_state (other, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (other, GST_STATE_NULL);
+  gst_element_set_bus (other, NULL);
+  gst_object_unref (other);
+  gst_object_unref (bus);
+  g_free (tiny);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- errors */
+
+static void
+expect_load_error (const gchar * model, gint code, const gchar * names)
+{
+  GstElement *element = gst_element_factory_make ("vlmcaption", NULL);
+  GstBus *bus = gst_bus_new ();
+  gchar *text;
+
+  gst_element_set_bus (element, bus);
+  g_object_set (element, "model", model, NULL);
+  fail_unless_equals_int (gst_element_set_state (element, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  text = pop_error (bus, GST_RESOURCE_ERROR, code);
+  fail_unless (strstr (text, names) != NULL, "\"%s\" does not name %s", text,
+      names);
+  g_free (text);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_object_unref (bus);
+}
+
+GST_START_TEST (test_bad_model)
+{
+  gchar *dir = g_dir_make_tmp ("vlmcaption-XXXXXX", NULL);
+  gchar *config = g_build_filename (dir, "config.json", NULL);
+  gchar *missing = g_build_filename (dir, "missing", NULL);
+
+  expect_load_error (missing, GST_RESOURCE_ERROR_NOT_FOUND, "missing");
+
+  fail_unless (g_file_set_contents (config, "{\"architectures\": [", -1,
+          NULL));
+  expect_load_error (dir, GST_RESOURCE_ERROR_OPEN_READ, "config.json");
+
+  g_unlink (config);
+  g_rmdir (dir);
+  g_free (missing);
+  g_free (config);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- lifecycle */
+
+GST_START_TEST (test_state_cycles)
+{
+  Fixture f;
+  guint i;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  for (i = 0; i < 5; i++) {
+    gst_harness_push_event (f.video, gst_event_new_stream_start ("cycle"));
+    set_video_caps (&f, "RGB", 320, 240);
+    f.next_frame = 0;
+    /* 1.5 clips: one goes to the model, one is open, at the state change */
+    push_frames (&f, FPS + FPS / 2, 255, 0, 0);
+    fail_unless_equals_int (gst_element_set_state (f.element,
+            i % 2 ? GST_STATE_READY : GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_int (gst_element_set_state (f.element,
+            GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_harness_push_event (f.video, gst_event_new_stream_start ("last"));
+  set_video_caps (&f, "RGB", 320, 240);
+  f.next_frame = 0;
+  push_frames (&f, FPS, 255, 0, 0);
+  push_eos (&f);
+  /* whatever came out before, the last stream's caption is the last */
+  for (;;) {
+    GstBuffer *buffer = gst_harness_pull (f.text);
+    gchar *text;
+
+    fail_unless (buffer != NULL);
+    text = buffer_text (buffer);
+    fail_unless_equals_string (text, RED);
+    g_free (text);
+    gst_buffer_unref (buffer);
+    if (gst_harness_buffers_in_queue (f.text) == 0)
+      break;
+  }
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_flush_during_inference)
+{
+  Fixture f;
+  GstSegment segment;
+  GstBuffer *buffer;
+  gchar *text;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  /* a clip goes to the model, then a flushing seek back to 0 */
+  push_frames (&f, FPS, 255, 0, 0);
+  fail_unless (gst_harness_push_event (f.video, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+  while ((buffer = gst_harness_try_pull (f.text)))
+    gst_buffer_unref (buffer);
+
+  f.next_frame = 0;
+  push_frames (&f, FPS, 0, 0, 255);
+  push_eos (&f);
+  /* the red clip was discarded or went out before the flush */
+  buffer = gst_harness_pull (f.text);
+  text = buffer_text (buffer);
+  fail_unless_equals_string (text, BLUE);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buffer), 0);
+  g_free (text);
+  gst_buffer_unref (buffer);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* Not live: every clip is captioned, and EOS returns only after the last
+ * caption went out. */
+GST_START_TEST (test_offline_drain)
+{
+  Fixture f;
+  guint i;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "queue-size=1");
+  set_video_caps (&f, "RGB", 320, 240);
+  for (i = 0; i < 8; i++)
+    push_frames (&f, FPS, i % 2 ? 0 : 255, 0, i % 2 ? 255 : 0);
+  push_eos (&f);
+
+  fail_unless_equals_int (gst_harness_buffers_in_queue (f.text), 8);
+  for (i = 0; i < 8; i++)
+    pull_caption (&f, i % 2 ? BLUE : RED, i * GST_SECOND, GST_SECOND);
+  fail_unless_equals_uint64 (dropped_clips (&f), 0);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- slow model */
+
+/* Writes a GIT checkpoint with random weights that is slow on purpose: a
+ * ViT of 8 layers, 512 wide, on 224x224 crops (~40 GFLOP a clip), with the
+ * test-card tokenizer. Its captions are noise; its speed is real. */
+typedef struct
+{
+  GString *header;
+  GByteArray *data;
+  guint64 rng;
+} Checkpoint;
+
+static void
+add_tensor (Checkpoint * c, const gchar * name, gint n_dims, const gint * dims,
+    gfloat fill)
+{
+  gsize n = 1, i, begin = c->data->len;
+  gint d;
+
+  g_string_append_printf (c->header, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
+      c->header->len > 1 ? "," : "", name);
+  for (d = 0; d < n_dims; d++) {
+    g_string_append_printf (c->header, "%s%d", d ? "," : "", dims[d]);
+    n *= dims[d];
+  }
+  g_byte_array_set_size (c->data, begin + n * 4);
+  for (i = 0; i < n; i++) {
+    gfloat v = fill;
+
+    if (isnan (fill)) {         /* xorshift, uniform in +-0.04 */
+      c->rng ^= c->rng << 13;
+      c->rng ^= c->rng >> 7;
+      c->rng ^= c->rng << 17;
+      v = ((c->rng >> 40) / (gfloat) (1 << 24) - 0.5f) * 0.08f;
+    }
+    memcpy (c->data->data + begin + 4 * i, &v, 4);
+  }
+  g_string_append_printf (c->header, "],\"data_offsets\":[%" G_GSIZE_FORMAT
+      ",%u]}", begin, c->data->len);
+}
+
+#define T1(c, name, a, fill) add_tensor (c, name, 1, (gint[]){a}, fill)
+#define T2(c, name, a, b) add_tensor (c, name, 2, (gint[]){a, b}, NAN)
+
+static void
+add_linear (Checkpoint * c, const gchar * prefix, gint out, gint in)
+{
+  gchar *w = g_strdup_printf ("%s.weight", prefix);
+  gchar *b = g_strdup_printf ("%s.bias", prefix);
+
+  T2 (c, w, out, in);
+  T1 (c, b, out, 0.0f);
+  g_free (w);
+  g_free (b);
+}
+
+static void
+add_norm (Checkpoint * c, const gchar * prefix, gint n)
+{
+  gchar *w = g_strdup_printf ("%s.weight", prefix);
+  gchar *b = g_strdup_printf ("%s.bias", prefix);
+
+  T1 (c, w, n, 1.0f);
+  T1 (c, b, n, 0.0f);
+  g_free (w);
+  g_free (b);
+}
+
+static gchar *
+write_slow_model (void)
+{
+  const gint H = 512, I = 2048, LAYERS = 8, IMAGE = 224, PATCH = 16;
+  const gint TH = 128, TI = 512, VOCAB = 46, POSITIONS = 32, FRAMES = 4;
+  const gint tokens = (IMAGE / PATCH) * (IMAGE / PATCH) + 1;
+  const gchar *copied[] = { "tokenizer.json", "tokenizer_config.json",
+    "generation_config.json"
+  };
+  gchar *dir = g_dir_make_tmp ("vlmcaption-slow-XXXXXX", NULL);
+  const gchar *root = g_getenv ("VLM_PROJECT_ROOT");
+  Checkpoint c = { g_string_new ("{"), g_byte_array_new (), 88172645463325252ull };
+  gchar *path, *json, *p;
+  guint64 header_len;
+  FILE *out;
+  gint l, i;
+
+  for (l = 0; l < LAYERS; l++) {
+    const gchar *fmt = "git.image_encoder.vision_model.encoder.layers.%d.%s";
+    const gchar *linears[] = { "self_attn.q_proj", "self_attn.k_proj",
+      "self_attn.v_proj", "self_attn.out_proj"
+    };
+    for (i = 0; i < 4; i++) {
+      p = g_strdup_printf (fmt, l, linears[i]);
+      add_linear (&c, p, H, H);
+      g_free (p);
+    }
+    p = g_strdup_printf (fmt, l, "mlp.fc1");
+    add_linear (&c, p, I, H);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "mlp.fc2");
+    add_linear (&c, p, H, I);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "layer_norm1");
+    add_norm (&c, p, H);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "layer_norm2");
+    add_norm (&c, p, H);
+    g_free (p);
+  }
+  T1 (&c, "git.image_encoder.vision_model.embeddings.class_embedding", H, NAN);
+  add_tensor (&c, "git.image_encoder.vision_model.embeddings.patch_embedding."
+      "weight", 4, (gint[]) {
+      H, 3, PATCH, PATCH}, NAN);
+  T2 (&c, "git.image_encoder.vision_model.embeddings.position_embedding.weight",
+      tokens, H);
+  add_norm (&c, "git.image_encoder.vision_model.pre_layrnorm", H);
+  add_norm (&c, "git.image_encoder.vision_model.post_layernorm", H);
+  for (i = 0; i < FRAMES; i++) {
+    p = g_strdup_printf ("git.img_temporal_embedding.%d", i);
+    add_tensor (&c, p, 3, (gint[]) {
+        1, 1, H}, NAN);
+    g_free (p);
+  }
+  add_linear (&c, "git.visual_projection.visual_projection.0", TH, H);
+  add_norm (&c, "git.visual_projection.visual_projection.1", TH);
+  for (l = 0; l < 2; l++) {
+    const gchar *fmt = "git.encoder.layer.%d.%s";
+    const gchar *linears[] = { "attention.self.query", "attention.self.key",
+      "attention.self.value", "attention.output.dense"
+    };
+    for (i = 0; i < 4; i++) {
+      p = g_strdup_printf (fmt, l, linears[i]);
+      add_linear (&c, p, TH, TH);
+      g_free (p);
+    }
+    p = g_strdup_printf (fmt, l, "intermediate.dense");
+    add_linear (&c, p, TI, TH);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "output.dense");
+    add_linear (&c, p, TH, TI);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "attention.output.LayerNorm");
+    add_norm (&c, p, TH);
+    g_free (p);
+    p = g_strdup_printf (fmt, l, "output.LayerNorm");
+    add_norm (&c, p, TH);
+    g_free (p);
+  }
+  add_norm (&c, "git.embeddings.LayerNorm", TH);
+  T2 (&c, "git.embeddings.position_embeddings.weight", POSITIONS, TH);
+  T2 (&c, "git.embeddings.word_embeddings.weight", VOCAB, TH);
+  add_linear (&c, "output", VOCAB, TH);
+  g_string_append (c.header, ",\"__metadata__\":{\"format\":\"pt\"}}");
+  while (c.header->len % 8)
+    g_string_append_c (c.header, ' ');
+
+  path = g_build_filename (dir, "model.safetensors", NULL);
+  out = fopen (path, "wb");
+  header_len = GUINT64_TO_LE (c.header->len);
+  fwrite (&header_len, 8, 1, out);
+  fwrite (c.header->str, 1, c.header->len, out);
+  fwrite (c.data->data, 1, c.data->len, out);
+  fclose (out);
+  g_free (path);
+
+  json = g_strdup_printf ("{\"architectures\":[\"GitForCausalLM\"],"
+      "\"model_type\":\"git\",\"bos_token_id\":2,\"eos_token_id\":3,"
+      "\"pad_token_id\":0,\"hidden_act\":\"gelu\",\"hidden_size\":%d,"
+      "\"intermediate_size\":%d,\"layer_norm_eps\":1e-12,"
+      "\"max_position_embeddings\":%d,\"num_attention_heads\":4,"
+      "\"num_hidden_layers\":2,\"num_image_with_embedding\":%d,"
+      "\"tie_word_embeddings\":false,\"vocab_size\":%d,\"vision_config\":{"
+      "\"hidden_act\":\"quick_gelu\",\"hidden_size\":%d,\"image_size\":%d,"
+      "\"intermediate_size\":%d,\"layer_norm_eps\":1e-5,"
+      "\"model_type\":\"git_vision_model\",\"num_attention_heads\":8,"
+      "\"num_channels\":3,\"num_hidden_layers\":%d,\"patch_size\":%d}}",
+      TH, TI, POSITIONS, FRAMES, VOCAB, H, IMAGE, I, LAYERS, PATCH);
+  path = g_build_filename (dir, "config.json", NULL);
+  g_file_set_contents (path, json, -1, NULL);
+  g_free (path);
+  g_free (json);
+
+  json = g_strdup_printf ("{\"image_processor\":{\"crop_size\":{\"height\":%d,"
+      "\"width\":%d},\"do_center_crop\":true,\"do_convert_rgb\":true,"
+      "\"do_normalize\":true,\"do_rescale\":true,\"do_resize\":true,"
+      "\"image_mean\":[0.48145466,0.4578275,0.40821073],"
+      "\"image_processor_type\":\"CLIPImageProcessor\","
+      "\"image_std\":[0.26862954,0.26130258,0.27577711],\"resample\":3,"
+      "\"rescale_factor\":0.00392156862745098,\"size\":{\"shortest_edge\":%d}},"
+      "\"processor_class\":\"GitProcessor\"}", IMAGE, IMAGE, IMAGE);
+  path = g_build_filename (dir, "processor_config.json", NULL);
+  g_file_set_contents (path, json, -1, NULL);
+  g_free (path);
+  g_free (json);
+
+  for (i = 0; i < (gint) G_N_ELEMENTS (copied); i++) {
+    gchar *from = g_build_filename (root ? root : ".", "models", "testcard-git",
+        copied[i], NULL), *contents;
+    gsize len;
+
+    fail_unless (g_file_get_contents (from, &contents, &len, NULL));
+    path = g_build_filename (dir, copied[i], NULL);
+    g_file_set_contents (path, contents, len, NULL);
+    g_free (path);
+    g_free (contents);
+    g_free (from);
+  }
+  g_string_free (c.header, TRUE);
+  g_byte_array_unref (c.data);
+  return dir;
+}
+
+static void
+remove_model (gchar * dir)
+{
+  const gchar *names[] = { "model.safetensors", "config.json",
+    "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+    "generation_config.json"
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (names); i++) {
+    gchar *path = g_build_filename (dir, names[i], NULL);
+    g_unlink (path);
+    g_free (path);
+  }
+  g_rmdir (dir);
+  g_free (dir);
+}
+
+/* Live, with a model far slower than the clips arrive: ten 100 ms clips of
+ * one frame (a clip of one frame goes out as soon as it has it) are pushed at once while the first is being captioned. The
+ * streaming thread must not wait; the policy decides which clip survives.
+ * Random weights may caption a clip with nothing (a GAP on text_src), so
+ * captioned clips are counted from the bus. */
+static const struct
+{
+  const gchar *policy;
+  guint expected_dropped;
+  GstClockTime second_captioned;        /* start of the other captioned clip */
+} policies[] = {
+  {"drop-oldest", 8, 900 * GST_MSECOND},
+  {"drop-newest", 8, 100 * GST_MSECOND},
+  {"block", 0, 100 * GST_MSECOND},
+};
+
+GST_START_TEST (test_drop_policy_slow_model)
+{
+  gchar *dir = write_slow_model ();
+  gchar *props = g_strdup_printf ("model=%s drop-policy=%s frames-per-clip=1 "
+      "clip-duration=100000000 max-new-tokens=3 latency=100000000000", dir,
+      policies[__i__].policy);
+  guint expected_captions = 10 - policies[__i__].expected_dropped;
+  GArray *starts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint n_buffers = 0, n_gaps = 0, n_dropped_messages = 0, i;
+  gint64 started, pushed_us;
+  gdouble first_ms = 0;
+  GstBuffer *buffer;
+  GstEvent *event;
+  GstMessage *msg;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", TRUE, props);
+  set_video_caps (&f, "RGB", 320, 240);
+  started = g_get_monotonic_time ();
+  for (i = 0; i < FPS; i++)
+    push_frames (&f, 1, 255, 0, 0);
+  pushed_us = g_get_monotonic_time () - started;
+  push_eos (&f);
+
+  while ((msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+    guint64 start;
+
+    if (gst_structure_has_name (s, "vlmcaption")) {
+      if (!starts->len)
+        gst_structure_get_double (s, "inference-ms", &first_ms);
+      gst_structure_get_uint64 (s, "start", &start);
+      g_array_append_val (starts, start);
+    } else if (gst_structure_has_name (s, "vlmcaption-dropped")) {
+      n_dropped_messages++;
+    }
+    gst_message_unref (msg);
+  }
+  while ((buffer = gst_harness_try_pull (f.text))) {
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (buffer),
+        100 * GST_MSECOND);
+    n_buffers++;
+    gst_buffer_unref (buffer);
+  }
+  while ((event = gst_harness_try_pull_event (f.text))) {
+    if (GST_EVENT_TYPE (event) == GST_EVENT_GAP)
+      n_gaps++;
+    gst_event_unref (event);
+  }
+
+  fail_unless_equals_uint64 (dropped_clips (&f),
+      policies[__i__].expected_dropped);
+  fail_unless_equals_int (n_dropped_messages,
+      policies[__i__].expected_dropped);
+  fail_unless_equals_int (starts->len, expected_captions);
+  /* the first clip went straight to the model; then the one that waited */
+  fail_unless_equals_uint64 (g_array_index (starts, guint64, 0), 0);
+  fail_unless_equals_uint64 (g_array_index (starts, guint64, 1),
+      policies[__i__].second_captioned);
+  /* every clip is a caption or a GAP on text_src, after the preroll GAP */
+  fail_unless_equals_int (n_buffers + n_gaps, 1 + 10);
+  /* dropping: pushing the frames took less than one caption */
+  if (policies[__i__].expected_dropped)
+    fail_unless (pushed_us / 1000.0 < first_ms, "pushing took %.1f ms, a "
+        "caption %.1f ms", pushed_us / 1000.0, first_ms);
+
+  g_array_unref (starts);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
+static Suite *
+vlmcaption_suite (void)
+{
+  Suite *s = suite_create ("vlmcaption");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 300);
+  suite_add_tcase (s, tc);
+  tcase_add_loop_test (tc, test_text_caps, 0, G_N_ELEMENTS (text_formats));
+  tcase_add_test (tc, test_caps_change);
+  tcase_add_test (tc, test_video_passthrough);
+  tcase_add_test (tc, test_meta_message_signal);
+  tcase_add_test (tc, test_text_timestamps);
+  tcase_add_test (tc, test_gap_events);
+  tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_prompt_change);
+  tcase_add_test (tc, test_model_sharing);
+  tcase_add_test (tc, test_bad_model);
+  tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_flush_during_inference);
+  tcase_add_test (tc, test_offline_drain);
+  tcase_add_loop_test (tc, test_drop_policy_slow_model, 0,
+      G_N_ELEMENTS (policies));
+  return s;
+}
+
+GST_CHECK_MAIN (vlmcaption);
