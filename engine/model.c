@@ -3,6 +3,7 @@
  * frames → pixel_values → encode → prefill → generate → text. */
 #include "model.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -92,7 +93,10 @@ vlm_weights_has (VlmWeights *w, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- model */
 
-static const VlmArch *const architectures[] = {&vlm_arch_git, &vlm_arch_video_llava, &vlm_arch_llava_onevision};
+static const VlmArch *const architectures[] = {
+  &vlm_arch_git, &vlm_arch_video_llava, &vlm_arch_llava_onevision,
+  &vlm_arch_smolvlm, &vlm_arch_languagebind_video,
+};
 
 VlmModelParams
 vlm_model_default_params (void)
@@ -149,6 +153,16 @@ load_generation (VlmModel *m, JsonObject *config, GError **error)
   return TRUE;
 }
 
+static gboolean
+has_file (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* A folder without tokenizer.json or a processor config (a model-level
+ * checkpoint, as some fixtures are) loads for direct use of its
+ * architecture; vlm_session_new then refuses it, naming the file. */
 VlmModel *
 vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
 {
@@ -171,9 +185,10 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
     goto fail;
   m->architecture = g_strdup (m->arch->name);
   if (!(m->weights.st = vlm_safetensors_open (m->dir, error)) ||
-      !(m->tokenizer = vlm_tokenizer_load (m->dir, error)) ||
+      (has_file (m->dir, "tokenizer.json") && !(m->tokenizer = vlm_tokenizer_load (m->dir, error))) ||
       !(m->impl = m->arch->load (m, config, error)) ||
-      !vlm_image_processor_load (&m->processor, m->dir, m->processor_section, error) ||
+      ((has_file (m->dir, "processor_config.json") || has_file (m->dir, "preprocessor_config.json")) &&
+       !vlm_image_processor_load (&m->processor, m->dir, m->processor_section, error)) ||
       !load_generation (m, config, error))
     goto fail;
   g_object_unref (parser);
@@ -246,6 +261,7 @@ struct VlmSession {
   int *prompt_ids, n_prompt_ids;
   int *out_ids;
   int out_cap;
+  char **labels;                /* the labels the run holds embeddings of (tag models) */
   volatile gint cancel;
 };
 
@@ -272,6 +288,11 @@ ensure_capacity (VlmSession *s, int beams, int tokens, GError **error)
 VlmSession *
 vlm_session_new (VlmModel *model, GError **error)
 {
+  if (!model->tokenizer || !model->processor.out_h) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no %s: a model-level checkpoint cannot caption",
+                 model->dir, model->tokenizer ? "processor_config.json or preprocessor_config.json" : "tokenizer.json");
+    return NULL;
+  }
   VlmSession *s = g_new0 (VlmSession, 1);
   s->model = vlm_model_ref (model);
   const VlmImageProcessor *p = &model->processor;
@@ -298,6 +319,7 @@ vlm_session_free (VlmSession *s)
   g_free (s->prompt);
   g_free (s->prompt_ids);
   g_free (s->out_ids);
+  g_strfreev (s->labels);
   vlm_model_unref (s->model);
   g_free (s);
 }
@@ -368,6 +390,11 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   VlmGenParams gp = params ? *params : m->gen_defaults;
   memset (out, 0, sizeof *out);
   g_atomic_int_set (&s->cancel, 0);
+  if (!arch->decoder) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "%s (%s) does not generate text; use vlm_session_tag",
+                 m->name, m->architecture);
+    return FALSE;
+  }
   if (n_frames < 1 || !frames) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a clip needs at least one frame (got %d)", n_frames);
     return FALSE;
@@ -416,5 +443,56 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   out->n_tokens = n_out;
   out->text = vlm_tokenizer_decode (m->tokenizer, s->out_ids, n_out, TRUE);
   out->total_ms = (g_get_monotonic_time () - t_start) / 1000.0;
+  return TRUE;
+}
+
+static gboolean
+same_labels (char **held, const char *const *labels, int n)
+{
+  if (!held || g_strv_length (held) != (guint) n)
+    return FALSE;
+  for (int i = 0; i < n; i++)
+    if (strcmp (held[i], labels[i]) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+vlm_session_tag (VlmSession *s, const VlmFrame *frames, int n_frames, const char *const *labels,
+                 int n_labels, float *scores, float *probs, GError **error)
+{
+  VlmModel *m = s->model;
+  const VlmArch *arch = m->arch;
+  if (!arch->tag) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "%s (%s) does not score labels", m->name, m->architecture);
+    return FALSE;
+  }
+  if (n_frames < 1 || !frames || n_labels < 1 || !labels || !scores) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "tagging needs frames (got %d) and labels (got %d)",
+                 n_frames, n_labels);
+    return FALSE;
+  }
+  vlm_ops_bind_thread (s->ops);
+  if (!same_labels (s->labels, labels, n_labels)) {   /* label embeddings: once per label set */
+    g_clear_pointer (&s->labels, g_strfreev);
+    if (!arch->set_labels (s->run, labels, n_labels, error))
+      return FALSE;
+    s->labels = g_new0 (char *, n_labels + 1);
+    for (int i = 0; i < n_labels; i++)
+      s->labels[i] = g_strdup (labels[i]);
+  }
+  if (!preprocess (s, frames, n_frames, error) || !arch->encode (s->run, s->pixels, m->frames_per_clip, error))
+    return FALSE;
+  arch->tag (s->run, scores);
+  if (probs) {   /* softmax across the labels */
+    float top = scores[0];
+    double sum = 0;
+    for (int i = 1; i < n_labels; i++)
+      top = MAX (top, scores[i]);
+    for (int i = 0; i < n_labels; i++)
+      sum += probs[i] = expf (scores[i] - top);
+    for (int i = 0; i < n_labels; i++)
+      probs[i] = (float) (probs[i] / sum);
+  }
   return TRUE;
 }

@@ -60,6 +60,11 @@ typedef struct {
   const float *(*prefill) (void *run, const int *ids, int n, int *pos, GError **error);
   /* The run as a decoder for vlm_generate. */
   const VlmDecoder *(*decoder) (void *run);
+  /* Tag models (those without a decoder): embeds `n` text labels into the
+   * run, where they stay until the next call. */
+  gboolean (*set_labels) (void *run, const char *const *labels, int n, GError **error);
+  /* After encode: the clip's score against each label set last [n]. */
+  void (*tag) (void *run, float *scores);
 } VlmArch;
 
 struct VlmModel {
@@ -83,5 +88,7 @@ struct VlmModel {
 extern const VlmArch vlm_arch_git;
 extern const VlmArch vlm_arch_video_llava;
 extern const VlmArch vlm_arch_llava_onevision;
+extern const VlmArch vlm_arch_languagebind_video;
+extern const VlmArch vlm_arch_smolvlm;
 
 #endif

@@ -8,6 +8,30 @@
 /* ---------------------------------------------------------------- config */
 
 gboolean
+vlm_vit_encoder_config_read (VlmVitConfig *c, JsonObject *o, const char *file, const char *default_act,
+                             float default_eps, GError **error)
+{
+  memset (c, 0, sizeof *c);
+  if (!vlm_json_require_int (o, "hidden_size", file, &c->hidden_size, error) ||
+      !vlm_json_require_int (o, "intermediate_size", file, &c->intermediate_size, error) ||
+      !vlm_json_require_int (o, "num_attention_heads", file, &c->num_heads, error) ||
+      !vlm_json_require_int (o, "num_hidden_layers", file, &c->num_layers, error))
+    return FALSE;
+  c->eps = (float) vlm_json_double (o, "layer_norm_eps", default_eps);
+  const char *act = vlm_json_string (o, "hidden_act", default_act);
+  if (!vlm_act_from_name (act, &c->act)) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_act \"%s\" is not supported", file, act);
+    return FALSE;
+  }
+  if (c->hidden_size % c->num_heads) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_size %d is not a multiple of %d heads",
+                 file, c->hidden_size, c->num_heads);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean clip_style,
                      GError **error)
 {
@@ -16,24 +40,18 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: \"vision_config\" is missing", file);
     return FALSE;
   }
-  if (!vlm_json_require_int (vc, "hidden_size", file, &c->hidden_size, error) ||
-      !vlm_json_require_int (vc, "intermediate_size", file, &c->intermediate_size, error) ||
-      !vlm_json_require_int (vc, "num_attention_heads", file, &c->num_heads, error) ||
-      !vlm_json_require_int (vc, "num_hidden_layers", file, &c->num_layers, error) ||
+  if (!vlm_vit_encoder_config_read (c, vc, file, clip_style ? "quick_gelu" : "gelu_pytorch_tanh",
+                                    clip_style ? 1e-5f : 1e-6f, error) ||
       !vlm_json_require_int (vc, "patch_size", file, &c->patch_size, error) ||
-      !vlm_json_require_int (vc, "image_size", file, &c->image_size, error))
+      !vlm_json_require_int (vc, "image_size", file, &c->image_size, error) ||
+      (vlm_json_bool (vc, "add_time_attn", FALSE) &&
+       !vlm_json_require_int (vc, "num_frames", file, &c->num_frames, error)))
     return FALSE;
   c->num_channels = vlm_json_int (vc, "num_channels", 3);
-  c->eps = (float) vlm_json_double (vc, "layer_norm_eps", clip_style ? 1e-5 : 1e-6);
-  const char *act = vlm_json_string (vc, "hidden_act", clip_style ? "quick_gelu" : "gelu_pytorch_tanh");
-  if (!vlm_act_from_name (act, &c->act)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: vision hidden_act \"%s\" is not supported", file, act);
-    return FALSE;
-  }
-  if (c->hidden_size % c->num_heads || c->image_size % c->patch_size || c->num_channels != 3) {
+  if (c->image_size % c->patch_size || c->num_channels != 3) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
-                 "%s: vision_config sizes are inconsistent (hidden %d / heads %d, image %d / patch %d, channels %d)",
-                 file, c->hidden_size, c->num_heads, c->image_size, c->patch_size, c->num_channels);
+                 "%s: vision_config sizes are inconsistent (image %d / patch %d, channels %d)",
+                 file, c->image_size, c->patch_size, c->num_channels);
     return FALSE;
   }
   c->class_token = c->pre_norm = clip_style;
@@ -46,21 +64,63 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
 /* ---------------------------------------------------------------- weights */
 
 static gboolean
+load_attn (VlmVitAttn *a, int D, VlmWeights *w, const char *p, int i, const char *name, GError **error)
+{
+  const char *fmt = "%sencoder.layers.%d.%s.%s";
+  return vlm_weights_linear (w, &a->q_proj, TRUE, D, D, error, fmt, p, i, name, "q_proj") &&
+         vlm_weights_linear (w, &a->k_proj, TRUE, D, D, error, fmt, p, i, name, "k_proj") &&
+         vlm_weights_linear (w, &a->v_proj, TRUE, D, D, error, fmt, p, i, name, "v_proj") &&
+         vlm_weights_linear (w, &a->out_proj, TRUE, D, D, error, fmt, p, i, name, "out_proj");
+}
+
+static gboolean
 load_layer (VlmVitLayer *l, const VlmVitConfig *c, VlmWeights *w, const char *p, int i, GError **error)
 {
   int D = c->hidden_size, I = c->intermediate_size;
-  int64_t d[] = {D};
+  int64_t d[] = {D}, temporal[] = {1, c->num_frames, D};
 #define LN(field, name)                                                                        \
   (l->field##_w = vlm_weights_f32 (w, error, 1, d, "%sencoder.layers.%d.%s.weight", p, i, name)) && \
   (l->field##_b = vlm_weights_f32 (w, error, 1, d, "%sencoder.layers.%d.%s.bias", p, i, name))
-  return vlm_weights_linear (w, &l->q_proj, TRUE, D, D, error, "%sencoder.layers.%d.self_attn.q_proj", p, i) &&
-         vlm_weights_linear (w, &l->k_proj, TRUE, D, D, error, "%sencoder.layers.%d.self_attn.k_proj", p, i) &&
-         vlm_weights_linear (w, &l->v_proj, TRUE, D, D, error, "%sencoder.layers.%d.self_attn.v_proj", p, i) &&
-         vlm_weights_linear (w, &l->out_proj, TRUE, D, D, error, "%sencoder.layers.%d.self_attn.out_proj", p, i) &&
-         vlm_weights_linear (w, &l->fc1, TRUE, I, D, error, "%sencoder.layers.%d.mlp.fc1", p, i) &&
-         vlm_weights_linear (w, &l->fc2, TRUE, D, I, error, "%sencoder.layers.%d.mlp.fc2", p, i) &&
-         LN (layer_norm1, "layer_norm1") && LN (layer_norm2, "layer_norm2");
+  if (!(load_attn (&l->self_attn, D, w, p, i, "self_attn", error) &&
+        vlm_weights_linear (w, &l->fc1, TRUE, I, D, error, "%sencoder.layers.%d.mlp.fc1", p, i) &&
+        vlm_weights_linear (w, &l->fc2, TRUE, D, I, error, "%sencoder.layers.%d.mlp.fc2", p, i) &&
+        LN (layer_norm1, "layer_norm1") && LN (layer_norm2, "layer_norm2")))
+    return FALSE;
+  return !c->num_frames ||
+         ((l->temporal_embedding = vlm_weights_f32 (w, error, 3, temporal, "%sencoder.layers.%d.temporal_embedding", p, i)) &&
+          load_attn (&l->temporal_attn, D, w, p, i, "temporal_attn", error) &&
+          LN (temporal_layer_norm1, "temporal_layer_norm1"));
 #undef LN
+}
+
+VlmVitLayer *
+vlm_vit_layers_load (const VlmVitConfig *c, VlmWeights *w, const char *p, GError **error)
+{
+  VlmVitLayer *layers = g_new0 (VlmVitLayer, c->num_layers);
+  for (int i = 0; i < c->num_layers; i++)
+    if (!load_layer (&layers[i], c, w, p, i, error)) {
+      vlm_vit_layers_free (c, layers);
+      return NULL;
+    }
+  return layers;
+}
+
+void
+vlm_vit_layers_free (const VlmVitConfig *c, VlmVitLayer *layers)
+{
+  for (int i = 0; layers && i < c->num_layers; i++) {
+    VlmVitLayer *l = &layers[i];
+    VlmVitAttn *attn[] = {&l->self_attn, &l->temporal_attn};
+    for (guint j = 0; j < G_N_ELEMENTS (attn); j++) {
+      vlm_linear_clear (&attn[j]->q_proj);
+      vlm_linear_clear (&attn[j]->k_proj);
+      vlm_linear_clear (&attn[j]->v_proj);
+      vlm_linear_clear (&attn[j]->out_proj);
+    }
+    vlm_linear_clear (&l->fc1);
+    vlm_linear_clear (&l->fc2);
+  }
+  g_free (layers);
 }
 
 gboolean
@@ -95,24 +155,15 @@ vlm_vit_load (VlmVit *vit, VlmWeights *w, const char *p, GError **error)
   if (!((vit->post_layernorm_w = vlm_weights_f32 (w, error, 1, d, "%spost_layernorm.weight", p)) &&
         (vit->post_layernorm_b = vlm_weights_f32 (w, error, 1, d, "%spost_layernorm.bias", p))))
     return FALSE;
-  vit->layers = g_new0 (VlmVitLayer, c->num_layers);
-  for (int i = 0; i < c->num_layers; i++)
-    if (!load_layer (&vit->layers[i], c, w, p, i, error))
-      return FALSE;
-  return TRUE;
+  return (vit->layers = vlm_vit_layers_load (c, w, p, error)) != NULL;
 }
 
 void
 vlm_vit_clear (VlmVit *vit)
 {
   vlm_linear_clear (&vit->patch_embedding);
-  for (int i = 0; vit->layers && i < vit->cfg.num_layers; i++) {
-    VlmVitLayer *l = &vit->layers[i];
-    VlmLinearW *all[] = {&l->q_proj, &l->k_proj, &l->v_proj, &l->out_proj, &l->fc1, &l->fc2};
-    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
-      vlm_linear_clear (all[j]);
-  }
-  g_clear_pointer (&vit->layers, g_free);
+  vlm_vit_layers_free (&vit->cfg, vit->layers);
+  vit->layers = NULL;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -167,32 +218,70 @@ embed (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *pixels, int
     vlm_layer_norm (ops, x, F * c->n_tokens, D, vit->pre_layrnorm_w, vit->pre_layrnorm_b, c->eps, x);
 }
 
-/* One encoder layer, in place on x [F·T, D]:
- *   x = x + out_proj(attn(layer_norm1(x)));  x = x + fc2(act(fc1(layer_norm2(x)))) */
+/* x += out_proj(attn(norm(x))) for x [M, D] holding n_seq sequences of `len`
+ * rows. Sequence s = g·inner + i (i < inner) is rows (g·len + t)·inner + i,
+ * t < len: inner = 1 gives runs of contiguous rows (the tokens of a frame),
+ * inner = tokens per frame gives one token across a clip's frames. The row
+ * stride covers both, so nothing is transposed. */
 static void
-layer_forward (const VlmVit *vit, const VlmVitLayer *l, VlmOps *ops, VlmArena *arena, int F, float *x)
+attention_block (const VlmVitConfig *c, const VlmVitAttn *a, const float *norm_w, const float *norm_b,
+                 VlmOps *ops, VlmArena *arena, float *x, int n_seq, int len, int inner, gboolean causal)
 {
-  const VlmVitConfig *c = &vit->cfg;
-  int D = c->hidden_size, T = c->n_tokens, M = F * T, hd = D / c->num_heads;
+  int D = c->hidden_size, M = n_seq * len, hd = D / c->num_heads, ld = inner * D;
   size_t mark = vlm_arena_mark (arena);
   float *h = vlm_arena_new (arena, float, (size_t) M * D);
   float *q = vlm_arena_new (arena, float, (size_t) M * D);
   float *k = vlm_arena_new (arena, float, (size_t) M * D);
   float *v = vlm_arena_new (arena, float, (size_t) M * D);
-  vlm_layer_norm (ops, x, M, D, l->layer_norm1_w, l->layer_norm1_b, c->eps, h);
-  vlm_linear (ops, &l->q_proj, h, M, q, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &l->k_proj, h, M, k, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &l->v_proj, h, M, v, VLM_ACT_NONE, NULL);
-  const VlmMask full = {FALSE, 0, 0};
-  for (int f = 0; f < F; f++) {   /* frames attend within themselves */
-    size_t o = (size_t) f * T * D;
-    vlm_attention (ops, q + o, D, k + o, D, v + o, D, T, T, c->num_heads, c->num_heads, hd,
-                   1.0f / sqrtf ((float) hd), &full, h + o, D);
+  vlm_layer_norm (ops, x, M, D, norm_w, norm_b, c->eps, h);
+  vlm_linear (ops, &a->q_proj, h, M, q, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &a->k_proj, h, M, k, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &a->v_proj, h, M, v, VLM_ACT_NONE, NULL);
+  const VlmMask mask = {causal, 0, 0};
+  for (int s = 0; s < n_seq; s++) {
+    size_t o = ((size_t) (s / inner) * len * inner + s % inner) * D;
+    vlm_attention (ops, q + o, ld, k + o, ld, v + o, ld, len, len, c->num_heads, c->num_heads, hd,
+                   1.0f / sqrtf ((float) hd), &mask, h + o, ld);
   }
-  vlm_linear (ops, &l->out_proj, h, M, x, VLM_ACT_NONE, x);
+  vlm_linear (ops, &a->out_proj, h, M, x, VLM_ACT_NONE, x);
   vlm_arena_rewind (arena, mark);
+}
 
-  h = vlm_arena_new (arena, float, (size_t) M * D);
+/* ref: LanguageBind CLIPEncoderLayer.forward with add_time_attn, on x
+ * [clips · T · N, D] (T = num_frames, N tokens per frame):
+ *   x[b, t, n] += temporal_embedding[t]          (stays in the residual stream)
+ *   x += temporal_attn(temporal_layer_norm1(x))   over t, for each (b, n) */
+static void
+temporal_block (const VlmVitConfig *c, const VlmVitLayer *l, VlmOps *ops, VlmArena *arena, float *x,
+                int n_frames, int n_tokens)
+{
+  int D = c->hidden_size, T = c->num_frames, clips = n_frames / T;
+  g_assert (n_frames % T == 0);
+  for (int f = 0; f < n_frames; f++) {
+    const float *te = l->temporal_embedding + (size_t) (f % T) * D;
+    for (int n = 0; n < n_tokens; n++) {
+      float *xr = x + ((size_t) f * n_tokens + n) * D;
+      for (int j = 0; j < D; j++)
+        xr[j] += te[j];
+    }
+  }
+  attention_block (c, &l->temporal_attn, l->temporal_layer_norm1_w, l->temporal_layer_norm1_b, ops, arena, x,
+                   clips * n_tokens, T, n_tokens, FALSE);
+}
+
+/* ref: CLIPEncoderLayer.forward, in place on x [n_seq · len, D]:
+ *   [temporal block;]  x = x + self_attn(layer_norm1(x));  x = x + fc2(act(fc1(layer_norm2(x)))) */
+void
+vlm_vit_layer_forward (const VlmVitConfig *c, const VlmVitLayer *l, VlmOps *ops, VlmArena *arena, float *x,
+                       int n_seq, int len, gboolean causal)
+{
+  int D = c->hidden_size, M = n_seq * len;
+  if (l->temporal_embedding)
+    temporal_block (c, l, ops, arena, x, n_seq, len);
+  attention_block (c, &l->self_attn, l->layer_norm1_w, l->layer_norm1_b, ops, arena, x, n_seq, len, 1, causal);
+
+  size_t mark = vlm_arena_mark (arena);
+  float *h = vlm_arena_new (arena, float, (size_t) M * D);
   float *mid = vlm_arena_new (arena, float, (size_t) M * c->intermediate_size);
   vlm_layer_norm (ops, x, M, D, l->layer_norm2_w, l->layer_norm2_b, c->eps, h);
   vlm_linear (ops, &l->fc1, h, M, mid, c->act, NULL);
@@ -208,7 +297,7 @@ vlm_vit_forward (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *p
   g_assert (n_layers >= 0 && n_layers <= c->num_layers);
   embed (vit, ops, arena, pixels, F, out);
   for (int i = 0; i < n_layers; i++)
-    layer_forward (vit, &vit->layers[i], ops, arena, F, out);
+    vlm_vit_layer_forward (c, &vit->layers[i], ops, arena, out, F, c->n_tokens, FALSE);
   if (post_norm)
     vlm_layer_norm (ops, out, F * c->n_tokens, c->hidden_size, vit->post_layernorm_w,
                     vit->post_layernorm_b, c->eps, out);

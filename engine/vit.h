@@ -1,8 +1,12 @@
 /* vit.h — the ViT vision tower part (CLIP and SigLIP flavours), shared by
- * every model that looks at frames one at a time.
- * ref: transformers models/clip/modeling_clip.py (CLIPVisionTransformer),
- *      models/git/modeling_git.py (GitVisionTransformer),
- *      models/siglip/modeling_siglip.py (SiglipVisionTransformer). */
+ * every model that looks at frames, and its encoder layers, which CLIP's text
+ * tower shares. With `add_time_attn` (LanguageBind) each layer also attends
+ * across the frames of a clip: the temporal vision tower.
+ * ref: transformers models/clip/modeling_clip.py (CLIPVisionTransformer,
+ *      CLIPEncoderLayer), models/git/modeling_git.py (GitVisionTransformer),
+ *      models/siglip/modeling_siglip.py (SiglipVisionTransformer),
+ *      PKU-YuanGroup/LanguageBind languagebind/video/modeling_video.py
+ *      (CLIPEncoderLayer with add_time_attn). */
 #ifndef VLM_VIT_H
 #define VLM_VIT_H
 
@@ -17,14 +21,24 @@ typedef struct {
   gboolean pre_norm;         /* CLIP's pre_layrnorm */
   gboolean patch_bias;       /* SigLIP's patch conv has a bias */
   int grid, n_tokens;        /* patches per side; tokens per frame (+1 with CLS) */
+  int num_frames;            /* add_time_attn: frames per clip attended across; 0 = none */
 } VlmVitConfig;
 
-/* `prefix`.encoder.layers.N.* */
+/* A CLIPAttention: q/k/v/out projections with bias, scale head_dim^-0.5. */
 typedef struct {
-  VlmLinearW q_proj, k_proj, v_proj, out_proj;   /* self_attn.*_proj   [D, D] */
+  VlmLinearW q_proj, k_proj, v_proj, out_proj;   /* *_proj [D, D] */
+} VlmVitAttn;
+
+/* `prefix`encoder.layers.N.* */
+typedef struct {
+  VlmVitAttn self_attn;                          /* self_attn.* */
   VlmLinearW fc1, fc2;                           /* mlp.fc1 [I, D], mlp.fc2 [D, I] */
   const float *layer_norm1_w, *layer_norm1_b;    /* [D] */
   const float *layer_norm2_w, *layer_norm2_b;    /* [D] */
+  /* add_time_attn only (NULL / zero otherwise): */
+  const float *temporal_embedding;               /* temporal_embedding [1, num_frames, D] */
+  VlmVitAttn temporal_attn;                      /* temporal_attn.* */
+  const float *temporal_layer_norm1_w, *temporal_layer_norm1_b;   /* temporal_layer_norm1 [D] */
 } VlmVitLayer;
 
 typedef struct {
@@ -38,7 +52,7 @@ typedef struct {
 } VlmVit;
 
 /* Reads `vision_config`. class_token/pre_norm/patch_bias: CLIP = TRUE, TRUE,
- * FALSE; SigLIP = FALSE, FALSE, TRUE. */
+ * FALSE; SigLIP = FALSE, FALSE, TRUE. `add_time_attn` requires `num_frames`. */
 gboolean vlm_vit_config_read (VlmVitConfig *cfg, JsonObject *vision_config, const char *file,
                               gboolean clip_style, GError **error);
 /* Loads tensors under `prefix` (e.g. "git.image_encoder.vision_model."). */
@@ -50,8 +64,27 @@ size_t vlm_vit_arena_size (const VlmVit *vit, int n_frames);
 
 /* pixels [F, C, S, S] -> out [F · n_tokens, D]: HF hidden_states[n_layers]
  * (the embeddings after pre-norm for 0), followed by post_layernorm on every
- * token if post_norm. Temporaries come from `arena` and are released. */
+ * token if post_norm. With num_frames, F is a whole number of clips and
+ * frame t of clip b is frame b·num_frames + t. Temporaries come from `arena`
+ * and are released. */
 void vlm_vit_forward (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *pixels,
                       int n_frames, int n_layers, gboolean post_norm, float *out);
+
+/* ---- the encoder layers alone, for CLIP's text tower (CLIPTextTransformer) */
+
+/* The layer part of a config (hidden_size, intermediate_size,
+ * num_attention_heads, num_hidden_layers, layer_norm_eps, hidden_act) from
+ * `o` (e.g. text_config); the rest of *cfg is zeroed. */
+gboolean vlm_vit_encoder_config_read (VlmVitConfig *cfg, JsonObject *o, const char *file,
+                                      const char *default_act, float default_eps, GError **error);
+/* Loads `prefix`encoder.layers.N.* for cfg->num_layers layers (g_free the
+ * array with vlm_vit_layers_free). NULL + error naming the tensor. */
+VlmVitLayer *vlm_vit_layers_load (const VlmVitConfig *cfg, VlmWeights *w, const char *prefix,
+                                  GError **error);
+void vlm_vit_layers_free (const VlmVitConfig *cfg, VlmVitLayer *layers);
+/* One layer in place on x [n_seq · len, D]: sequences of `len` rows attend
+ * within themselves, causally if `causal`. */
+void vlm_vit_layer_forward (const VlmVitConfig *cfg, const VlmVitLayer *layer, VlmOps *ops,
+                            VlmArena *arena, float *x, int n_seq, int len, gboolean causal);
 
 #endif

@@ -956,23 +956,20 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
         "n-tokens", G_TYPE_INT, caption.n_tokens,
         "inference-ms", G_TYPE_DOUBLE, caption.total_ms, NULL);
 
+  /* The meta goes first and the text last: an application that sees the
+   * message finds the meta on the next video buffer, and the message and
+   * signal come before the caption's text buffer and a drained EOS. */
   g_mutex_lock (&self->lock);
   stale = clip->epoch != self->epoch || self->flushing;
-  if (!stale) {
-    if (clip->state == GST_VLM_CLIP_QUEUED) {
-      clip->state = ok ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
-      clip->text = g_strdup (ok ? caption.text : NULL);
-    }
-    if (ok)
-      self->pending_metas = g_list_prepend (self->pending_metas,
-          gst_structure_copy (s));
-    wake_locked (self);
-  }
+  if (!stale && ok)
+    self->pending_metas = g_list_prepend (self->pending_metas,
+        gst_structure_copy (s));
   g_mutex_unlock (&self->lock);
-
   if (stale) {
     GST_DEBUG_OBJECT (self, "discarding the caption of a flushed clip");
-  } else if (ok) {
+    goto done;
+  }
+  if (ok) {
     GST_INFO_OBJECT (self, "%" GST_TIME_FORMAT ": \"%s\" (%.1f ms)",
         GST_TIME_ARGS (clip->pts), caption.text, caption.total_ms);
     g_signal_emit (self, signals[SIGNAL_CAPTION], 0, caption.text, clip->pts,
@@ -986,6 +983,17 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
         (NULL));
   }
 
+  g_mutex_lock (&self->lock);
+  if (clip->epoch == self->epoch && !self->flushing) {
+    if (clip->state == GST_VLM_CLIP_QUEUED) {
+      clip->state = ok ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
+      clip->text = g_strdup (ok ? caption.text : NULL);
+    }
+    wake_locked (self);
+  }
+  g_mutex_unlock (&self->lock);
+
+done:
   if (s)
     gst_structure_free (s);
   g_clear_error (&error);
@@ -1060,6 +1068,7 @@ negotiate_text (GstVlmCaption * self)
     self->text_format = GST_VLM_CAPTION_TEXT_UTF8;
   GST_DEBUG_OBJECT (self, "text caps %" GST_PTR_FORMAT, caps);
   gst_pad_push_event (self->text_srcpad, gst_event_new_caps (caps));
+  gst_caps_unref (caps);
   self->text_caps_set = TRUE;
   return TRUE;
 }

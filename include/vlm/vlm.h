@@ -172,6 +172,19 @@ gboolean vlm_session_caption (VlmSession *session, const VlmFrame *frames, int n
                               VlmTokenFunc on_token, void *user_data,
                               VlmCaption *out, GError **error);
 
+/* Zero-shot tags, for models that score a clip against text instead of
+ * generating (vlm_model_can_generate() FALSE, e.g. LanguageBindVideo):
+ * scores[i] = logit_scale.exp() · cos(clip, labels[i]) (HF logits_per_video)
+ * and, if `probs` is not NULL, probs = softmax(scores) across the labels;
+ * both arrays hold `n_labels` values. The labels' text embeddings are
+ * computed when the label set differs from the previous call's, and reused
+ * while it does not. `frames` as for vlm_session_caption. Errors:
+ * BAD_ARGUMENT for a model that cannot tag or no frames/labels, NOT_FOUND
+ * for a folder without tokenizer.json. Not thread-safe for one session. */
+gboolean vlm_session_tag (VlmSession *session, const VlmFrame *frames, int n_frames,
+                          const char *const *labels, int n_labels, float *scores, float *probs,
+                          GError **error);
+
 /* Makes a running vlm_session_caption() return VLM_ERROR_CANCELLED soon.
  * Thread-safe; the flag clears when the next call starts. */
 void vlm_session_cancel (VlmSession *session);

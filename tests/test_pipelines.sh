@@ -1,0 +1,54 @@
+#!/bin/sh
+# Runs the headless scripts of pipelines/ on the test card and checks what
+# they wrote. Needs the system's base and good plugins (videotestsrc,
+# textoverlay, matroskamux, vp8enc, decodebin) and the plugin in
+# GST_PLUGIN_PATH. Usage: test_pipelines.sh PROJECT_ROOT [PYTHON]
+set -eu
+ROOT=$1
+PYTHON=${2:-}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail () { echo "FAIL: $*" >&2; exit 1; }
+expect () { grep -q "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
+
+gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=90 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! jpegenc ! matroskamux \
+  ! filesink location="$TMP/in.mkv"
+
+echo "# testcard-overlay.sh"
+SINK=fakesink NUM_BUFFERS=60 "$ROOT/pipelines/testcard-overlay.sh" smpte > "$TMP/overlay.log" 2>&1 \
+  || { cat "$TMP/overlay.log" >&2; fail "testcard-overlay.sh"; }
+
+echo "# file-to-subtitles.sh .srt"
+"$ROOT/pipelines/file-to-subtitles.sh" "$TMP/in.mkv" "$TMP/out.srt"
+cat "$TMP/out.srt"
+expect "$TMP/out.srt" "^1$"
+expect "$TMP/out.srt" "^00:00:00,000 --> 00:00:01,000$"
+expect "$TMP/out.srt" "^television color bars$"
+expect "$TMP/out.srt" "^00:00:02,000 --> 00:00:03,000$"
+
+echo "# file-to-subtitles.sh .vtt"
+"$ROOT/pipelines/file-to-subtitles.sh" "$TMP/in.mkv" "$TMP/out.vtt"
+[ "$(head -n 1 "$TMP/out.vtt")" = "WEBVTT" ] || fail "out.vtt has no WEBVTT header"
+expect "$TMP/out.vtt" "^00:00:01.000 --> 00:00:02.000$"
+expect "$TMP/out.vtt" "^television color bars$"
+# subparse reads back what we wrote
+gst-launch-1.0 -q filesrc location="$TMP/out.srt" ! subparse ! text/x-raw \
+  ! filesink location="$TMP/parsed.txt"
+expect "$TMP/parsed.txt" "television color bars"
+
+echo "# file-to-mkv.sh"
+"$ROOT/pipelines/file-to-mkv.sh" "$TMP/in.mkv" "$TMP/out.mkv"
+gst-launch-1.0 -q filesrc location="$TMP/out.mkv" ! matroskademux ! text/x-raw \
+  ! filesink location="$TMP/track.txt"
+expect "$TMP/track.txt" "television color bars"
+
+if [ -n "$PYTHON" ]; then
+  echo "# read-meta.py"
+  "$PYTHON" "$ROOT/pipelines/read-meta.py" smpte 90 > "$TMP/meta.log"
+  cat "$TMP/meta.log"
+  expect "$TMP/meta.log" "^meta [0-9.]*s: television color bars$"
+  expect "$TMP/meta.log" "^message [0-9.]*s: television color bars"
+  expect "$TMP/meta.log" "^signal [0-9.]*s: television color bars$"
+fi
+echo "all pipelines OK"
