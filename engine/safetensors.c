@@ -5,6 +5,7 @@
  * then the data block. Offsets are relative to the data block. We trust
  * nothing: every number is range-checked before a tensor is exposed. */
 #include "safetensors.h"
+#include "torchbin.h"
 
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -233,14 +234,18 @@ vlm_safetensors_open (const char *path, GError **error)
   g_autofree char *file = NULL;
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     file = g_build_filename (path, "model.safetensors.index.json", NULL);
-    if (!g_file_test (file, G_FILE_TEST_EXISTS)) {
+    const char *fallbacks[] = {"model.safetensors", "pytorch_model.bin"};
+    for (guint i = 0; i < G_N_ELEMENTS (fallbacks) && !g_file_test (file, G_FILE_TEST_EXISTS); i++) {
       g_free (file);
-      file = g_build_filename (path, "model.safetensors", NULL);
+      file = g_build_filename (path, fallbacks[i], NULL);
     }
   } else
     file = g_strdup (path);
   if (!g_file_test (file, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", file);
+    if (g_file_test (path, G_FILE_TEST_IS_DIR))
+      g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no model.safetensors or pytorch_model.bin", path);
+    else
+      g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", file);
     return NULL;
   }
 
@@ -248,7 +253,9 @@ vlm_safetensors_open (const char *path, GError **error)
   st->path = g_strdup (file);
   st->maps = g_ptr_array_new_with_free_func ((GDestroyNotify) g_mapped_file_unref);
   st->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  gboolean ok = g_str_has_suffix (file, ".json") ? load_index (st, file, error) : load_file (st, file, error);
+  gboolean ok = g_str_has_suffix (file, ".json")  ? load_index (st, file, error)
+                : g_str_has_suffix (file, ".bin") ? vlm_torchbin_load (st, file, error)
+                                                  : load_file (st, file, error);
   if (!ok) {
     vlm_safetensors_free (st);
     return NULL;
@@ -317,4 +324,22 @@ const char *
 vlm_safetensors_path (const VlmSafetensors *st)
 {
   return st->path;
+}
+
+void
+vlm_safetensors_keep_map (VlmSafetensors *st, GMappedFile *map)
+{
+  g_ptr_array_add (st->maps, map);
+}
+
+gboolean
+vlm_safetensors_add (VlmSafetensors *st, const char *file, const char *name, const VlmTensor *tensor,
+                     GError **error)
+{
+  if (g_hash_table_contains (st->entries, name))
+    return BAD ("%s: tensor '%s' appears twice", file, name);
+  Entry *e = g_new0 (Entry, 1);
+  e->tensor = *tensor;
+  g_hash_table_insert (st->entries, g_strdup (name), e);
+  return TRUE;
 }

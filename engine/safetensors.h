@@ -15,7 +15,9 @@
 typedef struct VlmSafetensors VlmSafetensors;
 
 /* `path`: a directory (model.safetensors.index.json is preferred, then
- * model.safetensors) or a .safetensors / .index.json file. */
+ * model.safetensors, then pytorch_model.bin) or a .safetensors /
+ * .index.json / .bin file. A .bin (PyTorch's zip + pickle) is read by
+ * torchbin.c, which exposes its tensors here in the same way. */
 VlmSafetensors *vlm_safetensors_open (const char *path, GError **error);
 void vlm_safetensors_free (VlmSafetensors *st);
 
@@ -32,5 +34,12 @@ int vlm_safetensors_count (const VlmSafetensors *st);
 const char *vlm_safetensors_name (const VlmSafetensors *st, int i);
 /* The path of the file (or index) that was opened, for messages. */
 const char *vlm_safetensors_path (const VlmSafetensors *st);
+
+/* For other weight containers (torchbin.c) while vlm_safetensors_open
+ * reads them: `map` lives as long as `st`; a tensor pointing into it is
+ * added under `name` (BAD_HEADER naming `file` if the name is taken). */
+void vlm_safetensors_keep_map (VlmSafetensors *st, GMappedFile *map);
+gboolean vlm_safetensors_add (VlmSafetensors *st, const char *file, const char *name,
+                              const VlmTensor *tensor, GError **error);
 
 #endif
