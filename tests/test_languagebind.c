@@ -230,8 +230,8 @@ text_embeds (LanguageBindRun *run, VlmSafetensors *gold, int *n_rows)
 }
 
 /* Every stage of the golden, from frames_u8 and input_ids, with the weights
- * of `dir`. */
-static void
+ * of `dir`; returns last_hidden_state followed by logits_per_video (g_free). */
+static float *
 check_stages (const char *dir, VlmBackend backend)
 {
   VlmModel *m = load (dir, backend);
@@ -278,11 +278,15 @@ check_stages (const char *dir, VlmBackend backend)
   g_autofree float *logits_want = vt_tensor_f32 (gold, "logits_per_video", &n_logits);
   g_assert_cmpint (n_logits, ==, n_rows);
   vt_assert_close ("logits_per_video", logits, logits_want, n_logits, 1e-4);
+  float *outputs = g_new (float, n_last + n_rows);
+  memcpy (outputs, languagebind_run_last_hidden_state (run), n_last * sizeof (float));
+  memcpy (outputs + n_last, logits, n_rows * sizeof (float));
 
   m->arch->run_free (run);
   vlm_ops_free (ops);
   vlm_safetensors_free (gold);
   vlm_model_unref (m);
+  return outputs;
 }
 
 static void
@@ -290,7 +294,26 @@ test_stages (gconstpointer data)
 {
   const Backend *be = data;
   g_autofree char *dir = vt_shared_path (FIXTURE);
-  check_stages (dir, be->backend);
+  g_free (check_stages (dir, be->backend));
+}
+
+/* A folder with only pytorch_model.bin: the same stages, bit-identical to
+ * model.safetensors. */
+static void
+test_stages_bin (gconstpointer data)
+{
+  const Backend *be = data;
+  static const char *const files[] = {"config.json", "pytorch_model.bin", "preprocessor_config.json", NULL};
+  char *bin_dir = make_folder (files);
+  g_autofree char *st_dir = vt_shared_path (FIXTURE);
+  g_autofree float *from_bin = check_stages (bin_dir, be->backend);
+  g_autofree float *from_st = check_stages (st_dir, be->backend);
+  VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
+  int64_t n = vlm_tensor_numel (vlm_safetensors_find (gold, "last_hidden_state")) +
+              vlm_tensor_numel (vlm_safetensors_find (gold, "logits_per_video"));
+  g_assert_cmpmem (from_bin, n * sizeof (float), from_st, n * sizeof (float));
+  vlm_safetensors_free (gold);
+  remove_folder (bin_dir);
 }
 
 /* frames + labels → tag scores through the public API: the golden's
@@ -344,7 +367,9 @@ main (int argc, char **argv)
     g_autofree char *a = g_strdup_printf ("/languagebind/%s/stages", backends[i].name);
     g_autofree char *b = g_strdup_printf ("/languagebind/%s/tags", backends[i].name);
     g_test_add_data_func (a, &backends[i], test_stages);
+    g_autofree char *c = g_strdup_printf ("/languagebind/%s/stages-pytorch-bin", backends[i].name);
     g_test_add_data_func (b, &backends[i], test_tags);
+    g_test_add_data_func (c, &backends[i], test_stages_bin);
   }
   return g_test_run ();
 }

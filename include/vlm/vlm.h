@@ -166,7 +166,8 @@ void vlm_session_free (VlmSession *session);
 /* Captions one clip: `n_frames` frames (any count ≥ 1; resampled to the
  * model's frames per clip if different) with `prompt` (NULL or "": the
  * model's plain captioning prompt). Fills `out` (clear it with
- * vlm_caption_clear). Not thread-safe for one session. */
+ * vlm_caption_clear). BAD_ARGUMENT for a model that does not generate
+ * (see vlm_session_tag). Not thread-safe for one session. */
 gboolean vlm_session_caption (VlmSession *session, const VlmFrame *frames, int n_frames,
                               const char *prompt, const VlmGenParams *params,
                               VlmTokenFunc on_token, void *user_data,
