@@ -4,30 +4,18 @@
 #include "git.h"
 #include "testutil.h"
 
-typedef struct {
-  VlmBackend backend;
-  const char *name;
-} Backend;
-
-static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
-
 static VlmModel *
 load_tiny (VlmBackend backend)
 {
   g_autofree char *dir = vt_shared_path ("fixtures/git-video-tiny");
-  VlmModelParams p = vlm_model_default_params ();
-  p.backend = backend;
-  GError *error = NULL;
-  VlmModel *m = vlm_model_load (dir, &p, &error);
-  g_assert_no_error (error);
-  return m;
+  return vt_load_model (dir, backend);
 }
 
 /* Golden pixel_values → vision tower, projection, prompt logits. */
 static void
 test_stages (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   VlmModel *m = load_tiny (be->backend);
   VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   GError *error = NULL;
@@ -64,33 +52,17 @@ test_stages (gconstpointer data)
   vlm_model_unref (m);
 }
 
-/* frames_u8 (F, H, W, 3) as VlmFrames over the golden's memory. */
-static VlmFrame *
-golden_frames (VlmSafetensors *gold, int *n)
-{
-  const VlmTensor *t = vlm_safetensors_find (gold, "frames_u8");
-  g_assert_nonnull (t);
-  int F = (int) t->shape[0], H = (int) t->shape[1], W = (int) t->shape[2];
-  VlmFrame *frames = g_new0 (VlmFrame, F);
-  for (int f = 0; f < F; f++)
-    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = W, .height = H,
-                            .planes = {(const uint8_t *) t->data + (size_t) f * H * W * 3},
-                            .strides = {W * 3}};
-  *n = F;
-  return frames;
-}
-
 /* Raw frames → caption through the public API; ids must equal the golden's
  * (which start with [CLS], the prompt). */
 static void
-check_generation (const Backend *be, int num_beams, const char *golden_name)
+check_generation (const VtBackend *be, int num_beams, const char *golden_name)
 {
   VlmModel *m = load_tiny (be->backend);
   VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (gold, golden_name, &n_want);
   int n_frames;
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   g_assert_no_error (error);
@@ -120,7 +92,7 @@ test_repeatable (void)
   VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
   VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   int n_frames;
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   VlmGenParams gp = vlm_gen_default_params (m);
@@ -145,13 +117,13 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
-    g_autofree char *a = g_strdup_printf ("/git/%s/stages", backends[i].name);
-    g_autofree char *b = g_strdup_printf ("/git/%s/greedy-ids", backends[i].name);
-    g_autofree char *c = g_strdup_printf ("/git/%s/beam3-ids", backends[i].name);
-    g_test_add_data_func (a, &backends[i], test_stages);
-    g_test_add_data_func (b, &backends[i], test_greedy);
-    g_test_add_data_func (c, &backends[i], test_beam3);
+  for (guint i = 0; i < G_N_ELEMENTS (vt_backends); i++) {
+    g_autofree char *a = g_strdup_printf ("/git/%s/stages", vt_backends[i].name);
+    g_autofree char *b = g_strdup_printf ("/git/%s/greedy-ids", vt_backends[i].name);
+    g_autofree char *c = g_strdup_printf ("/git/%s/beam3-ids", vt_backends[i].name);
+    g_test_add_data_func (a, &vt_backends[i], test_stages);
+    g_test_add_data_func (b, &vt_backends[i], test_greedy);
+    g_test_add_data_func (c, &vt_backends[i], test_beam3);
   }
   g_test_add_func ("/git/session-repeatable", test_repeatable);
   return g_test_run ();

@@ -11,13 +11,6 @@
 
 #define FIXTURE "fixtures/languagebind-video-tiny"
 
-typedef struct {
-  VlmBackend backend;
-  const char *name;
-} Backend;
-
-static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
-
 /* ---------------------------------------------------------------- folders */
 
 /* The golden's prompts as words, each with the id its input_ids give it. */
@@ -145,33 +138,6 @@ remove_folder (char *dir)
 
 /* ---------------------------------------------------------------- tests */
 
-static VlmModel *
-load (const char *dir, VlmBackend backend)
-{
-  VlmModelParams p = vlm_model_default_params ();
-  p.backend = backend;
-  GError *error = NULL;
-  VlmModel *m = vlm_model_load (dir, &p, &error);
-  g_assert_no_error (error);
-  return m;
-}
-
-/* frames_u8 (F, H, W, 3) as VlmFrames over the golden's memory. */
-static VlmFrame *
-golden_frames (VlmSafetensors *gold, int *n)
-{
-  const VlmTensor *t = vlm_safetensors_find (gold, "frames_u8");
-  g_assert_nonnull (t);
-  int F = (int) t->shape[0], H = (int) t->shape[1], W = (int) t->shape[2];
-  VlmFrame *frames = g_new0 (VlmFrame, F);
-  for (int f = 0; f < F; f++)
-    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = W, .height = H,
-                            .planes = {(const uint8_t *) t->data + (size_t) f * H * W * 3},
-                            .strides = {W * 3}};
-  *n = F;
-  return frames;
-}
-
 /* Our frames → pixel_values [F, 3, S, S]; the golden's (1, 3, F, S, S)
  * (LanguageBind's layout) must agree within one level of 255. */
 static float *
@@ -179,7 +145,7 @@ pixels_from_frames (VlmModel *m, VlmSafetensors *gold)
 {
   const VlmImageProcessor *p = &m->processor;
   int F, S = p->out_h;
-  g_autofree VlmFrame *frames = golden_frames (gold, &F);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &F);
   g_assert_cmpint (F, ==, m->frames_per_clip);
   g_assert_cmpint (p->out_w, ==, S);
   size_t hw = (size_t) S * S;
@@ -234,7 +200,7 @@ text_embeds (LanguageBindRun *run, VlmSafetensors *gold, int *n_rows)
 static float *
 check_stages (const char *dir, VlmBackend backend)
 {
-  VlmModel *m = load (dir, backend);
+  VlmModel *m = vt_load_model (dir, backend);
   VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
   const LanguageBind *lb = m->impl;
   const VlmVit *vit = &lb->vision;
@@ -292,7 +258,7 @@ check_stages (const char *dir, VlmBackend backend)
 static void
 test_stages (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   g_autofree char *dir = vt_shared_path (FIXTURE);
   g_free (check_stages (dir, be->backend));
 }
@@ -302,7 +268,7 @@ test_stages (gconstpointer data)
 static void
 test_stages_bin (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   static const char *const files[] = {"config.json", "pytorch_model.bin", "preprocessor_config.json", NULL};
   char *bin_dir = make_folder (files);
   g_autofree char *st_dir = vt_shared_path (FIXTURE);
@@ -322,14 +288,14 @@ test_stages_bin (gconstpointer data)
 static void
 test_tags (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   static const char *const files[] = {"config.json", "model.safetensors", "preprocessor_config.json", NULL};
   char *dir = make_folder (files);
-  VlmModel *m = load (dir, be->backend);
+  VlmModel *m = vt_load_model (dir, be->backend);
   g_assert_false (vlm_model_can_generate (m));
   VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
   int n_frames, n = G_N_ELEMENTS (labels);
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   g_assert_no_error (error);
@@ -363,13 +329,13 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
-    g_autofree char *a = g_strdup_printf ("/languagebind/%s/stages", backends[i].name);
-    g_autofree char *b = g_strdup_printf ("/languagebind/%s/tags", backends[i].name);
-    g_test_add_data_func (a, &backends[i], test_stages);
-    g_autofree char *c = g_strdup_printf ("/languagebind/%s/stages-pytorch-bin", backends[i].name);
-    g_test_add_data_func (b, &backends[i], test_tags);
-    g_test_add_data_func (c, &backends[i], test_stages_bin);
+  for (guint i = 0; i < G_N_ELEMENTS (vt_backends); i++) {
+    g_autofree char *a = g_strdup_printf ("/languagebind/%s/stages", vt_backends[i].name);
+    g_autofree char *b = g_strdup_printf ("/languagebind/%s/tags", vt_backends[i].name);
+    g_test_add_data_func (a, &vt_backends[i], test_stages);
+    g_autofree char *c = g_strdup_printf ("/languagebind/%s/stages-pytorch-bin", vt_backends[i].name);
+    g_test_add_data_func (b, &vt_backends[i], test_tags);
+    g_test_add_data_func (c, &vt_backends[i], test_stages_bin);
   }
   return g_test_run ();
 }

@@ -19,15 +19,8 @@ static const Fixture fixtures[] = {
 };
 
 typedef struct {
-  VlmBackend backend;
-  const char *name;
-} Backend;
-
-static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
-
-typedef struct {
   const Fixture *fx;
-  const Backend *be;
+  const VtBackend *be;
 } Case;
 
 static char *
@@ -41,12 +34,7 @@ static VlmModel *
 load_tiny (const Fixture *fx, VlmBackend backend)
 {
   g_autofree char *dir = fixture_path (fx, "");
-  VlmModelParams p = vlm_model_default_params ();
-  p.backend = backend;
-  GError *error = NULL;
-  VlmModel *m = vlm_model_load (dir, &p, &error);
-  g_assert_no_error (error);
-  return m;
+  return vt_load_model (dir, backend);
 }
 
 static VlmSafetensors *
@@ -69,22 +57,6 @@ golden_string (const Fixture *fx, const char *key)
   g_assert_nonnull (s);
   g_object_unref (parser);
   return s;
-}
-
-/* frames_u8 (F, H, W, 3) as VlmFrames over the golden's memory. */
-static VlmFrame *
-golden_frames (VlmSafetensors *gold, int *n)
-{
-  const VlmTensor *t = vlm_safetensors_find (gold, "frames_u8");
-  g_assert_nonnull (t);
-  int F = (int) t->shape[0], H = (int) t->shape[1], W = (int) t->shape[2];
-  VlmFrame *frames = g_new0 (VlmFrame, F);
-  for (int f = 0; f < F; f++)
-    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = W, .height = H,
-                            .planes = {(const uint8_t *) t->data + (size_t) f * H * W * 3},
-                            .strides = {W * 3}};
-  *n = F;
-  return frames;
 }
 
 /* The user prompt and golden.json's full template both give input_ids:
@@ -120,7 +92,7 @@ test_pixel_values (gconstpointer data)
   VlmSafetensors *gold = open_golden (fx);
   const VlmImageProcessor *p = &m->processor;
   int n_frames;
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   int64_t n_px;
   g_autofree float *want = vt_tensor_f32 (gold, "pixel_values_videos", &n_px);
   size_t plane = (size_t) p->out_h * p->out_w;
@@ -203,7 +175,7 @@ check_greedy (const Fixture *fx, VlmSession *s, VlmModel *m, VlmSafetensors *gol
   g_autofree int *want = vt_tensor_int (gold, "greedy_ids", &n_want);
   g_autofree char *want_text = golden_string (fx, "greedy_text");
   int n_frames;
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   VlmGenParams gp = vlm_gen_default_params (m);
   gp.max_new_tokens = (int) n_want;
   VlmCaption cap;
@@ -241,7 +213,7 @@ test_beam_then_greedy (gconstpointer data)
   VlmModel *m = load_tiny (fx, VLM_BACKEND_ONEDNN);
   VlmSafetensors *gold = open_golden (fx);
   int n_frames;
-  g_autofree VlmFrame *frames = golden_frames (gold, &n_frames);
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
   g_assert_no_error (error);
@@ -289,7 +261,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  static Case cases[G_N_ELEMENTS (fixtures)][G_N_ELEMENTS (backends)];
+  static Case cases[G_N_ELEMENTS (fixtures)][G_N_ELEMENTS (vt_backends)];
   for (guint f = 0; f < G_N_ELEMENTS (fixtures); f++) {
     const char *dir = fixtures[f].dir;
     g_autofree char *a = g_strdup_printf ("/llava/%s/input-ids", dir);
@@ -298,10 +270,10 @@ main (int argc, char **argv)
     g_test_add_data_func (a, &fixtures[f], test_input_ids);
     g_test_add_data_func (b, &fixtures[f], test_pixel_values);
     g_test_add_data_func (c, &fixtures[f], test_beam_then_greedy);
-    for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
-      cases[f][i] = (Case) {&fixtures[f], &backends[i]};
-      g_autofree char *d = g_strdup_printf ("/llava/%s/%s/stages", dir, backends[i].name);
-      g_autofree char *e = g_strdup_printf ("/llava/%s/%s/greedy-ids", dir, backends[i].name);
+    for (guint i = 0; i < G_N_ELEMENTS (vt_backends); i++) {
+      cases[f][i] = (Case) {&fixtures[f], &vt_backends[i]};
+      g_autofree char *d = g_strdup_printf ("/llava/%s/%s/stages", dir, vt_backends[i].name);
+      g_autofree char *e = g_strdup_printf ("/llava/%s/%s/greedy-ids", dir, vt_backends[i].name);
       g_test_add_data_func (d, &cases[f][i], test_stages);
       g_test_add_data_func (e, &cases[f][i], test_greedy);
     }

@@ -8,23 +8,11 @@
 
 #define FIXTURE "fixtures/smolvlm-tiny"
 
-typedef struct {
-  VlmBackend backend;
-  const char *name;
-} Backend;
-
-static const Backend backends[] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
-
 static VlmModel *
 load_tiny (VlmBackend backend)
 {
   g_autofree char *dir = vt_shared_path (FIXTURE);
-  VlmModelParams p = vlm_model_default_params ();
-  p.backend = backend;
-  GError *error = NULL;
-  VlmModel *m = vlm_model_load (dir, &p, &error);
-  g_assert_no_error (error);
-  return m;
+  return vt_load_model (dir, backend);
 }
 
 /* The model, the golden, and a run with the golden image encoded, able to
@@ -71,7 +59,7 @@ teardown (Setup *t)
 static void
 test_logits (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   Setup t;
   int64_t n_logits;
   GError *error = NULL;
@@ -89,7 +77,7 @@ test_logits (gconstpointer data)
 static void
 test_greedy (gconstpointer data)
 {
-  const Backend *be = data;
+  const VtBackend *be = data;
   Setup t;
   int64_t n_want;
   GError *error = NULL;
@@ -180,11 +168,11 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (backends); i++) {
-    g_autofree char *a = g_strdup_printf ("/smolvlm/%s/logits", backends[i].name);
-    g_autofree char *b = g_strdup_printf ("/smolvlm/%s/greedy-ids", backends[i].name);
-    g_test_add_data_func (a, &backends[i], test_logits);
-    g_test_add_data_func (b, &backends[i], test_greedy);
+  for (guint i = 0; i < G_N_ELEMENTS (vt_backends); i++) {
+    g_autofree char *a = g_strdup_printf ("/smolvlm/%s/logits", vt_backends[i].name);
+    g_autofree char *b = g_strdup_printf ("/smolvlm/%s/greedy-ids", vt_backends[i].name);
+    g_test_add_data_func (a, &vt_backends[i], test_logits);
+    g_test_add_data_func (b, &vt_backends[i], test_greedy);
   }
   g_test_add_func ("/smolvlm/bad-inputs", test_bad_inputs);
   g_test_add_func ("/smolvlm/no-tokenizer", test_no_tokenizer);

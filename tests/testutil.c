@@ -99,3 +99,30 @@ vt_assert_close (const char *what, const float *a, const float *b, int64_t n, do
                   (long long) n, tol);
   g_assert_cmpfloat (d, <=, tol);
 }
+
+const VtBackend vt_backends[2] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
+
+VlmModel *
+vt_load_model (const char *dir, VlmBackend backend)
+{
+  VlmModelParams p = vlm_model_default_params ();
+  p.backend = backend;
+  GError *error = NULL;
+  VlmModel *m = vlm_model_load (dir, &p, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+VlmFrame *
+vt_golden_frames (const VlmSafetensors *gold, int *n)
+{
+  const VlmTensor *t = must_find (gold, "frames_u8");
+  int F = (int) t->shape[0], H = (int) t->shape[1], W = (int) t->shape[2];
+  VlmFrame *frames = g_new0 (VlmFrame, F);
+  for (int f = 0; f < F; f++)
+    frames[f] = (VlmFrame) {.format = VLM_PIXEL_RGB, .width = W, .height = H,
+                            .planes = {(const uint8_t *) t->data + (size_t) f * H * W * 3},
+                            .strides = {W * 3}};
+  *n = F;
+  return frames;
+}

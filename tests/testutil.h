@@ -27,4 +27,18 @@ double vt_max_rel_range_diff (const float *a, const float *b, int64_t n);
  * `what` via g_test_message either way so the log records parity. */
 void vt_assert_close (const char *what, const float *a, const float *b, int64_t n, double tol);
 
+/* The two compute backends, for tests that run on each. */
+typedef struct {
+  VlmBackend backend;
+  const char *name;
+} VtBackend;
+extern const VtBackend vt_backends[2];
+
+/* Loads the model folder `dir` on `backend`; fails the test if it cannot. */
+VlmModel *vt_load_model (const char *dir, VlmBackend backend);
+
+/* A golden's frames_u8 (F, H, W, 3) as F packed-RGB VlmFrames over the
+ * golden's memory (g_free the array); F in *n. */
+VlmFrame *vt_golden_frames (const VlmSafetensors *gold, int *n);
+
 #endif
