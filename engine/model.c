@@ -371,6 +371,32 @@ prompt_ids (VlmSession *s, const char *prompt, int *n, GError **error)
   return s->prompt_ids;
 }
 
+/* Streams each token to the caller with the text it adds: the caption is
+ * decoded again after every token and the new suffix handed on (only when a
+ * caller asked for streaming). */
+typedef struct {
+  VlmSession *s;
+  VlmTokenFunc func;
+  void *data;
+  int n;             /* tokens so far, kept in s->out_ids */
+  char *text;        /* their decoded text */
+} TokenStream;
+
+static gboolean
+stream_token (int id, const char *piece, void *user_data)
+{
+  TokenStream *ts = user_data;
+  ts->s->out_ids[ts->n++] = id;   /* the same ids vlm_generate is writing there */
+  char *text = vlm_tokenizer_decode (ts->s->model->tokenizer, ts->s->out_ids, ts->n, TRUE);
+  const char *prev = ts->text ? ts->text : "";
+  size_t old = strlen (prev);
+  /* A completed multi-byte character may rewrite the old tail: hand on only a clean suffix. */
+  gboolean go = ts->func (id, strncmp (text, prev, old) == 0 ? text + old : "", ts->data);
+  g_free (ts->text);
+  ts->text = text;
+  return go;
+}
+
 static double
 ms_since (gint64 *t)
 {
@@ -436,7 +462,11 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   }
   VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel};
   int n_out = 0;
-  if (!vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token, user_data, s->out_ids, &n_out, error))
+  TokenStream stream = {s, on_token, user_data, 0, NULL};
+  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token ? stream_token : NULL,
+                              &stream, s->out_ids, &n_out, error);
+  g_free (stream.text);
+  if (!ok)
     return FALSE;
   out->decode_ms = ms_since (&t);
   out->tokens = g_memdup2 (s->out_ids, n_out * sizeof (int));

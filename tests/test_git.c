@@ -113,6 +113,39 @@ test_repeatable (void)
   vlm_model_unref (m);
 }
 
+static gboolean
+collect_piece (int id, const char *piece, void *data)
+{
+  g_string_append ((GString *) data, piece);
+  return TRUE;
+}
+
+/* Streamed pieces add up to the caption's text. */
+static void
+test_streamed_pieces (void)
+{
+  VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
+  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  int n_frames;
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
+  GError *error = NULL;
+  VlmSession *s = vlm_session_new (m, &error);
+  VlmGenParams gp = vlm_gen_default_params (m);
+  gp.max_new_tokens = 10;
+  GString *streamed = g_string_new (NULL);
+  VlmCaption cap;
+  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, collect_piece, streamed, &cap, &error));
+  g_assert_no_error (error);
+  g_test_message ("streamed \"%s\", caption \"%s\"", streamed->str, cap.text);
+  g_assert_cmpint (cap.n_tokens, ==, 10);
+  g_assert_cmpstr (streamed->str, ==, cap.text);
+  g_string_free (streamed, TRUE);
+  vlm_caption_clear (&cap);
+  vlm_session_free (s);
+  vlm_safetensors_free (gold);
+  vlm_model_unref (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -126,5 +159,6 @@ main (int argc, char **argv)
     g_test_add_data_func (c, &vt_backends[i], test_beam3);
   }
   g_test_add_func ("/git/session-repeatable", test_repeatable);
+  g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
   return g_test_run ();
 }

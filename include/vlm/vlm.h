@@ -141,8 +141,9 @@ VlmGenParams vlm_gen_default_params (const VlmModel *model);
  * are an error naming them. */
 gboolean vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error);
 
-/* Called for each token as it is generated (greedy/sampling only); return
- * FALSE to stop early. */
+/* Called for each token as it is generated (greedy/sampling only) with the
+ * text it adds to the caption (may be "" for a partial UTF-8 sequence or a
+ * special token); return FALSE to stop early. */
 typedef gboolean (*VlmTokenFunc) (int token_id, const char *piece, void *user_data);
 
 typedef struct {
@@ -159,7 +160,9 @@ void vlm_caption_clear (VlmCaption *caption);
 typedef struct VlmSession VlmSession;
 
 /* Allocates all run state for `model` (activations for a full clip, KV cache
- * for the longest generation). Holds a ref on the model. */
+ * for the longest generation). Holds a ref on the model. A model folder
+ * loaded without tokenizer.json or processor config (model-level
+ * checkpoints load for tests) gives VLM_ERROR_NOT_FOUND naming the file. */
 VlmSession *vlm_session_new (VlmModel *model, GError **error);
 void vlm_session_free (VlmSession *session);
 
