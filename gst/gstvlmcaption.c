@@ -42,6 +42,12 @@
  * Without #GstVlmCaption:model the element uses its embedded test-card
  * model, a small GIT captioner trained on videotestsrc's patterns.
  *
+ * A model that scores clips against text instead of generating it (a
+ * LanguageBind video tower with its CLIP text tower) tags each clip with
+ * #GstVlmCaption:labels: the caption is then the #GstVlmCaption:top-k
+ * labels with their probabilities, e.g. "a dog (0.81); a person walking
+ * (0.12)". A model that can do both tags when labels are set.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=90 ! vlmcaption name=c \
@@ -62,8 +68,11 @@
  *
  * `vlmcaption` (element message, one per caption): `text` (string), `start`
  * and `end` (guint64, the clip's PTS span), `model` (string), `prompt`
- * (string), `n-tokens` (int), `inference-ms` (double). The meta carries the
- * same fields.
+ * (string), `n-tokens` (int), `inference-ms` (double). A tagged clip adds
+ * `labels` (array of strings, the top-k by score), `scores` (array of
+ * doubles, logit_scale · cosine) and `probs` (array of doubles, the softmax
+ * across all labels), with `prompt` "" and `n-tokens` 0. The meta carries
+ * the same fields.
  *
  * `vlmcaption-dropped` (element message, one per dropped clip):
  * `dropped-clips` (guint64, total so far), `start`, `end` (guint64),
@@ -96,6 +105,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_vlm_caption_debug);
 #define DEFAULT_PROP_OVERLAP 0
 #define DEFAULT_PROP_DROP_POLICY GST_VLM_CAPTION_DROP_OLDEST
 #define DEFAULT_PROP_QUEUE_SIZE 1
+#define DEFAULT_PROP_LABELS NULL
+#define DEFAULT_PROP_TOP_K 3
 
 enum
 {
@@ -116,6 +127,8 @@ enum
   PROP_OVERLAP,
   PROP_DROP_POLICY,
   PROP_QUEUE_SIZE,
+  PROP_LABELS,
+  PROP_TOP_K,
   PROP_DROPPED_CLIPS,
 };
 
@@ -389,6 +402,14 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
     case PROP_QUEUE_SIZE:
       self->queue_size = g_value_get_uint (value);
       break;
+    case PROP_LABELS:
+      g_free (self->labels);
+      self->labels = g_value_dup_string (value);
+      self->labels_changed = TRUE;
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -464,6 +485,12 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_QUEUE_SIZE:
       g_value_set_uint (value, self->queue_size);
       break;
+    case PROP_LABELS:
+      g_value_set_string (value, self->labels);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -498,6 +525,25 @@ build_gen_params (GstVlmCaption * self, VlmGenParams * params, GError ** error)
     params->num_beams = num_beams;
   g_free (config);
   return ok;
+}
+
+/* "a dog; a person walking;" -> { "a dog", "a person walking" }: blanks
+ * around a label and empty labels are typing slips, not labels. */
+static gchar **
+split_labels (const gchar * text)
+{
+  gchar **parts = g_strsplit (text ? text : "", ";", -1);
+  GPtrArray *labels = g_ptr_array_new ();
+  gchar **p;
+
+  for (p = parts; *p; p++) {
+    g_strstrip (*p);
+    if (**p)
+      g_ptr_array_add (labels, g_strdup (*p));
+  }
+  g_strfreev (parts);
+  g_ptr_array_add (labels, NULL);
+  return (gchar **) g_ptr_array_free (labels, FALSE);
 }
 
 /* ---------------------------------------------------------------- start/stop */
@@ -556,11 +602,14 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   VlmModelParams params = vlm_model_default_params ();
   VlmGenParams gen;
   GError *error = NULL;
-  gchar *dir, *instance;
+  gchar *dir, *instance, **labels;
   guint n_frames;
   GstClockTime duration, interval, overlap;
 
   GST_OBJECT_LOCK (self);
+  /* the worker starts without labels: it splits them on its first clip */
+  self->labels_changed = TRUE;
+  labels = split_labels (self->labels);
   dir = g_strdup (self->model_dir);
   instance = g_strdup (self->model_instance_id);
   params.backend = self->backend;
@@ -585,6 +634,9 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->session = vlm_session_new (self->model, &error);
   if (!self->session)
     goto load_failed;
+  self->can_generate = vlm_model_can_generate (self->model);
+  if (!self->can_generate && !labels[0])
+    goto no_labels;
   /* A typo in generation-config fails the state change, not every clip. */
   if (!build_gen_params (self, &gen, &error))
     goto bad_generation_config;
@@ -608,6 +660,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   g_mutex_unlock (&self->lock);
   self->worker = g_thread_new ("vlmcaption", gst_vlm_caption_worker, self);
 
+  g_strfreev (labels);
   g_free (dir);
   return TRUE;
 
@@ -619,6 +672,12 @@ bad_overlap:
 load_failed:
   post_load_error (self, dir, error);
   goto failed;
+no_labels:
+  GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+      ("The model in %s (%s) tags clips instead of captioning them: set "
+          "labels, e.g. labels=\"a dog;a person walking\"", dir,
+          vlm_model_get_architecture (self->model)), (NULL));
+  goto failed;
 bad_generation_config:
   GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
       ("Invalid generation-config: %s", error->message), (NULL));
@@ -629,6 +688,7 @@ failed:
   gst_vlm_model_table_release (self->model_instance, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_instance, g_free);
+  g_strfreev (labels);
   g_free (instance);
   g_free (dir);
   return FALSE;
@@ -654,6 +714,8 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   self->worker = NULL;
 
   gst_vlm_sampler_reset (&self->sampler);
+  g_clear_pointer (&self->tag_labels, g_strfreev);
+  self->tag_unsupported = FALSE;
   g_clear_pointer (&self->session, vlm_session_free);
   gst_vlm_model_table_release (self->model_instance, self->model);
   self->model = NULL;
@@ -901,35 +963,193 @@ on_token (int token_id, const char *piece, void *user_data)
   return go_on;
 }
 
-/* Worker thread: captions one clip and publishes the result. */
-static void
-caption_clip (GstVlmCaption * self, GstVlmClip * clip)
+/* Worker thread: the caption of `n_frames` mapped frames of `clip` as the
+ * message structure, or NULL with `error` set. */
+static GstStructure *
+caption_frames (GstVlmCaption * self, GstVlmClip * clip,
+    const VlmFrame * frames, guint n_frames, GError ** error)
 {
-  GstVideoFrame *vframes = g_new0 (GstVideoFrame, clip->n_filled);
-  VlmFrame *frames = g_new0 (VlmFrame, clip->n_filled);
   TokenContext ctx = { self, clip->epoch };
   VlmCaption caption = { 0 };
   VlmGenParams params;
   GstStructure *s = NULL;
-  GError *error = NULL;
-  gboolean ok, stale, warn_config;
+  GError *config_error = NULL;
+  gboolean warn_config;
   gchar *prompt;
-  guint i, n_mapped;
 
   GST_OBJECT_LOCK (self);
   prompt = g_strdup (self->prompt);
   GST_OBJECT_UNLOCK (self);
 
-  if (!build_gen_params (self, &params, &error)) {
+  if (!build_gen_params (self, &params, &config_error)) {
     GST_OBJECT_LOCK (self);
     warn_config = !self->generation_config_warned;
     self->generation_config_warned = TRUE;
     GST_OBJECT_UNLOCK (self);
     if (warn_config)
       GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-          ("Ignoring generation-config: %s", error->message), (NULL));
-    g_clear_error (&error);
+          ("Ignoring generation-config: %s", config_error->message), (NULL));
+    g_clear_error (&config_error);
   }
+
+  if (vlm_session_caption (self->session, frames, n_frames, prompt, &params,
+          on_token, &ctx, &caption, error))
+    s = gst_structure_new ("vlmcaption",
+        "text", G_TYPE_STRING, caption.text ? caption.text : "",
+        "start", G_TYPE_UINT64, clip->pts,
+        "end", G_TYPE_UINT64, clip->end_pts,
+        "model", G_TYPE_STRING, vlm_model_get_name (self->model),
+        "prompt", G_TYPE_STRING, prompt ? prompt : "",
+        "n-tokens", G_TYPE_INT, caption.n_tokens,
+        "inference-ms", G_TYPE_DOUBLE, caption.total_ms, NULL);
+  vlm_caption_clear (&caption);
+  g_free (prompt);
+  return s;
+}
+
+/* Worker thread: splits the labels property anew when it changed, so that
+ * clips in between score the very same label array (the engine embeds the
+ * labels once per set). */
+static void
+refresh_labels (GstVlmCaption * self)
+{
+  gchar *labels;
+
+  GST_OBJECT_LOCK (self);
+  if (!self->labels_changed) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->labels_changed = FALSE;
+  labels = g_strdup (self->labels);
+  GST_OBJECT_UNLOCK (self);
+
+  g_strfreev (self->tag_labels);
+  self->tag_labels = split_labels (labels);
+  /* a new set deserves a new try on a model that captions too */
+  self->tag_unsupported = FALSE;
+  g_free (labels);
+}
+
+/* Worker thread: the zero-shot tags of `n_frames` mapped frames of `clip`
+ * as the message structure (the top-k labels by score, as text and arrays),
+ * or NULL with `error` set. */
+static GstStructure *
+tag_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
+    guint n_frames, GError ** error)
+{
+  guint n = g_strv_length (self->tag_labels), top_k, i, j;
+  GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT, probs = G_VALUE_INIT;
+  gint64 started = g_get_monotonic_time ();
+  gfloat *score, *prob;
+  guint *order;
+  GString *text;
+  GstStructure *s;
+
+  if (!n) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+        "no labels to score: set the labels property");
+    return NULL;
+  }
+  GST_OBJECT_LOCK (self);
+  top_k = MIN (self->top_k, n);
+  GST_OBJECT_UNLOCK (self);
+
+  score = g_new (gfloat, n);
+  prob = g_new (gfloat, n);
+  if (!vlm_session_tag (self->session, frames, n_frames,
+          (const char *const *) self->tag_labels, n, score, prob, error)) {
+    g_free (score);
+    g_free (prob);
+    return NULL;
+  }
+
+  /* best first; insertion sort, as label sets are short */
+  order = g_new (guint, n);
+  for (i = 0; i < n; i++) {
+    for (j = i; j > 0 && score[order[j - 1]] < score[i]; j--)
+      order[j] = order[j - 1];
+    order[j] = i;
+  }
+
+  text = g_string_new (NULL);
+  gst_value_array_init (&labels, top_k);
+  gst_value_array_init (&scores, top_k);
+  gst_value_array_init (&probs, top_k);
+  for (i = 0; i < top_k; i++) {
+    GValue v = G_VALUE_INIT;
+    guint k = order[i];
+
+    g_string_append_printf (text, "%s%s (%.2f)", i ? "; " : "",
+        self->tag_labels[k], prob[k]);
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, self->tag_labels[k]);
+    gst_value_array_append_and_take_value (&labels, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, score[k]);
+    gst_value_array_append_and_take_value (&scores, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, prob[k]);
+    gst_value_array_append_and_take_value (&probs, &v);
+  }
+
+  s = gst_structure_new ("vlmcaption",
+      "text", G_TYPE_STRING, text->str,
+      "start", G_TYPE_UINT64, clip->pts,
+      "end", G_TYPE_UINT64, clip->end_pts,
+      "model", G_TYPE_STRING, vlm_model_get_name (self->model),
+      "prompt", G_TYPE_STRING, "",
+      "n-tokens", G_TYPE_INT, 0,
+      "inference-ms", G_TYPE_DOUBLE,
+      (g_get_monotonic_time () - started) / 1000.0, NULL);
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, "probs", &probs);
+  g_string_free (text, TRUE);
+  g_free (order);
+  g_free (score);
+  g_free (prob);
+  return s;
+}
+
+/* Worker thread: tags when the model cannot caption, or when labels are set
+ * and the model scores them; captions otherwise. */
+static GstStructure *
+infer_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
+    guint n_frames, GError ** error)
+{
+  GstStructure *s;
+
+  refresh_labels (self);
+  if (self->can_generate && (!self->tag_labels[0] || self->tag_unsupported))
+    return caption_frames (self, clip, frames, n_frames, error);
+
+  s = tag_frames (self, clip, frames, n_frames, error);
+  /* With frames and labels given, BAD_ARGUMENT means the model has no text
+   * tower: say so once and caption, until the labels change. */
+  if (!s && self->can_generate
+      && g_error_matches (*error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT)) {
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Ignoring labels: %s", (*error)->message), (NULL));
+    g_clear_error (error);
+    self->tag_unsupported = TRUE;
+    s = caption_frames (self, clip, frames, n_frames, error);
+  }
+  return s;
+}
+
+/* Worker thread: captions (or tags) one clip and publishes the result. */
+static void
+caption_clip (GstVlmCaption * self, GstVlmClip * clip)
+{
+  GstVideoFrame *vframes = g_new0 (GstVideoFrame, clip->n_filled);
+  VlmFrame *frames = g_new0 (VlmFrame, clip->n_filled);
+  GstStructure *s = NULL;
+  GError *error = NULL;
+  gboolean stale;
+  gdouble ms = 0;
+  const gchar *text = NULL;
+  guint i, n_mapped;
 
   for (n_mapped = 0; n_mapped < clip->n_filled; n_mapped++) {
     GstVlmFrame *slot = &clip->slots[n_mapped];
@@ -939,29 +1159,23 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
       break;
     vlm_frame_from_video_frame (&vframes[n_mapped], &frames[n_mapped]);
   }
-  GST_DEBUG_OBJECT (self, "captioning %u frames at %" GST_TIME_FORMAT,
+  GST_DEBUG_OBJECT (self, "inferring %u frames at %" GST_TIME_FORMAT,
       n_mapped, GST_TIME_ARGS (clip->pts));
-  ok = n_mapped > 0 && vlm_session_caption (self->session, frames, n_mapped,
-      prompt, &params, on_token, &ctx, &caption, &error);
+  if (n_mapped > 0)
+    s = infer_frames (self, clip, frames, n_mapped, &error);
   for (i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&vframes[i]);
-
-  if (ok)
-    s = gst_structure_new ("vlmcaption",
-        "text", G_TYPE_STRING, caption.text ? caption.text : "",
-        "start", G_TYPE_UINT64, clip->pts,
-        "end", G_TYPE_UINT64, clip->end_pts,
-        "model", G_TYPE_STRING, vlm_model_get_name (self->model),
-        "prompt", G_TYPE_STRING, prompt ? prompt : "",
-        "n-tokens", G_TYPE_INT, caption.n_tokens,
-        "inference-ms", G_TYPE_DOUBLE, caption.total_ms, NULL);
+  if (s) {
+    text = gst_structure_get_string (s, "text");
+    gst_structure_get_double (s, "inference-ms", &ms);
+  }
 
   /* The meta goes first and the text last: an application that sees the
    * message finds the meta on the next video buffer, and the message and
    * signal come before the caption's text buffer and a drained EOS. */
   g_mutex_lock (&self->lock);
   stale = clip->epoch != self->epoch || self->flushing;
-  if (!stale && ok)
+  if (!stale && s)
     self->pending_metas = g_list_prepend (self->pending_metas,
         gst_structure_copy (s));
   g_mutex_unlock (&self->lock);
@@ -969,13 +1183,13 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
     GST_DEBUG_OBJECT (self, "discarding the caption of a flushed clip");
     goto done;
   }
-  if (ok) {
+  if (s) {
     GST_INFO_OBJECT (self, "%" GST_TIME_FORMAT ": \"%s\" (%.1f ms)",
-        GST_TIME_ARGS (clip->pts), caption.text, caption.total_ms);
-    g_signal_emit (self, signals[SIGNAL_CAPTION], 0, caption.text, clip->pts,
+        GST_TIME_ARGS (clip->pts), text, ms);
+    g_signal_emit (self, signals[SIGNAL_CAPTION], 0, text, clip->pts,
         clip->end_pts);
     gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), g_steal_pointer (&s)));
+        gst_message_new_element (GST_OBJECT (self), gst_structure_copy (s)));
   } else if (!g_error_matches (error, VLM_ERROR, VLM_ERROR_CANCELLED)) {
     GST_ELEMENT_WARNING (self, STREAM, FAILED,
         ("Could not caption the clip at %" GST_TIME_FORMAT ": %s",
@@ -986,8 +1200,8 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
   g_mutex_lock (&self->lock);
   if (clip->epoch == self->epoch && !self->flushing) {
     if (clip->state == GST_VLM_CLIP_QUEUED) {
-      clip->state = ok ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
-      clip->text = g_strdup (ok ? caption.text : NULL);
+      clip->state = s ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
+      clip->text = g_strdup (text);
     }
     wake_locked (self);
   }
@@ -997,8 +1211,6 @@ done:
   if (s)
     gst_structure_free (s);
   g_clear_error (&error);
-  vlm_caption_clear (&caption);
-  g_free (prompt);
   g_free (frames);
   g_free (vframes);
 }
@@ -1565,6 +1777,7 @@ gst_vlm_caption_finalize (GObject * object)
   g_free (self->prompt);
   g_free (self->generation_config);
   g_free (self->model_instance_id);
+  g_free (self->labels);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1605,6 +1818,8 @@ gst_vlm_caption_init (GstVlmCaption * self)
   self->overlap = DEFAULT_PROP_OVERLAP;
   self->drop_policy = DEFAULT_PROP_DROP_POLICY;
   self->queue_size = DEFAULT_PROP_QUEUE_SIZE;
+  self->labels = g_strdup (DEFAULT_PROP_LABELS);
+  self->top_k = DEFAULT_PROP_TOP_K;
 
   gst_video_info_init (&self->vinfo);
   g_queue_init (&self->sampler.open);
@@ -1733,6 +1948,23 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
       g_param_spec_uint ("queue-size", "Queue size",
           "Clips that may wait while the model captions another", 1, 64,
           DEFAULT_PROP_QUEUE_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_string ("labels", "Labels",
+          "Text labels to score each clip against, separated by ';' (e.g. "
+          "\"a dog;a person walking;an empty room\"), for models that tag "
+          "clips (zero-shot) instead of, or as well as, captioning them. "
+          "Applies from the next clip; NULL or empty: caption (a model that "
+          "only tags then refuses to start)",
+          DEFAULT_PROP_LABELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k",
+          "Best-scoring labels reported per tagged clip (text, meta and "
+          "message). Applies from the next clip", 1, G_MAXUINT,
+          DEFAULT_PROP_TOP_K,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_DROPPED_CLIPS,

@@ -51,6 +51,9 @@ struct _GstVlmCaption
   GstClockTime overlap;
   GstVlmCaptionDropPolicy drop_policy;
   guint queue_size;
+  gchar *labels;
+  guint top_k;
+  gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
 
@@ -60,6 +63,11 @@ struct _GstVlmCaption
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
   GstClockTime clip_stride;
+  gboolean can_generate;        /* FALSE: the model only tags */
+
+  /* worker thread only, until stop() joined it */
+  gchar **tag_labels;           /* labels split, kept while they hold */
+  gboolean tag_unsupported;     /* the model refused to score tag_labels */
 
   /* streaming thread only */
   GstVideoInfo vinfo;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
@@ -947,20 +948,19 @@ write_slow_model (void)
   return dir;
 }
 
+/* Removes a model folder written by a test (files and links only). */
 static void
 remove_model (gchar * dir)
 {
-  const gchar *names[] = { "model.safetensors", "config.json",
-    "processor_config.json", "tokenizer.json", "tokenizer_config.json",
-    "generation_config.json"
-  };
-  guint i;
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
 
-  for (i = 0; i < G_N_ELEMENTS (names); i++) {
-    gchar *path = g_build_filename (dir, names[i], NULL);
+  while ((name = g_dir_read_name (d))) {
+    gchar *path = g_build_filename (dir, name, NULL);
     g_unlink (path);
     g_free (path);
   }
+  g_dir_close (d);
   g_rmdir (dir);
   g_free (dir);
 }
@@ -1055,6 +1055,246 @@ GST_START_TEST (test_drop_policy_slow_model)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------- tags */
+
+/* The LanguageBind fixture in a temporary folder (its files linked, never
+ * written) plus the tokenizer.json it lacks: CLIP's normalizer,
+ * pre-tokenizer and `</w>` BPE over single letters, with no merges, so any
+ * lower-case label of up to 14 letters fits the tiny text tower (64 ids, 16
+ * positions). The scores are noise; their shape is what is tested. */
+static gchar *
+write_languagebind_model (void)
+{
+  const gchar *linked[] = { "config.json", "model.safetensors",
+    "preprocessor_config.json"
+  };
+  gchar *dir = g_dir_make_tmp ("vlmcaption-languagebind-XXXXXX", NULL);
+  GString *json = g_string_new ("{\"added_tokens\":["
+      "{\"id\":1,\"content\":\"<|startoftext|>\",\"single_word\":false,"
+      "\"lstrip\":false,\"rstrip\":false,\"normalized\":true,\"special\":true},"
+      "{\"id\":2,\"content\":\"<|endoftext|>\",\"single_word\":false,"
+      "\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}],"
+      "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},"
+      "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"},"
+      "{\"type\":\"Lowercase\"}]},"
+      "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":"
+      "\"Split\",\"pattern\":{\"Regex\":\"<\\\\|startoftext\\\\|>|"
+      "<\\\\|endoftext\\\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\\\p{L}]+|[\\\\p{N}]|"
+      "[^\\\\s\\\\p{L}\\\\p{N}]+\"},\"behavior\":\"Removed\",\"invert\":true},"
+      "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
+      "\"use_regex\":false}]},"
+      "\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":"
+      "[\"<|endoftext|>\",2],\"cls\":[\"<|startoftext|>\",1],"
+      "\"trim_offsets\":false,\"add_prefix_space\":false},"
+      "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+      "\"trim_offsets\":true,\"use_regex\":true},"
+      "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":"
+      "\"<|endoftext|>\",\"continuing_subword_prefix\":\"\","
+      "\"end_of_word_suffix\":\"</w>\",\"fuse_unk\":false,"
+      "\"byte_fallback\":false,\"vocab\":{\"<|startoftext|>\":1,"
+      "\"<|endoftext|>\":2");
+  gchar *path, *fixture;
+  gchar c;
+  guint i;
+
+  for (c = 'a'; c <= 'z'; c++)
+    g_string_append_printf (json, ",\"%c\":%d,\"%c</w>\":%d", c, 3 + c - 'a',
+        c, 29 + c - 'a');
+  g_string_append (json, "},\"merges\":[]}}");
+  path = g_build_filename (dir, "tokenizer.json", NULL);
+  fail_unless (g_file_set_contents (path, json->str, -1, NULL));
+  g_free (path);
+  g_string_free (json, TRUE);
+
+  for (i = 0; i < G_N_ELEMENTS (linked); i++) {
+    gchar *rel = g_build_filename ("fixtures", "languagebind-video-tiny",
+        linked[i], NULL);
+
+    fixture = shared_path (rel);
+    path = g_build_filename (dir, linked[i], NULL);
+    fail_unless_equals_int (symlink (fixture, path), 0);
+    g_free (path);
+    g_free (fixture);
+    g_free (rel);
+  }
+  return dir;
+}
+
+/* A tag-only model with labels: every clip gets a message whose labels are
+ * all the labels (top-k 3 of 3), scored finite and best first, with probs
+ * summing to 1; the same text goes out on text_src. */
+GST_START_TEST (test_tags_per_clip)
+{
+  const gchar *expected[] = { "red", "blue", "dog" };
+  gchar *dir = write_languagebind_model ();
+  gchar *props = g_strdup_printf ("model=%s labels=red;blue;dog", dir);
+  Fixture f;
+  guint clip, i;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, props);
+  set_video_caps (&f, "RGB", 64, 48);
+  for (clip = 0; clip < 2; clip++) {
+    GstMessage *msg;
+    const GstStructure *s;
+    const GValue *labels, *scores, *probs;
+    GstBuffer *buffer;
+    gdouble sum = 0;
+    gchar *text;
+    guint found = 0;
+    guint64 start;
+
+    push_frames (&f, FPS, clip ? 0 : 255, 0, clip ? 255 : 0);
+    msg = wait_caption_message (&f);
+    s = gst_message_get_structure (msg);
+    fail_unless (gst_structure_get_uint64 (s, "start", &start));
+    fail_unless_equals_uint64 (start, clip * GST_SECOND);
+    labels = gst_structure_get_value (s, "labels");
+    scores = gst_structure_get_value (s, "scores");
+    probs = gst_structure_get_value (s, "probs");
+    fail_unless (labels && GST_VALUE_HOLDS_ARRAY (labels));
+    fail_unless (scores && GST_VALUE_HOLDS_ARRAY (scores));
+    fail_unless (probs && GST_VALUE_HOLDS_ARRAY (probs));
+    fail_unless_equals_int (gst_value_array_get_size (labels), 3);
+    fail_unless_equals_int (gst_value_array_get_size (scores), 3);
+    fail_unless_equals_int (gst_value_array_get_size (probs), 3);
+    for (i = 0; i < 3; i++) {
+      const gchar *label =
+          g_value_get_string (gst_value_array_get_value (labels, i));
+      gdouble score =
+          g_value_get_double (gst_value_array_get_value (scores, i));
+      gdouble prob = g_value_get_double (gst_value_array_get_value (probs, i));
+      guint j;
+
+      for (j = 0; j < G_N_ELEMENTS (expected); j++)
+        if (!g_strcmp0 (label, expected[j]))
+          found |= 1 << j;
+      fail_unless (isfinite (score) && isfinite (prob));
+      fail_unless (prob >= 0 && prob <= 1);
+      if (i)
+        fail_unless (score <= g_value_get_double (gst_value_array_get_value
+                (scores, i - 1)), "scores not sorted");
+      sum += prob;
+    }
+    fail_unless_equals_int (found, 7);
+    fail_unless (fabs (sum - 1) < 1e-4, "probs sum to %f", sum);
+
+    buffer = gst_harness_pull (f.text);
+    text = buffer_text (buffer);
+    fail_unless_equals_string (text, gst_structure_get_string (s, "text"));
+    fail_unless (g_str_has_prefix (text, g_value_get_string
+            (gst_value_array_get_value (labels, 0))));
+    fail_unless (strstr (text, " (0.") || strstr (text, " (1.00)"), "%s",
+        text);
+    g_free (text);
+    gst_buffer_unref (buffer);
+    gst_message_unref (msg);
+  }
+  push_eos (&f);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* top-k shortens the report, also while playing. */
+GST_START_TEST (test_tags_top_k)
+{
+  gchar *dir = write_languagebind_model ();
+  gchar *props = g_strdup_printf ("model=%s labels=red;blue;dog;cat top-k=1",
+      dir);
+  const GstStructure *s;
+  GstMessage *msg;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, props);
+  set_video_caps (&f, "RGB", 64, 48);
+  push_frames (&f, FPS, 255, 0, 0);
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  fail_unless_equals_int (gst_value_array_get_size (gst_structure_get_value
+          (s, "labels")), 1);
+  fail_if (strchr (gst_structure_get_string (s, "text"), ';'));
+  gst_message_unref (msg);
+
+  g_object_set (f.element, "top-k", 2, "labels", "red;blue", NULL);
+  push_frames (&f, FPS, 255, 0, 0);
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  fail_unless_equals_int (gst_value_array_get_size (gst_structure_get_value
+          (s, "probs")), 2);
+  fail_unless (strstr (gst_structure_get_string (s, "text"), "; ") != NULL);
+  gst_message_unref (msg);
+  push_eos (&f);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* A tag-only model without labels cannot start, and says what is missing. */
+GST_START_TEST (test_tags_need_labels)
+{
+  gchar *dir = write_languagebind_model ();
+
+  expect_load_error (dir, GST_RESOURCE_ERROR_SETTINGS, "labels");
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- other models */
+
+/* The decoder-only VLMs of the fixtures caption through the element from
+ * their folders, with a prompt. */
+static const gchar *generative_fixtures[] = {
+  "video-llava-tiny", "llava-onevision-qwen2-tiny",
+};
+
+GST_START_TEST (test_generative_models)
+{
+  gchar *rel = g_build_filename ("fixtures", generative_fixtures[__i__], NULL);
+  gchar *dir = shared_path (rel);
+  gchar *props = g_strdup_printf ("model=%s", dir);
+  const GstStructure *s;
+  GstMessage *msg;
+  GstBuffer *buffer;
+  gchar *text;
+  gint n_tokens;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, props);
+  /* the prompt applies from the next clip, so it may come after start */
+  g_object_set (f.element, "prompt", "What happens in the video?", NULL);
+  set_video_caps (&f, "RGB", 64, 48);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_eos (&f);
+
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  fail_unless_equals_string (gst_structure_get_string (s, "model"),
+      generative_fixtures[__i__]);
+  fail_unless_equals_string (gst_structure_get_string (s, "prompt"),
+      "What happens in the video?");
+  fail_unless (gst_structure_get_int (s, "n-tokens", &n_tokens));
+  fail_unless (n_tokens > 0);
+  buffer = gst_harness_pull (f.text);
+  fail_unless (buffer != NULL, "no caption on text_src");
+  text = buffer_text (buffer);
+  fail_unless (*text);
+  fail_unless_equals_string (text, gst_structure_get_string (s, "text"));
+  g_free (text);
+  gst_buffer_unref (buffer);
+  gst_message_unref (msg);
+  fixture_clear (&f);
+  g_free (props);
+  g_free (dir);
+  g_free (rel);
+}
+
+GST_END_TEST;
+
 static Suite *
 vlmcaption_suite (void)
 {
@@ -1078,6 +1318,11 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_offline_drain);
   tcase_add_loop_test (tc, test_drop_policy_slow_model, 0,
       G_N_ELEMENTS (policies));
+  tcase_add_test (tc, test_tags_per_clip);
+  tcase_add_test (tc, test_tags_top_k);
+  tcase_add_test (tc, test_tags_need_labels);
+  tcase_add_loop_test (tc, test_generative_models, 0,
+      G_N_ELEMENTS (generative_fixtures));
   return s;
 }
 

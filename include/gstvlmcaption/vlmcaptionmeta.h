@@ -14,6 +14,14 @@
  *   n-tokens      G_TYPE_INT     generated tokens
  *   inference-ms  G_TYPE_DOUBLE  time the engine spent on the clip
  *
+ * A clip tagged with the element's labels (zero-shot, "text" reads
+ * "a dog (0.81); a person walking (0.12)") has these too, best first, one
+ * entry per reported label (the element's top-k):
+ *
+ *   labels        GST_TYPE_ARRAY of G_TYPE_STRING  the labels
+ *   scores        GST_TYPE_ARRAY of G_TYPE_DOUBLE  logit_scale · cosine
+ *   probs         GST_TYPE_ARRAY of G_TYPE_DOUBLE  softmax across all labels
+ *
  * This header is all an application needs: it does not link against the
  * plugin. Example, in a pad probe downstream of vlmcaption:
  *
