@@ -125,14 +125,9 @@ static gboolean
 load_file (VlmSafetensors *st, const char *file, GError **error)
 {
   GError *ferr = NULL;
-  GMappedFile *map = g_mapped_file_new (file, FALSE, &ferr);
-  if (!map) {
-    g_set_error (error, VLM_ERROR, ferr->code == G_FILE_ERROR_NOENT ? VLM_ERROR_NOT_FOUND : VLM_ERROR_IO,
-                 "%s: %s", file, ferr->message);
-    g_error_free (ferr);
+  GMappedFile *map = vlm_safetensors_map (st, file, error);
+  if (!map)
     return FALSE;
-  }
-  g_ptr_array_add (st->maps, map);
   const uint8_t *base = (const uint8_t *) g_mapped_file_get_contents (map);
   uint64_t size = g_mapped_file_get_length (map), hlen = 0;
   if (size < 8)
@@ -326,10 +321,19 @@ vlm_safetensors_path (const VlmSafetensors *st)
   return st->path;
 }
 
-void
-vlm_safetensors_keep_map (VlmSafetensors *st, GMappedFile *map)
+GMappedFile *
+vlm_safetensors_map (VlmSafetensors *st, const char *file, GError **error)
 {
+  GError *ferr = NULL;
+  GMappedFile *map = g_mapped_file_new (file, FALSE, &ferr);
+  if (!map) {
+    g_set_error (error, VLM_ERROR, ferr->code == G_FILE_ERROR_NOENT ? VLM_ERROR_NOT_FOUND : VLM_ERROR_IO,
+                 "%s: %s", file, ferr->message);
+    g_error_free (ferr);
+    return NULL;
+  }
   g_ptr_array_add (st->maps, map);
+  return map;
 }
 
 gboolean

@@ -521,15 +521,9 @@ load_state_dict (VlmSafetensors *st, Zip *z, GError **error)
 gboolean
 vlm_torchbin_load (VlmSafetensors *st, const char *file, GError **error)
 {
-  GError *ferr = NULL;
-  GMappedFile *map = g_mapped_file_new (file, FALSE, &ferr);
-  if (!map) {
-    g_set_error (error, VLM_ERROR, ferr->code == G_FILE_ERROR_NOENT ? VLM_ERROR_NOT_FOUND : VLM_ERROR_IO,
-                 "%s: %s", file, ferr->message);
-    g_error_free (ferr);
+  GMappedFile *map = vlm_safetensors_map (st, file, error);
+  if (!map)
     return FALSE;
-  }
-  vlm_safetensors_keep_map (st, map);
   Zip z = {file, (const uint8_t *) g_mapped_file_get_contents (map), g_mapped_file_get_length (map),
            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free)};
   gboolean ok = read_zip (&z, error) && load_state_dict (st, &z, error);
