@@ -74,17 +74,25 @@ vlm_json_object (JsonObject *o, const char *key)
 }
 
 gboolean
-vlm_json_require_int (JsonObject *o, const char *key, const char *file, int *out, GError **error)
+vlm_json_positive_int (JsonObject *o, const char *key, int def, const char *file, int *out,
+                       GError **error)
 {
   JsonNode *n = number (o, key);
-  gint64 v = n ? json_node_get_int (n) : 0;
+  gboolean absent = !o || !json_object_has_member (o, key) || json_node_is_null (json_object_get_member (o, key));
+  gint64 v = n ? json_node_get_int (n) : absent ? def : 0;
   if (v < 1 || v > G_MAXINT) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: \"%s\" %s", file, key,
-                 n ? "must be a positive integer" : "is missing");
+                 absent ? "is missing" : "must be a positive integer");
     return FALSE;
   }
   *out = (int) v;
   return TRUE;
+}
+
+gboolean
+vlm_json_require_int (JsonObject *o, const char *key, const char *file, int *out, GError **error)
+{
+  return vlm_json_positive_int (o, key, 0, file, out, error);
 }
 
 int

@@ -20,6 +20,10 @@ JsonObject *vlm_json_object (JsonObject *o, const char *key);   /* NULL if absen
 /* Required positive int: BAD_CONFIG "FILE: KEY ..." when absent, not a number or < 1. */
 gboolean vlm_json_require_int (JsonObject *o, const char *key, const char *file, int *out,
                                GError **error);
+/* Positive int that HF's config class gives a default of `def` when the file
+ * leaves it out (def 0: required). BAD_CONFIG if present but not positive. */
+gboolean vlm_json_positive_int (JsonObject *o, const char *key, int def, const char *file, int *out,
+                                GError **error);
 
 /* An int or a list of ints (e.g. eos_token_id); returns how many were
  * written to out (at most cap); 0 when absent. */

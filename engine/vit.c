@@ -7,15 +7,43 @@
 
 /* ---------------------------------------------------------------- config */
 
+/* Hub configs leave out what equals the config class's default (git-base's
+ * vision_config names little more than its patch size), so a missing size
+ * takes the default of the class `model_type` names, as from_pretrained
+ * does; an unknown model_type requires every size. */
+typedef struct {
+  const char *model_type;
+  int hidden, intermediate, heads, layers, image, patch;
+} HfDefaults;
+
+static const HfDefaults hf_default_table[] = {
+  {"git_vision_model", 768, 3072, 12, 12, 224, 16},      /* GitVisionConfig */
+  {"clip_vision_model", 768, 3072, 12, 12, 224, 32},     /* CLIPVisionConfig */
+  {"siglip_vision_model", 768, 3072, 12, 12, 224, 16},   /* SiglipVisionConfig */
+  {"clip_text_model", 512, 2048, 8, 12, 0, 0},           /* CLIPTextConfig */
+  {NULL, 0, 0, 0, 0, 0, 0},
+};
+
+static const HfDefaults *
+hf_defaults (JsonObject *o)
+{
+  const char *type = vlm_json_string (o, "model_type", "");
+  const HfDefaults *d = hf_default_table;
+  while (d->model_type && strcmp (d->model_type, type) != 0)
+    d++;
+  return d;
+}
+
 gboolean
 vlm_vit_encoder_config_read (VlmVitConfig *c, JsonObject *o, const char *file, const char *default_act,
                              float default_eps, GError **error)
 {
   memset (c, 0, sizeof *c);
-  if (!vlm_json_require_int (o, "hidden_size", file, &c->hidden_size, error) ||
-      !vlm_json_require_int (o, "intermediate_size", file, &c->intermediate_size, error) ||
-      !vlm_json_require_int (o, "num_attention_heads", file, &c->num_heads, error) ||
-      !vlm_json_require_int (o, "num_hidden_layers", file, &c->num_layers, error))
+  const HfDefaults *d = hf_defaults (o);
+  if (!vlm_json_positive_int (o, "hidden_size", d->hidden, file, &c->hidden_size, error) ||
+      !vlm_json_positive_int (o, "intermediate_size", d->intermediate, file, &c->intermediate_size, error) ||
+      !vlm_json_positive_int (o, "num_attention_heads", d->heads, file, &c->num_heads, error) ||
+      !vlm_json_positive_int (o, "num_hidden_layers", d->layers, file, &c->num_layers, error))
     return FALSE;
   c->eps = (float) vlm_json_double (o, "layer_norm_eps", default_eps);
   const char *act = vlm_json_string (o, "hidden_act", default_act);
@@ -42,8 +70,8 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
   }
   if (!vlm_vit_encoder_config_read (c, vc, file, clip_style ? "quick_gelu" : "gelu_pytorch_tanh",
                                     clip_style ? 1e-5f : 1e-6f, error) ||
-      !vlm_json_require_int (vc, "patch_size", file, &c->patch_size, error) ||
-      !vlm_json_require_int (vc, "image_size", file, &c->image_size, error) ||
+      !vlm_json_positive_int (vc, "patch_size", hf_defaults (vc)->patch, file, &c->patch_size, error) ||
+      !vlm_json_positive_int (vc, "image_size", hf_defaults (vc)->image, file, &c->image_size, error) ||
       (vlm_json_bool (vc, "add_time_attn", FALSE) &&
        !vlm_json_require_int (vc, "num_frames", file, &c->num_frames, error)))
     return FALSE;

@@ -146,6 +146,30 @@ test_streamed_pieces (void)
   vlm_model_unref (m);
 }
 
+/* A Hub vision_config that leaves sizes to GitVisionConfig's defaults
+ * reads as ViT-B/16 at 224; a size given as garbage is refused by name. */
+static void
+test_vision_config_defaults (void)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (parser,
+      "{\"model_type\": \"git_vision_model\", \"projection_dim\": 512}", -1, NULL));
+  JsonObject *vc = json_node_get_object (json_parser_get_root (parser));
+  VlmVitConfig c;
+  GError *error = NULL;
+  g_assert_true (vlm_vit_config_read (&c, vc, "config.json", TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (c.hidden_size, ==, 768);
+  g_assert_cmpint (c.num_layers, ==, 12);
+  g_assert_cmpint (c.patch_size, ==, 16);
+  g_assert_cmpint (c.n_tokens, ==, 197);
+  json_object_set_string_member (vc, "hidden_size", "wide");
+  g_assert_false (vlm_vit_config_read (&c, vc, "config.json", TRUE, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG);
+  g_assert_nonnull (strstr (error->message, "hidden_size"));
+  g_error_free (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -160,5 +184,6 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/git/session-repeatable", test_repeatable);
   g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
+  g_test_add_func ("/git/vision-config-defaults", test_vision_config_defaults);
   return g_test_run ();
 }
