@@ -1,5 +1,6 @@
-"""Counts meson test results: TAP programs by their subtests, others as one
-test each; prints the closing line 'N passed, N failed, N skipped'."""
+"""Counts meson test results: TAP programs by their subtests, GstCheck
+programs by their checks, others as one test each; prints the closing line
+'N passed, N failed, N skipped'."""
 import json
 import re
 import sys
@@ -9,7 +10,9 @@ for path in sys.argv[1:]:
     for line in open(path):
         t = json.loads(line)
         res = t["result"]
-        subs = re.findall(r"^(ok|not ok) \d+[^\n]*", t.get("stdout") or "", re.M)
+        out = t.get("stdout") or ""
+        subs = re.findall(r"^(ok|not ok) \d+[^\n]*", out, re.M)
+        check = re.search(r"^\d+%: Checks: (\d+), Failures: (\d+), Errors: (\d+)", out, re.M)
         if t.get("protocol", "").upper() == "TAP" or subs:
             for s in subs:
                 if s.startswith("not ok"):
@@ -20,6 +23,10 @@ for path in sys.argv[1:]:
                     passed += 1
             if res not in ("OK", "SKIP") and not any(s.startswith("not ok") for s in subs):
                 failed += 1  # crashed or timed out before reporting
+        elif check:
+            checks, bad = int(check[1]), int(check[2]) + int(check[3])
+            passed += checks - bad
+            failed += max(bad, int(res != "OK"))  # a crash counts once
         elif res == "OK":
             passed += 1
         elif res == "SKIP":
