@@ -52,65 +52,88 @@ test_stages (gconstpointer data)
   vlm_model_unref (m);
 }
 
+/* The golden clip and a session of the tiny model, for the public-API tests. */
+typedef struct {
+  VlmModel *m;
+  VlmSafetensors *gold;
+  VlmFrame *frames;
+  int n_frames;
+  VlmSession *s;
+  VlmGenParams gp;
+} Clip;
+
+static void
+clip_open (Clip *c, VlmBackend backend)
+{
+  GError *error = NULL;
+  c->m = load_tiny (backend);
+  c->gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  c->frames = vt_golden_frames (c->gold, &c->n_frames);
+  c->s = vlm_session_new (c->m, &error);
+  g_assert_no_error (error);
+  c->gp = vlm_gen_default_params (c->m);
+}
+
+/* Captions the clip with `prompt`, failing the test on error. */
+static void
+clip_caption (Clip *c, const char *prompt, VlmTokenFunc on_token, void *data, VlmCaption *cap)
+{
+  GError *error = NULL;
+  g_assert_true (vlm_session_caption (c->s, c->frames, c->n_frames, prompt, &c->gp, on_token, data, cap, &error));
+  g_assert_no_error (error);
+}
+
+static void
+clip_close (Clip *c)
+{
+  vlm_session_free (c->s);
+  g_free (c->frames);
+  vlm_safetensors_free (c->gold);
+  vlm_model_unref (c->m);
+}
+
 /* Raw frames → caption through the public API; ids must equal the golden's
  * (which start with [CLS], the prompt). */
 static void
 check_generation (const VtBackend *be, int num_beams, const char *golden_name)
 {
-  VlmModel *m = load_tiny (be->backend);
-  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
+  Clip c;
+  clip_open (&c, be->backend);
   int64_t n_want;
-  g_autofree int *want = vt_tensor_int (gold, golden_name, &n_want);
-  int n_frames;
-  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
-  GError *error = NULL;
-  VlmSession *s = vlm_session_new (m, &error);
-  g_assert_no_error (error);
-  VlmGenParams gp = vlm_gen_default_params (m);
-  gp.num_beams = num_beams;
-  gp.max_new_tokens = (int) n_want - 1;
+  g_autofree int *want = vt_tensor_int (c.gold, golden_name, &n_want);
+  c.gp.num_beams = num_beams;
+  c.gp.max_new_tokens = (int) n_want - 1;
   VlmCaption cap;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, NULL, NULL, &cap, &error));
-  g_assert_no_error (error);
+  clip_caption (&c, "", NULL, NULL, &cap);
   g_test_message ("%s (%s): \"%s\", %d tokens, %.1f ms", golden_name, be->name, cap.text, cap.n_tokens, cap.total_ms);
-  g_assert_cmpint (want[0], ==, m->bos_id);
+  g_assert_cmpint (want[0], ==, c.m->bos_id);
   g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want + 1, (n_want - 1) * sizeof (int));
   vlm_caption_clear (&cap);
-  vlm_session_free (s);
-  vlm_safetensors_free (gold);
-  vlm_model_unref (m);
+  clip_close (&c);
 }
 
 static void test_greedy (gconstpointer data) { check_generation (data, 1, "greedy_ids"); }
 static void test_beam3 (gconstpointer data) { check_generation (data, 3, "beam3_ids"); }
 
-/* The same session captions the same clip twice with the same result:
- * the KV cache and arena are reset correctly between clips. */
+/* The same session captions the same clip twice with the same result, a
+ * beam search between: the KV cache and arena are reset between clips. */
 static void
 test_repeatable (void)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
-  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
-  int n_frames;
-  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
-  GError *error = NULL;
-  VlmSession *s = vlm_session_new (m, &error);
-  VlmGenParams gp = vlm_gen_default_params (m);
-  gp.max_new_tokens = 10;
-  VlmCaption a, b, c;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, "a red ball", &gp, NULL, NULL, &a, &error));
-  gp.num_beams = 3;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, NULL, NULL, &c, &error));
-  gp.num_beams = 1;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, "a red ball", &gp, NULL, NULL, &b, &error));
-  g_assert_no_error (error);
+  Clip c;
+  clip_open (&c, VLM_BACKEND_ONEDNN);
+  c.gp.max_new_tokens = 10;
+  VlmCaption a, b, between;
+  clip_caption (&c, "a red ball", NULL, NULL, &a);
+  c.gp.num_beams = 3;
+  clip_caption (&c, "", NULL, NULL, &between);
+  c.gp.num_beams = 1;
+  clip_caption (&c, "a red ball", NULL, NULL, &b);
   g_assert_cmpstr (a.text, ==, b.text);
   vlm_caption_clear (&a);
   vlm_caption_clear (&b);
-  vlm_caption_clear (&c);
-  vlm_session_free (s);
-  vlm_safetensors_free (gold);
-  vlm_model_unref (m);
+  vlm_caption_clear (&between);
+  clip_close (&c);
 }
 
 static gboolean
@@ -124,26 +147,18 @@ collect_piece (int id, const char *piece, void *data)
 static void
 test_streamed_pieces (void)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_ONEDNN);
-  VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
-  int n_frames;
-  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
-  GError *error = NULL;
-  VlmSession *s = vlm_session_new (m, &error);
-  VlmGenParams gp = vlm_gen_default_params (m);
-  gp.max_new_tokens = 10;
+  Clip c;
+  clip_open (&c, VLM_BACKEND_ONEDNN);
+  c.gp.max_new_tokens = 10;
   GString *streamed = g_string_new (NULL);
   VlmCaption cap;
-  g_assert_true (vlm_session_caption (s, frames, n_frames, "", &gp, collect_piece, streamed, &cap, &error));
-  g_assert_no_error (error);
+  clip_caption (&c, "", collect_piece, streamed, &cap);
   g_test_message ("streamed \"%s\", caption \"%s\"", streamed->str, cap.text);
   g_assert_cmpint (cap.n_tokens, ==, 10);
   g_assert_cmpstr (streamed->str, ==, cap.text);
   g_string_free (streamed, TRUE);
   vlm_caption_clear (&cap);
-  vlm_session_free (s);
-  vlm_safetensors_free (gold);
-  vlm_model_unref (m);
+  clip_close (&c);
 }
 
 /* A Hub vision_config that leaves sizes to GitVisionConfig's defaults
