@@ -4,6 +4,7 @@
  *   vlm-bench                                   git-base-vatex, both backends
  *   vlm-bench --backend onednn --runs 9 --json bench.json
  *   vlm-bench --preset tiny --quick --json t.json   a few seconds: code paths only
+ *   vlm-bench --preset languagebind-video           ms per 8-frame clip, zero-shot tags
  *
  * A preset writes a full-size HuggingFace checkpoint folder with random
  * weights (the real config values are written out below), so no download is
@@ -36,7 +37,7 @@ static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = 20;
 static gboolean quick, skip_limits;
 
 static GOptionEntry entries[] = {
-  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex or tiny", "NAME"},
+  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny or languagebind-video", "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"runs", 'r', 0, G_OPTION_ARG_INT, &n_runs, "Timed captions per backend (default 5)", "N"},
@@ -1359,6 +1360,347 @@ measure_backends (const char *dir, const char *one_layer_dir, ModelResult *model
   return n;
 }
 
+/* ================================================================ LanguageBind video tower (issue 7)
+ *
+ * LanguageBind_Video's shape (LanguageBind/LanguageBind_Video): a CLIP
+ * ViT-L/14 at 224 whose every layer adds a temporal embedding and a temporal
+ * self-attention across 8 frames, a CLIP text tower and projections to 768.
+ * Timed through vlm_session_tag on an 8-frame clip with 3 labels: the label
+ * embeddings are computed on the first call and reused, so a timed run is
+ * the vision tower, its projection and 3 dot products. */
+
+#define LB_PRESET "languagebind-video"
+
+enum {
+  LB_DV = 1024, LB_IV = 4096, LB_LV = 24, LB_HV = 16, LB_IMAGE = 224, LB_PATCH = 14, LB_FRAMES = 8,
+  LB_DT = 768, LB_IT = 3072, LB_LT = 12, LB_HT = 12, LB_VOCAB = 49408, LB_POS = 77, LB_PROJ = 768,
+  LB_BOS = 49406, LB_EOS = 49407,   /* CLIP's <|startoftext|>, <|endoftext|>: the largest ids */
+};
+
+static const char *const lb_labels[] = {"a person walking", "a dog", "an empty room"};
+
+static int lb_tokens (void) { return (LB_IMAGE / LB_PATCH) * (LB_IMAGE / LB_PATCH) + 1; }
+
+static void
+clip_layer_tensors (Checkpoint *c, const char *l, int D, int inter, gboolean temporal, int frames)
+{
+  static const char *proj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+  for (int j = 0; j < 4; j++)
+    add_linear (c, tname (c, "%s.self_attn.%s", l, proj[j]), D, D);
+  add_layer_norm (c, tname (c, "%s.layer_norm1", l), D);
+  add_linear (c, tname (c, "%s.mlp.fc1", l), inter, D);
+  add_linear (c, tname (c, "%s.mlp.fc2", l), D, inter);
+  add_layer_norm (c, tname (c, "%s.layer_norm2", l), D);
+  if (!temporal)
+    return;
+  add_tensor (c, tname (c, "%s.temporal_embedding", l), INIT_WEIGHT, 3, 1, frames, D, 0);
+  for (int j = 0; j < 4; j++)
+    add_linear (c, tname (c, "%s.temporal_attn.%s", l, proj[j]), D, D);
+  add_layer_norm (c, tname (c, "%s.temporal_layer_norm1", l), D);
+}
+
+/* Every tensor engine/languagebind.c and engine/vit.c load, under the
+ * LanguageBindVideo state dict's names. */
+static void
+lb_tensors (Checkpoint *c)
+{
+  const char *vm = "vision_model";
+  add_tensor (c, tname (c, "%s.embeddings.class_embedding", vm), INIT_WEIGHT, 1, LB_DV, 0, 0, 0);
+  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vm), INIT_WEIGHT, 4, LB_DV, 3, LB_PATCH, LB_PATCH);
+  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vm), INIT_WEIGHT, 2, lb_tokens (), LB_DV, 0, 0);
+  add_layer_norm (c, tname (c, "%s.pre_layrnorm", vm), LB_DV);
+  for (int i = 0; i < LB_LV; i++)
+    clip_layer_tensors (c, tname (c, "%s.encoder.layers.%d", vm, i), LB_DV, LB_IV, TRUE, LB_FRAMES);
+  add_layer_norm (c, tname (c, "%s.post_layernorm", vm), LB_DV);
+  add_tensor (c, "visual_projection.weight", INIT_WEIGHT, 2, LB_PROJ, LB_DV, 0, 0);
+  add_tensor (c, "text_model.embeddings.token_embedding.weight", INIT_WEIGHT, 2, LB_VOCAB, LB_DT, 0, 0);
+  add_tensor (c, "text_model.embeddings.position_embedding.weight", INIT_WEIGHT, 2, LB_POS, LB_DT, 0, 0);
+  for (int i = 0; i < LB_LT; i++)
+    clip_layer_tensors (c, tname (c, "text_model.encoder.layers.%d", i), LB_DT, LB_IT, FALSE, 0);
+  add_layer_norm (c, "text_model.final_layer_norm", LB_DT);
+  add_tensor (c, "text_projection.weight", INIT_WEIGHT, 2, LB_PROJ, LB_DT, 0, 0);
+  TensorSpec *scale = add_tensor (c, "logit_scale", INIT_WEIGHT, 0, 0, 0, 0, 0);
+  scale->pinned = 0;
+  scale->pinned_value = 2.6592f;   /* ln(1/0.07), CLIP's initial value */
+}
+
+static char *
+lb_config_json (void)
+{
+  return g_strdup_printf (
+    "{\n"
+    "  \"architectures\": [\"LanguageBindVideo\"],\n"
+    "  \"model_type\": \"LanguageBindVideo\",\n"
+    "  \"projection_dim\": %d,\n"
+    "  \"logit_scale_init_value\": 2.6592,\n"
+    "  \"text_config\": {\n"
+    "    \"model_type\": \"clip_text_model\",\n"
+    "    \"vocab_size\": %d, \"hidden_size\": %d, \"intermediate_size\": %d, \"projection_dim\": %d,\n"
+    "    \"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"max_position_embeddings\": %d,\n"
+    "    \"hidden_act\": \"quick_gelu\", \"layer_norm_eps\": 1e-05,\n"
+    "    \"pad_token_id\": 1, \"bos_token_id\": 0, \"eos_token_id\": 2\n"
+    "  },\n"
+    "  \"vision_config\": {\n"
+    "    \"model_type\": \"clip_vision_model\",\n"
+    "    \"hidden_size\": %d, \"intermediate_size\": %d, \"projection_dim\": %d,\n"
+    "    \"num_hidden_layers\": %d, \"num_attention_heads\": %d,\n"
+    "    \"image_size\": %d, \"patch_size\": %d, \"num_channels\": 3,\n"
+    "    \"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-05,\n"
+    "    \"add_time_attn\": true, \"num_frames\": %d,\n"
+    "    \"force_patch_dropout\": 0.0, \"lora_r\": 0, \"video_decode_backend\": \"decord\"\n"
+    "  }\n"
+    "}\n",
+    LB_PROJ, LB_VOCAB, LB_DT, LB_IT, LB_PROJ, LB_LT, LB_HT, LB_POS, LB_DV, LB_IV, LB_PROJ, LB_LV, LB_HV, LB_IMAGE,
+    LB_PATCH, LB_FRAMES);
+}
+
+static char *
+lb_preprocessor_json (void)
+{
+  return g_strdup_printf (
+    "{\n"
+    "  \"crop_size\": {\"height\": %d, \"width\": %d},\n"
+    "  \"do_center_crop\": true,\n"
+    "  \"do_convert_rgb\": true,\n"
+    "  \"do_normalize\": true,\n"
+    "  \"do_rescale\": true,\n"
+    "  \"do_resize\": true,\n"
+    "  \"image_mean\": [0.48145466, 0.4578275, 0.40821073],\n"
+    "  \"image_processor_type\": \"CLIPImageProcessor\",\n"
+    "  \"image_std\": [0.26862954, 0.26130258, 0.27577711],\n"
+    "  \"resample\": 3,\n"
+    "  \"rescale_factor\": 0.00392156862745098,\n"
+    "  \"size\": {\"shortest_edge\": %d}\n"
+    "}\n",
+    LB_IMAGE, LB_IMAGE, LB_IMAGE);
+}
+
+/* A CLIP tokenizer.json (normalizer, pre-tokenizer, start/end template and
+ * `</w>` BPE as the Hub's) over a small synthetic vocabulary: every letter
+ * alone and with `</w>`, and each label word built by left-to-right merges
+ * (as tests/test_languagebind.c builds one). Ids stay below the start and
+ * end tokens, which keep CLIP's ids: the text tower pools at the largest id. */
+static void
+lb_vocab_add (GHashTable *vocab, const char *token)
+{
+  if (!g_hash_table_contains (vocab, token))
+    g_hash_table_insert (vocab, g_strdup (token), GINT_TO_POINTER (g_hash_table_size (vocab) + 3));
+}
+
+static char *
+lb_tokenizer_json (void)
+{
+  g_autoptr (GHashTable) vocab = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GString *merges = g_string_new (NULL), *json = g_string_new (NULL);
+  for (char ch = 'a'; ch <= 'z'; ch++) {
+    char one[2] = {ch, 0};
+    g_autofree char *end = g_strconcat (one, "</w>", NULL);
+    lb_vocab_add (vocab, one);
+    lb_vocab_add (vocab, end);
+  }
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (lb_labels); i++) {
+    g_auto (GStrv) words = g_strsplit (lb_labels[i], " ", -1);
+    for (char **w = words; *w; w++) {
+      int n = (int) strlen (*w);
+      if (n < 2 || !g_hash_table_add (seen, g_strdup (*w)))
+        continue;
+      g_autofree char *cur = g_strndup (*w, 1);
+      for (int j = 1; j < n; j++) {
+        g_autofree char *sym = j == n - 1 ? g_strconcat (*w + j, "</w>", NULL) : g_strndup (*w + j, 1);
+        char *next = g_strconcat (cur, sym, NULL);
+        lb_vocab_add (vocab, next);
+        g_string_append_printf (merges, "%s\"%s %s\"", merges->len ? "," : "", cur, sym);
+        g_free (cur);
+        cur = next;
+      }
+    }
+  }
+  g_string_append_printf (json,
+    "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":["
+    "{\"id\":%d,\"content\":\"<|startoftext|>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":true,\"special\":true},"
+    "{\"id\":%d,\"content\":\"<|endoftext|>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}],"
+    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},"
+    "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"},{\"type\":\"Lowercase\"}]},"
+    "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+    "\"<\\\\|startoftext\\\\|>|<\\\\|endoftext\\\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\\\p{L}]+|[\\\\p{N}]|[^\\\\s\\\\p{L}\\\\p{N}]+\"},"
+    "\"behavior\":\"Removed\",\"invert\":true},"
+    "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]},"
+    "\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"<|endoftext|>\",%d],\"cls\":[\"<|startoftext|>\",%d],"
+    "\"trim_offsets\":false,\"add_prefix_space\":false},"
+    "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
+    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"<|endoftext|>\",\"continuing_subword_prefix\":\"\","
+    "\"end_of_word_suffix\":\"</w>\",\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":{"
+    "\"<|startoftext|>\":%d,\"<|endoftext|>\":%d",
+    LB_BOS, LB_EOS, LB_EOS, LB_BOS, LB_BOS, LB_EOS);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, vocab);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    g_string_append_printf (json, ",\"%s\":%d", (const char *) k, GPOINTER_TO_INT (v));
+  g_string_append_printf (json, "},\"merges\":[%s]}}", merges->str);
+  g_string_free (merges, TRUE);
+  return g_string_free (json, FALSE);
+}
+
+static gboolean
+lb_write_checkpoint (const char *dir, GError **error)
+{
+  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
+  lb_tensors (&c);
+  double params = 0;
+  for (guint i = 0; i < c.specs->len; i++)
+    params += numel (&g_array_index (c.specs, TensorSpec, i));
+  progress ("writing a %s checkpoint with random weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
+            LB_PRESET, dir, c.specs->len, params / 1e6, params * 4 / MIB);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
+  g_ptr_array_add (written, g_strdup (st));
+  gboolean ok = write_safetensors (st, &c, error) &&
+                write_text (dir, "config.json", lb_config_json (), error) &&
+                write_text (dir, "preprocessor_config.json", lb_preprocessor_json (), error) &&
+                write_text (dir, "tokenizer.json", lb_tokenizer_json (), error);
+  g_array_free (c.specs, TRUE);
+  g_string_chunk_free (c.names);
+  if (ok)
+    progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
+  return ok;
+}
+
+/* FLOPs of one clip's vision tower (2 per multiply-add), spatial part
+ * (patch embedding, CLIP layers) and temporal part (per layer: 4 D×D
+ * projections over every token, and the two attention products of each
+ * token's T-long sequence). */
+static void
+lb_flops (double *spatial, double *temporal)
+{
+  double T = lb_tokens (), D = LB_DV, F = LB_FRAMES, np = T - 1;
+  double layer = 2 * T * D * D * 4 + 2 * T * D * LB_IV * 2 + 2 * T * T * D * 2;
+  *spatial = F * (2 * np * 3 * LB_PATCH * LB_PATCH * D + LB_LV * layer);
+  *temporal = LB_LV * (2 * F * T * D * D * 4 + 2 * T * F * F * D * 2);
+}
+
+typedef struct {
+  const char *backend;
+  double load_ms, first_ms, other_cores;
+  int n_disturbed;
+  Stats clip;
+  float scores[G_N_ELEMENTS (lb_labels)];
+} LbResult;
+
+static gboolean
+lb_measure (const char *dir, VlmBackend backend, LbResult *res, GError **error)
+{
+  VlmModelParams mp = vlm_model_default_params ();
+  mp.backend = backend;
+  mp.n_threads = n_threads;
+  gint64 t0 = g_get_monotonic_time ();
+  VlmModel *model = vlm_model_load (dir, &mp, error);
+  VlmSession *s = model ? vlm_session_new (model, error) : NULL;
+  gboolean ok = s != NULL;
+  if (ok) {
+    res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
+    progress ("%s: model loaded and session made in %.0f ms", res->backend, res->load_ms);
+  }
+  int F = ok ? vlm_model_get_frames_per_clip (model) : 0, n = G_N_ELEMENTS (lb_labels);
+  g_autofree guint8 *pixels = NULL;
+  g_autofree VlmFrame *frames = ok ? make_frames (F, 320, 240, &pixels) : NULL;
+  g_autofree double *ms = g_new (double, n_runs);
+  float probs[G_N_ELEMENTS (lb_labels)];
+  /* The first call embeds the labels; then n_warmup untimed clips, then
+   * n_runs clean ones (disturbed runs repeated, as run_captions does). */
+  for (int tries = 0, done = -n_warmup - 1; ok && done < n_runs; tries++) {
+    wait_quiet ();
+    CpuMark mark = cpu_mark ();
+    gint64 t = g_get_monotonic_time ();
+    ok = vlm_session_tag (s, frames, F, lb_labels, n, res->scores, probs, error);
+    double clip_ms = (g_get_monotonic_time () - t) / 1000.0, others = other_cores_since (mark);
+    if (!ok)
+      break;
+    gboolean keep = done < 0 || others <= MAX_OTHER_CORES || tries >= 2 * n_runs + n_warmup + 1;
+    progress ("%s %s: %.1f ms per %d-frame clip%s%s", res->backend,
+              done == -n_warmup - 1 ? "first clip (label embeddings)" : done < 0 ? "warm-up" : "run", clip_ms, F,
+              done >= 0 && others > MAX_OTHER_CORES ? keep ? " (disturbed, kept)" : " (disturbed: repeated)" : "",
+              "");
+    if (done == -n_warmup - 1)
+      res->first_ms = clip_ms;
+    if (keep && done >= 0) {
+      ms[done] = clip_ms;
+      res->n_disturbed += others > MAX_OTHER_CORES;
+      res->other_cores = MAX (res->other_cores, others);
+    }
+    done += keep;
+  }
+  if (ok)
+    res->clip = stats_of (ms, n_runs);
+  vlm_session_free (s);
+  vlm_model_unref (model);
+  return ok;
+}
+
+static int
+lb_main (void)
+{
+  GError *error = NULL;
+  double load_before = loadavg ();
+  if (load_before > 0.5)
+    progress ("load average is %.2f: other work is running and the numbers will be low", load_before);
+  written = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *tmp = NULL;
+  if (!out_dir && !(tmp = g_dir_make_tmp ("vlm-bench-XXXXXX", &error)))
+    return fail ("cannot make a temp dir", error);
+  if (out_dir && g_mkdir_with_parents (out_dir, 0755) != 0)
+    return fail ("cannot make --out", NULL);
+  const char *dir = out_dir ? out_dir : tmp;
+  static const struct { const char *name; VlmBackend backend; } all[] = {
+    {"onednn", VLM_BACKEND_ONEDNN}, {"blas", VLM_BACKEND_BLAS}};
+  LbResult res[2] = {{0}};
+  int n = 0;
+  gboolean ok = lb_write_checkpoint (dir, &error);
+  for (guint i = 0; ok && i < G_N_ELEMENTS (all); i++)
+    if (strcmp (backend_name, "both") == 0 || strcmp (backend_name, all[i].name) == 0) {
+      res[n].backend = all[i].name;
+      ok = lb_measure (dir, all[i].backend, &res[n++], &error);
+    }
+  if (tmp)
+    remove_written (tmp);
+  if (!ok)
+    return fail ("benchmark failed", error);
+  Limits limits = {0};
+  if (!skip_limits)
+    measure_limits (&limits);
+  double spatial, temporal;
+  lb_flops (&spatial, &temporal);
+  printf ("vlm-bench: %s, vlm_session_tag on %d frames 320x240 with %d labels (embedded once), %d threads, "
+          "load average %.2f before\n", LB_PRESET, LB_FRAMES, (int) G_N_ELEMENTS (lb_labels),
+          n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
+  printf ("work: vision tower %.1f GFLOP per clip, of which temporal attention %.1f (%.1f%%)\n",
+          (spatial + temporal) / 1e9, temporal / 1e9, 100 * temporal / (spatial + temporal));
+  for (int i = 0; i < n; i++) {
+    const LbResult *r = &res[i];
+    double gfs = gflops (spatial + temporal, r->clip.median / 1000);
+    double limit = strcmp (r->backend, "onednn") == 0 ? limits.matmul_f32 : limits.sgemm;
+    printf ("%-7s ms per clip %.1f (min %.1f, max %.1f, %d runs); first clip with label embeddings %.1f ms; "
+            "load %.0f ms; %.1f GFLOP/s", r->backend, r->clip.median, r->clip.min, r->clip.max, n_runs, r->first_ms,
+            r->load_ms, gfs);
+    if (!skip_limits && limit > 0)
+      printf (" = %.2f of the %s limit %.1f GFLOP/s", gfs / limit,
+              strcmp (r->backend, "onednn") == 0 ? "oneDNN f32 matmul" : "OpenBLAS sgemm", limit);
+    printf ("; disturbed runs kept %d\n", r->n_disturbed);
+    printf ("        scores:");
+    for (guint j = 0; j < G_N_ELEMENTS (lb_labels); j++)
+      printf (" \"%s\" %.3f", lb_labels[j], r->scores[j]);
+    printf ("\n");
+  }
+  g_free (limits.impl_f32);
+  g_free (limits.impl_bf16);
+  g_free (limits.impl_u8s8);
+  g_free (limits.impl_gemv_f32);
+  g_free (limits.impl_gemv_bf16);
+  g_ptr_array_free (written, TRUE);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1369,9 +1711,10 @@ main (int argc, char **argv)
                                      "machine's matmul and memory-bandwidth limits.");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return fail ("bad arguments", error);
+  gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
-  if (!p)
-    return fail ("unknown --preset (known: git-base-vatex, tiny)", NULL);
+  if (!p && !languagebind)
+    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ")", NULL);
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
     return fail ("--backend must be onednn, blas or both", NULL);
   if (quick) {
@@ -1380,6 +1723,8 @@ main (int argc, char **argv)
   }
   if (n_runs < 1 || n_warmup < 0 || max_new_tokens < 1)
     return fail ("--runs and --max-new-tokens must be ≥ 1, --warmup ≥ 0", NULL);
+  if (languagebind)
+    return lb_main ();
 
   double load_before = loadavg ();
   if (load_before > 0.5)
