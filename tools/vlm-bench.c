@@ -1333,6 +1333,27 @@ fail (const char *what, GError *error)
   return 1;
 }
 
+/* Warns when the machine is busy and makes the checkpoint folder: --out,
+ * or a new temp dir returned in *tmp for the caller to remove. NULL (after
+ * saying why) on failure. */
+static const char *
+begin_run (double load_before, char **tmp)
+{
+  GError *error = NULL;
+  if (load_before > 0.5)
+    progress ("load average is %.2f: other work is running and the numbers will be low", load_before);
+  written = g_ptr_array_new_with_free_func (g_free);
+  if (!out_dir && !(*tmp = g_dir_make_tmp ("vlm-bench-XXXXXX", &error))) {
+    fail ("cannot make a temp dir", error);
+    return NULL;
+  }
+  if (out_dir && g_mkdir_with_parents (out_dir, 0755) != 0) {
+    fail ("cannot make --out", NULL);
+    return NULL;
+  }
+  return out_dir ? out_dir : *tmp;
+}
+
 /* Runs each selected backend on the full checkpoint and its one-text-layer
  * variant; returns how many results were filled, -1 on error. */
 static int
@@ -1643,15 +1664,10 @@ lb_main (void)
 {
   GError *error = NULL;
   double load_before = loadavg ();
-  if (load_before > 0.5)
-    progress ("load average is %.2f: other work is running and the numbers will be low", load_before);
-  written = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *tmp = NULL;
-  if (!out_dir && !(tmp = g_dir_make_tmp ("vlm-bench-XXXXXX", &error)))
-    return fail ("cannot make a temp dir", error);
-  if (out_dir && g_mkdir_with_parents (out_dir, 0755) != 0)
-    return fail ("cannot make --out", NULL);
-  const char *dir = out_dir ? out_dir : tmp;
+  const char *dir = begin_run (load_before, &tmp);
+  if (!dir)
+    return 1;
   static const struct { const char *name; VlmBackend backend; } all[] = {
     {"onednn", VLM_BACKEND_ONEDNN}, {"blas", VLM_BACKEND_BLAS}};
   LbResult res[2] = {{0}};
@@ -1727,15 +1743,10 @@ main (int argc, char **argv)
     return lb_main ();
 
   double load_before = loadavg ();
-  if (load_before > 0.5)
-    progress ("load average is %.2f: other work is running and the numbers will be low", load_before);
-  written = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *tmp = NULL;
-  if (!out_dir && !(tmp = g_dir_make_tmp ("vlm-bench-XXXXXX", &error)))
-    return fail ("cannot make a temp dir", error);
-  if (out_dir && g_mkdir_with_parents (out_dir, 0755) != 0)
-    return fail ("cannot make --out", NULL);
-  const char *dir = out_dir ? out_dir : tmp;
+  const char *dir = begin_run (load_before, &tmp);
+  if (!dir)
+    return 1;
   g_autofree char *one_layer_dir = NULL;
   ModelResult models[2] = {{0}};
   int n_models = -1;
