@@ -620,6 +620,171 @@ test_wordpiece_rules (void)
   g_remove (path);
 }
 
+/* ───────────────────────── slow CLIP files (vocab.json + merges.txt) ───────────────────────── */
+
+/* The languagebind golden's prompts as words with the ids its input_ids give
+ * them (as tests/test_languagebind.c builds its tokenizer.json). */
+static const struct {
+  const char *word;
+  int id;
+} clip_words[] = {{"a", 5},   {"red", 6},    {"ball", 7},  {"dog", 9},   {"runs", 10},
+                  {"an", 11}, {"empty", 12}, {"gray", 13}, {"room", 14}};
+
+static gboolean
+clip_id_taken (GHashTable *vocab, int id)
+{
+  GHashTableIter it;
+  gpointer v;
+  if (id <= 2)
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (clip_words); i++)
+    if (clip_words[i].id == id)
+      return TRUE;
+  g_hash_table_iter_init (&it, vocab);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (GPOINTER_TO_INT (v) == id)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+clip_add_token (GHashTable *vocab, const char *token)
+{
+  int id = 3;
+  if (g_hash_table_contains (vocab, token))
+    return;
+  while (clip_id_taken (vocab, id))
+    id++;
+  g_hash_table_insert (vocab, g_strdup (token), GINT_TO_POINTER (id));
+}
+
+static void
+write_file (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+  g_assert_true (g_file_set_contents (path, text, -1, &error));
+  g_assert_no_error (error);
+}
+
+static void
+remove_dir (char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  while ((name = g_dir_read_name (d))) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+    g_assert_cmpint (g_remove (path), ==, 0);
+  }
+  g_dir_close (d);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+  g_free (dir);
+}
+
+/* A folder with CLIPTokenizer's slow files: vocab.json, merges.txt (with
+ * its #version line) and a tokenizer_config.json naming `cls`. */
+static char *
+write_clip_slow (const char *cls)
+{
+  g_autoptr (GHashTable) vocab = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GString *merges = g_string_new ("#version: 0.2\n"), *json = g_string_new ("{\"<|startoftext|>\":1,\"<|endoftext|>\":2");
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("vlm-clip-XXXXXX", &error), *cfg;
+  GHashTableIter it;
+  gpointer k, v;
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (clip_words); i++) {
+    g_autofree char *whole = g_strconcat (clip_words[i].word, "</w>", NULL);
+    g_hash_table_insert (vocab, g_strdup (whole), GINT_TO_POINTER (clip_words[i].id));
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (clip_words); i++) {
+    const char *w = clip_words[i].word;
+    int n = (int) strlen (w);
+    char *cur = n == 1 ? g_strconcat (w, "</w>", NULL) : g_strndup (w, 1);
+    clip_add_token (vocab, cur);
+    for (int j = 1; j < n; j++) {
+      g_autofree char *sym = j == n - 1 ? g_strconcat (w + j, "</w>", NULL) : g_strndup (w + j, 1);
+      char *next = g_strconcat (cur, sym, NULL);
+      clip_add_token (vocab, sym);
+      clip_add_token (vocab, next);
+      g_string_append_printf (merges, "%s %s\n", cur, sym);
+      g_free (cur);
+      cur = next;
+    }
+    g_free (cur);
+  }
+  g_hash_table_iter_init (&it, vocab);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    g_string_append_printf (json, ",\"%s\":%d", (const char *) k, GPOINTER_TO_INT (v));
+  g_string_append (json, "}");
+  write_file (dir, "vocab.json", json->str);
+  write_file (dir, "merges.txt", merges->str);
+  cfg = g_strdup_printf ("{\"tokenizer_class\":\"%s\",\"bos_token\":{\"content\":\"<|startoftext|>\"},"
+                         "\"eos_token\":\"<|endoftext|>\",\"unk_token\":\"<|endoftext|>\","
+                         "\"pad_token\":\"<|endoftext|>\",\"model_max_length\":77}", cls);
+  write_file (dir, "tokenizer_config.json", cfg);
+  g_free (cfg);
+  g_string_free (json, TRUE);
+  g_string_free (merges, TRUE);
+  return dir;
+}
+
+/* vocab.json + merges.txt of a CLIP tokenizer_class load as CLIPConverter's
+ * tokenizer.json: the languagebind labels encode to the golden input_ids and
+ * decode back (normalized); another class is refused, naming tokenizer.json. */
+static void
+test_clip_slow_files (void)
+{
+  static const char *const labels[] = {"A red  ball", "dog runs", "an EMPTY gray room"};
+  static const char *const decoded[] = {"a red ball", "dog runs", "an empty gray room"};
+  static const char *const classes[] = {"LanguageBindVideoTokenizer", "CLIPTokenizer", "CLIPTokenizerFast"};
+  VlmSafetensors *st = vt_open_golden ("fixtures/languagebind-video-tiny/golden.safetensors");
+  const VlmTensor *ids_t = vlm_safetensors_find (st, "input_ids");
+  int64_t n;
+  g_autofree int *want = vt_tensor_int (st, "input_ids", &n);
+  g_autofree int *mask = vt_tensor_int (st, "attention_mask", NULL);
+  int rows = (int) ids_t->shape[0], len = (int) ids_t->shape[1];
+  GError *error = NULL;
+  g_assert_cmpint (rows, ==, G_N_ELEMENTS (labels));
+  for (guint c = 0; c < G_N_ELEMENTS (classes); c++) {
+    char *dir = write_clip_slow (classes[c]);
+    VlmTokenizer *tok = vlm_tokenizer_load (dir, &error);
+    g_assert_no_error (error);
+    g_assert_true (vlm_tokenizer_is_special (tok, 1) && vlm_tokenizer_is_special (tok, 2));
+    for (int r = 0; r < rows; r++) {
+      int k = 0, n_got;
+      while (k < len && mask[r * len + k])
+        k++;
+      g_autofree int *got = encode_ok (tok, labels[r], TRUE, &n_got);
+      g_autofree char *gs = ids_str (got, n_got), *ws = ids_str (want + (size_t) r * len, k);
+      g_autofree char *text = vlm_tokenizer_decode (tok, got, n_got, TRUE);
+      g_autofree char *with_special = vlm_tokenizer_decode (tok, got, n_got, FALSE);
+      g_autofree char *want_special = g_strdup_printf ("<|startoftext|>%s <|endoftext|>", decoded[r]);
+      g_test_message ("%s: \"%s\" → %s", classes[c], labels[r], gs);
+      g_assert_cmpstr (gs, ==, ws);
+      g_assert_cmpstr (text, ==, decoded[r]);
+      g_assert_cmpstr (with_special, ==, want_special);
+    }
+    vlm_tokenizer_free (tok);
+    remove_dir (dir);
+  }
+
+  /* Same files, a tokenizer class that is not CLIP's: refused. */
+  {
+    char *dir = write_clip_slow ("GPT2Tokenizer");
+    g_autofree char *tj = g_build_filename (dir, "tokenizer.json", NULL);
+    VlmTokenizer *tok = vlm_tokenizer_load (dir, &error);
+    g_assert_null (tok);
+    g_assert_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND);
+    g_test_message ("expected failure: %s", error->message);
+    g_assert_nonnull (strstr (error->message, tj));
+    g_assert_nonnull (strstr (error->message, "GPT2Tokenizer"));
+    g_clear_error (&error);
+    remove_dir (dir);
+  }
+  vlm_safetensors_free (st);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -643,5 +808,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/empty-text", test_empty_text);
   g_test_add_func ("/tokenizer/testcard-captions", test_testcard_captions);
   g_test_add_func ("/tokenizer/wordpiece-rules", test_wordpiece_rules);
+  g_test_add_func ("/tokenizer/clip-slow-files", test_clip_slow_files);
   return g_test_run ();
 }
