@@ -793,7 +793,7 @@ vlm_gen_params_init (VlmGenParams *params)
   };
 }
 
-typedef enum { KEY_INT, KEY_FLOAT, KEY_BOOL, KEY_EARLY_STOPPING, KEY_SEED } VlmKeyType;
+typedef enum { KEY_INT, KEY_FLOAT, KEY_BOOL, KEY_EARLY_STOPPING, KEY_SEED, KEY_STOP_STRINGS } VlmKeyType;
 
 /* One generation_config key: where it lives and what values it takes
  * (lo < value or lo <= value as lo_open says; value <= hi). */
@@ -818,6 +818,8 @@ static const VlmGenKey gen_keys[] = {
   { "top_p", KEY_FLOAT, FIELD (top_p), 0, 1, TRUE, "a number in (0, 1]" },
   { "repetition_penalty", KEY_FLOAT, FIELD (repetition_penalty), 0, HUGE_VAL, TRUE, "a number > 0" },
   { "seed", KEY_SEED, FIELD (seed), 0, 0, FALSE, "an unsigned 64-bit integer" },
+  { "stop_strings", KEY_STOP_STRINGS, FIELD (stop_strings), 0, 0, FALSE,
+    "up to 4 non-empty UTF-8 strings of at most 63 bytes separated by '|'" },
 };
 #undef FIELD
 
@@ -851,6 +853,41 @@ parse_number (const VlmGenKey *key, const char *text, double *out)
   return *text && *end == '\0' && !isnan (*out)
          && (key->lo_open ? *out > key->lo : *out >= key->lo) && *out <= key->hi
          && (key->type != KEY_FLOAT || isfinite (*out));
+}
+
+/* Copies the n strings into params->stop_strings (all of them, or nothing:
+ * FALSE if there are too many, or one is empty, too long or not UTF-8). */
+static gboolean
+stop_strings_set (VlmGenParams *params, const char *const *strs, int n)
+{
+  G_STATIC_ASSERT (VLM_MAX_STOP_STRINGS == 4 && VLM_STOP_STRING_MAX == 64); /* as "expected" says */
+  if (n > VLM_MAX_STOP_STRINGS)
+    return FALSE;
+  for (int i = 0; i < n; i++)
+    if (!strs[i] || !*strs[i] || strlen (strs[i]) >= VLM_STOP_STRING_MAX
+        || !g_utf8_validate (strs[i], -1, NULL))
+      return FALSE;
+  memset (params->stop_strings, 0, sizeof params->stop_strings);
+  for (int i = 0; i < n; i++)
+    strcpy (params->stop_strings[i], strs[i]);
+  return TRUE;
+}
+
+/* "a|b": '|'-separated, each stripped; "" clears. */
+static gboolean
+parse_stop_strings (VlmGenParams *params, const char *text)
+{
+  char **parts;
+  gboolean ok;
+
+  if (*text == '\0')
+    return stop_strings_set (params, NULL, 0);
+  parts = g_strsplit (text, "|", -1);
+  for (char **it = parts; *it; it++)
+    g_strstrip (*it);
+  ok = stop_strings_set (params, (const char *const *) parts, (int) g_strv_length (parts));
+  g_strfreev (parts);
+  return ok;
 }
 
 /* Stores the textual `text` into the field `key` names; FALSE if it does
@@ -891,6 +928,8 @@ gen_key_set (VlmGenParams *params, const VlmGenKey *key, const char *text)
       return FALSE;
     *(guint64 *) field = seed;
     return TRUE;
+  case KEY_STOP_STRINGS:
+    return parse_stop_strings (params, text);
   }
   g_assert_not_reached ();
 }
@@ -923,7 +962,7 @@ vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error)
       g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
                    "generation-config: unknown key '%s' (known: max_new_tokens, num_beams, "
                    "length_penalty, early_stopping, do_sample, temperature, top_k, top_p, "
-                   "repetition_penalty, seed)", item);
+                   "repetition_penalty, seed, stop_strings)", item);
       ok = FALSE;
     } else if (!gen_key_set (&parsed, key, value)) {
       g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
@@ -963,11 +1002,39 @@ json_scalar_text (JsonNode *node)
 
 /* Values that do not fit a key (null, or out of range) leave the default:
  * a checkpoint's generation_config.json must not stop the model loading. */
+/* HF's stop_strings: one string (not split) or a list of strings. */
+static void
+apply_json_stop_strings (VlmGenParams *params, JsonNode *node)
+{
+  const char *strs[VLM_MAX_STOP_STRINGS];
+  int n = 0;
+
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING) {
+    strs[0] = json_node_get_string (node);
+    stop_strings_set (params, strs, 1);
+  } else if (JSON_NODE_HOLDS_ARRAY (node)) {
+    JsonArray *a = json_node_get_array (node);
+    if (json_array_get_length (a) > VLM_MAX_STOP_STRINGS)
+      return;
+    for (guint i = 0; i < json_array_get_length (a); i++) {
+      JsonNode *e = json_array_get_element (a, i);
+      if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING)
+        return;
+      strs[n++] = json_node_get_string (e);
+    }
+    stop_strings_set (params, strs, n);
+  }
+}
+
 void
 vlm_gen_params_apply_json (VlmGenParams *params, JsonObject *config)
 {
   for (guint i = 0; i < G_N_ELEMENTS (gen_keys); i++) {
     JsonNode *node = json_object_get_member (config, gen_keys[i].name);
+    if (node && gen_keys[i].type == KEY_STOP_STRINGS) {
+      apply_json_stop_strings (params, node);
+      continue;
+    }
     char *text = node ? json_scalar_text (node) : NULL;
     if (text)
       gen_key_set (params, &gen_keys[i], text);

@@ -61,11 +61,12 @@ gboolean vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenIn
 
 /* HF defaults (max_new_tokens 20, num_beams 1, length_penalty 1.0,
  * early_stopping FALSE, do_sample FALSE, temperature 1, top_k 50, top_p 1,
- * repetition_penalty 1, seed 0). */
+ * repetition_penalty 1, seed 0, no stop strings). */
 void vlm_gen_params_init (VlmGenParams *params);
 
 /* Applies the keys of a generation_config.json object (same names as
- * vlm_gen_params_parse; other keys are ignored here). */
+ * vlm_gen_params_parse; other keys are ignored here). stop_strings is HF's
+ * JSON form: a string or a list of strings, not '|'-separated text. */
 void vlm_gen_params_apply_json (VlmGenParams *params, JsonObject *config);
 
 #endif

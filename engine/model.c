@@ -372,15 +372,27 @@ prompt_ids (VlmSession *s, const char *prompt, int *n, GError **error)
 }
 
 /* Streams each token to the caller with the text it adds: the caption is
- * decoded again after every token and the new suffix handed on (only when a
- * caller asked for streaming). */
+ * decoded again after every token and the new suffix handed on; and stops
+ * generation once that text contains a stop string (HF StopStringCriteria:
+ * the token completing it is kept). Used only when a caller asked for
+ * streaming or set stop strings: otherwise tokens are not decoded. */
 typedef struct {
   VlmSession *s;
-  VlmTokenFunc func;
+  VlmTokenFunc func; /* may be NULL (stop strings only) */
   void *data;
   int n;             /* tokens so far, kept in s->out_ids */
   char *text;        /* their decoded text */
+  const VlmGenParams *params; /* its stop_strings */
 } TokenStream;
+
+static gboolean
+has_stop_string (const VlmGenParams *p, const char *text)
+{
+  for (int i = 0; i < VLM_MAX_STOP_STRINGS && p->stop_strings[i][0]; i++)
+    if (strstr (text, p->stop_strings[i]))
+      return TRUE;
+  return FALSE;
+}
 
 static gboolean
 stream_token (int id, const char *piece, void *user_data)
@@ -391,7 +403,10 @@ stream_token (int id, const char *piece, void *user_data)
   const char *prev = ts->text ? ts->text : "";
   size_t old = strlen (prev);
   /* A completed multi-byte character may rewrite the old tail: hand on only a clean suffix. */
-  gboolean go = ts->func (id, strncmp (text, prev, old) == 0 ? text + old : "", ts->data);
+  gboolean go = !ts->func || ts->func (id, strncmp (text, prev, old) == 0 ? text + old : "", ts->data);
+  /* Checked on the whole text: a completed character may rewrite its tail. */
+  if (has_stop_string (ts->params, text))
+    go = FALSE;
   g_free (ts->text);
   ts->text = text;
   return go;
@@ -462,8 +477,9 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   }
   VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel};
   int n_out = 0;
-  TokenStream stream = {s, on_token, user_data, 0, NULL};
-  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token ? stream_token : NULL,
+  TokenStream stream = {s, on_token, user_data, 0, NULL, &gp};
+  const gboolean stream_needed = on_token || gp.stop_strings[0][0];
+  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, stream_needed ? stream_token : NULL,
                               &stream, s->out_ids, &n_out, error);
   g_free (stream.text);
   if (!ok)

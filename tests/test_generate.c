@@ -622,6 +622,69 @@ test_params_parse_good (void)
   g_assert_true (vlm_gen_params_parse (&p, "", &error));
 }
 
+/* stop_strings: '|'-separated, stripped, copied into the struct (the text
+ * may go away), replaced as a whole by the next value, cleared by "". */
+static void
+test_params_parse_stop_strings (void)
+{
+  VlmGenParams p;
+  GError *error = NULL;
+
+  vlm_gen_params_init (&p);
+  g_assert_cmpstr (p.stop_strings[0], ==, "");
+  char *text = g_strdup ("top_k=3, stop_strings= the end |.|é , seed=2");
+  g_assert_true (vlm_gen_params_parse (&p, text, &error));
+  g_assert_no_error (error);
+  memset (text, 'x', strlen (text));
+  g_free (text);
+  g_assert_cmpint (p.top_k, ==, 3);
+  g_assert_true (p.seed == 2);
+  g_assert_cmpstr (p.stop_strings[0], ==, "the end");
+  g_assert_cmpstr (p.stop_strings[1], ==, ".");
+  g_assert_cmpstr (p.stop_strings[2], ==, "é");
+  g_assert_cmpstr (p.stop_strings[3], ==, "");
+  g_assert_true (vlm_gen_params_parse (&p, "stop_strings=a|b|c|d", &error));
+  g_assert_cmpstr (p.stop_strings[3], ==, "d");
+  g_assert_true (vlm_gen_params_parse (&p, "stop_strings=z", &error));
+  g_assert_cmpstr (p.stop_strings[0], ==, "z");
+  g_assert_cmpstr (p.stop_strings[1], ==, "");
+  char longest[VLM_STOP_STRING_MAX];
+  memset (longest, 'q', sizeof longest - 1);
+  longest[sizeof longest - 1] = '\0';
+  g_autofree char *fits = g_strconcat ("stop_strings=", longest, NULL);
+  g_assert_true (vlm_gen_params_parse (&p, fits, &error));
+  g_assert_cmpstr (p.stop_strings[0], ==, longest);
+  g_assert_true (vlm_gen_params_parse (&p, "stop_strings=", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (p.stop_strings[0], ==, "");
+
+  /* bad: too many, empty items, too long, not UTF-8; the old list stays */
+  g_assert_true (vlm_gen_params_parse (&p, "stop_strings=keep", &error));
+  g_autofree char *too_long = g_strconcat ("stop_strings=", longest, "q", NULL);
+  const char *bad[] = { "stop_strings=a|b|c|d|e", "stop_strings=a||b", "stop_strings=a|",
+                        "stop_strings=|", "stop_strings= | a", too_long, "stop_strings=\xff" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_assert_false (vlm_gen_params_parse (&p, bad[i], &error));
+    g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "stop_strings"));
+    g_clear_error (&error);
+    g_assert_cmpstr (p.stop_strings[0], ==, "keep");
+    g_assert_cmpstr (p.stop_strings[1], ==, "");
+  }
+
+  /* generation_config.json: a string (not split) or a list */
+  JsonNode *node = json_from_string ("{\"stop_strings\": \"a|b\"}", NULL);
+  vlm_gen_params_apply_json (&p, json_node_get_object (node));
+  g_assert_cmpstr (p.stop_strings[0], ==, "a|b");
+  json_node_unref (node);
+  node = json_from_string ("{\"stop_strings\": [\"x\", \"y z\"]}", NULL);
+  vlm_gen_params_apply_json (&p, json_node_get_object (node));
+  g_assert_cmpstr (p.stop_strings[0], ==, "x");
+  g_assert_cmpstr (p.stop_strings[1], ==, "y z");
+  g_assert_cmpstr (p.stop_strings[2], ==, "");
+  json_node_unref (node);
+}
+
 /* Field by field: the struct has padding memcmp would read. */
 static void
 assert_params_equal (const VlmGenParams *a, const VlmGenParams *b)
@@ -636,6 +699,8 @@ assert_params_equal (const VlmGenParams *a, const VlmGenParams *b)
   g_assert_cmpfloat (a->repetition_penalty, ==, b->repetition_penalty);
   g_assert_cmpint (a->top_k, ==, b->top_k);
   g_assert_true (a->seed == b->seed);
+  for (int i = 0; i < VLM_MAX_STOP_STRINGS; i++)
+    g_assert_cmpstr (a->stop_strings[i], ==, b->stop_strings[i]);
 }
 
 /* Each bad string fails naming the offending key or item, and leaves the
@@ -655,6 +720,7 @@ test_params_parse_bad (void)
     { "seed=-1", "seed" },
     { "do_sample", "do_sample" },
     { "length_penalty=", "length_penalty" },
+    { "max_new_tokens=5,stop_strings=a||b", "stop_strings" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
@@ -714,6 +780,7 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/params/defaults", test_params_defaults);
   g_test_add_func ("/generate/params/parse-good", test_params_parse_good);
   g_test_add_func ("/generate/params/parse-bad", test_params_parse_bad);
+  g_test_add_func ("/generate/params/stop-strings", test_params_parse_stop_strings);
   g_test_add_func ("/generate/params/json", test_params_json);
   return g_test_run ();
 }

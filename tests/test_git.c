@@ -161,6 +161,70 @@ test_streamed_pieces (void)
   clip_close (&c);
 }
 
+/* The golden greedy caption, from golden.json. g_free. */
+static char *
+golden_greedy_text (void)
+{
+  g_autofree char *path = vt_shared_path ("fixtures/git-video-tiny/golden.json");
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  GError *error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  return g_strdup (json_object_get_string_member (o, "greedy_text"));
+}
+
+/* stop_strings: greedy generation stops at the first token whose decoded
+ * prefix contains the stop string (that token kept), a prefix of the golden
+ * greedy ids; streaming still adds up to the caption. */
+static void
+test_stop_strings (void)
+{
+  Clip c;
+  clip_open (&c, VLM_BACKEND_ONEDNN);
+  int64_t n_want;
+  g_autofree int *want = vt_tensor_int (c.gold, "greedy_ids", &n_want);
+  const int n_gen = (int) n_want - 1;
+  g_autofree char *greedy = golden_greedy_text ();
+  g_assert_cmpint (strlen (greedy), >=, 5);
+  g_autofree char *stop = g_strndup (greedy + 2, 3);   /* its 3rd..5th characters */
+  /* The expected stop: the shortest golden prefix whose text holds it. */
+  int expect = 0;
+  for (int k = 1; k <= n_gen && !expect; k++) {
+    g_autofree char *t = vlm_tokenizer_decode (c.m->tokenizer, want + 1, k, TRUE);
+    if (strstr (t, stop))
+      expect = k;
+  }
+  g_assert_cmpint (expect, >, 0);
+  g_assert_cmpint (expect, <, n_gen);   /* the test must stop early to mean anything */
+
+  GError *error = NULL;
+  g_autofree char *cfg = g_strdup_printf ("max_new_tokens=%d,stop_strings=never seen|%s", n_gen, stop);
+  g_assert_true (vlm_gen_params_parse (&c.gp, cfg, &error));
+  g_assert_no_error (error);
+  VlmCaption cap;
+  clip_caption (&c, "", NULL, NULL, &cap);
+  g_test_message ("stop \"%s\": \"%s\", %d tokens", stop, cap.text, cap.n_tokens);
+  g_assert_cmpint (cap.n_tokens, ==, expect);
+  g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want + 1, expect * sizeof (int));
+  g_assert_nonnull (strstr (cap.text, stop));
+  vlm_caption_clear (&cap);
+
+  GString *streamed = g_string_new (NULL);
+  clip_caption (&c, "", collect_piece, streamed, &cap);
+  g_assert_cmpint (cap.n_tokens, ==, expect);
+  g_assert_cmpstr (streamed->str, ==, cap.text);
+  g_string_free (streamed, TRUE);
+  vlm_caption_clear (&cap);
+
+  /* A stop string that never appears changes nothing. */
+  g_assert_true (vlm_gen_params_parse (&c.gp, "stop_strings=never seen", &error));
+  clip_caption (&c, "", NULL, NULL, &cap);
+  g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want + 1, n_gen * sizeof (int));
+  vlm_caption_clear (&cap);
+  clip_close (&c);
+}
+
 /* A Hub vision_config that leaves sizes to GitVisionConfig's defaults
  * reads as ViT-B/16 at 224; a size given as garbage is refused by name. */
 static void
@@ -199,6 +263,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/git/session-repeatable", test_repeatable);
   g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
+  g_test_add_func ("/git/stop-strings", test_stop_strings);
   g_test_add_func ("/git/vision-config-defaults", test_vision_config_defaults);
   return g_test_run ();
 }

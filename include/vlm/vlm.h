@@ -121,6 +121,9 @@ gboolean vlm_model_can_generate (const VlmModel *model);
 
 /* ---------------------------------------------------------------- generation */
 
+#define VLM_MAX_STOP_STRINGS 4
+#define VLM_STOP_STRING_MAX 64   /* bytes per stop string, NUL included */
+
 typedef struct {
   int max_new_tokens;      /* default: generation_config.json or 20 */
   int num_beams;           /* 1: greedy */
@@ -130,6 +133,12 @@ typedef struct {
   float temperature, top_p, repetition_penalty;
   int top_k;
   guint64 seed;
+  /* HF stop_strings (greedy/sampling only; beam search ignores them): stop
+   * once the decoded text of the generated tokens contains one; the token
+   * that completed it is kept, so the caption ends with (or runs past) the
+   * stop string. The struct owns the text (copied in, no pointers); the
+   * first "" ends the list. Each at most VLM_STOP_STRING_MAX - 1 bytes. */
+  char stop_strings[VLM_MAX_STOP_STRINGS][VLM_STOP_STRING_MAX];
 } VlmGenParams;
 
 /* Defaults from the model's generation_config.json (HF semantics). */
@@ -137,8 +146,12 @@ VlmGenParams vlm_gen_default_params (const VlmModel *model);
 
 /* Applies "key=value,key=value" (HF generation_config keys: max_new_tokens,
  * num_beams, length_penalty, early_stopping, do_sample, temperature, top_k,
- * top_p, repetition_penalty, seed) onto `params`. Unknown keys and bad values
- * are an error naming them. */
+ * top_p, repetition_penalty, seed, stop_strings) onto `params`. Unknown keys
+ * and bad values are an error naming them. stop_strings takes up to
+ * VLM_MAX_STOP_STRINGS non-empty UTF-8 strings separated by '|', e.g.
+ * "stop_strings=.|the end" (so a stop string cannot hold ',' or '|', nor
+ * begin or end with white space, which is stripped); "stop_strings=" clears
+ * them. The text is copied into `params`: `text` need not outlive the call. */
 gboolean vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error);
 
 /* Called for each token as it is generated (greedy/sampling only) with the
