@@ -33,17 +33,17 @@
 #include "vlm/vlm.h"
 
 static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path;
-static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = 20;
+static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = -1;   /* -1: the preset's default */
 static gboolean quick, skip_limits;
 
 static GOptionEntry entries[] = {
-  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny or languagebind-video", "NAME"},
+  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video or llava-onevision-0.5b", "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"runs", 'r', 0, G_OPTION_ARG_INT, &n_runs, "Timed captions per backend (default 5)", "N"},
   {"warmup", 'w', 0, G_OPTION_ARG_INT, &n_warmup, "Untimed captions first (default 1)", "N"},
   {"threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads (0: all cores)", "N"},
-  {"max-new-tokens", 'n', 0, G_OPTION_ARG_INT, &max_new_tokens, "Tokens per caption (default 20)", "N"},
+  {"max-new-tokens", 'n', 0, G_OPTION_ARG_INT, &max_new_tokens, "Tokens per caption (default 20; 32 for llava-onevision-0.5b)", "N"},
   {"json", 'j', 0, G_OPTION_ARG_FILENAME, &json_path, "Write all results as JSON here", "FILE"},
   {"skip-limits", 0, 0, G_OPTION_ARG_NONE, &skip_limits, "Do not measure the machine limits", NULL},
   {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
@@ -172,6 +172,7 @@ typedef struct {
 typedef struct {
   GArray *specs;       /* TensorSpec */
   GStringChunk *names;
+  gboolean bf16;       /* every tensor stored as BF16 (round to nearest even), else F32 */
 } Checkpoint;
 
 static const char *
@@ -277,8 +278,8 @@ safetensors_header (const Checkpoint *c, guint64 *data_bytes)
   guint64 off = 0;
   for (guint i = 0; i < c->specs->len; i++) {
     const TensorSpec *t = &g_array_index (c->specs, TensorSpec, i);
-    guint64 bytes = (guint64) numel (t) * 4;
-    g_string_append_printf (h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t->name);
+    guint64 bytes = (guint64) numel (t) * (c->bf16 ? 2 : 4);
+    g_string_append_printf (h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, c->bf16 ? "BF16" : "F32");
     for (int d = 0; d < t->ndim; d++)
       g_string_append_printf (h, "%s%" G_GINT64_FORMAT, d ? "," : "", t->shape[d]);
     g_string_append_printf (h, "],\"data_offsets\":[%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "]}", off, off + bytes);
@@ -293,7 +294,7 @@ safetensors_header (const Checkpoint *c, guint64 *data_bytes)
 
 /* Streams one tensor's values in chunks, so writing 700 MB needs 4 MB. */
 static gboolean
-write_tensor (FILE *f, const TensorSpec *t, float *buf, size_t cap)
+write_tensor (FILE *f, const TensorSpec *t, gboolean bf16, float *buf, size_t cap)
 {
   const float amp = 0.02f * sqrtf (3.0f);   /* uniform(-a, a) has std a/√3 */
   int64_t n = numel (t);
@@ -303,7 +304,15 @@ write_tensor (FILE *f, const TensorSpec *t, float *buf, size_t cap)
       buf[i] = (t->init == INIT_NORM_GAIN ? 1.0f : 0.0f) + amp * rng_uniform ();
     if (t->pinned >= done && t->pinned < done + (int64_t) k)
       buf[t->pinned - done] = t->pinned_value;
-    if (fwrite (buf, sizeof (float), k, f) != k)
+    if (bf16) {   /* in place, forwards: halfword i lies within floats 0..i, already read */
+      guint16 *h = (guint16 *) buf;
+      for (size_t i = 0; i < k; i++) {
+        guint32 u;
+        memcpy (&u, &buf[i], 4);
+        h[i] = (guint16) ((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+      }
+    }
+    if (fwrite (buf, bf16 ? 2 : sizeof (float), k, f) != k)
       return FALSE;
     done += k;
   }
@@ -327,7 +336,7 @@ write_safetensors (const char *path, const Checkpoint *c, GError **error)
   float *buf = g_new (float, cap);
   gboolean ok = fwrite (len, 1, 8, f) == 8 && fwrite (header->str, 1, header->len, f) == header->len;
   for (guint i = 0; ok && i < c->specs->len; i++)
-    ok = write_tensor (f, &g_array_index (c->specs, TensorSpec, i), buf, cap);
+    ok = write_tensor (f, &g_array_index (c->specs, TensorSpec, i), c->bf16, buf, cap);
   g_free (buf);
   if (fclose (f) != 0)
     ok = FALSE;
@@ -1717,6 +1726,262 @@ lb_main (void)
   return 0;
 }
 
+/* ================================================================ Qwen2-0.5B decoder (issue 5)
+ *
+ * llava-hf/llava-onevision-qwen2-0.5b-ov-hf's shape with random bf16 weights:
+ * the full Qwen2-0.5B decoder (896 wide, 4864 MLP, 24 layers, 14 heads,
+ * 2 key-value heads, 151936-entry vocabulary tied to the head, rope_theta 1e6)
+ * and the projector; the SigLIP tower keeps its width and token grid
+ * (1152, 4304, patch 14, 27 × 27 = 729 tokens a frame: image 378, since the
+ * engine wants image_size a multiple of patch_size where the Hub says 384 and
+ * the conv floors; 8 frames pooled to 14 × 14 + image_newline = 1569 video
+ * tokens, as the real model) but only 2 of its 26
+ * layers: this preset measures the decoder, and vision_ms is reported only
+ * as context. Names and config keys as engine/llava.c / llama.c / vit.c load
+ * them (transformers 4 layout, as the fixture llava-onevision-qwen2-tiny).
+ * tokenizer.json is that fixture's, copied into the temp folder at run time.
+ * Decode is forced to --max-new-tokens (default 32 here): eos_token_id is the
+ * vocabulary size, an id the head cannot produce. */
+
+#define OV_PRESET "llava-onevision-0.5b"
+
+enum {
+  OV_D = 896, OV_I = 4864, OV_L = 24, OV_H = 14, OV_KV = 2, OV_VOCAB = 151936, OV_POS = 32768,
+  OV_DV = 1152, OV_IV = 4304, OV_LV = 2, OV_HV = 16, OV_IMAGE = 378, OV_PATCH = 14, OV_FRAMES = 8,
+  OV_IMAGE_TOKEN = 151669, OV_VIDEO_TOKEN = 151670,   /* the fixture tokenizer's <image>, <video> */
+  /* the prompt's text tokens around <video> under the Qwen2 tokenizer:
+   * <|im_start|> user \n | \n Describe ␣the ␣video . <|im_end|> \n <|im_start|> assistant \n */
+  OV_TEXT_TOKENS = 13,
+};
+
+#define OV_TOKENIZER "../shared/fixtures/llava-onevision-qwen2-tiny/tokenizer.json"
+
+static int ov_video_tokens (void) { int p = (OV_IMAGE / OV_PATCH + 1) / 2; return OV_FRAMES * p * p + 1; }
+
+static void
+ov_tensors (Checkpoint *c)
+{
+  const char *vt = "vision_tower", *lm = "language_model.model";
+  int kvd = OV_KV * (OV_D / OV_H), g = OV_IMAGE / OV_PATCH;
+  add_tensor (c, "image_newline", INIT_WEIGHT, 1, OV_D, 0, 0, 0);
+  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vt), INIT_WEIGHT, 4, OV_DV, 3, OV_PATCH, OV_PATCH);
+  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.bias", vt), INIT_WEIGHT, 1, OV_DV, 0, 0, 0);
+  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vt), INIT_WEIGHT, 2, g * g, OV_DV, 0, 0);
+  for (int i = 0; i < OV_LV; i++)
+    clip_layer_tensors (c, tname (c, "%s.encoder.layers.%d", vt, i), OV_DV, OV_IV, FALSE, 0);
+  add_layer_norm (c, tname (c, "%s.post_layernorm", vt), OV_DV);
+  /* SigLIP's pooling head: in the Hub's state dict, unused for video */
+  add_tensor (c, tname (c, "%s.head.probe", vt), INIT_WEIGHT, 3, 1, 1, OV_DV, 0);
+  add_tensor (c, tname (c, "%s.head.attention.in_proj_weight", vt), INIT_WEIGHT, 2, 3 * OV_DV, OV_DV, 0, 0);
+  add_tensor (c, tname (c, "%s.head.attention.in_proj_bias", vt), INIT_WEIGHT, 1, 3 * OV_DV, 0, 0, 0);
+  add_linear (c, tname (c, "%s.head.attention.out_proj", vt), OV_DV, OV_DV);
+  add_layer_norm (c, tname (c, "%s.head.layernorm", vt), OV_DV);
+  add_linear (c, tname (c, "%s.head.mlp.fc1", vt), OV_IV, OV_DV);
+  add_linear (c, tname (c, "%s.head.mlp.fc2", vt), OV_DV, OV_IV);
+  add_linear (c, "multi_modal_projector.linear_1", OV_D, OV_DV);
+  add_linear (c, "multi_modal_projector.linear_2", OV_D, OV_D);
+  add_tensor (c, tname (c, "%s.embed_tokens.weight", lm), INIT_WEIGHT, 2, OV_VOCAB, OV_D, 0, 0);
+  for (int i = 0; i < OV_L; i++) {
+    const char *l = tname (c, "%s.layers.%d", lm, i);
+    add_linear (c, tname (c, "%s.self_attn.q_proj", l), OV_D, OV_D);
+    add_linear (c, tname (c, "%s.self_attn.k_proj", l), kvd, OV_D);
+    add_linear (c, tname (c, "%s.self_attn.v_proj", l), kvd, OV_D);
+    add_tensor (c, tname (c, "%s.self_attn.o_proj.weight", l), INIT_WEIGHT, 2, OV_D, OV_D, 0, 0);
+    add_tensor (c, tname (c, "%s.mlp.gate_proj.weight", l), INIT_WEIGHT, 2, OV_I, OV_D, 0, 0);
+    add_tensor (c, tname (c, "%s.mlp.up_proj.weight", l), INIT_WEIGHT, 2, OV_I, OV_D, 0, 0);
+    add_tensor (c, tname (c, "%s.mlp.down_proj.weight", l), INIT_WEIGHT, 2, OV_D, OV_I, 0, 0);
+    add_tensor (c, tname (c, "%s.input_layernorm.weight", l), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
+    add_tensor (c, tname (c, "%s.post_attention_layernorm.weight", l), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
+  }
+  add_tensor (c, tname (c, "%s.norm.weight", lm), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
+}
+
+static char *
+ov_config_json (void)
+{
+  return g_strdup_printf (
+    "{\n"
+    "  \"architectures\": [\"LlavaOnevisionForConditionalGeneration\"],\n"
+    "  \"dtype\": \"bfloat16\",\n"
+    "  \"image_grid_pinpoints\": [[%d, %d]],\n"
+    "  \"image_token_index\": %d,\n"
+    "  \"model_type\": \"llava_onevision\",\n"
+    "  \"multimodal_projector_bias\": true,\n"
+    "  \"projector_hidden_act\": \"gelu\",\n"
+    "  \"text_config\": {\n"
+    "    \"hidden_act\": \"silu\", \"hidden_size\": %d, \"intermediate_size\": %d,\n"
+    "    \"max_position_embeddings\": %d, \"model_type\": \"qwen2\",\n"
+    "    \"num_attention_heads\": %d, \"num_hidden_layers\": %d, \"num_key_value_heads\": %d,\n"
+    "    \"rms_norm_eps\": 1e-06, \"rope_parameters\": {\"rope_theta\": 1000000.0, \"rope_type\": \"default\"},\n"
+    "    \"tie_word_embeddings\": true, \"use_sliding_window\": false, \"vocab_size\": %d\n"
+    "  },\n"
+    "  \"tie_word_embeddings\": true,\n"
+    "  \"video_token_index\": %d,\n"
+    "  \"vision_aspect_ratio\": \"anyres_max_9\",\n"
+    "  \"vision_config\": {\n"
+    "    \"hidden_act\": \"gelu_pytorch_tanh\", \"hidden_size\": %d, \"image_size\": %d,\n"
+    "    \"intermediate_size\": %d, \"layer_norm_eps\": 1e-06, \"model_type\": \"siglip_vision_model\",\n"
+    "    \"num_attention_heads\": %d, \"num_channels\": 3, \"num_hidden_layers\": %d, \"patch_size\": %d\n"
+    "  },\n"
+    "  \"vision_feature_layer\": -1,\n"
+    "  \"vision_feature_select_strategy\": \"full\"\n"
+    "}\n",
+    OV_IMAGE, OV_IMAGE, OV_IMAGE_TOKEN, OV_D, OV_I, OV_POS, OV_H, OV_L, OV_KV, OV_VOCAB, OV_VIDEO_TOKEN, OV_DV,
+    OV_IMAGE, OV_IV, OV_HV, OV_LV, OV_PATCH);
+}
+
+static char *
+ov_processor_json (void)
+{
+  const char *norm = "\"image_mean\": [0.5, 0.5, 0.5], \"image_std\": [0.5, 0.5, 0.5], \"resample\": 3, "
+                     "\"rescale_factor\": 0.00392156862745098";
+  return g_strdup_printf (
+    "{\n"
+    "  \"image_processor\": {\"do_convert_rgb\": true, \"do_normalize\": true, \"do_pad\": true, \"do_rescale\": true,\n"
+    "    \"do_resize\": true, \"image_grid_pinpoints\": [[%d, %d]], %s,\n"
+    "    \"image_processor_type\": \"LlavaOnevisionImageProcessor\", \"size\": {\"height\": %d, \"width\": %d}},\n"
+    "  \"image_token\": \"<image>\",\n"
+    "  \"num_image_tokens\": %d,\n"
+    "  \"processor_class\": \"LlavaOnevisionProcessor\",\n"
+    "  \"video_processor\": {\"do_convert_rgb\": true, \"do_normalize\": true, \"do_rescale\": true,\n"
+    "    \"do_resize\": true, \"do_sample_frames\": false, %s, \"return_metadata\": false,\n"
+    "    \"size\": {\"height\": %d, \"width\": %d}, \"video_processor_type\": \"LlavaOnevisionVideoProcessor\"},\n"
+    "  \"video_token\": \"<video>\",\n"
+    "  \"vision_aspect_ratio\": \"anyres_max_9\",\n"
+    "  \"vision_feature_select_strategy\": \"full\"\n"
+    "}\n",
+    OV_IMAGE, OV_IMAGE, norm, OV_IMAGE, OV_IMAGE, (OV_IMAGE / OV_PATCH) * (OV_IMAGE / OV_PATCH), norm, OV_IMAGE,
+    OV_IMAGE);
+}
+
+static gboolean
+ov_write_checkpoint (const char *dir, double *params_out, GError **error)
+{
+  g_autofree char *tok_path = g_getenv ("VLM_PROJECT_ROOT")
+                                  ? g_build_filename (g_getenv ("VLM_PROJECT_ROOT"), OV_TOKENIZER, NULL)
+                                  : g_strdup (OV_TOKENIZER);
+  char *tok = NULL;
+  if (!g_file_get_contents (tok_path, &tok, NULL, error))
+    return FALSE;
+  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096), TRUE};
+  ov_tensors (&c);
+  double params = 0;
+  for (guint i = 0; i < c.specs->len; i++)
+    params += numel (&g_array_index (c.specs, TensorSpec, i));
+  *params_out = params;
+  progress ("writing a %s checkpoint with random bf16 weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
+            OV_PRESET, dir, c.specs->len, params / 1e6, params * 2 / MIB);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
+  g_ptr_array_add (written, g_strdup (st));
+  gboolean ok = write_safetensors (st, &c, error) &&
+                write_text (dir, "config.json", ov_config_json (), error) &&
+                write_text (dir, "processor_config.json", ov_processor_json (), error) &&
+                write_text (dir, "generation_config.json",
+                            g_strdup_printf ("{\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d\n}\n", OV_VOCAB,
+                                             OV_VOCAB), error) &&
+                write_text (dir, "tokenizer.json", tok, error);
+  g_array_free (c.specs, TRUE);
+  g_string_chunk_free (c.names);
+  if (ok)
+    progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
+  return ok;
+}
+
+/* Decoder parameters one decode step reads: the 24 layers' matrices and
+ * biases, the final norm and the (tied) head; the embedding row is noise. */
+static double
+ov_decoder_params (void)
+{
+  double D = OV_D, kvd = OV_KV * (OV_D / OV_H);
+  double layer = D * D + 2 * kvd * D + D * D + 3.0 * OV_I * D + D + 2 * kvd + 2 * D;
+  return OV_L * layer + D + (double) OV_VOCAB * D;
+}
+
+/* Cached keys and values a step reads at position `pos`, f32 as the engine keeps them. */
+static double
+ov_kv_bytes (double pos)
+{
+  return 4.0 * OV_L * 2 * pos * OV_KV * (OV_D / OV_H);
+}
+
+static int
+ov_main (void)
+{
+  GError *error = NULL;
+  double load_before = loadavg (), params = 0;
+  g_autofree char *tmp = NULL;
+  const char *dir = begin_run (load_before, &tmp);
+  if (!dir)
+    return 1;
+  ModelResult m = {.backend = "onednn"};
+  gboolean ok = ov_write_checkpoint (dir, &params, &error);
+  if (ok) {
+    if (strcmp (backend_name, "onednn") != 0)
+      progress ("%s measures the oneDNN backend only", OV_PRESET);
+    peak_rss_reset ();
+    ok = measure_model (dir, VLM_BACKEND_ONEDNN, FALSE, &m, &error);
+    m.peak_rss_mib = peak_rss_mib ();
+  }
+  if (tmp)
+    remove_written (tmp);
+  if (!ok)
+    return fail ("benchmark failed", error);
+  Limits limits = {0};
+  if (!skip_limits) {
+    measure_limits (&limits);
+    limits.other_cores = limits_others;
+  }
+  int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
+  double dec_params = ov_decoder_params ();
+  double kv = ov_kv_bytes (prompt + m.n_tokens / 2.0);
+  double step_f32 = 4 * dec_params + kv, step_bf16 = 2 * dec_params + kv;
+  double step_ms = m.decode.median / steps, prefill_tps = prompt / (m.prefill.median / 1000);
+  double decode_tps = 1000.0 / step_ms, gbps = step_f32 / 1e9 / (step_ms / 1000);
+  double prefill_gflop = 2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D) / 1e9
+                         + 2.0 * OV_VOCAB * OV_D / 1e9   /* the head, last row only */
+                         + 4.0 * OV_L * OV_D * (double) prompt * prompt / 2 / 1e9;   /* causal QK^T and PV */
+  printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 weights upcast to f32 at load; SigLIP tower cut to %d layers), "
+          "oneDNN, %d frames 320x240, %d new tokens greedy (eos never produced), %d threads, load average %.2f "
+          "before\n", OV_PRESET, OV_LV, OV_FRAMES, max_new_tokens,
+          n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
+  printf ("checkpoint %.1f M parameters (decoder %.1f M incl. the tied %d x %d head); prompt %d tokens (%d video + %d "
+          "text)\n", params / 1e6, dec_params / 1e6, OV_VOCAB, OV_D, prompt, ov_video_tokens (), OV_TEXT_TOKENS);
+  printf ("a decode step reads %.0f MB as the engine holds it (f32 weights + f32 KV %.0f MB); as bf16 it would be "
+          "%.0f MB\n", step_f32 / 1e6, kv / 1e6, step_bf16 / 1e6);
+  printf ("\nonednn (%d runs after %d warm-up; median [min .. max]):\n", n_runs, n_warmup);
+  print_stats ("vision_ms (2-layer tower)", m.vision, "");
+  g_autofree char *pf = g_strdup_printf ("  %.0f tokens/s (%d tokens, %.0f GFLOP: %.0f GFLOP/s%s)", prefill_tps,
+                                         prompt, prefill_gflop, prefill_gflop / (m.prefill.median / 1000),
+                                         "");
+  print_stats ("prefill", m.prefill, pf);
+  if (!skip_limits && limits.matmul_f32 > 0)
+    printf ("  %-22s = %.0f%% of oneDNN f32 matmul %.0f GFLOP/s\n", "",
+            100 * prefill_gflop / (m.prefill.median / 1000) / limits.matmul_f32, limits.matmul_f32);
+  g_autofree char *dc = g_strdup_printf ("  %d tokens: %.1f ms/step = %.2f tokens/s, %.1f GB/s", m.n_tokens, step_ms,
+                                         decode_tps, gbps);
+  print_stats ("decode", m.decode, dc);
+  if (!skip_limits && limits.gemv_f32 > 0) {
+    double bound_f32 = limits.gemv_f32 * 1e9 / step_f32, bound_bf16 = limits.gemv_bf16 * 1e9 / step_bf16;
+    printf ("  bound (f32 weights at GEMV f32 %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", limits.gemv_f32,
+            bound_f32, 100 * decode_tps / bound_f32);
+    printf ("  bound if weights stayed bf16 (GEMV bf16 %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n",
+            limits.gemv_bf16, bound_bf16, 100 * decode_tps / bound_bf16);
+  }
+  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
+          "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
+  if (!skip_limits)
+    print_limits (&limits);
+  g_free (m.text);
+  g_free (limits.impl_f32);
+  g_free (limits.impl_bf16);
+  g_free (limits.impl_u8s8);
+  g_free (limits.impl_gemv_f32);
+  g_free (limits.impl_gemv_bf16);
+  g_ptr_array_free (written, TRUE);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1727,10 +1992,12 @@ main (int argc, char **argv)
                                      "machine's matmul and memory-bandwidth limits.");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return fail ("bad arguments", error);
-  gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0;
+  gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0, onevision = strcmp (preset_name, OV_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
-  if (!p && !languagebind)
-    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ")", NULL);
+  if (!p && !languagebind && !onevision)
+    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ")", NULL);
+  if (max_new_tokens == -1)
+    max_new_tokens = onevision ? 32 : 20;
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
     return fail ("--backend must be onednn, blas or both", NULL);
   if (quick) {
@@ -1741,6 +2008,8 @@ main (int argc, char **argv)
     return fail ("--runs and --max-new-tokens must be ≥ 1, --warmup ≥ 0", NULL);
   if (languagebind)
     return lb_main ();
+  if (onevision)
+    return ov_main ();
 
   double load_before = loadavg ();
   g_autofree char *tmp = NULL;
