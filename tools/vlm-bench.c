@@ -550,26 +550,38 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
   return write_text (sub, "config.json", config_json (p, 1), error);
 }
 
+/* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
+ * the parameter count goes to *params_out (may be NULL). */
+static gboolean
+write_weights (const char *dir, Checkpoint *c, const char *preset, double *params_out, GError **error)
+{
+  double params = 0;
+  for (guint i = 0; i < c->specs->len; i++)
+    params += numel (&g_array_index (c->specs, TensorSpec, i));
+  if (params_out)
+    *params_out = params;
+  progress ("writing a %s checkpoint with random %s weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
+            preset, c->bf16 ? "bf16" : "f32", dir, c->specs->len, params / 1e6,
+            params * (c->bf16 ? 2 : 4) / MIB);
+  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
+  g_ptr_array_add (written, g_strdup (st));
+  gboolean ok = write_safetensors (st, c, error);
+  g_array_free (c->specs, TRUE);
+  g_string_chunk_free (c->names);
+  return ok;
+}
+
 static gboolean
 write_checkpoint (const char *dir, const GitPreset *p, GError **error)
 {
   Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
   git_tensors (&c, p);
-  double params = 0;
-  for (guint i = 0; i < c.specs->len; i++)
-    params += numel (&g_array_index (c.specs, TensorSpec, i));
-  progress ("writing a %s checkpoint with random weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
-            p->name, dir, c.specs->len, params / 1e6, params * 4 / MIB);
   gint64 t0 = g_get_monotonic_time ();
-  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
-  g_ptr_array_add (written, g_strdup (st));
-  gboolean ok = write_safetensors (st, &c, error) &&
+  gboolean ok = write_weights (dir, &c, p->name, NULL, error) &&
                 write_text (dir, "config.json", config_json (p, p->layers), error) &&
                 write_text (dir, "preprocessor_config.json", preprocessor_json (p), error) &&
                 write_text (dir, "generation_config.json", generation_json (), error) &&
                 write_text (dir, "tokenizer.json", tokenizer_json (p), error);
-  g_array_free (c.specs, TRUE);
-  g_string_chunk_free (c.names);
   if (ok)
     progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
   return ok;
@@ -1578,20 +1590,11 @@ lb_write_checkpoint (const char *dir, GError **error)
 {
   Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
   lb_tensors (&c);
-  double params = 0;
-  for (guint i = 0; i < c.specs->len; i++)
-    params += numel (&g_array_index (c.specs, TensorSpec, i));
-  progress ("writing a %s checkpoint with random weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
-            LB_PRESET, dir, c.specs->len, params / 1e6, params * 4 / MIB);
   gint64 t0 = g_get_monotonic_time ();
-  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
-  g_ptr_array_add (written, g_strdup (st));
-  gboolean ok = write_safetensors (st, &c, error) &&
+  gboolean ok = write_weights (dir, &c, LB_PRESET, NULL, error) &&
                 write_text (dir, "config.json", lb_config_json (), error) &&
                 write_text (dir, "preprocessor_config.json", lb_preprocessor_json (), error) &&
                 write_text (dir, "tokenizer.json", lb_tokenizer_json (), error);
-  g_array_free (c.specs, TRUE);
-  g_string_chunk_free (c.names);
   if (ok)
     progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
   return ok;
@@ -1865,24 +1868,14 @@ ov_write_checkpoint (const char *dir, double *params_out, GError **error)
     return FALSE;
   Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096), TRUE};
   ov_tensors (&c);
-  double params = 0;
-  for (guint i = 0; i < c.specs->len; i++)
-    params += numel (&g_array_index (c.specs, TensorSpec, i));
-  *params_out = params;
-  progress ("writing a %s checkpoint with random bf16 weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
-            OV_PRESET, dir, c.specs->len, params / 1e6, params * 2 / MIB);
   gint64 t0 = g_get_monotonic_time ();
-  g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
-  g_ptr_array_add (written, g_strdup (st));
-  gboolean ok = write_safetensors (st, &c, error) &&
+  gboolean ok = write_weights (dir, &c, OV_PRESET, params_out, error) &&
                 write_text (dir, "config.json", ov_config_json (), error) &&
                 write_text (dir, "processor_config.json", ov_processor_json (), error) &&
                 write_text (dir, "generation_config.json",
                             g_strdup_printf ("{\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d\n}\n", OV_VOCAB,
                                              OV_VOCAB), error) &&
                 write_text (dir, "tokenizer.json", tok, error);
-  g_array_free (c.specs, TRUE);
-  g_string_chunk_free (c.names);
   if (ok)
     progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
   return ok;
