@@ -966,19 +966,23 @@ remove_model (gchar * dir)
 }
 
 /* Live, with a model far slower than the clips arrive: ten 100 ms clips of
- * one frame (a clip of one frame goes out as soon as it has it) are pushed at once while the first is being captioned. The
- * streaming thread must not wait; the policy decides which clip survives.
- * Random weights may caption a clip with nothing (a GAP on text_src), so
- * captioned clips are counted from the bus. */
+ * one frame (a clip of one frame goes out as soon as it has it) are pushed
+ * at once while the model is busy. The streaming thread must not wait; the
+ * policy decides which clips survive. Whether the worker picks up the first
+ * clip before the second arrives is up to the scheduler, so the checks hold
+ * either way: with one queue slot at most two clips survive a dropping
+ * policy, and each policy always keeps one known clip. Random weights may
+ * caption a clip with nothing (a GAP on text_src), so captioned clips are
+ * counted from the bus. */
 static const struct
 {
   const gchar *policy;
-  guint expected_dropped;
-  GstClockTime second_captioned;        /* start of the other captioned clip */
+  gboolean drops;
+  GstClockTime kept;            /* start of a clip the policy never drops */
 } policies[] = {
-  {"drop-oldest", 8, 900 * GST_MSECOND},
-  {"drop-newest", 8, 100 * GST_MSECOND},
-  {"block", 0, 100 * GST_MSECOND},
+  {"drop-oldest", TRUE, 900 * GST_MSECOND},     /* the newest */
+  {"drop-newest", TRUE, 0},                     /* the first */
+  {"block", FALSE, 0},
 };
 
 GST_START_TEST (test_drop_policy_slow_model)
@@ -987,7 +991,6 @@ GST_START_TEST (test_drop_policy_slow_model)
   gchar *props = g_strdup_printf ("model=%s drop-policy=%s frames-per-clip=1 "
       "clip-duration=100000000 max-new-tokens=3 latency=100000000000", dir,
       policies[__i__].policy);
-  guint expected_captions = 10 - policies[__i__].expected_dropped;
   GArray *starts = g_array_new (FALSE, FALSE, sizeof (guint64));
   guint n_buffers = 0, n_gaps = 0, n_dropped_messages = 0, i;
   gint64 started, pushed_us;
@@ -1031,19 +1034,23 @@ GST_START_TEST (test_drop_policy_slow_model)
     gst_event_unref (event);
   }
 
-  fail_unless_equals_uint64 (dropped_clips (&f),
-      policies[__i__].expected_dropped);
-  fail_unless_equals_int (n_dropped_messages,
-      policies[__i__].expected_dropped);
-  fail_unless_equals_int (starts->len, expected_captions);
-  /* the first clip went straight to the model; then the one that waited */
-  fail_unless_equals_uint64 (g_array_index (starts, guint64, 0), 0);
-  fail_unless_equals_uint64 (g_array_index (starts, guint64, 1),
-      policies[__i__].second_captioned);
+  /* every clip is captioned or dropped, and each drop is posted */
+  fail_unless_equals_int (starts->len + dropped_clips (&f), 10);
+  fail_unless_equals_int (n_dropped_messages, dropped_clips (&f));
+  if (policies[__i__].drops)
+    fail_unless (starts->len <= 2, "%u clips captioned with one queue slot",
+        starts->len);
+  else
+    fail_unless_equals_int (starts->len, 10);
+  for (i = 0; i < starts->len; i++)
+    if (g_array_index (starts, guint64, i) == policies[__i__].kept)
+      break;
+  fail_unless (i < starts->len, "the clip at %" GST_TIME_FORMAT " was dropped",
+      GST_TIME_ARGS (policies[__i__].kept));
   /* every clip is a caption or a GAP on text_src, after the preroll GAP */
   fail_unless_equals_int (n_buffers + n_gaps, 1 + 10);
   /* dropping: pushing the frames took less than one caption */
-  if (policies[__i__].expected_dropped)
+  if (policies[__i__].drops)
     fail_unless (pushed_us / 1000.0 < first_ms, "pushing took %.1f ms, a "
         "caption %.1f ms", pushed_us / 1000.0, first_ms);
 
