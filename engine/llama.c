@@ -99,15 +99,15 @@ vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *p, const char *lm_head,
   const VlmLlamaConfig *c = &lm->cfg;
   int D = c->hidden_size, V = c->vocab_size;
   int64_t d[] = {D}, emb[] = {V, D};
-  if (vlm_weights_has (w, "%s.weight", lm_head)) {
-    if (!vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%s", lm_head) ||
-        !(lm->embed_tokens = vlm_weights_f32 (w, error, 2, emb, "%sembed_tokens.weight", p)))
-      return FALSE;
-  } else {   /* tied: one f32 copy serves the lookup and the head */
-    if (!vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%sembed_tokens", p))
-      return FALSE;
-    lm->embed_tokens = lm->lm_head.weight;
-  }
+  /* the head only ever sees a few rows (the beams' last positions); tied
+   * or not, the lookup reads embed_tokens as stored, a row at a time */
+  const char *head = vlm_weights_has (w, "%s.weight", lm_head) ? lm_head : NULL;
+  g_autofree char *tied = head ? NULL : g_strdup_printf ("%sembed_tokens", p);
+  w->rows = 1;
+  gboolean ok = vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%s", head ? head : tied);
+  w->rows = 0;
+  if (!ok || !(lm->embed_tokens = vlm_weights_tensor (w, error, 2, emb, "%sembed_tokens.weight", p)))
+    return FALSE;
   if (!(lm->norm = vlm_weights_f32 (w, error, 1, d, "%snorm.weight", p)))
     return FALSE;
   lm->layers = g_new0 (VlmLlamaLayer, c->num_layers);
@@ -217,7 +217,7 @@ vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, GError **e
                    lm->cfg.vocab_size);
       return FALSE;
     }
-    memcpy (x + (size_t) i * D, lm->embed_tokens + (size_t) ids[i] * D, D * sizeof (float));
+    vlm_tensor_rows_to_f32 (lm->embed_tokens, ids[i], 1, x + (size_t) i * D);
   }
   return TRUE;
 }

@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
   VlmLlamaConfig cfg;
-  const float *embed_tokens;  /* embed_tokens.weight [V, D] (lm_head's copy when tied) */
+  const VlmTensor *embed_tokens;  /* embed_tokens.weight [V, D] as stored (f32/bf16/f16) */
   VlmLlamaLayer *layers;      /* [num_layers] */
   const float *norm;          /* norm.weight [D] */
   VlmLinearW lm_head;         /* lm_head.weight [V, D], or embed_tokens when absent (tied) */

@@ -40,23 +40,38 @@ vlm_log (VlmLogLevel level, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- weights */
 
+static const VlmTensor *
+weights_vtensor (VlmWeights *w, GError **error, int ndim, const int64_t *shape, const char *fmt, va_list ap)
+{
+  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  const VlmTensor *t = vlm_safetensors_get (w->st, name, ndim, shape, error);
+  if (t && t->dtype != VLM_DTYPE_F32 && t->dtype != VLM_DTYPE_BF16 && t->dtype != VLM_DTYPE_F16) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE, "%s: tensor '%s' has dtype %s, expected a float type",
+                 vlm_safetensors_path (w->st), name, vlm_dtype_name (t->dtype));
+    return NULL;
+  }
+  return t;
+}
+
+const VlmTensor *
+vlm_weights_tensor (VlmWeights *w, GError **error, int ndim, const int64_t *shape, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  const VlmTensor *t = weights_vtensor (w, error, ndim, shape, fmt, ap);
+  va_end (ap);
+  return t;
+}
+
 const float *
 vlm_weights_f32 (VlmWeights *w, GError **error, int ndim, const int64_t *shape, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  const VlmTensor *t = weights_vtensor (w, error, ndim, shape, fmt, ap);
   va_end (ap);
-  const VlmTensor *t = vlm_safetensors_get (w->st, name, ndim, shape, error);
-  if (!t)
-    return NULL;
-  if (t->dtype == VLM_DTYPE_F32)
-    return t->data;
-  if (t->dtype != VLM_DTYPE_BF16 && t->dtype != VLM_DTYPE_F16) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE, "%s: tensor '%s' has dtype %s, expected a float type",
-                 vlm_safetensors_path (w->st), name, vlm_dtype_name (t->dtype));
-    return NULL;
-  }
+  if (!t || t->dtype == VLM_DTYPE_F32)
+    return t ? t->data : NULL;
   float *f = g_new (float, vlm_tensor_numel (t));
   vlm_tensor_to_f32 (t, f);
   g_ptr_array_add (w->owned, f);
@@ -76,9 +91,12 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
   g_autofree char *bname = g_strconcat (prefix, ".bias", NULL);
   const VlmTensor *wt = vlm_safetensors_get (w->st, wname, 2, ws, error);
   const VlmTensor *bt = NULL;
-  if (!wt || (has_bias && !(bt = vlm_safetensors_get (w->st, bname, 1, bs, error))))
+  if (!wt || (has_bias && !(bt = vlm_safetensors_get (w->st, bname, 1, bs, error))) ||
+      !vlm_linear_init (lin, wname, wt, bt, error))
     return FALSE;
-  return vlm_linear_init (lin, wname, wt, bt, error);
+  if (w->pack)
+    vlm_linear_pack (lin, wt, w->dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS);
+  return TRUE;
 }
 
 gboolean
@@ -170,12 +188,19 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
     g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such model folder", dir);
     return NULL;
   }
+  if (params && params->precision == VLM_PRECISION_INT8) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+                 "%s: precision int8 is not implemented yet (use f32, bf16 or auto)", dir);
+    return NULL;
+  }
   VlmModel *m = g_new0 (VlmModel, 1);
   m->ref_count = 1;
   m->dir = g_canonicalize_filename (dir, NULL);
   m->name = g_path_get_basename (m->dir);
   m->params = params ? *params : vlm_model_default_params ();
   m->weights.owned = g_ptr_array_new_with_free_func (g_free);
+  m->weights.pack = m->params.backend == VLM_BACKEND_ONEDNN;
+  m->weights.dtype = vlm_precision_dtype (m->params.backend, m->params.precision);
 
   g_autofree char *cfg_path = g_build_filename (m->dir, "config.json", NULL);
   JsonParser *parser = NULL;

@@ -88,14 +88,35 @@ vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *weight,
   return TRUE;
 }
 
-/* `packed` is reserved for backend-prepared weights (bf16/int8); nothing
- * fills it yet, so there is nothing to free for it. */
 void
 vlm_linear_clear (VlmLinearW *lin)
 {
   g_aligned_free (lin->owned_weight);
   g_aligned_free (lin->owned_bias);
+  vlm_dnnl_packed_free (lin->packed);
   memset (lin, 0, sizeof *lin);
+}
+
+VlmDType
+vlm_precision_dtype (VlmBackend backend, VlmPrecision precision)
+{
+  if (backend != VLM_BACKEND_ONEDNN || precision == VLM_PRECISION_F32)
+    return VLM_DTYPE_F32;
+  if (precision == VLM_PRECISION_BF16)
+    return VLM_DTYPE_BF16;
+  return vlm_dnnl_has_native_bf16 () ? VLM_DTYPE_BF16 : VLM_DTYPE_F32;
+}
+
+void
+vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
+{
+  g_return_if_fail (!lin->packed && (dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16));
+  lin->packed = vlm_dnnl_pack (lin, weight, dtype, rows);
+  if (lin->owned_weight) {
+    g_aligned_free (lin->owned_weight);
+    lin->owned_weight = NULL;
+    lin->weight = NULL;
+  }
 }
 
 /* ------------------------------------------------------------ context */

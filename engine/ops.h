@@ -35,11 +35,11 @@ gboolean vlm_act_from_name (const char *name, VlmAct *act);
  * backend prefers); read-only afterwards and shareable across threads. */
 typedef struct {
   int n, k;
-  const float *weight;   /* [n, k] f32 */
+  const float *weight;   /* [n, k] f32; NULL once packed from a converted copy */
   const float *bias;     /* [n] or NULL */
   void *owned_weight;    /* conversion buffers, freed by vlm_linear_clear */
   void *owned_bias;
-  void *packed;          /* backend-private prepared form (may be NULL) */
+  void *packed;          /* oneDNN's prepared form (vlm_linear_pack), or NULL */
 } VlmLinearW;
 
 /* From tensors (any of f32/bf16/f16; bias may be NULL). Shapes are checked:
@@ -47,6 +47,19 @@ typedef struct {
 gboolean vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *weight,
                           const VlmTensor *bias, GError **error);
 void vlm_linear_clear (VlmLinearW *lin);
+
+/* The dtype a precision runs the big matmuls in on `backend`: F32 or BF16.
+ * AUTO is BF16 where oneDNN has native bf16 instructions (avx512_bf16 or
+ * AMX), F32 elsewhere and on the BLAS backend, which computes in f32 only. */
+VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
+
+/* Prepares `lin` (after vlm_linear_init from `weight`) for the oneDNN
+ * backend: the weight is reordered once into the blocked layout oneDNN's
+ * matmul reads fastest for about `rows` rows of input, in `dtype` (F32 or
+ * BF16; a BF16 checkpoint is read as stored, without an f32 step). The f32
+ * copy made by vlm_linear_init, if any, is freed; a zero-copy `weight`
+ * stays. A packed linear runs on the oneDNN backend only. */
+void vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows);
 
 /* ------------------------------------------------------------ context */
 

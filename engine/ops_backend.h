@@ -51,6 +51,11 @@ void vlm_blas_attn_context (const VlmAttnShape *s, const float *probs, const flo
 VlmOpsDnnl *vlm_dnnl_new (GError **error);
 void vlm_dnnl_free (VlmOpsDnnl *d);
 int vlm_dnnl_n_primitives (const VlmOpsDnnl *d);
+/* The weight of `lin` (from `weight`, see vlm_linear_pack) in oneDNN's
+ * blocked layout for `rows` rows of input, in dtype F32 or BF16. */
+void *vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows);
+void vlm_dnnl_packed_free (void *packed);
+gboolean vlm_dnnl_has_native_bf16 (void);
 void vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                       VlmAct act, const float *residual);
 void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,

@@ -56,6 +56,7 @@ vlm_blas_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, floa
                  VlmAct act, const float *residual)
 {
   int n = lin->n, k = lin->k;
+  g_assert (lin->weight);   /* packed for oneDNN from a converted copy: not here */
   float *acc = residual ? vlm_scratch_get (&ops->staging, (size_t) m * n) : y;
 
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, lin->weight, k,

@@ -24,7 +24,7 @@
 
 enum {
   PRIM_LINEAR = 1, PRIM_LAYER_NORM, PRIM_ELTWISE, PRIM_SOFTMAX, PRIM_ATTN_SCORES,
-  PRIM_ATTN_CONTEXT,
+  PRIM_ATTN_CONTEXT, PRIM_TO_BF16,
 };
 
 /* Everything that makes two primitives different: the op kind, then its
@@ -51,6 +51,7 @@ struct VlmOpsDnnl {
   GHashTable *cache;         /* PrimKey* -> Prim*, owns the Prims */
   void *scratchpad;          /* shared by all primitives: one runs at a time */
   size_t scratchpad_size;
+  VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
 };
 
 static inline int64_t
@@ -218,6 +219,7 @@ vlm_dnnl_free (VlmOpsDnnl *d)
   if (d->engine)
     dnnl_engine_destroy (d->engine);
   g_aligned_free (d->scratchpad);
+  vlm_scratch_clear (&d->src_bf16);
   g_free (d);
 }
 
@@ -225,6 +227,130 @@ int
 vlm_dnnl_n_primitives (const VlmOpsDnnl *d)
 {
   return g_hash_table_size (d->cache);
+}
+
+/* ------------------------------------------------------------ packed weights */
+
+/* A weight in the layout a matmul primitive asked for (format_tag_any). */
+typedef struct {
+  dnnl_memory_desc_t md;
+  void *data;
+  int rows;     /* what the layout was chosen for: with n, k, dtype it fixes md */
+} Packed;
+
+/* Weights are packed at load, before any session (and its engine) exists,
+ * by one engine kept for the process. */
+static dnnl_engine_t
+pack_engine (void)
+{
+  static gsize once = 0;
+  static dnnl_engine_t engine;
+  if (g_once_init_enter (&once)) {
+    DNNL_CHECK (dnnl_engine_create (&engine, dnnl_cpu, 0));
+    g_once_init_leave (&once, 1);
+  }
+  return engine;
+}
+
+gboolean
+vlm_dnnl_has_native_bf16 (void)
+{
+  /* ISA values are bit sets that include the ISAs below them */
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+static dnnl_data_type_t
+dnnl_dt (VlmDType dtype)
+{
+  return dtype == VLM_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* The weight layout oneDNN's matmul chooses for `rows` × k inputs of dtype
+ * dt: blocked so that its kernels stream it without re-packing per call. */
+static dnnl_memory_desc_t
+packed_md (int rows, int n, int k, dnnl_data_type_t dt)
+{
+  dnnl_memory_desc_t src, wei, dst;
+  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { rows, k }, dt, dnnl_ab));
+  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&wei, 2, (dnnl_dims_t) { k, n }, dt, dnnl_format_tag_any));
+  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&dst, 2, (dnnl_dims_t) { rows, n }, dnnl_f32, dnnl_ab));
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_desc_t pd;
+  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+  DNNL_CHECK (dnnl_primitive_desc_create (&pd, &desc, NULL, pack_engine (), NULL));
+  dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+  DNNL_CHECK (dnnl_primitive_desc_destroy (pd));
+  return md;
+}
+
+void *
+vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
+{
+  int n = lin->n, k = lin->k;
+  /* the source: HF's [n, k] read as {k, n} (tag ba), bf16 as stored when
+   * that is what we pack to, else the f32 vlm_linear_init made */
+  gboolean as_stored = weight->dtype == VLM_DTYPE_BF16 && dtype == VLM_DTYPE_BF16;
+  dnnl_memory_desc_t src_md;
+  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n },
+                                                as_stored ? dnnl_bf16 : dnnl_f32, (dnnl_dims_t) { 1, k }));
+  Packed *p = g_new0 (Packed, 1);
+  p->rows = MAX (rows, 1);
+  p->md = packed_md (p->rows, n, k, dnnl_dt (dtype));
+  p->data = g_aligned_alloc (dnnl_memory_desc_get_size (&p->md), 1, 64);
+
+  dnnl_engine_t engine = pack_engine ();
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t reorder;
+  dnnl_memory_t from, to;
+  dnnl_stream_t stream;
+  DNNL_CHECK (dnnl_reorder_primitive_desc_create (&pd, &src_md, engine, &p->md, engine, NULL));
+  DNNL_CHECK (dnnl_primitive_create (&reorder, pd));
+  DNNL_CHECK (dnnl_memory_create (&from, &src_md, engine, as_stored ? (void *) weight->data : (void *) lin->weight));
+  DNNL_CHECK (dnnl_memory_create (&to, &p->md, engine, p->data));
+  DNNL_CHECK (dnnl_stream_create (&stream, engine, dnnl_stream_default_flags));
+  dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
+  DNNL_CHECK (dnnl_primitive_execute (reorder, stream, 2, args));
+  DNNL_CHECK (dnnl_stream_wait (stream));
+  dnnl_stream_destroy (stream);
+  dnnl_memory_destroy (from);
+  dnnl_memory_destroy (to);
+  dnnl_primitive_destroy (reorder);
+  dnnl_primitive_desc_destroy (pd);
+  return p;
+}
+
+void
+vlm_dnnl_packed_free (void *packed)
+{
+  Packed *p = packed;
+  if (p)
+    g_aligned_free (p->data);
+  g_free (p);
+}
+
+/* x [m, k] f32 → bf16 into d->src_bf16, by a cached reorder (oneDNN's
+ * vectorised round-to-nearest-even, threaded). */
+static void *
+to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
+{
+  void *out = vlm_scratch_get (&d->src_bf16, ((size_t) m * k + 1) / 2);
+  PrimKey key = { PRIM_TO_BF16, { m, k } };
+  Prim *p = g_hash_table_lookup (d->cache, &key);
+  if (!p) {
+    dnnl_memory_desc_t from, to;
+    dnnl_primitive_desc_t pd;
+    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&from, 2, (dnnl_dims_t) { m, k }, dnnl_f32, dnnl_ab));
+    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&to, 2, (dnnl_dims_t) { m, k }, dnnl_bf16, dnnl_ab));
+    dnnl_primitive_attr_t attr;
+    DNNL_CHECK (dnnl_primitive_attr_create (&attr));
+    DNNL_CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
+    DNNL_CHECK (dnnl_reorder_primitive_desc_create (&pd, &from, d->engine, &to, d->engine, attr));
+    dnnl_primitive_attr_destroy (attr);
+    p = prim_new (d, &key, pd, (int[]) { DNNL_ARG_FROM, DNNL_ARG_TO }, 2);
+  }
+  prim_run (d, p, (void *[]) { (void *) x, out });
+  return out;
 }
 
 /* ------------------------------------------------------------ linear */
@@ -248,13 +374,21 @@ enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
 
 /* matmul {m,k}·{k,n} + bias, then post-ops: the activation, then the
  * residual as a sum (y += ..., when it is y itself) or a binary add. The
- * weight is HF's [n,k] row-major read as {k,n} with strides {1,k} (tag ba):
- * no copy. */
+ * weight is packed (its layout and dtype, the input converted to that
+ * dtype), or HF's [n,k] row-major f32 read as {k,n} with strides {1,k}
+ * (tag ba): no copy. */
 static dnnl_primitive_desc_t
-linear_pd (VlmOpsDnnl *d, int m, int n, int k, gboolean bias, VlmAct act, int res)
+linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bias, VlmAct act,
+           int res)
 {
-  dnnl_memory_desc_t src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
-  dnnl_memory_desc_t wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
+  dnnl_memory_desc_t src, wei;
+  if (packed) {
+    wei = packed->md;
+    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { m, k }, wei.data_type, dnnl_ab));
+  } else {
+    src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
+    wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
+  }
   dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
   dnnl_memory_desc_t dst = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
   dnnl_post_ops_t po;
@@ -273,8 +407,9 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, gboolean bias, VlmAct act, int re
   DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias ? &bia : NULL, &dst));
   /* For m <= 2 (decode) brgemm re-packs the whole `ba` weight on every call
    * and runs at half the speed of the gemm-based matmul (measured here:
-   * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. */
-  return pd_create (d, &desc, po, m <= 2 ? "gemm" : NULL);
+   * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. Packed
+   * weights need no re-packing. */
+  return pd_create (d, &desc, po, m <= 2 && !packed ? "gemm" : NULL);
 }
 
 void
@@ -282,9 +417,13 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
                  VlmAct act, const float *residual)
 {
   int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
-  PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res } };
+  const Packed *pk = lin->packed;
+  int wdt = pk ? pk->md.data_type : dnnl_f32;
+  PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
+                                 pk ? pk->rows : 0 } };
+  const void *src = wdt == dnnl_bf16 ? to_bf16 (d, x, m, lin->k) : x;
   int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
-  void *h[PRIM_MAX_ARGS] = { (void *) x, (void *) lin->weight, y };
+  void *h[PRIM_MAX_ARGS] = { (void *) src, pk ? pk->data : (void *) lin->weight, y };
   int n = 3;
   if (lin->bias) {
     ids[n] = DNNL_ARG_BIAS;
@@ -297,7 +436,7 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   }
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p)
-    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, lin->bias != NULL, act, res), ids, n);
+    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, pk, lin->bias != NULL, act, res), ids, n);
   prim_run (d, p, h);
 }
 

@@ -68,10 +68,17 @@ vlm_f16_to_f32 (uint16_t h)
 void
 vlm_tensor_to_f32 (const VlmTensor *t, float *dst)
 {
-  int64_t n = vlm_tensor_numel (t);
-  const uint16_t *h = t->data;
+  vlm_tensor_rows_to_f32 (t, 0, t->ndim ? t->shape[0] : 1, dst);
+}
+
+void
+vlm_tensor_rows_to_f32 (const VlmTensor *t, int64_t row0, int64_t n_rows, float *dst)
+{
+  int64_t row = t->ndim ? vlm_tensor_numel (t) / MAX (t->shape[0], 1) : 1;
+  int64_t n = n_rows * row;
+  const uint16_t *h = (const uint16_t *) t->data + row0 * row;
   switch (t->dtype) {
-    case VLM_DTYPE_F32: memcpy (dst, t->data, (size_t) n * 4); break;
+    case VLM_DTYPE_F32: memcpy (dst, (const float *) t->data + row0 * row, (size_t) n * 4); break;
     case VLM_DTYPE_BF16: for (int64_t i = 0; i < n; i++) dst[i] = vlm_bf16_to_f32 (h[i]); break;
     case VLM_DTYPE_F16: for (int64_t i = 0; i < n; i++) dst[i] = vlm_f16_to_f32 (h[i]); break;
     default: g_assert_not_reached ();

@@ -43,6 +43,8 @@ float vlm_f16_to_f32 (uint16_t h);
 
 /* Converts n elements of `t` (f32/bf16/f16) to f32 into dst. */
 void vlm_tensor_to_f32 (const VlmTensor *t, float *dst);
+/* The same for rows row0 .. row0 + n_rows - 1 of the first dimension. */
+void vlm_tensor_rows_to_f32 (const VlmTensor *t, int64_t row0, int64_t n_rows, float *dst);
 
 /* ---- arena: one block allocated up front, carved by vlm_arena_alloc;
  * vlm_arena_reset rewinds it. Steady state allocates nothing. */

@@ -5,10 +5,10 @@
 #include "testutil.h"
 
 static VlmModel *
-load_tiny (VlmBackend backend)
+load_tiny (const VtBackend *be)
 {
   g_autofree char *dir = vt_shared_path ("fixtures/git-video-tiny");
-  return vt_load_model (dir, backend);
+  return vt_load_model (dir, be);
 }
 
 /* Golden pixel_values → vision tower, projection, prompt logits. */
@@ -16,7 +16,7 @@ static void
 test_stages (gconstpointer data)
 {
   const VtBackend *be = data;
-  VlmModel *m = load_tiny (be->backend);
+  VlmModel *m = load_tiny (be);
   VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   GError *error = NULL;
   VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
@@ -30,9 +30,9 @@ test_stages (gconstpointer data)
   g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
   g_assert_no_error (error);
   g_autofree float *vis = vt_tensor_f32 (gold, "vision_frame_out", &n_vis);
-  vt_assert_close ("vision_frame_out", git_run_vision_out (run), vis, n_vis, 1e-4);
+  vt_assert_close ("vision_frame_out", git_run_vision_out (run), vis, n_vis, be->tol);
   g_autofree float *proj = vt_tensor_f32 (gold, "visual_projection_out", &n_proj);
-  vt_assert_close ("visual_projection_out", git_run_visual_tokens (run), proj, n_proj, 1e-4);
+  vt_assert_close ("visual_projection_out", git_run_visual_tokens (run), proj, n_proj, be->tol);
 
   /* logits (1, V + L, vocab): compare the L text rows the prompt produced. */
   g_autofree int *ids = vt_tensor_int (gold, "input_ids", &n_ids);
@@ -44,7 +44,7 @@ test_stages (gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (pos, ==, n_text);
   const float *text_gold = logits + (lt->shape[1] - n_text) * vocab;
-  vt_assert_close ("logits (text rows)", git_run_prompt_logits (run), text_gold, (int64_t) n_text * vocab, 1e-4);
+  vt_assert_close ("logits (text rows)", git_run_prompt_logits (run), text_gold, (int64_t) n_text * vocab, be->tol);
 
   m->arch->run_free (run);
   vlm_ops_free (ops);
@@ -63,10 +63,10 @@ typedef struct {
 } Clip;
 
 static void
-clip_open (Clip *c, VlmBackend backend)
+clip_open (Clip *c, const VtBackend *be)
 {
   GError *error = NULL;
-  c->m = load_tiny (backend);
+  c->m = load_tiny (be);
   c->gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   c->frames = vt_golden_frames (c->gold, &c->n_frames);
   c->s = vlm_session_new (c->m, &error);
@@ -98,7 +98,7 @@ static void
 check_generation (const VtBackend *be, int num_beams, const char *golden_name)
 {
   Clip c;
-  clip_open (&c, be->backend);
+  clip_open (&c, be);
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (c.gold, golden_name, &n_want);
   c.gp.num_beams = num_beams;
@@ -121,7 +121,7 @@ static void
 test_repeatable (void)
 {
   Clip c;
-  clip_open (&c, VLM_BACKEND_ONEDNN);
+  clip_open (&c, &vt_backends[0]);
   c.gp.max_new_tokens = 10;
   VlmCaption a, b, between;
   clip_caption (&c, "a red ball", NULL, NULL, &a);
@@ -148,7 +148,7 @@ static void
 test_streamed_pieces (void)
 {
   Clip c;
-  clip_open (&c, VLM_BACKEND_ONEDNN);
+  clip_open (&c, &vt_backends[0]);
   c.gp.max_new_tokens = 10;
   GString *streamed = g_string_new (NULL);
   VlmCaption cap;
@@ -181,7 +181,7 @@ static void
 test_stop_strings (void)
 {
   Clip c;
-  clip_open (&c, VLM_BACKEND_ONEDNN);
+  clip_open (&c, &vt_backends[0]);
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (c.gold, "greedy_ids", &n_want);
   const int n_gen = (int) n_want - 1;

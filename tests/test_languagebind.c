@@ -198,14 +198,14 @@ text_embeds (LanguageBindRun *run, VlmSafetensors *gold, int *n_rows)
 /* Every stage of the golden, from frames_u8 and input_ids, with the weights
  * of `dir`; returns last_hidden_state followed by logits_per_video (g_free). */
 static float *
-check_stages (const char *dir, VlmBackend backend)
+check_stages (const char *dir, const VtBackend *be)
 {
-  VlmModel *m = vt_load_model (dir, backend);
+  VlmModel *m = vt_load_model (dir, be);
   VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
   const LanguageBind *lb = m->impl;
   const VlmVit *vit = &lb->vision;
   GError *error = NULL;
-  VlmOps *ops = vlm_ops_new (backend, 0, &error);
+  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
   g_assert_no_error (error);
   LanguageBindRun *run = m->arch->run_new (m, ops, 1, 16, &error);
   g_assert_no_error (error);
@@ -223,7 +223,7 @@ check_stages (const char *dir, VlmBackend backend)
     int64_t n;
     g_autofree float *want = vt_tensor_f32 (gold, hidden[i].name, &n);
     g_assert_cmpint (n, ==, (int64_t) rows * vit->cfg.hidden_size);
-    vt_assert_close (hidden[i].name, hs, want, n, 1e-4);
+    vt_assert_close (hidden[i].name, hs, want, n, be->tol);
   }
   vlm_arena_clear (&arena);
 
@@ -231,19 +231,19 @@ check_stages (const char *dir, VlmBackend backend)
   g_assert_no_error (error);
   int64_t n_last, n_video, n_text, n_logits;
   g_autofree float *last = vt_tensor_f32 (gold, "last_hidden_state", &n_last);
-  vt_assert_close ("last_hidden_state", languagebind_run_last_hidden_state (run), last, n_last, 1e-4);
+  vt_assert_close ("last_hidden_state", languagebind_run_last_hidden_state (run), last, n_last, be->tol);
   g_autofree float *video = vt_tensor_f32 (gold, "video_embeds", &n_video);
-  vt_assert_close ("video_embeds", languagebind_run_video_embeds (run), video, n_video, 1e-4);
+  vt_assert_close ("video_embeds", languagebind_run_video_embeds (run), video, n_video, be->tol);
 
   int n_rows;
   g_autofree float *text = text_embeds (run, gold, &n_rows);
   g_autofree float *text_want = vt_tensor_f32 (gold, "text_embeds", &n_text);
-  vt_assert_close ("text_embeds", text, text_want, n_text, 1e-4);
+  vt_assert_close ("text_embeds", text, text_want, n_text, be->tol);
   g_autofree float *logits = g_new (float, n_rows);
   languagebind_scores (lb, languagebind_run_video_embeds (run), text, n_rows, logits);
   g_autofree float *logits_want = vt_tensor_f32 (gold, "logits_per_video", &n_logits);
   g_assert_cmpint (n_logits, ==, n_rows);
-  vt_assert_close ("logits_per_video", logits, logits_want, n_logits, 1e-4);
+  vt_assert_close ("logits_per_video", logits, logits_want, n_logits, be->tol);
   float *outputs = g_new (float, n_last + n_rows);
   memcpy (outputs, languagebind_run_last_hidden_state (run), n_last * sizeof (float));
   memcpy (outputs + n_last, logits, n_rows * sizeof (float));
@@ -260,7 +260,7 @@ test_stages (gconstpointer data)
 {
   const VtBackend *be = data;
   g_autofree char *dir = vt_shared_path (FIXTURE);
-  g_free (check_stages (dir, be->backend));
+  g_free (check_stages (dir, be));
 }
 
 /* A folder with only pytorch_model.bin: the same stages, bit-identical to
@@ -272,8 +272,8 @@ test_stages_bin (gconstpointer data)
   static const char *const files[] = {"config.json", "pytorch_model.bin", "preprocessor_config.json", NULL};
   char *bin_dir = make_folder (files);
   g_autofree char *st_dir = vt_shared_path (FIXTURE);
-  g_autofree float *from_bin = check_stages (bin_dir, be->backend);
-  g_autofree float *from_st = check_stages (st_dir, be->backend);
+  g_autofree float *from_bin = check_stages (bin_dir, be);
+  g_autofree float *from_st = check_stages (st_dir, be);
   VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
   int64_t n = vlm_tensor_numel (vlm_safetensors_find (gold, "last_hidden_state")) +
               vlm_tensor_numel (vlm_safetensors_find (gold, "logits_per_video"));
@@ -291,7 +291,7 @@ test_tags (gconstpointer data)
   const VtBackend *be = data;
   static const char *const files[] = {"config.json", "model.safetensors", "preprocessor_config.json", NULL};
   char *dir = make_folder (files);
-  VlmModel *m = vt_load_model (dir, be->backend);
+  VlmModel *m = vt_load_model (dir, be);
   g_assert_false (vlm_model_can_generate (m));
   VlmSafetensors *gold = vt_open_golden (FIXTURE "/golden.safetensors");
   int n_frames, n = G_N_ELEMENTS (labels);
@@ -305,7 +305,7 @@ test_tags (gconstpointer data)
   int64_t n_want;
   g_autofree float *want = vt_tensor_f32 (gold, "logits_per_video", &n_want);
   g_assert_cmpint (n_want, ==, n);
-  vt_assert_close ("tag scores", scores, want, n, 1e-4);
+  vt_assert_close ("tag scores", scores, want, n, be->tol);
   double sum = 0;
   for (int i = 0; i < n; i++) {
     g_test_message ("%s: %.4f (%.3f)", labels[i], scores[i], probs[i]);

@@ -31,10 +31,10 @@ fixture_path (const Fixture *fx, const char *file)
 }
 
 static VlmModel *
-load_tiny (const Fixture *fx, VlmBackend backend)
+load_tiny (const Fixture *fx, const VtBackend *be)
 {
   g_autofree char *dir = fixture_path (fx, "");
-  return vt_load_model (dir, backend);
+  return vt_load_model (dir, be);
 }
 
 static VlmSafetensors *
@@ -65,7 +65,7 @@ static void
 test_input_ids (gconstpointer data)
 {
   const Fixture *fx = data;
-  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  VlmModel *m = load_tiny (fx, &vt_backends[1]);
   VlmSafetensors *gold = open_golden (fx);
   int64_t n_want;
   g_autofree int *want = vt_tensor_int (gold, "input_ids", &n_want);
@@ -88,7 +88,7 @@ static void
 test_pixel_values (gconstpointer data)
 {
   const Fixture *fx = data;
-  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  VlmModel *m = load_tiny (fx, &vt_backends[1]);
   VlmSafetensors *gold = open_golden (fx);
   const VlmImageProcessor *p = &m->processor;
   int n_frames;
@@ -123,7 +123,7 @@ static void
 test_stages (gconstpointer data)
 {
   const Case *c = data;
-  VlmModel *m = load_tiny (c->fx, c->be->backend);
+  VlmModel *m = load_tiny (c->fx, c->be);
   VlmSafetensors *gold = open_golden (c->fx);
   GError *error = NULL;
   VlmOps *ops = vlm_ops_new (c->be->backend, 0, &error);
@@ -139,7 +139,7 @@ test_stages (gconstpointer data)
   g_assert_no_error (error);
   if (c->fx->projector_out) {
     g_autofree float *proj = vt_tensor_f32 (gold, c->fx->projector_out, &n_proj);
-    vt_assert_close (c->fx->projector_out, llava_run_video_tokens (run), proj, n_proj, 1e-4);
+    vt_assert_close (c->fx->projector_out, llava_run_video_tokens (run), proj, n_proj, c->be->tol);
   }
 
   g_autofree float *logits = vt_tensor_f32 (gold, "logits_last4", &n_logits);
@@ -159,7 +159,7 @@ test_stages (gconstpointer data)
   g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
   ours = llava_run_forward (run, ids, (int) n_ids, 4, &error);
   g_assert_no_error (error);
-  vt_assert_close ("logits_last4", ours, logits, n_logits, 1e-4);
+  vt_assert_close ("logits_last4", ours, logits, n_logits, c->be->tol);
 
   m->arch->run_free (run);
   vlm_ops_free (ops);
@@ -193,7 +193,7 @@ static void
 test_greedy (gconstpointer data)
 {
   const Case *c = data;
-  VlmModel *m = load_tiny (c->fx, c->be->backend);
+  VlmModel *m = load_tiny (c->fx, c->be);
   VlmSafetensors *gold = open_golden (c->fx);
   GError *error = NULL;
   VlmSession *s = vlm_session_new (m, &error);
@@ -210,7 +210,7 @@ static void
 test_beam_then_greedy (gconstpointer data)
 {
   const Fixture *fx = data;
-  VlmModel *m = load_tiny (fx, VLM_BACKEND_ONEDNN);
+  VlmModel *m = load_tiny (fx, &vt_backends[0]);
   VlmSafetensors *gold = open_golden (fx);
   int n_frames;
   g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
@@ -238,7 +238,7 @@ static void
 test_bad_placeholders (void)
 {
   const Fixture *fx = &fixtures[0];
-  VlmModel *m = load_tiny (fx, VLM_BACKEND_BLAS);
+  VlmModel *m = load_tiny (fx, &vt_backends[1]);
   GError *error = NULL;
   int n = 0;
   g_assert_null (m->arch->prompt_ids (m, "USER: <video><video>\nHi ASSISTANT:", &n, &error));

@@ -1,5 +1,6 @@
 /* test_ops.c — the compute ops. Every op runs on both backends (oneDNN and
- * OpenBLAS) and is compared with a naive double-precision loop written here
+ * OpenBLAS; linears also with oneDNN's packed f32 and bf16 weights) and is
+ * compared with a naive double-precision loop written here
  * from the op's definition, so each of the three code paths can fail on its
  * own. Shapes are deliberately odd (m = 1, n not a multiple of 16). */
 #include "testutil.h"
@@ -130,6 +131,42 @@ test_linear (gconstpointer data)
     vlm_ops_free (ops);
   }
   vlm_linear_clear (&lin);
+
+  /* oneDNN with the weight packed (vlm_linear_pack): in f32 to the same
+   * tolerance; in bf16 against the reference run on bf16-rounded x and w
+   * (their products are exact in f32, so only the summation order differs),
+   * packed from an f32 tensor and from a bf16 one as a checkpoint stores it,
+   * for one input row and for many */
+  g_autofree float *xr = g_new (float, (size_t) c->m * c->k);
+  g_autofree float *wr = g_new (float, (size_t) c->n * c->k);
+  g_autofree guint16 *w16 = g_new (guint16, (size_t) c->n * c->k);
+  for (int i = 0; i < c->m * c->k; i++) xr[i] = vlm_bf16_to_f32 (vlm_f32_to_bf16 (x[i]));
+  for (int i = 0; i < c->n * c->k; i++) wr[i] = vlm_bf16_to_f32 (w16[i] = vlm_f32_to_bf16 (w[i]));
+  g_autofree float *want16 = g_new (float, (size_t) c->m * c->n);
+  naive_linear (wr, c->bias ? b : NULL, c->n, c->k, xr, c->m, c->act, c->residual ? res : NULL, want16);
+  VlmTensor w16t = { w16, VLM_DTYPE_BF16, 2, { c->n, c->k } };
+  static const struct { const char *name; VlmDType dtype; gboolean from_bf16; int rows; } packs[] = {
+    { "onednn packed f32", VLM_DTYPE_F32, FALSE, 256 },
+    { "onednn packed bf16 from f32, rows 1", VLM_DTYPE_BF16, FALSE, 1 },
+    { "onednn packed bf16 as stored", VLM_DTYPE_BF16, TRUE, 256 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (packs); i++) {
+    const VlmTensor *src = packs[i].from_bf16 ? &w16t : &wt;
+    g_assert_true (vlm_linear_init (&lin, "fc", src, c->bias ? &bt : NULL, &error));
+    vlm_linear_pack (&lin, src, packs[i].dtype, packs[i].rows);
+    g_assert_nonnull (lin.packed);
+    g_assert_true (packs[i].from_bf16 ? lin.weight == NULL : lin.weight == w);  /* no f32 copy kept */
+    VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+    const float *residual = c->residual == RES_SEPARATE ? res : NULL;
+    if (c->residual == RES_ALIAS) {
+      memcpy (y, res, sizeof (float) * c->m * c->n);
+      residual = y;
+    }
+    vlm_linear (ops, &lin, x, c->m, y, c->act, residual);
+    vt_assert_close (packs[i].name, y, packs[i].dtype == VLM_DTYPE_BF16 ? want16 : want, (int64_t) c->m * c->n, TOL);
+    vlm_ops_free (ops);
+    vlm_linear_clear (&lin);
+  }
 }
 
 /* ------------------------------------------------------------ linear_init */

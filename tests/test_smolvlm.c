@@ -9,10 +9,10 @@
 #define FIXTURE "fixtures/smolvlm-tiny"
 
 static VlmModel *
-load_tiny (VlmBackend backend)
+load_tiny (const VtBackend *be)
 {
   g_autofree char *dir = vt_shared_path (FIXTURE);
-  return vt_load_model (dir, backend);
+  return vt_load_model (dir, be);
 }
 
 /* The model, the golden, and a run with the golden image encoded, able to
@@ -27,14 +27,14 @@ typedef struct {
 } Setup;
 
 static void
-setup (Setup *t, VlmBackend backend, int beams, int new_tokens)
+setup (Setup *t, const VtBackend *be, int beams, int new_tokens)
 {
   GError *error = NULL;
   int64_t n_px;
-  t->m = load_tiny (backend);
+  t->m = load_tiny (be);
   t->gold = vt_open_golden (FIXTURE "/golden.safetensors");
   t->ids = vt_tensor_int (t->gold, "input_ids", &t->n_ids);
-  t->ops = vlm_ops_new (backend, 0, &error);
+  t->ops = vlm_ops_new (be->backend, 0, &error);
   g_assert_no_error (error);
   t->run = t->m->arch->run_new (t->m, t->ops, beams, (int) t->n_ids + new_tokens, &error);
   g_assert_no_error (error);
@@ -63,13 +63,13 @@ test_logits (gconstpointer data)
   Setup t;
   int64_t n_logits;
   GError *error = NULL;
-  setup (&t, be->backend, 16, 0);
+  setup (&t, be, 16, 0);
   g_assert_cmpint (t.n_ids, <=, 16);
   g_autofree float *want = vt_tensor_f32 (t.gold, "logits", &n_logits);
   const float *ours = smolvlm_run_forward (t.run, t.ids, (int) t.n_ids, (int) t.n_ids, &error);
   g_assert_no_error (error);
   g_assert_cmpint (n_logits, ==, t.n_ids * t.m->vocab_size);
-  vt_assert_close ("logits", ours, want, n_logits, 1e-4);
+  vt_assert_close ("logits", ours, want, n_logits, be->tol);
   teardown (&t);
 }
 
@@ -81,7 +81,7 @@ test_greedy (gconstpointer data)
   Setup t;
   int64_t n_want;
   GError *error = NULL;
-  setup (&t, be->backend, 1, 32);
+  setup (&t, be, 1, 32);
   g_autofree int *want = vt_tensor_int (t.gold, "greedy_ids", &n_want);
   VlmModel *m = t.m;
   int pos = 0;
@@ -108,7 +108,7 @@ test_bad_inputs (void)
 {
   Setup t;
   GError *error = NULL;
-  setup (&t, VLM_BACKEND_BLAS, 1, 0);
+  setup (&t, &vt_backends[1], 1, 0);
   const int no_image[] = {1, 5, 7};
   g_assert_null (smolvlm_run_forward (t.run, no_image, G_N_ELEMENTS (no_image), 1, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
@@ -124,7 +124,7 @@ test_bad_inputs (void)
 static void
 test_no_tokenizer (void)
 {
-  VlmModel *m = load_tiny (VLM_BACKEND_BLAS);
+  VlmModel *m = load_tiny (&vt_backends[1]);
   GError *error = NULL;
   g_assert_null (vlm_session_new (m, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND);

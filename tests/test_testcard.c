@@ -1,4 +1,5 @@
-/* test_testcard.c — the embedded test-card model end to end, from raw
+/* test_testcard.c — the embedded test-card model end to end (on each of
+ * vt_backends: oneDNN and BLAS in f32, oneDNN in bf16), from raw
  * videotestsrc frames to caption strings, against the captions transformers
  * produced (../shared/models/testcard-git/reference_captions.json).
  * Frames are rendered exactly as ../shared/models/README.md says: 320x240
@@ -18,7 +19,7 @@ typedef struct {
 } Clip;
 
 static GPtrArray *clips;
-static VlmModel *models[2];   /* [backend] */
+static VlmModel *models[G_N_ELEMENTS (vt_backends)];   /* [vt_backends] */
 
 /* Renders N_RENDER frames of videotestsrc with `props` into a new buffer. */
 static guint8 *
@@ -72,10 +73,10 @@ test_clip (gconstpointer data)
 {
   const Clip *c = data;
   g_autofree guint8 *video = render (c->props);
-  for (int b = 0; b < 2; b++) {
+  for (guint b = 0; b < G_N_ELEMENTS (vt_backends); b++) {
     g_autofree char *greedy = caption (models[b], video, 1);
     g_autofree char *beam3 = caption (models[b], video, 3);
-    g_test_message ("%s [%s]: greedy \"%s\", beam-3 \"%s\"", c->props, b ? "blas" : "onednn", greedy, beam3);
+    g_test_message ("%s [%s]: greedy \"%s\", beam-3 \"%s\"", c->props, vt_backends[b].name, greedy, beam3);
     g_assert_cmpstr (greedy, ==, c->greedy);
     g_assert_cmpstr (beam3, ==, c->beam3);
   }
@@ -107,13 +108,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   load_references ();
   g_autofree char *dir = vt_project_path ("models/testcard-git");
-  for (int b = 0; b < 2; b++) {
-    VlmModelParams p = vlm_model_default_params ();
-    p.backend = b ? VLM_BACKEND_BLAS : VLM_BACKEND_ONEDNN;
-    GError *error = NULL;
-    if (!(models[b] = vlm_model_load (dir, &p, &error)))
-      g_error ("%s", error->message);
-  }
+  for (guint b = 0; b < G_N_ELEMENTS (vt_backends); b++)
+    models[b] = vt_load_model (dir, &vt_backends[b]);
   for (guint i = 0; i < clips->len; i++) {
     Clip *c = clips->pdata[i];
     /* snow is random noise: its pixels differ on every render, so the
@@ -125,7 +121,7 @@ main (int argc, char **argv)
     g_test_add_data_func (name, c, test_clip);
   }
   int rc = g_test_run ();
-  vlm_model_unref (models[0]);
-  vlm_model_unref (models[1]);
+  for (guint b = 0; b < G_N_ELEMENTS (vt_backends); b++)
+    vlm_model_unref (models[b]);
   return rc;
 }

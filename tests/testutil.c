@@ -100,13 +100,18 @@ vt_assert_close (const char *what, const float *a, const float *b, int64_t n, do
   g_assert_cmpfloat (d, <=, tol);
 }
 
-const VtBackend vt_backends[2] = {{VLM_BACKEND_ONEDNN, "onednn"}, {VLM_BACKEND_BLAS, "blas"}};
+const VtBackend vt_backends[3] = {
+  {VLM_BACKEND_ONEDNN, VLM_PRECISION_F32, "onednn", 1e-4},
+  {VLM_BACKEND_BLAS, VLM_PRECISION_F32, "blas", 1e-4},
+  {VLM_BACKEND_ONEDNN, VLM_PRECISION_BF16, "onednn-bf16", 2e-2},
+};
 
 VlmModel *
-vt_load_model (const char *dir, VlmBackend backend)
+vt_load_model (const char *dir, const VtBackend *be)
 {
   VlmModelParams p = vlm_model_default_params ();
-  p.backend = backend;
+  p.backend = be->backend;
+  p.precision = be->precision;
   GError *error = NULL;
   VlmModel *m = vlm_model_load (dir, &p, &error);
   g_assert_no_error (error);

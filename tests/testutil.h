@@ -27,15 +27,21 @@ double vt_max_rel_range_diff (const float *a, const float *b, int64_t n);
  * `what` via g_test_message either way so the log records parity. */
 void vt_assert_close (const char *what, const float *a, const float *b, int64_t n, double tol);
 
-/* The two compute backends, for tests that run on each. */
+/* The ways a model can compute, for tests that run on each: the two
+ * backends in f32, where the fixtures' 1e-4 of range holds, and oneDNN in
+ * bf16. bf16 keeps 8 significant bits, so each rounding of an input or a
+ * weight moves a product by up to 2^-9 ≈ 2e-3 relative; through the tiny
+ * models' few layers the drift stays under 2e-2 of the logits' range. */
 typedef struct {
   VlmBackend backend;
+  VlmPrecision precision;
   const char *name;
+  double tol;          /* max |diff| / range against the goldens */
 } VtBackend;
-extern const VtBackend vt_backends[2];
+extern const VtBackend vt_backends[3];
 
-/* Loads the model folder `dir` on `backend`; fails the test if it cannot. */
-VlmModel *vt_load_model (const char *dir, VlmBackend backend);
+/* Loads the model folder `dir` as `be` computes; fails the test if it cannot. */
+VlmModel *vt_load_model (const char *dir, const VtBackend *be);
 
 /* A golden's frames_u8 (F, H, W, 3) as F packed-RGB VlmFrames over the
  * golden's memory (g_free the array); F in *n. */
