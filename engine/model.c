@@ -253,6 +253,11 @@ vlm_model_unref (VlmModel *m)
 const char *vlm_model_get_architecture (const VlmModel *m) { return m->architecture; }
 const char *vlm_model_get_name (const VlmModel *m) { return m->name; }
 int vlm_model_get_frames_per_clip (const VlmModel *m) { return m->frames_per_clip; }
+VlmPrecision
+vlm_model_get_precision (const VlmModel *m)
+{
+  return m->weights.dtype == VLM_DTYPE_BF16 ? VLM_PRECISION_BF16 : VLM_PRECISION_F32;
+}
 gboolean vlm_model_can_generate (const VlmModel *m) { return m->arch->decoder != NULL; }
 
 VlmGenParams

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Draws vlm-bench's JSON report as an SVG bar chart: each measured figure as
-a fraction of the machine limit that bounds it, per backend, with issue 6's
-70 % target marked. Standard library only.
+"""Draws vlm-bench's JSON reports as an SVG bar chart: each measured figure as
+a fraction of the machine limit that bounds it (the matmul peak or GEMV
+bandwidth of the dtype it ran in), per backend and precision, with issue 6's
+70 % target marked. Several reports of one preset (e.g. a bf16 run and an
+f32 run) are drawn together; the limits shown are the first report's.
+Standard library only.
 
-    tools/vlm-bench-plot.py bench.json docs/performance.svg
+    tools/vlm-bench-plot.py bench-bf16.json [bench-f32.json ...] docs/performance.svg
+
+A file named "-" is standard input (a report) or standard output (the SVG).
 """
 import json
 import sys
@@ -13,10 +18,10 @@ from xml.sax.saxutils import escape
 BARS = [
     ("tower_vs_matmul_peak", "vision tower", lambda m: f"{m['tower_gflops']:.0f} GFLOP/s"),
     ("encode_vs_matmul_peak", "vision_ms (tower + visual KV)", lambda m: f"{m['encode_gflops']:.0f} GFLOP/s"),
-    ("decode_vs_gemv_f32", "decode step", lambda m: f"{m['decode_gbps']:.1f} GB/s"),
+    ("decode_vs_gemv", "decode step", lambda m: f"{m['decode_gbps']:.1f} GB/s"),
     ("end_to_end_bound_vs_measured", "caption end to end", lambda m: f"{m['total_ms']['median']:.0f} ms"),
 ]
-COLOURS = {"onednn": "#3b6ea8", "blas": "#c9803a"}
+COLOURS = {"onednn bf16": "#1f4e8c", "onednn f32": "#6f9fd8", "blas f32": "#c9803a"}
 W, BAR_H, GAP, LEFT, RIGHT, TOP = 760, 18, 14, 230, 40, 60
 
 
@@ -45,28 +50,40 @@ def svg(report):
         for m in models:
             r = m["ratios"][key]
             bw = max(0.0, min(r, 1.0)) * plot_w
-            colour = COLOURS.get(m["backend"], "#777")
+            name = f'{m["backend"]} {m.get("precision", "f32")}'
+            colour = COLOURS.get(name, "#777")
             out.append(f'<rect x="{LEFT}" y="{y}" width="{bw:.1f}" height="{BAR_H - 3}" fill="{colour}"/>')
             out.append(f'<text x="{LEFT + bw + 4:.1f}" y="{y + BAR_H - 6}" font-size="11">'
-                       f'{escape(m["backend"])} {r:.2f} ({escape(absolute(m))})</text>')
+                       f'{escape(name)} {r:.2f} ({escape(absolute(m))})</text>')
             y += BAR_H
         y += GAP
     lim = report.get("limits", {})
-    note = (f'limits: oneDNN f32 matmul {lim.get("onednn_matmul_f32_gflops", 0):.0f} GFLOP/s, '
+    note = (f'limits: oneDNN matmul f32 {lim.get("onednn_matmul_f32_gflops", 0):.0f} / '
+            f'bf16 {lim.get("onednn_matmul_bf16_gflops", 0):.0f} GFLOP/s, '
             f'OpenBLAS sgemm {lim.get("openblas_sgemm_gflops", 0):.0f} GFLOP/s, '
-            f'GEMV f32 {lim.get("gemv_f32_gbps", 0):.1f} GB/s')
+            f'GEMV f32 {lim.get("gemv_f32_gbps", 0):.1f} / bf16 {lim.get("gemv_bf16_gbps", 0):.1f} GB/s')
     out.append(f'<text x="{W / 2}" y="{h - 12}" text-anchor="middle" fill="#555">{escape(note)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    with open(sys.argv[1]) as f:
-        report = json.load(f)
-    with open(sys.argv[2], "w") as f:
-        f.write(svg(report))
+    reports = []
+    for path in sys.argv[1:-1]:
+        if path == "-":
+            reports.append(json.load(sys.stdin))
+        else:
+            with open(path) as f:
+                reports.append(json.load(f))
+    report = dict(reports[0])
+    report["models"] = [m for r in reports for m in r["models"]]
+    if sys.argv[-1] == "-":
+        sys.stdout.write(svg(report))
+    else:
+        with open(sys.argv[-1], "w") as f:
+            f.write(svg(report))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@
 
 #include "vlm/vlm.h"
 
-static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path;
+static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path, *precision_name = "auto";
+static VlmPrecision precision = VLM_PRECISION_AUTO;
 static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = -1;   /* -1: the preset's default */
 static gboolean quick, skip_limits;
 
@@ -40,6 +41,8 @@ static GOptionEntry entries[] = {
   {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video or llava-onevision-0.5b", "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
+  {"precision", 'P', 0, G_OPTION_ARG_STRING, &precision_name,
+   "oneDNN's precision: auto (default), f32 or bf16 (BLAS is always f32)", "NAME"},
   {"runs", 'r', 0, G_OPTION_ARG_INT, &n_runs, "Timed captions per backend (default 5)", "N"},
   {"warmup", 'w', 0, G_OPTION_ARG_INT, &n_warmup, "Untimed captions first (default 1)", "N"},
   {"threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads (0: all cores)", "N"},
@@ -132,12 +135,12 @@ visual_kv_flops (const GitPreset *p)
  * output projection, and the cached keys/values at the step's average
  * position. */
 static double
-decode_step_bytes (const GitPreset *p, int n_tokens)
+decode_step_bytes (const GitPreset *p, int n_tokens, int weight_bytes)
 {
   double D = p->hidden, inter = p->intermediate, V = (double) p->frames * vision_tokens (p);
   double weights = p->layers * (4 * D * D + 2 * D * inter) + (double) p->vocab * D;
   double kv = p->layers * 2 * (V + 1 + n_tokens / 2.0) * D;
-  return 4 * (weights + kv);
+  return weight_bytes * weights + 4 * kv;   /* the KV cache is f32 in every precision */
 }
 
 /* ================================================================ checkpoint writer */
@@ -703,6 +706,7 @@ wait_quiet (void)
 
 typedef struct {
   const char *backend;
+  const char *dtype;      /* what the matmuls ran in: "f32" or "bf16" */
   double load_ms, peak_rss_mib;
   double other_cores;     /* other processes' largest CPU use during a kept run */
   int n_disturbed;        /* timed runs kept although others took > MAX_OTHER_CORES */
@@ -778,6 +782,7 @@ measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelRes
 {
   VlmModelParams mp = vlm_model_default_params ();
   mp.backend = backend;
+  mp.precision = precision;
   mp.n_threads = n_threads;
   g_autofree char *label = one_layer ? g_strdup_printf ("%s, 1 text layer", res->backend) : g_strdup (res->backend);
   gint64 t0 = g_get_monotonic_time ();
@@ -786,6 +791,8 @@ measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelRes
   gboolean ok = s != NULL;
   if (ok && !one_layer)
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  if (ok)
+    res->dtype = vlm_model_get_precision (model) == VLM_PRECISION_BF16 ? "bf16" : "f32";
   if (ok)
     progress ("%s: model loaded and session made in %.0f ms", label, (g_get_monotonic_time () - t0) / 1000.0);
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0;
@@ -1087,7 +1094,8 @@ measure_limits (Limits *l)
 
 typedef struct {
   const GitPreset *p;
-  double tower_gflop, projection_gflop, visual_kv_gflop, encode_gflop, step_mb;
+  double tower_gflop, projection_gflop, visual_kv_gflop, encode_gflop;
+  int n_tokens;           /* generated per caption, for the KV a step reads */
 } Work;
 
 static double
@@ -1097,20 +1105,23 @@ ratio (double value, double limit)
 }
 
 /* Derived numbers of one backend against its limits: the matmul peak of the
- * library it uses, and the f32 GEMV bandwidth for decode. */
+ * library and dtype it uses, and the GEMV bandwidth of that dtype for decode. */
 typedef struct {
-  double tower_ms, tower_gflops, encode_gflops, step_ms, token_ms, decode_gbps, bound_ms;
-  double peak, r_tower, r_encode, r_decode, r_e2e;
-  const char *peak_name;
+  double tower_ms, tower_gflops, encode_gflops, step_ms, token_ms, step_mb, decode_gbps, bound_ms;
+  double peak, gemv, r_tower, r_encode, r_decode, r_e2e;
+  const char *peak_name, *gemv_name;
 } Derived;
 
 static Derived
 derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits)
 {
   Derived d = {0};
-  gboolean dnnl = strcmp (m->backend, "onednn") == 0;
-  d.peak = have_limits ? (dnnl ? l->matmul_f32 : l->sgemm) : 0;
-  d.peak_name = dnnl ? "oneDNN f32 matmul" : "OpenBLAS sgemm";
+  gboolean dnnl = strcmp (m->backend, "onednn") == 0, bf16 = strcmp (m->dtype, "bf16") == 0;
+  d.peak = have_limits ? (dnnl ? (bf16 ? l->matmul_bf16 : l->matmul_f32) : l->sgemm) : 0;
+  d.peak_name = dnnl ? (bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul") : "OpenBLAS sgemm";
+  d.gemv = have_limits ? (bf16 ? l->gemv_bf16 : l->gemv_f32) : 0;
+  d.gemv_name = bf16 ? "GEMV bf16" : "GEMV f32";
+  d.step_mb = decode_step_bytes (w->p, w->n_tokens, bf16 ? 2 : 4) / 1e6;
   /* vision_ms = tower + projection + L × (one layer's visual KV), so two
    * layer counts give the tower (+ the projection, 1 % of its FLOPs). */
   int L = w->p->layers;
@@ -1123,10 +1134,10 @@ derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limi
   int steps = MAX (m->n_tokens - 1, 1);   /* the first token comes from the prefill's logits */
   d.step_ms = m->decode.median / steps;
   d.token_ms = m->n_tokens ? m->decode.median / m->n_tokens : 0;
-  d.decode_gbps = w->step_mb * 1e6 / 1e9 / (d.step_ms / 1000);
-  double gemv = have_limits ? l->gemv_f32 : 0;
+  d.decode_gbps = d.step_mb * 1e6 / 1e9 / (d.step_ms / 1000);
+  double gemv = d.gemv;
   if (d.peak > 0 && gemv > 0)
-    d.bound_ms = w->encode_gflop / d.peak * 1000 + (steps + 1) * w->step_mb * 1e6 / (gemv * 1e9) * 1000;
+    d.bound_ms = w->encode_gflop / d.peak * 1000 + (steps + 1) * d.step_mb * 1e6 / (gemv * 1e9) * 1000;
   d.r_tower = ratio (d.tower_gflops, d.peak);
   d.r_encode = ratio (d.encode_gflops, d.peak);
   d.r_decode = ratio (d.decode_gbps, gemv);
@@ -1144,7 +1155,8 @@ static void
 print_model (const ModelResult *m, const Work *w, const Derived *d)
 {
   int F = w->p->frames;
-  printf ("\n%s backend (%d runs after %d warm-up; median [min .. max]):\n", m->backend, n_runs, n_warmup);
+  printf ("\n%s backend, %s (%d runs after %d warm-up; median [min .. max]):\n", m->backend, m->dtype, n_runs,
+          n_warmup);
   if (d->tower_ms > 0)
     printf ("  %-22s %9.1f ms  %.1f ms/frame, %.0f GFLOP/s = %.0f%% of %s %.0f\n", "vision tower (+proj)",
             d->tower_ms, d->tower_ms / F, d->tower_gflops, 100 * d->r_tower, d->peak_name, d->peak);
@@ -1153,8 +1165,9 @@ print_model (const ModelResult *m, const Work *w, const Derived *d)
   print_stats ("vision_ms (+proj, KV)", m->vision, enc);
   print_stats ("preprocess", m->preprocess, "");
   print_stats ("prefill", m->prefill, "");
-  g_autofree char *dec = g_strdup_printf ("  %d tokens: %.2f ms/token, %.2f ms/step, %.1f GB/s = %.0f%% of GEMV f32",
-                                          m->n_tokens, d->token_ms, d->step_ms, d->decode_gbps, 100 * d->r_decode);
+  g_autofree char *dec = g_strdup_printf ("  %d tokens: %.2f ms/token, %.2f ms/step reading %.0f MB, %.1f GB/s = %.0f%% "
+                                          "of %s", m->n_tokens, d->token_ms, d->step_ms, d->step_mb, d->decode_gbps,
+                                          100 * d->r_decode, d->gemv_name);
   print_stats ("decode", m->decode, dec);
   g_autofree char *tot = g_strdup_printf ("  bound %.0f ms: %.0f%%", d->bound_ms, 100 * d->r_e2e);
   print_stats ("caption end to end", m->total, tot);
@@ -1246,6 +1259,7 @@ json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *
 {
   json_builder_begin_object (b);
   json_str (b, "backend", m->backend);
+  json_str (b, "precision", m->dtype);
   json_num (b, "load_ms", m->load_ms);
   json_num (b, "peak_rss_mib", m->peak_rss_mib);
   json_num (b, "other_cores", m->other_cores);
@@ -1266,14 +1280,16 @@ json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *
   json_num (b, "encode_gflops", d->encode_gflops);
   json_num (b, "ms_per_token", d->token_ms);
   json_num (b, "ms_per_step", d->step_ms);
+  json_num (b, "decode_step_mb", d->step_mb);
   json_num (b, "decode_gbps", d->decode_gbps);
   json_num (b, "bound_ms", d->bound_ms);
   json_str (b, "peak", d->peak_name);
+  json_str (b, "gemv", d->gemv_name);
   json_builder_set_member_name (b, "ratios");
   json_builder_begin_object (b);
   json_num (b, "tower_vs_matmul_peak", d->r_tower);
   json_num (b, "encode_vs_matmul_peak", d->r_encode);
-  json_num (b, "decode_vs_gemv_f32", d->r_decode);
+  json_num (b, "decode_vs_gemv", d->r_decode);
   json_num (b, "end_to_end_bound_vs_measured", d->r_e2e);
   json_builder_end_object (b);
   json_builder_end_object (b);
@@ -1320,7 +1336,6 @@ write_json (const char *path, const Work *w, const ModelResult *models, int n_mo
   json_num (b, "visual_projection_gflop", w->projection_gflop);
   json_num (b, "visual_kv_gflop", w->visual_kv_gflop);
   json_num (b, "encode_gflop", w->encode_gflop);
-  json_num (b, "decode_step_mb", w->step_mb);
   json_builder_end_object (b);
   if (have_limits)
     json_limits (b, l);
@@ -1614,7 +1629,7 @@ lb_flops (double *spatial, double *temporal)
 }
 
 typedef struct {
-  const char *backend;
+  const char *backend, *dtype;
   double load_ms, first_ms, other_cores;
   int n_disturbed;
   Stats clip;
@@ -1626,6 +1641,7 @@ lb_measure (const char *dir, VlmBackend backend, LbResult *res, GError **error)
 {
   VlmModelParams mp = vlm_model_default_params ();
   mp.backend = backend;
+  mp.precision = precision;
   mp.n_threads = n_threads;
   gint64 t0 = g_get_monotonic_time ();
   VlmModel *model = vlm_model_load (dir, &mp, error);
@@ -1633,6 +1649,7 @@ lb_measure (const char *dir, VlmBackend backend, LbResult *res, GError **error)
   gboolean ok = s != NULL;
   if (ok) {
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
+    res->dtype = vlm_model_get_precision (model) == VLM_PRECISION_BF16 ? "bf16" : "f32";
     progress ("%s: model loaded and session made in %.0f ms", res->backend, res->load_ms);
   }
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0, n = G_N_ELEMENTS (lb_labels);
@@ -1707,13 +1724,14 @@ lb_main (void)
   for (int i = 0; i < n; i++) {
     const LbResult *r = &res[i];
     double gfs = gflops (spatial + temporal, r->clip.median / 1000);
-    double limit = strcmp (r->backend, "onednn") == 0 ? limits.matmul_f32 : limits.sgemm;
-    printf ("%-7s ms per clip %.1f (min %.1f, max %.1f, %d runs); first clip with label embeddings %.1f ms; "
-            "load %.0f ms; %.1f GFLOP/s", r->backend, r->clip.median, r->clip.min, r->clip.max, n_runs, r->first_ms,
-            r->load_ms, gfs);
+    gboolean dnnl = strcmp (r->backend, "onednn") == 0, bf16 = strcmp (r->dtype, "bf16") == 0;
+    double limit = dnnl ? (bf16 ? limits.matmul_bf16 : limits.matmul_f32) : limits.sgemm;
+    printf ("%-7s %s: ms per clip %.1f (min %.1f, max %.1f, %d runs); first clip with label embeddings %.1f ms; "
+            "load %.0f ms; %.1f GFLOP/s", r->backend, r->dtype, r->clip.median, r->clip.min, r->clip.max, n_runs,
+            r->first_ms, r->load_ms, gfs);
     if (!skip_limits && limit > 0)
       printf (" = %.2f of the %s limit %.1f GFLOP/s", gfs / limit,
-              strcmp (r->backend, "onednn") == 0 ? "oneDNN f32 matmul" : "OpenBLAS sgemm", limit);
+              dnnl ? (bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul") : "OpenBLAS sgemm", limit);
     printf ("; disturbed runs kept %d\n", r->n_disturbed);
     printf ("        scores:");
     for (guint j = 0; j < G_N_ELEMENTS (lb_labels); j++)
@@ -1926,40 +1944,39 @@ ov_main (void)
     limits.other_cores = limits_others;
   }
   int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
+  gboolean bf16 = strcmp (m.dtype, "bf16") == 0;
   double dec_params = ov_decoder_params ();
   double kv = ov_kv_bytes (prompt + m.n_tokens / 2.0);
-  double step_f32 = 4 * dec_params + kv, step_bf16 = 2 * dec_params + kv;
+  double step_bytes = (bf16 ? 2 : 4) * dec_params + kv;   /* weights as the engine holds them, f32 KV */
   double step_ms = m.decode.median / steps, prefill_tps = prompt / (m.prefill.median / 1000);
-  double decode_tps = 1000.0 / step_ms, gbps = step_f32 / 1e9 / (step_ms / 1000);
+  double decode_tps = 1000.0 / step_ms, gbps = step_bytes / 1e9 / (step_ms / 1000);
   double prefill_gflop = 2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D) / 1e9
                          + 2.0 * OV_VOCAB * OV_D / 1e9   /* the head, last row only */
                          + 4.0 * OV_L * OV_D * (double) prompt * prompt / 2 / 1e9;   /* causal QK^T and PV */
-  printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 weights upcast to f32 at load; SigLIP tower cut to %d layers), "
+  double peak = bf16 ? limits.matmul_bf16 : limits.matmul_f32, gemv = bf16 ? limits.gemv_bf16 : limits.gemv_f32;
+  printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 checkpoint run in %s; SigLIP tower cut to %d layers), "
           "oneDNN, %d frames 320x240, %d new tokens greedy (eos never produced), %d threads, load average %.2f "
-          "before\n", OV_PRESET, OV_LV, OV_FRAMES, max_new_tokens,
+          "before\n", OV_PRESET, m.dtype, OV_LV, OV_FRAMES, max_new_tokens,
           n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
   printf ("checkpoint %.1f M parameters (decoder %.1f M incl. the tied %d x %d head); prompt %d tokens (%d video + %d "
           "text)\n", params / 1e6, dec_params / 1e6, OV_VOCAB, OV_D, prompt, ov_video_tokens (), OV_TEXT_TOKENS);
-  printf ("a decode step reads %.0f MB as the engine holds it (f32 weights + f32 KV %.0f MB); as bf16 it would be "
-          "%.0f MB\n", step_f32 / 1e6, kv / 1e6, step_bf16 / 1e6);
-  printf ("\nonednn (%d runs after %d warm-up; median [min .. max]):\n", n_runs, n_warmup);
+  printf ("a decode step reads %.0f MB (%s weights + f32 KV %.0f MB)\n", step_bytes / 1e6, m.dtype, kv / 1e6);
+  printf ("\nonednn, %s (%d runs after %d warm-up; median [min .. max]):\n", m.dtype, n_runs, n_warmup);
   print_stats ("vision_ms (2-layer tower)", m.vision, "");
   g_autofree char *pf = g_strdup_printf ("  %.0f tokens/s (%d tokens, %.0f GFLOP: %.0f GFLOP/s%s)", prefill_tps,
                                          prompt, prefill_gflop, prefill_gflop / (m.prefill.median / 1000),
                                          "");
   print_stats ("prefill", m.prefill, pf);
-  if (!skip_limits && limits.matmul_f32 > 0)
-    printf ("  %-22s = %.0f%% of oneDNN f32 matmul %.0f GFLOP/s\n", "",
-            100 * prefill_gflop / (m.prefill.median / 1000) / limits.matmul_f32, limits.matmul_f32);
+  if (!skip_limits && peak > 0)
+    printf ("  %-22s = %.0f%% of oneDNN %s matmul %.0f GFLOP/s\n", "",
+            100 * prefill_gflop / (m.prefill.median / 1000) / peak, m.dtype, peak);
   g_autofree char *dc = g_strdup_printf ("  %d tokens: %.1f ms/step = %.2f tokens/s, %.1f GB/s", m.n_tokens, step_ms,
                                          decode_tps, gbps);
   print_stats ("decode", m.decode, dc);
-  if (!skip_limits && limits.gemv_f32 > 0) {
-    double bound_f32 = limits.gemv_f32 * 1e9 / step_f32, bound_bf16 = limits.gemv_bf16 * 1e9 / step_bf16;
-    printf ("  bound (f32 weights at GEMV f32 %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", limits.gemv_f32,
-            bound_f32, 100 * decode_tps / bound_f32);
-    printf ("  bound if weights stayed bf16 (GEMV bf16 %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n",
-            limits.gemv_bf16, bound_bf16, 100 * decode_tps / bound_bf16);
+  if (!skip_limits && gemv > 0) {
+    double bound = gemv * 1e9 / step_bytes;
+    printf ("  bound (%s weights at GEMV %s %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", m.dtype, m.dtype,
+            gemv, bound, 100 * decode_tps / bound);
   }
   printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
           "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
@@ -1993,6 +2010,14 @@ main (int argc, char **argv)
     max_new_tokens = onevision ? 32 : 20;
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
     return fail ("--backend must be onednn, blas or both", NULL);
+  if (strcmp (precision_name, "auto") == 0)
+    precision = VLM_PRECISION_AUTO;
+  else if (strcmp (precision_name, "f32") == 0)
+    precision = VLM_PRECISION_F32;
+  else if (strcmp (precision_name, "bf16") == 0)
+    precision = VLM_PRECISION_BF16;
+  else
+    return fail ("--precision must be auto, f32 or bf16", NULL);
   if (quick) {
     n_runs = 1;
     n_warmup = 0;
@@ -2026,12 +2051,13 @@ main (int argc, char **argv)
   }
   Work w = {p, vision_tower_flops (p) / 1e9, visual_projection_flops (p) / 1e9, visual_kv_flops (p) / 1e9};
   w.encode_gflop = w.tower_gflop + w.projection_gflop + w.visual_kv_gflop;
-  w.step_mb = decode_step_bytes (p, models[0].n_tokens) / 1e6;
+  w.n_tokens = models[0].n_tokens;
   Derived derived[2];
   printf ("vlm-bench: %s, %d frames 320x240, %d new tokens greedy, %d threads, load average %.2f before\n", p->name,
           p->frames, max_new_tokens, n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
   printf ("work: vision tower %.1f GFLOP, projection %.1f, visual KV in the text layers %.1f; "
-          "a decode step reads %.0f MB\n", w.tower_gflop, w.projection_gflop, w.visual_kv_gflop, w.step_mb);
+          "a decode step reads %.0f MB in f32, %.0f MB with bf16 weights\n", w.tower_gflop, w.projection_gflop,
+          w.visual_kv_gflop, decode_step_bytes (p, w.n_tokens, 4) / 1e6, decode_step_bytes (p, w.n_tokens, 2) / 1e6);
   for (int i = 0; i < n_models; i++) {
     derived[i] = derive (&models[i], &w, &limits, !skip_limits);
     print_model (&models[i], &w, &derived[i]);
