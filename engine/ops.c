@@ -282,21 +282,33 @@ vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, co
   /* Decode-sized queries take the BLAS path on both backends: their key
    * length grows by one each token, so oneDNN would JIT new primitives every
    * step (measured: ~1 s of the first caption), and at this size the work
-   * is a memory-bound gemv either way. */
-  gboolean dnnl = ops->dnnl && lq > DECODE_MAX_ROWS;
-  if (dnnl)
+   * is a memory-bound gemv either way. Under oneDNN, OpenBLAS runs one
+   * thread (see vlm_ops_bind_thread), so the heads are spread over the
+   * cores instead: each reads its own slice of the cache. */
+  if (ops->dnnl && lq <= DECODE_MAX_ROWS) {
+#pragma omp parallel for num_threads (ops->n_threads) schedule (static)
+    for (int h = 0; h < n_heads; h++) {
+      float *sh = scores + (size_t) h * lq * lk;
+      vlm_blas_attn_scores (&s, h, h + 1, q, k, scores);
+      apply_mask (sh, 1, lq, lk, mask);
+      vlm_blas_softmax (sh, lq, lk);
+      vlm_blas_attn_context (&s, h, h + 1, scores, v, out);
+    }
+    return;
+  }
+  if (ops->dnnl)
     vlm_dnnl_attn_scores (ops->dnnl, &s, q, k, scores);
   else
-    vlm_blas_attn_scores (&s, q, k, scores);
+    vlm_blas_attn_scores (&s, 0, n_heads, q, k, scores);
   apply_mask (scores, n_heads, lq, lk, mask);
-  if (dnnl)
+  if (ops->dnnl)
     vlm_dnnl_softmax (ops->dnnl, scores, n_heads * lq, lk);
   else
     vlm_blas_softmax (scores, n_heads * lq, lk);
-  if (dnnl)
+  if (ops->dnnl)
     vlm_dnnl_attn_context (ops->dnnl, &s, scores, v, out);
   else
-    vlm_blas_attn_context (&s, scores, v, out);
+    vlm_blas_attn_context (&s, 0, n_heads, scores, v, out);
 }
 
 /* ------------------------------------------------------------ rotary embedding */

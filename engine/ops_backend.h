@@ -41,10 +41,11 @@ void vlm_blas_layer_norm (const float *x, int m, int n, const float *gamma, cons
                           float eps, float *y);
 void vlm_blas_act (VlmAct act, float *x, size_t n);
 void vlm_blas_softmax (float *x, int m, int n);
-/* scores[h, i, j] = scale · q_h[i] · k_{h/g}[j] */
-void vlm_blas_attn_scores (const VlmAttnShape *s, const float *q, const float *k, float *scores);
-/* out_h[i] = Σ_j probs[h, i, j] · v_{h/g}[j] */
-void vlm_blas_attn_context (const VlmAttnShape *s, const float *probs, const float *v,
+/* scores[h, i, j] = scale · q_h[i] · k_{h/g}[j], for heads h0 <= h < h1 */
+void vlm_blas_attn_scores (const VlmAttnShape *s, int h0, int h1, const float *q, const float *k,
+                           float *scores);
+/* out_h[i] = Σ_j probs[h, i, j] · v_{h/g}[j], for heads h0 <= h < h1 */
+void vlm_blas_attn_context (const VlmAttnShape *s, int h0, int h1, const float *probs, const float *v,
                             float *out);
 
 /* ---- oneDNN backend (ops_dnnl.c); same contracts as the BLAS ones */

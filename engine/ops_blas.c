@@ -108,22 +108,22 @@ vlm_blas_softmax (float *x, int m, int n)
 
 /* ------------------------------------------------------------ attention */
 
-/* One sgemm per head; head h reads kv head h / (n_heads / n_kv_heads). */
+/* One sgemm per head of [h0, h1); head h reads kv head h / (n_heads / n_kv_heads). */
 void
-vlm_blas_attn_scores (const VlmAttnShape *s, const float *q, const float *k, float *scores)
+vlm_blas_attn_scores (const VlmAttnShape *s, int h0, int h1, const float *q, const float *k, float *scores)
 {
   int group = s->n_heads / s->n_kv_heads;
-  for (int h = 0; h < s->n_heads; h++)
+  for (int h = h0; h < h1; h++)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->lq, s->lk, s->head_dim, s->scale,
                  q + (size_t) h * s->head_dim, s->ldq, k + (size_t) (h / group) * s->head_dim,
                  s->ldk, 0.0f, scores + (size_t) h * s->lq * s->lk, s->lk);
 }
 
 void
-vlm_blas_attn_context (const VlmAttnShape *s, const float *probs, const float *v, float *out)
+vlm_blas_attn_context (const VlmAttnShape *s, int h0, int h1, const float *probs, const float *v, float *out)
 {
   int group = s->n_heads / s->n_kv_heads;
-  for (int h = 0; h < s->n_heads; h++)
+  for (int h = h0; h < h1; h++)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->lq, s->head_dim, s->lk, 1.0f,
                  probs + (size_t) h * s->lq * s->lk, s->lk,
                  v + (size_t) (h / group) * s->head_dim, s->ldv, 0.0f,

@@ -329,12 +329,18 @@ vlm_dnnl_packed_free (void *packed)
   g_free (p);
 }
 
-/* x [m, k] f32 → bf16 into d->src_bf16, by a cached reorder (oneDNN's
- * vectorised round-to-nearest-even, threaded). */
+/* x [m, k] f32 → bf16 into d->src_bf16, rounding to nearest even: by a
+ * cached reorder (vectorised, threaded), or for a few rows by a loop. */
 static void *
 to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
 {
-  void *out = vlm_scratch_get (&d->src_bf16, ((size_t) m * k + 1) / 2);
+  size_t n = (size_t) m * k;
+  void *out = vlm_scratch_get (&d->src_bf16, (n + 1) / 2);
+  if (n <= 16384) {   /* decode's few rows: a primitive call would cost more than the loop */
+    uint16_t *o = out;
+    for (size_t i = 0; i < n; i++) o[i] = vlm_f32_to_bf16 (x[i]);
+    return out;
+  }
   PrimKey key = { PRIM_TO_BF16, { m, k } };
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p) {
