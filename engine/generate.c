@@ -31,7 +31,7 @@ typedef struct {
 typedef struct {
   float score;      /* accumulated log-prob of the running beam plus this token */
   int beam, token;  /* parent running beam, the new token */
-  gboolean hit;     /* next_token_hits_stopping_criteria: EOS or max length */
+  gboolean hit;     /* next_token_hits_stopping_criteria: EOS, max length or the caller's stops */
 } VlmBeamCand;
 
 /* num_beams hypotheses with their generated ids (running or finished). */
@@ -442,8 +442,9 @@ choose_token (VlmGenState *s, float *row, const VlmGenInput *in, const VlmGenPar
   return sample_row (s->rng, row, s->vocab);
 }
 
-/* GenerationMixin._sample for one sequence: the EOS that stops it is
- * returned; max_new_tokens tokens take max_new_tokens - 1 decoder steps. */
+/* GenerationMixin._sample for one sequence: the EOS or stop-sequence token
+ * that stops it is returned; max_new_tokens tokens take max_new_tokens - 1
+ * decoder steps. */
 static gboolean
 generate_single (VlmGenState *s, const VlmDecoder *dec, const VlmGenInput *in,
                  const VlmGenParams *p, VlmTokenFunc on_token, void *user_data,
@@ -462,6 +463,8 @@ generate_single (VlmGenState *s, const VlmDecoder *dec, const VlmGenInput *in,
     *n_out = t + 1;
     gboolean more = !is_eos (in, token);
     if (on_token && !on_token (token, NULL, user_data))
+      more = FALSE;
+    if (more && in->stops && in->stops (in->stop_data, out, t + 1))
       more = FALSE;
     if (!more)
       break;
@@ -537,8 +540,29 @@ gumbel (GRand *rng)
   return -log (-log (u));
 }
 
+/* Does running beam `beam` (t tokens) extended by `token` hit a stopping
+ * criterion: EOS, max length, or the caller's (stop strings)? The caller's
+ * sees the extended ids in place: row `beam` has room past its t tokens
+ * and that slot is unused while the row is a running beam. */
+static gboolean
+beam_hits_stop (const VlmBeamSearch *bs, int beam, int token, int t)
+{
+  VlmGenState *s = bs->s;
+  const VlmGenInput *in = bs->in;
+  int *seq = s->run.seq + (gsize) beam * s->cap_tokens;
+
+  if (is_eos (in, token) || t + 1 >= bs->p->max_new_tokens)
+    return TRUE;
+  if (!in->stops)
+    return FALSE;
+  seq[t] = token;
+  return in->stops (in->stop_data, seq, t + 1);
+}
+
 /* _get_top_k_continuations: the n_cands best (or sampled) of
- * running score + log-prob over beam × vocab, best first. */
+ * running score + log-prob over beam × vocab, best first. Then
+ * stopping_criteria on each extended sequence, as _beam_search asks them
+ * for all beams_to_keep continuations (next_token_hits_stopping_criteria). */
 static void
 beam_top_k_continuations (VlmBeamSearch *bs, int t)
 {
@@ -560,8 +584,7 @@ beam_top_k_continuations (VlmBeamSearch *bs, int t)
     cand->beam = top.items[c].idx / v;
     cand->token = top.items[c].idx % v;
     cand->score = beam_row (bs, cand->beam, t)[cand->token] + s->run.score[cand->beam];
-    /* stopping_criteria on the extended sequence: EOS, or max_length */
-    cand->hit = is_eos (bs->in, cand->token) || t + 1 >= bs->p->max_new_tokens;
+    cand->hit = beam_hits_stop (bs, cand->beam, cand->token, t);
   }
 }
 

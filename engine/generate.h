@@ -45,11 +45,18 @@ typedef struct {
   int n_eos;
   int pad_id;
   const volatile gint *cancel; /* non-zero: stop with VLM_ERROR_CANCELLED */
+  /* A stopping criterion beside EOS and max length (HF StopStringCriteria;
+   * may be NULL): TRUE when the generated ids[0..n) complete a stop
+   * sequence with ids[n - 1]. Asked for each chosen token (greedy and
+   * sampling) and for each beam-search continuation. */
+  gboolean (*stops) (void *stop_data, const int *ids, int n);
+  void *stop_data;
 } VlmGenInput;
 
 /* Generates up to params->max_new_tokens tokens. On success writes the new
- * ids (without the prompt; including a final EOS as HF returns it) to
- * out_ids (capacity params->max_new_tokens) and their count to *n_out.
+ * ids (without the prompt; including a final EOS, or the token that
+ * completed a stop sequence, as HF returns them) to out_ids (capacity
+ * params->max_new_tokens) and their count to *n_out.
  * on_token (may be NULL) sees each token as it is chosen, greedy/sampling
  * only. Returns FALSE with `error` set if the decoder fails or on cancel. */
 gboolean vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenInput *in,

@@ -1,7 +1,8 @@
 /* image.c — HF image/video processors in C: raw frames to `pixel_values`.
  *
  * Pipeline per frame: convert to RGB u8 → resize → center crop → rescale and
- * normalise into CHW f32. The resize is Pillow's separable convolution
+ * normalise into CHW f32. SmolVLM's video frames are resized twice (the
+ * longest edge first, then to a square), each resize rounded to u8. The resize is Pillow's separable convolution
  * resampler (ref: Pillow src/libImaging/Resample.c, ImagingResample) as
  * torch's antialiased uint8 kernel runs it for torchvision, i.e. for HF
  * transformers 5 (ref: aten/src/ATen/native/cpu/UpSampleKernel.cpp):
@@ -338,11 +339,11 @@ axis_covers (const Axis *a)
   return a->o0 == a->offset && a->o1 == a->offset + a->crop;
 }
 
-/* The whole job for one processor and frame size. */
+/* One resize (+ crop) of a w × h image: the axes and the scratch it
+ * needs, as byte offsets from where the caller places it. */
 typedef struct {
   Axis x, y;
-  /* scratch layout, byte offsets */
-  size_t lut, x_taps, x_weights, y_taps, y_weights, weights_f64, rgb, mid, total;
+  size_t x_taps, x_weights, y_taps, y_weights, weights_f64, rgb, mid, total;
 } Plan;
 
 static size_t
@@ -351,6 +352,45 @@ carve (size_t *total, size_t bytes)
   size_t at = *total;
   *total += (bytes + 63) & ~(size_t) 63;
   return at;
+}
+
+/* SmolVLM's get_resize_output_image_size: the longest edge to `longest`
+ * (at most MAX_IMAGE_SIZE 4096), the other edge int(longest / aspect) in
+ * double, as Python divides, and made even. */
+static void
+longest_edge_size (int longest, int w, int h, int *rw, int *rh)
+{
+  double aspect = (double) w / h;
+  longest = MIN (longest, 4096);
+  if (w >= h) {
+    *rw = longest;
+    *rh = (int) (longest / aspect);
+    *rh += *rh % 2;
+  } else {
+    *rh = longest;
+    *rw = (int) (longest * aspect);
+    *rw += *rw % 2;
+  }
+  *rw = MAX (*rw, 1);
+  *rh = MAX (*rh, 1);
+}
+
+/* Size after the first of two resizes (p->pre_longest_edge or pre_h × pre_w). */
+static void
+pre_resized_size (const VlmImageProcessor *p, int w, int h, int *rw, int *rh)
+{
+  if (p->pre_longest_edge) {
+    longest_edge_size (p->pre_longest_edge, w, h, rw, rh);
+  } else {
+    *rw = p->pre_w;
+    *rh = p->pre_h;
+  }
+}
+
+static gboolean
+has_pre_resize (const VlmImageProcessor *p)
+{
+  return p->do_resize && (p->pre_longest_edge || p->pre_h);
 }
 
 /* Resized size of a w × h frame, as HF computes it. */
@@ -374,18 +414,17 @@ resized_size (const VlmImageProcessor *p, int w, int h, int *rw, int *rh)
   }
 }
 
+/* Resizes w × h to rw × rh with `filter`, then (do_crop) center-crops to
+ * crop_w × crop_h. */
 static void
-plan_make (const VlmImageProcessor *p, int w, int h, Plan *plan)
+plan_init (Plan *plan, const Filter *filter, int w, int h, int rw, int rh, gboolean do_crop,
+           int crop_w, int crop_h)
 {
-  int rw, rh;
-  resized_size (p, w, h, &rw, &rh);
-  const Filter *f = &filters[p->resample];
-  axis_init (&plan->x, w, rw, p->crop_w, p->do_center_crop, f);
-  axis_init (&plan->y, h, rh, p->crop_h, p->do_center_crop, f);
+  axis_init (&plan->x, w, rw, crop_w, do_crop, filter);
+  axis_init (&plan->y, h, rh, crop_h, do_crop, filter);
   const Axis *x = &plan->x, *y = &plan->y;
   int nx = MAX (x->o1 - x->o0, 0), ny = MAX (y->o1 - y->o0, 0);
   size_t t = 0;
-  plan->lut = carve (&t, 3 * 256 * sizeof (float));
   plan->x_taps = carve (&t, (size_t) nx * 2 * sizeof (int32_t));
   plan->x_weights = carve (&t, (size_t) nx * x->ksize * sizeof (int32_t));
   plan->y_taps = carve (&t, (size_t) ny * 2 * sizeof (int32_t));
@@ -396,14 +435,49 @@ plan_make (const VlmImageProcessor *p, int w, int h, Plan *plan)
   plan->total = t;
 }
 
+/* The whole job for one processor and frame size: an optional first
+ * resize into `pre` (packed RGB u8), then the processor's resize and crop
+ * into `window` (packed RGB u8, the crop's pixels inside the image), then
+ * rescale and normalise through `lut`. The two plans run one after the
+ * other and share their scratch at `plans`. */
+typedef struct {
+  gboolean two_pass;
+  int pre_w, pre_h;
+  Plan first, last;
+  size_t lut, pre, window, plans, total;
+} Job;
+
+static void
+job_make (const VlmImageProcessor *p, int w, int h, Job *job)
+{
+  const Filter *f = &filters[p->resample];
+  int rw, rh;
+  job->two_pass = has_pre_resize (p);
+  if (job->two_pass) {
+    pre_resized_size (p, w, h, &job->pre_w, &job->pre_h);
+    plan_init (&job->first, f, w, h, job->pre_w, job->pre_h, FALSE, 0, 0);
+    w = job->pre_w;
+    h = job->pre_h;
+  }
+  resized_size (p, w, h, &rw, &rh);
+  plan_init (&job->last, f, w, h, rw, rh, p->do_center_crop, p->crop_w, p->crop_h);
+  const Axis *x = &job->last.x, *y = &job->last.y;
+  size_t t = 0;
+  job->lut = carve (&t, 3 * 256 * sizeof (float));
+  job->pre = carve (&t, job->two_pass ? (size_t) job->pre_w * job->pre_h * 3 : 0);
+  job->window = carve (&t, (size_t) MAX (x->o1 - x->o0, 0) * MAX (y->o1 - y->o0, 0) * 3);
+  job->plans = carve (&t, MAX (job->two_pass ? job->first.total : 0, job->last.total));
+  job->total = t;
+}
+
 size_t
 vlm_image_scratch_size (const VlmImageProcessor *proc, int w, int h)
 {
   if (!proc || w < 1 || h < 1)
     return 0;
-  Plan plan;
-  plan_make (proc, w, h, &plan);
-  return plan.total;
+  Job job;
+  job_make (proc, w, h, &job);
+  return job.total;
 }
 
 /* ================================================================ resample */
@@ -502,15 +576,14 @@ resample_rows (const uint8_t *src, size_t src_stride, int rows, int nx, const in
 }
 
 /* Vertical pass for output row `i` of the resized window: `nx` pixels read
- * down the columns of `src` (stride nx·3), normalised through `lut` into the
- * three planes of `out` (each `plane` floats apart). */
+ * down the columns of `src` (stride nx·3) into packed RGB `dst`. */
 static void
 resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32_t *k, int bits,
-                     const float *lut, float *out, size_t plane)
+                     uint8_t *dst)
 {
   size_t stride = (size_t) nx * 3;
   const uint8_t *top = src + (size_t) tap[0] * stride;
-  for (int x = 0; x < nx; x++) {
+  for (int x = 0; x < nx; x++, dst += 3) {
     const uint8_t *p = top + (size_t) x * 3;
     int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
     for (int j = 0; j < tap[1]; j++, p += stride) {
@@ -518,10 +591,32 @@ resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32
       s1 += p[1] * k[j];
       s2 += p[2] * k[j];
     }
-    out[x] = lut[clip8 (s0, bits)];
-    out[plane + x] = lut[256 + clip8 (s1, bits)];
-    out[2 * plane + x] = lut[512 + clip8 (s2, bits)];
+    dst[0] = clip8 (s0, bits);
+    dst[1] = clip8 (s1, bits);
+    dst[2] = clip8 (s2, bits);
   }
+}
+
+/* Runs `plan` on a validated frame: the resized pixels inside the crop,
+ * [o0, o1) on each axis, as packed RGB into `dst` (stride (x.o1 − x.o0)·3).
+ * `base` holds plan->total bytes of scratch. */
+static void
+resample_window (const Plan *plan, const VlmFrame *frame, uint8_t *base, uint8_t *dst)
+{
+  const Axis *ax = &plan->x, *ay = &plan->y;
+  int32_t *x_taps = (int32_t *) (base + plan->x_taps), *x_w = (int32_t *) (base + plan->x_weights);
+  int32_t *y_taps = (int32_t *) (base + plan->y_taps), *y_w = (int32_t *) (base + plan->y_weights);
+  double *tmp = (double *) (base + plan->weights_f64);
+  int x_bits = axis_weights (ax, x_taps, x_w, tmp);
+  int y_bits = axis_weights (ay, y_taps, y_w, tmp);
+
+  uint8_t *rgb = base + plan->rgb, *mid = base + plan->mid;
+  int sw = ax->src1 - ax->src0, sh = ay->src1 - ay->src0, nx = ax->o1 - ax->o0;
+  frame_window_to_rgb (frame, ax->src0, ax->src1, ay->src0, ay->src1, rgb);
+  resample_rows (rgb, (size_t) sw * 3, sh, nx, x_taps, x_w, ax->ksize, x_bits, mid);
+  for (int i = 0; i < ay->o1 - ay->o0; i++)
+    resample_column_row (mid, nx, y_taps + 2 * i, y_w + (size_t) i * ay->ksize, y_bits,
+                         dst + (size_t) i * nx * 3);
 }
 
 /* ================================================================ normalise */
@@ -559,15 +654,23 @@ vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, floa
   g_return_val_if_fail (proc && out && scratch, FALSE);
   if (!frame_validate (frame, error))
     return FALSE;
-  Plan plan;
-  plan_make (proc, frame->width, frame->height, &plan);
-  const Axis *ax = &plan.x, *ay = &plan.y;
+  Job job;
+  job_make (proc, frame->width, frame->height, &job);
+  const Axis *ax = &job.last.x, *ay = &job.last.y;
   /* out_h/out_w must be what the loader derived from the other fields */
   g_return_val_if_fail (ax->crop == proc->out_w && ay->crop == proc->out_h, FALSE);
 
-  uint8_t *base = scratch;
-  float *lut = (float *) (base + plan.lut);
+  uint8_t *base = scratch, *window = base + job.window;
+  float *lut = (float *) (base + job.lut);
   make_lut (proc, lut);
+  VlmFrame pre = {
+    .format = VLM_PIXEL_RGB, .width = job.pre_w, .height = job.pre_h,
+    .planes = { base + job.pre }, .strides = { job.pre_w * 3 },
+  };
+  if (job.two_pass)   /* the first resize is rounded to u8, as torch's u8 kernel leaves it */
+    resample_window (&job.first, frame, base + job.plans, base + job.pre);
+  resample_window (&job.last, job.two_pass ? &pre : frame, base + job.plans, window);
+
   size_t plane = (size_t) proc->out_h * proc->out_w;
   if (!axis_covers (ax) || !axis_covers (ay)) {
     /* the crop reaches past the image: torchvision pads with level 0 */
@@ -575,22 +678,16 @@ vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, floa
       for (size_t i = 0; i < plane; i++)
         out[c * plane + i] = lut[c * 256];
   }
-
-  int32_t *x_taps = (int32_t *) (base + plan.x_taps), *x_w = (int32_t *) (base + plan.x_weights);
-  int32_t *y_taps = (int32_t *) (base + plan.y_taps), *y_w = (int32_t *) (base + plan.y_weights);
-  double *tmp = (double *) (base + plan.weights_f64);
-  int x_bits = axis_weights (ax, x_taps, x_w, tmp);
-  int y_bits = axis_weights (ay, y_taps, y_w, tmp);
-
-  uint8_t *rgb = base + plan.rgb, *mid = base + plan.mid;
-  int sw = ax->src1 - ax->src0, sh = ay->src1 - ay->src0, nx = ax->o1 - ax->o0;
-  frame_window_to_rgb (frame, ax->src0, ax->src1, ay->src0, ay->src1, rgb);
-  resample_rows (rgb, (size_t) sw * 3, sh, nx, x_taps, x_w, ax->ksize, x_bits, mid);
-
+  int nx = ax->o1 - ax->o0;
   float *dst = out + (size_t) (ay->o0 - ay->offset) * proc->out_w + (ax->o0 - ax->offset);
   for (int i = 0; i < ay->o1 - ay->o0; i++)
-    resample_column_row (mid, nx, y_taps + 2 * i, y_w + (size_t) i * ay->ksize, y_bits, lut,
-                         dst + (size_t) i * proc->out_w, plane);
+    for (int x = 0; x < nx; x++) {
+      const uint8_t *px = window + ((size_t) i * nx + x) * 3;
+      float *o = dst + (size_t) i * proc->out_w + x;
+      o[0] = lut[px[0]];
+      o[plane] = lut[256 + px[1]];
+      o[2 * plane] = lut[512 + px[2]];
+    }
   return TRUE;
 }
 
@@ -799,16 +896,52 @@ cfg_rescale_factor (const Cfg *c, double *v, GError **error)
   return TRUE;
 }
 
-/* Resize target from `size`, or for Idefics3/SmolVLM from `max_image_size`:
- * HF resizes their video frames to `size` and then squashes them to
- * max_image_size²; we do the second resize only. */
+/* SmolVLMVideoProcessor's `video_sampling` {fps, max_frames, video_size}:
+ * its sampling rate and frame cap, and video_size as `size` when the
+ * config has no `size` of its own (HF's __init__ copies `size` over it). */
+static gboolean
+video_sampling (const Cfg *c, VlmImageProcessor *p, JsonObject **video_size, GError **error)
+{
+  JsonNode *n = member (c->o, "video_sampling");
+  *video_size = NULL;
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return bad_key (c, "video_sampling", "an object with \"fps\" and \"max_frames\"", error);
+  JsonObject *o = json_node_get_object (n);
+  JsonNode *fps = member (o, "fps"), *max_frames = member (o, "max_frames");
+  if ((fps && (!node_number (fps, &p->video_fps) || p->video_fps <= 0)) ||
+      (max_frames && !node_size (max_frames, &p->video_max_frames)))
+    return bad_key (c, "video_sampling", "\"fps\" > 0 and \"max_frames\" ≥ 1", error);
+  if (member (o, "video_size") && !member (c->o, "size"))
+    *video_size = o;
+  return TRUE;
+}
+
+/* Resize target from `size`; for Idefics3/SmolVLM (ref:
+ * SmolVLMVideoProcessor.resize) `size` is a first resize (longest edge,
+ * keeping the aspect, or height × width) and every frame is then squashed
+ * to max_image_size². */
 static gboolean
 processor_size (const Cfg *c, const ProcDefaults *d, VlmImageProcessor *p, GError **error)
 {
   int shortest = d->square ? 0 : d->size, h = d->square ? d->size : 0, w = h, longest = 0;
-  if (!cfg_size (c, "size", d->square, &shortest, &h, &w, &longest, error))
-    return FALSE;
   if (d->squash) {
+    JsonObject *video_size;
+    Cfg vs = *c;
+    longest = 4 * d->size;   /* the class default: size 4·364, max_image_size 364 */
+    h = w = 0;
+    if (!video_sampling (c, p, &video_size, error))
+      return FALSE;
+    if (video_size)
+      vs.o = video_size;
+    if (!cfg_size (&vs, video_size ? "video_size" : "size", TRUE, &shortest, &h, &w, &longest, error))
+      return FALSE;
+    if (shortest)
+      return bad_key (c, "size", "{\"longest_edge\": n} or \"height\" and \"width\"", error);
+    p->pre_longest_edge = longest;
+    p->pre_h = h;
+    p->pre_w = w;
     int s, mh, mw, ml = d->size;
     if (!cfg_size (c, "max_image_size", TRUE, &s, &mh, &mw, &ml, error))
       return FALSE;
@@ -816,6 +949,8 @@ processor_size (const Cfg *c, const ProcDefaults *d, VlmImageProcessor *p, GErro
       return bad_key (c, "max_image_size", "{\"longest_edge\": n}", error);
     shortest = longest = 0;
     h = w = ml;
+  } else if (!cfg_size (c, "size", d->square, &shortest, &h, &w, &longest, error)) {
+    return FALSE;
   }
   if (longest)
     return bad_key (c, "size", "\"shortest_edge\" or \"height\" and \"width\" "
@@ -871,6 +1006,10 @@ processor_parse (const Cfg *c, VlmImageProcessor *p, GError **error)
       !cfg_rgb (c, "image_std", TRUE, p->std, error) || !processor_size (c, d, p, error) ||
       !processor_crop (c, d, p, error))
     return FALSE;
+  /* torchvision has no LANCZOS: HF's SmolVLM video processor (and
+   * Idefics3's fast one) falls back to BICUBIC. */
+  if (d->squash && p->resample == VLM_RESAMPLE_LANCZOS)
+    p->resample = VLM_RESAMPLE_BICUBIC;
   if (p->do_center_crop) {
     p->out_h = p->crop_h;
     p->out_w = p->crop_w;
@@ -913,6 +1052,7 @@ vlm_image_processor_load (VlmImageProcessor *proc, const char *dir, const char *
   g_return_val_if_fail (proc && dir, FALSE);
   g_autofree char *nested_path = g_build_filename (dir, "processor_config.json", NULL);
   g_autofree char *flat_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  g_autofree char *video_path = g_build_filename (dir, "video_preprocessor_config.json", NULL);
   JsonParser *parser = NULL;
   JsonObject *root = NULL;
   if (g_file_test (nested_path, G_FILE_TEST_EXISTS)) {
@@ -923,7 +1063,15 @@ vlm_image_processor_load (VlmImageProcessor *proc, const char *dir, const char *
       return parse_object (parser, nested, nested_path, proc, error);
   }
   /* a processor_config.json without a nested processor only names the
-   * processor class: the flat file beside it, if any, holds the settings */
+   * processor class: a flat file beside it, if any, holds the settings —
+   * for videos video_preprocessor_config.json first (transformers ≥ 4.52
+   * saves video processors there), else preprocessor_config.json */
+  if (g_strcmp0 (section, "video_processor") == 0 && g_file_test (video_path, G_FILE_TEST_EXISTS)) {
+    g_clear_object (&parser);
+    if (!(root = vlm_json_load (video_path, &parser, error)))
+      return FALSE;
+    return parse_object (parser, root, video_path, proc, error);
+  }
   if (g_file_test (flat_path, G_FILE_TEST_EXISTS)) {
     g_clear_object (&parser);
     if (!(root = vlm_json_load (flat_path, &parser, error)))

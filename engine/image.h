@@ -4,7 +4,8 @@
  * or `processor_config.json` (nested under "image_processor" or
  * "video_processor", transformers 5). Reproduces what the HF processor does
  * through PIL: convert to RGB u8, resize (Pillow's antialiased bicubic /
- * bilinear, rounded back to u8), center crop, rescale, normalise. */
+ * bilinear, rounded back to u8; twice for SmolVLM's video frames), center
+ * crop, rescale, normalise. */
 #ifndef VLM_IMAGE_H
 #define VLM_IMAGE_H
 
@@ -23,6 +24,10 @@ typedef struct {
   gboolean do_resize;
   int shortest_edge;         /* > 0: resize shortest edge to this, keep aspect */
   int resize_h, resize_w;    /* > 0 (and shortest_edge 0): resize to exactly this */
+  /* SmolVLM video frames are resized twice: first the longest edge to
+   * pre_longest_edge keeping the aspect (the other edge made even), or to
+   * pre_h × pre_w, rounded to u8; then to resize_h × resize_w. 0: once. */
+  int pre_longest_edge, pre_h, pre_w;
   VlmResample resample;
   gboolean do_center_crop;
   int crop_h, crop_w;
@@ -31,12 +36,16 @@ typedef struct {
   gboolean do_normalize;
   float mean[3], std[3];
   int out_h, out_w;          /* the pixel_values size this processor produces */
+  double video_fps;          /* video_sampling.fps: frames a second (0: not given) */
+  int video_max_frames;      /* video_sampling.max_frames (0: not given) */
 } VlmImageProcessor;
 
 /* Loads the processor for model folder `dir`. `section`: which nested
  * processor of processor_config.json to prefer ("video_processor" or
- * "image_processor"; falls back to the other, then to the flat file).
- * Error NOT_FOUND if neither file exists, BAD_CONFIG naming a bad key. */
+ * "image_processor"; falls back to the other, then to a flat file:
+ * video_preprocessor_config.json for "video_processor", then
+ * preprocessor_config.json). Error NOT_FOUND if no file exists,
+ * BAD_CONFIG naming a bad key. */
 gboolean vlm_image_processor_load (VlmImageProcessor *proc, const char *dir,
                                    const char *section, GError **error);
 

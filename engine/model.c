@@ -212,10 +212,14 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
   if (!(m->weights.st = vlm_safetensors_open (m->dir, error)) ||
       (has_file (m->dir, "tokenizer.json") && !(m->tokenizer = vlm_tokenizer_load (m->dir, error))) ||
       !(m->impl = m->arch->load (m, config, error)) ||
-      ((has_file (m->dir, "processor_config.json") || has_file (m->dir, "preprocessor_config.json")) &&
+      ((has_file (m->dir, "processor_config.json") || has_file (m->dir, "preprocessor_config.json") ||
+        has_file (m->dir, "video_preprocessor_config.json")) &&
        !vlm_image_processor_load (&m->processor, m->dir, m->processor_section, error)) ||
       !load_generation (m, config, error))
     goto fail;
+  /* a video processor's own frame cap (SmolVLM2's video_sampling.max_frames) */
+  if (m->processor.video_max_frames > 0)
+    m->frames_per_clip = MIN (m->frames_per_clip, m->processor.video_max_frames);
   g_object_unref (parser);
   vlm_log (VLM_LOG_INFO, "loaded %s (%s) from %s in %.0f ms", m->name, m->architecture, m->dir,
            (g_get_monotonic_time () - t0) / 1000.0);
@@ -402,27 +406,15 @@ prompt_ids (VlmSession *s, const char *prompt, int *n, GError **error)
 }
 
 /* Streams each token to the caller with the text it adds: the caption is
- * decoded again after every token and the new suffix handed on; and stops
- * generation once that text contains a stop string (HF StopStringCriteria:
- * the token completing it is kept). Used only when a caller asked for
- * streaming or set stop strings: otherwise tokens are not decoded. */
+ * decoded again after every token and the new suffix handed on. Used only
+ * when a caller asked for streaming: otherwise tokens are not decoded. */
 typedef struct {
   VlmSession *s;
-  VlmTokenFunc func; /* may be NULL (stop strings only) */
+  VlmTokenFunc func;
   void *data;
   int n;             /* tokens so far, kept in s->out_ids */
   char *text;        /* their decoded text */
-  const VlmGenParams *params; /* its stop_strings */
 } TokenStream;
-
-static gboolean
-has_stop_string (const VlmGenParams *p, const char *text)
-{
-  for (int i = 0; i < VLM_MAX_STOP_STRINGS && p->stop_strings[i][0]; i++)
-    if (strstr (text, p->stop_strings[i]))
-      return TRUE;
-  return FALSE;
-}
 
 static gboolean
 stream_token (int id, const char *piece, void *user_data)
@@ -433,13 +425,34 @@ stream_token (int id, const char *piece, void *user_data)
   const char *prev = ts->text ? ts->text : "";
   size_t old = strlen (prev);
   /* A completed multi-byte character may rewrite the old tail: hand on only a clean suffix. */
-  gboolean go = !ts->func || ts->func (id, strncmp (text, prev, old) == 0 ? text + old : "", ts->data);
-  /* Checked on the whole text: a completed character may rewrite its tail. */
-  if (has_stop_string (ts->params, text))
-    go = FALSE;
+  gboolean go = ts->func (id, strncmp (text, prev, old) == 0 ? text + old : "", ts->data);
   g_free (ts->text);
   ts->text = text;
   return go;
+}
+
+/* HF StopStringCriteria for vlm_generate, on the decoded text of the
+ * generated ids: as it is asked after every token of a sequence, the
+ * first text holding a stop string is the one whose last token completed
+ * it (HF matches the string ending inside the last token). HF also looks
+ * into the prompt's last tokens; we match the generated text only, so a
+ * stop string cannot straddle the prompt and the caption. The whole text
+ * is checked: a completed character may rewrite its tail. */
+typedef struct {
+  const VlmTokenizer *tok;
+  const VlmGenParams *params;
+} StopStrings;
+
+static gboolean
+hits_stop_string (void *data, const int *ids, int n)
+{
+  const StopStrings *ss = data;
+  char *text = vlm_tokenizer_decode (ss->tok, ids, n, TRUE);
+  gboolean hit = FALSE;
+  for (int i = 0; i < VLM_MAX_STOP_STRINGS && ss->params->stop_strings[i][0] && !hit; i++)
+    hit = strstr (text, ss->params->stop_strings[i]) != NULL;
+  g_free (text);
+  return hit;
 }
 
 static double
@@ -505,11 +518,12 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
     s->out_ids = g_new (int, gp.max_new_tokens);
     s->out_cap = gp.max_new_tokens;
   }
-  VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel};
+  StopStrings stops = {m->tokenizer, &gp};
+  VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel,
+                    gp.stop_strings[0][0] ? hits_stop_string : NULL, &stops};
   int n_out = 0;
-  TokenStream stream = {s, on_token, user_data, 0, NULL, &gp};
-  const gboolean stream_needed = on_token || gp.stop_strings[0][0];
-  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, stream_needed ? stream_token : NULL,
+  TokenStream stream = {s, on_token, user_data, 0, NULL};
+  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token ? stream_token : NULL,
                               &stream, s->out_ids, &n_out, error);
   g_free (stream.text);
   if (!ok)

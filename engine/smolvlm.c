@@ -272,25 +272,28 @@ smolvlm_video_prompt (const char *prompt, int n_frames, const double *timestamps
 }
 
 /* The clip's timing does not reach the architecture: frames are taken as
- * SmolVLM2 samples them, CLIP_FPS apart from 0, over CLIP_FRAMES / CLIP_FPS
- * seconds. */
+ * SmolVLM2 samples them, 1 / fps apart from 0 (fps from the processor's
+ * video_sampling, else CLIP_FPS), frames_per_clip of them (CLIP_FRAMES, or
+ * fewer when video_sampling.max_frames says so). */
 static int *
 smolvlm_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
   const SmolVLM *sv = model->impl;
+  const int frames = model->frames_per_clip;
+  const double fps = model->processor.video_fps > 0 ? model->processor.video_fps : CLIP_FPS;
   double timestamps[CLIP_FRAMES];
-  for (int f = 0; f < CLIP_FRAMES; f++)
-    timestamps[f] = f / CLIP_FPS;
-  g_autofree char *text = smolvlm_video_prompt (prompt, CLIP_FRAMES, timestamps, CLIP_FRAMES / CLIP_FPS,
-                                                sv->image_seq_len);
+  g_assert (frames <= CLIP_FRAMES);   /* load sets at most CLIP_FRAMES */
+  for (int f = 0; f < frames; f++)
+    timestamps[f] = f / fps;
+  g_autofree char *text = smolvlm_video_prompt (prompt, frames, timestamps, frames / fps, sv->image_seq_len);
   int *ids = vlm_tokenizer_encode (model->tokenizer, text, TRUE, n, error);
   int n_image = 0;
   for (int i = 0; ids && i < *n; i++)
     n_image += ids[i] == sv->image_token_id;
-  if (ids && n_image != CLIP_FRAMES * sv->image_seq_len) {
+  if (ids && n_image != frames * sv->image_seq_len) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
                  "the prompt holds %d <image> tokens (id %d), expected %d: one <video> and the model's tokenizer",
-                 n_image, sv->image_token_id, CLIP_FRAMES * sv->image_seq_len);
+                 n_image, sv->image_token_id, frames * sv->image_seq_len);
     g_clear_pointer (&ids, g_free);
   }
   return ids;

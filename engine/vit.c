@@ -76,7 +76,7 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
        !vlm_json_require_int (vc, "num_frames", file, &c->num_frames, error)))
     return FALSE;
   c->num_channels = vlm_json_int (vc, "num_channels", 3);
-  if (c->image_size % c->patch_size || c->num_channels != 3) {
+  if (c->patch_size > c->image_size || c->num_channels != 3) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
                  "%s: vision_config sizes are inconsistent (image %d / patch %d, channels %d)",
                  file, c->image_size, c->patch_size, c->num_channels);
@@ -84,6 +84,9 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
   }
   c->class_token = c->pre_norm = clip_style;
   c->patch_bias = !clip_style;
+  /* image_size // patch_size, as HF: the stride-P convolution leaves the
+   * last image_size % patch_size rows and columns unread (SmolVLM2-2.2B:
+   * 384 / 14 → 27). */
   c->grid = c->image_size / c->patch_size;
   c->n_tokens = c->grid * c->grid + (c->class_token ? 1 : 0);
   return TRUE;

@@ -400,6 +400,107 @@ test_beam_reorder (void)
   }
 }
 
+/* ---------------------------------------------------------------- stop strings */
+
+/* The caller's stopping criterion as vlm_session_caption gives it: token v
+ * decodes to the letter 'a' + v - 1, EOS to nothing; a sequence stops when
+ * its text holds one of the NULL-terminated strings. */
+static gboolean
+letters_stop (void *data, const int *ids, int n)
+{
+  const char *const *stops = data;
+  char text[MAX_LEN + 1];
+  int len = 0;
+
+  for (int i = 0; i < n; i++)
+    if (ids[i] >= 1 && ids[i] <= 4)
+      text[len++] = (char) ('a' + ids[i] - 1);
+  text[len] = '\0';
+  for (int i = 0; stops[i]; i++)
+    if (strstr (text, stops[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* V=6: BOS 0, A 1 "a", B 2 "b", C 3 "c", D 4 "d", EOS 5. Beam 2, max 3
+ * new tokens, lp 0 (score = log-prob sum). HF's _beam_search asks the stop
+ * criterion of every continuation like EOS: one of the first num_beams
+ * finishes, any other is dropped, and neither keeps running.
+ *   BOS → A .5, C .3, D .2   A → B .6, C .4   B → D .9, EOS .1
+ *   C → A .5, B .5           D → EOS
+ *   step 0: running A -0.693, C -1.204
+ *   step 1: A B -1.204, A C -1.609, C A -1.897, C B -1.897 (tie: C A first)
+ *   step 2 (max length): without stops, running A B, A C give A B D
+ *     -1.309 and A C A -2.302 → A B D.
+ *   "ab": A B (first) finishes at -1.204; running A C, C A; step 2
+ *     finishes A C A, A C B at -2.302 → A B, and A B is never run.
+ *   "ab" and "ca": C A (third) is dropped; running A C, C B → A B, and
+ *     C A is never run either.
+ * Greedy with "ab" stops on B: A B. */
+static const float stop_table[MAX_V][MAX_V] = {
+  [0] = { [1] = .5f, [3] = .3f, [4] = .2f },
+  [1] = { [2] = .6f, [3] = .4f },
+  [2] = { [4] = .9f, [5] = .1f },
+  [3] = { [1] = .5f, [2] = .5f },
+  [4] = { [5] = 1 },
+  [5] = { [5] = 1 },
+};
+
+/* Runs stop_table with `stops` (NULL: none); *ran_ab / *ran_ca say whether
+ * the decoder ever ran the histories A B / C A. */
+static Result
+run_stops (int num_beams, const char *const *stops, gboolean *ran_ab, gboolean *ran_ca)
+{
+  VlmGenParams p = params_with (num_beams, 3);
+  TestDecoder d;
+  float first[MAX_V];
+  const int eos = 5;
+  VlmDecoder dec = { &d, 6, decoder_step, decoder_reorder };
+  VlmGenState *state = vlm_gen_state_new (6, num_beams, 3);
+  VlmGenInput in = make_input (first, &eos, 1);
+  const int ab[] = { -1, -1, BOS, 1, 2 }, ca[] = { -1, -1, BOS, 3, 1 };
+  Result r;
+  GError *error = NULL;
+
+  p.length_penalty = 0.0f;
+  in.stops = stops ? letters_stop : NULL;
+  in.stop_data = (void *) stops;
+  decoder_init (&d, 6, markov_logits, stop_table, first);
+  g_assert_true (vlm_generate (state, &dec, &in, &p, NULL, NULL, r.ids, &r.n, &error));
+  g_assert_no_error (error);
+  assert_prefixes_scored (&d, r.ids, r.n);
+  g_autofree char *key_ab = hist_key (ab, 5), *key_ca = hist_key (ca, 5);
+  *ran_ab = g_hash_table_contains (d.scored, key_ab);
+  *ran_ca = g_hash_table_contains (d.scored, key_ca);
+  decoder_clear (&d);
+  vlm_gen_state_free (state);
+  return r;
+}
+
+static void
+test_stop_strings (void)
+{
+  const char *ab[] = { "ab", NULL }, *ab_ca[] = { "ab", "ca", NULL };
+  const int want_none[] = { 1, 2, 4 }, want_ab[] = { 1, 2 };
+  gboolean ran_ab, ran_ca;
+  Result r;
+
+  r = run_stops (2, NULL, &ran_ab, &ran_ca);
+  assert_ids (&r, want_none, 3);
+  g_assert_true (ran_ab);
+  r = run_stops (2, ab, &ran_ab, &ran_ca);
+  assert_ids (&r, want_ab, 2);
+  g_assert_false (ran_ab);
+  g_assert_true (ran_ca);
+  r = run_stops (2, ab_ca, &ran_ab, &ran_ca);
+  assert_ids (&r, want_ab, 2);
+  g_assert_false (ran_ab);
+  g_assert_false (ran_ca);
+  r = run_stops (1, ab, &ran_ab, &ran_ca);
+  assert_ids (&r, want_ab, 2);
+  g_assert_false (ran_ab);
+}
+
 /* ---------------------------------------------------------------- repetition penalty */
 
 /* Raw logits, V=6, EOS 5, penalty 2 (prompt [BOS] counts as seen):
@@ -770,6 +871,7 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/beam/only-top-finish", test_beam_only_top_finish);
   g_test_add_func ("/generate/beam/early-stopping", test_beam_early_stopping);
   g_test_add_func ("/generate/beam/reorder", test_beam_reorder);
+  g_test_add_func ("/generate/stop-strings", test_stop_strings);
   g_test_add_func ("/generate/beam/sample-seeded", test_beam_sample_seeded);
   g_test_add_func ("/generate/repetition-penalty", test_repetition_penalty);
   g_test_add_func ("/generate/sample/seeded", test_sample_seeded);

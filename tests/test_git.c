@@ -225,6 +225,48 @@ test_stop_strings (void)
   clip_close (&c);
 }
 
+/* stop_strings under beam search: HF's _beam_search treats a continuation
+ * that completes a stop string like one ending in EOS. The stop string is
+ * the last two characters of the golden beam-3 text after its 7th token,
+ * checked to be new there and absent from the greedy caption: the search
+ * ends with that prefix of the golden's ids, and greedy search is
+ * untouched by it. */
+static void
+test_beam_stop_strings (void)
+{
+  Clip c;
+  clip_open (&c, &vt_backends[0]);
+  int64_t n_want, n_greedy;
+  g_autofree int *want = vt_tensor_int (c.gold, "beam3_ids", &n_want);
+  g_autofree int *greedy = vt_tensor_int (c.gold, "greedy_ids", &n_greedy);
+  const int n_gen = (int) n_want - 1, k = 7;
+  g_assert_cmpint (n_gen, >, k);
+  g_autofree char *before = vlm_tokenizer_decode (c.m->tokenizer, want + 1, k - 1, TRUE);
+  g_autofree char *at = vlm_tokenizer_decode (c.m->tokenizer, want + 1, k, TRUE);
+  g_autofree char *greedy_text = vlm_tokenizer_decode (c.m->tokenizer, greedy + 1, (int) n_greedy - 1, TRUE);
+  g_assert_cmpint (strlen (at), >=, 2);
+  g_autofree char *stop = g_strdup (at + strlen (at) - 2);
+  g_assert_null (strstr (before, stop));
+  g_assert_null (strstr (greedy_text, stop));
+
+  GError *error = NULL;
+  g_autofree char *cfg = g_strdup_printf ("num_beams=3,max_new_tokens=%d,stop_strings=%s", n_gen, stop);
+  g_assert_true (vlm_gen_params_parse (&c.gp, cfg, &error));
+  g_assert_no_error (error);
+  VlmCaption cap;
+  clip_caption (&c, "", NULL, NULL, &cap);
+  g_test_message ("beam 3, stop \"%s\": \"%s\", %d tokens", stop, cap.text, cap.n_tokens);
+  g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want + 1, k * sizeof (int));
+  g_assert_cmpstr (cap.text, ==, at);
+  vlm_caption_clear (&cap);
+
+  c.gp.num_beams = 1;
+  clip_caption (&c, "", NULL, NULL, &cap);
+  g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), greedy + 1, (n_greedy - 1) * sizeof (int));
+  vlm_caption_clear (&cap);
+  clip_close (&c);
+}
+
 /* A Hub vision_config that leaves sizes to GitVisionConfig's defaults
  * reads as ViT-B/16 at 224; a size given as garbage is refused by name. */
 static void
@@ -264,6 +306,7 @@ main (int argc, char **argv)
   g_test_add_func ("/git/session-repeatable", test_repeatable);
   g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
   g_test_add_func ("/git/stop-strings", test_stop_strings);
+  g_test_add_func ("/git/beam-stop-strings", test_beam_stop_strings);
   g_test_add_func ("/git/vision-config-defaults", test_vision_config_defaults);
   return g_test_run ();
 }

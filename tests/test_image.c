@@ -581,7 +581,9 @@ test_config_defaults (void)
                             "\"size\": {\"longest_edge\": 1456}, "
                             "\"max_image_size\": {\"longest_edge\": 64}}", &p, &error));
   g_assert_cmpint (p.out_h, ==, 64);
-  g_assert_cmpint (p.resample, ==, VLM_RESAMPLE_LANCZOS);
+  g_assert_cmpint (p.pre_longest_edge, ==, 1456);
+  /* LANCZOS (the class default) runs as BICUBIC: torchvision has no LANCZOS */
+  g_assert_cmpint (p.resample, ==, VLM_RESAMPLE_BICUBIC);
 
   g_assert_true (load_flat (dir, "{\"image_processor_type\": \"ViTImageProcessor\", "
                             "\"size\": [30, 50], \"do_normalize\": false, \"image_mean\": null}",

@@ -1,7 +1,10 @@
 /* testutil.c — fixture paths, golden tensors, parity figures. */
 #include "testutil.h"
 
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <math.h>
+#include <unistd.h>
 
 static const char *
 project_root (void)
@@ -130,4 +133,132 @@ vt_golden_frames (const VlmSafetensors *gold, int *n)
                             .strides = {W * 3}};
   *n = F;
   return frames;
+}
+
+/* ---------------------------------------------------------------- a SmolVLM2 folder */
+
+/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the
+ * others for 256, 257, ... in byte order. */
+static gunichar
+byte_symbol (int b)
+{
+  int n = 0;
+  for (int c = 0; c < 256; c++) {
+    gboolean printable = (c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174;
+    if (c == b)
+      return printable ? (gunichar) c : (gunichar) (256 + n);
+    n += !printable;
+  }
+  g_assert_not_reached ();
+}
+
+static void
+write_json (const char *dir, const char *name, JsonNode *root)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+  json_generator_set_root (gen, root);
+  g_assert_true (json_generator_to_file (gen, path, &error));
+  g_assert_no_error (error);
+  json_node_unref (root);
+}
+
+static JsonNode *
+parse_json (const char *text)
+{
+  GError *error = NULL;
+  JsonNode *node = json_from_string (text, &error);
+  g_assert_no_error (error);
+  return node;
+}
+
+/* ids 0-2 and 397-399 special, 3 + b for byte b, "w<id>" between. */
+static JsonNode *
+smolvlm2_tokenizer (void)
+{
+  static const struct { int id; const char *content; } specials[] = {
+    { 0, "<|endoftext|>" }, { 1, "<|im_start|>" }, { 2, "<end_of_utterance>" },
+    { 397, "<fake_token_around_image>" }, { 398, "<global-img>" }, { 399, "<image>" },
+  };
+  JsonNode *root = parse_json (
+      "{\"version\": \"1.0\", \"normalizer\": null, \"post_processor\": null,"
+      " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false,"
+      "  \"trim_offsets\": true, \"use_regex\": true},"
+      " \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true,"
+      "  \"trim_offsets\": true, \"use_regex\": true},"
+      " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null,"
+      "  \"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, \"fuse_unk\": false,"
+      "  \"byte_fallback\": false, \"merges\": []}}");
+  JsonObject *o = json_node_get_object (root), *vocab = json_object_new ();
+  JsonArray *added = json_array_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (specials); i++) {
+    JsonObject *t = json_object_new ();
+    json_object_set_int_member (t, "id", specials[i].id);
+    json_object_set_string_member (t, "content", specials[i].content);
+    json_object_set_boolean_member (t, "single_word", FALSE);
+    json_object_set_boolean_member (t, "lstrip", FALSE);
+    json_object_set_boolean_member (t, "rstrip", FALSE);
+    json_object_set_boolean_member (t, "normalized", FALSE);
+    json_object_set_boolean_member (t, "special", TRUE);
+    json_array_add_object_element (added, t);
+    json_object_set_int_member (vocab, specials[i].content, specials[i].id);
+  }
+  for (int b = 0; b < 256; b++) {
+    char sym[8] = { 0 };
+    g_unichar_to_utf8 (byte_symbol (b), sym);
+    json_object_set_int_member (vocab, sym, 3 + b);
+  }
+  for (int id = 3 + 256; id < 397; id++) {
+    g_autofree char *word = g_strdup_printf ("w%d", id);
+    json_object_set_int_member (vocab, word, id);
+  }
+  json_object_set_array_member (o, "added_tokens", added);
+  json_object_set_object_member (json_object_get_object_member (o, "model"), "vocab", vocab);
+  return root;
+}
+
+char *
+vt_smolvlm2_folder (void)
+{
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("vlm-smolvlm2-XXXXXX", &error);
+  g_assert_no_error (error);
+  const char *linked[] = { "config.json", "model.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (linked); i++) {
+    g_autofree char *rel = g_build_filename ("fixtures/smolvlm-tiny", linked[i], NULL);
+    g_autofree char *target = vt_shared_path (rel);
+    g_autofree char *link = g_build_filename (dir, linked[i], NULL);
+    g_assert_cmpint (symlink (target, link), ==, 0);
+  }
+  g_autofree char *pre = g_strdup_printf (
+      "{\"do_convert_rgb\": true, \"do_image_splitting\": true, \"do_normalize\": true,"
+      " \"do_pad\": true, \"do_rescale\": true, \"do_resize\": true,"
+      " \"image_mean\": [0.5, 0.5, 0.5], \"image_processor_type\": \"SmolVLMImageProcessor\","
+      " \"image_std\": [0.5, 0.5, 0.5], \"max_image_size\": {\"longest_edge\": %d},"
+      " \"processor_class\": \"SmolVLMProcessor\", \"resample\": 1,"
+      " \"rescale_factor\": 0.00392156862745098, \"size\": {\"longest_edge\": %d},"
+      " \"video_sampling\": {\"fps\": %d, \"max_frames\": %d,"
+      " \"video_size\": {\"longest_edge\": %d}}}",
+      VT_SMOLVLM2_MAX_IMAGE, VT_SMOLVLM2_SIZE, VT_SMOLVLM2_FPS, VT_SMOLVLM2_MAX_FRAMES,
+      VT_SMOLVLM2_VIDEO_SIZE);
+  write_json (dir, "preprocessor_config.json", parse_json (pre));
+  write_json (dir, "processor_config.json",
+              parse_json ("{\"image_seq_len\": 4, \"processor_class\": \"SmolVLMProcessor\"}"));
+  write_json (dir, "tokenizer.json", smolvlm2_tokenizer ());
+  return dir;
+}
+
+void
+vt_remove_folder (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  while (d && (name = g_dir_read_name (d))) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+    g_remove (path);
+  }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
 }

@@ -47,4 +47,23 @@ VlmModel *vt_load_model (const char *dir, const VtBackend *be);
  * golden's memory (g_free the array); F in *n. */
 VlmFrame *vt_golden_frames (const VlmSafetensors *gold, int *n);
 
+/* A SmolVLM2 checkpoint folder as the Hub ships one, made in a new temp
+ * folder around fixtures/smolvlm-tiny (config.json and model.safetensors
+ * are symlinks to it): a flat preprocessor_config.json in SmolVLM2's shape
+ * (SmolVLMImageProcessor, LANCZOS, a longest-edge `size`, max_image_size,
+ * video_sampling) scaled to the 32-pixel tower, processor_config.json, and
+ * a byte-level BPE tokenizer.json over the model's 400 ids: the specials
+ * SmolVLM's prompt uses, `<image>` at image_token_id 399, GPT-2's 256 byte
+ * symbols and filler words. Returns the folder (g_free); remove it with
+ * vt_remove_folder. */
+#define VT_SMOLVLM2_SIZE 40         /* size.longest_edge: the first resize */
+#define VT_SMOLVLM2_VIDEO_SIZE 32   /* video_sampling.video_size: `size` overrides it */
+#define VT_SMOLVLM2_MAX_IMAGE 32    /* max_image_size.longest_edge: the square */
+#define VT_SMOLVLM2_FPS 2
+#define VT_SMOLVLM2_MAX_FRAMES 4
+char *vt_smolvlm2_folder (void);
+
+/* Removes the files directly in `dir`, then `dir`. */
+void vt_remove_folder (const char *dir);
+
 #endif

@@ -135,11 +135,12 @@ typedef struct {
   float temperature, top_p, repetition_penalty;
   int top_k;
   guint64 seed;
-  /* HF stop_strings (greedy/sampling only; beam search ignores them): stop
-   * once the decoded text of the generated tokens contains one; the token
-   * that completed it is kept, so the caption ends with (or runs past) the
-   * stop string. The struct owns the text (copied in, no pointers); the
-   * first "" ends the list. Each at most VLM_STOP_STRING_MAX - 1 bytes. */
+  /* HF stop_strings: a sequence stops once the decoded text of its
+   * generated tokens contains one; the token that completed it is kept, so
+   * the caption ends with (or runs past) the stop string. Under beam search
+   * such a continuation is a finished hypothesis, as one ending in EOS.
+   * The struct owns the text (copied in, no pointers); the first "" ends
+   * the list. Each at most VLM_STOP_STRING_MAX - 1 bytes. */
   char stop_strings[VLM_MAX_STOP_STRINGS][VLM_STOP_STRING_MAX];
 } VlmGenParams;
 
