@@ -94,8 +94,12 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
   if (!wt || (has_bias && !(bt = vlm_safetensors_get (w->st, bname, 1, bs, error))) ||
       !vlm_linear_init (lin, wname, wt, bt, error))
     return FALSE;
+  /* int8 is for the big matmuls: output heads (rows 1) keep the logits in
+   * the best float the CPU runs fast */
+  VlmDType dtype = w->dtype == VLM_DTYPE_I8 && w->rows == 1
+                       ? vlm_precision_dtype (VLM_BACKEND_ONEDNN, VLM_PRECISION_AUTO) : w->dtype;
   if (w->pack)
-    vlm_linear_pack (lin, wt, w->dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS);
+    vlm_linear_pack (lin, wt, dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS);
   return TRUE;
 }
 
@@ -188,11 +192,6 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
     g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such model folder", dir);
     return NULL;
   }
-  if (params && params->precision == VLM_PRECISION_INT8) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "%s: precision int8 is not implemented yet (use f32, bf16 or auto)", dir);
-    return NULL;
-  }
   VlmModel *m = g_new0 (VlmModel, 1);
   m->ref_count = 1;
   m->dir = g_canonicalize_filename (dir, NULL);
@@ -260,7 +259,8 @@ int vlm_model_get_frames_per_clip (const VlmModel *m) { return m->frames_per_cli
 VlmPrecision
 vlm_model_get_precision (const VlmModel *m)
 {
-  return m->weights.dtype == VLM_DTYPE_BF16 ? VLM_PRECISION_BF16 : VLM_PRECISION_F32;
+  return m->weights.dtype == VLM_DTYPE_BF16 ? VLM_PRECISION_BF16
+         : m->weights.dtype == VLM_DTYPE_I8 ? VLM_PRECISION_INT8 : VLM_PRECISION_F32;
 }
 gboolean vlm_model_can_generate (const VlmModel *m) { return m->arch->decoder != NULL; }
 

@@ -104,13 +104,15 @@ vlm_precision_dtype (VlmBackend backend, VlmPrecision precision)
     return VLM_DTYPE_F32;
   if (precision == VLM_PRECISION_BF16)
     return VLM_DTYPE_BF16;
+  if (precision == VLM_PRECISION_INT8)
+    return VLM_DTYPE_I8;
   return vlm_dnnl_has_native_bf16 () ? VLM_DTYPE_BF16 : VLM_DTYPE_F32;
 }
 
 void
 vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
 {
-  g_return_if_fail (!lin->packed && (dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16));
+  g_return_if_fail (!lin->packed && (dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16 || dtype == VLM_DTYPE_I8));
   lin->packed = vlm_dnnl_pack (lin, weight, dtype, rows);
   if (lin->owned_weight) {
     g_aligned_free (lin->owned_weight);

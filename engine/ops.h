@@ -48,15 +48,18 @@ gboolean vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *we
                           const VlmTensor *bias, GError **error);
 void vlm_linear_clear (VlmLinearW *lin);
 
-/* The dtype a precision runs the big matmuls in on `backend`: F32 or BF16.
- * AUTO is BF16 where oneDNN has native bf16 instructions (avx512_bf16 or
- * AMX), F32 elsewhere and on the BLAS backend, which computes in f32 only. */
+/* The dtype a precision runs the big matmuls in on `backend`: F32, BF16 or
+ * I8. AUTO is BF16 where oneDNN has native bf16 instructions (avx512_bf16
+ * or AMX), F32 elsewhere and on the BLAS backend, which computes in f32
+ * only. INT8 is I8 on oneDNN: weights quantised per output channel at
+ * load, inputs per call (symmetric, one scale), s8 × s8 accumulated in
+ * s32 and scaled back to f32. */
 VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 
 /* Prepares `lin` (after vlm_linear_init from `weight`) for the oneDNN
  * backend: the weight is reordered once into the blocked layout oneDNN's
- * matmul reads fastest for about `rows` rows of input, in `dtype` (F32 or
- * BF16; a BF16 checkpoint is read as stored, without an f32 step). The f32
+ * matmul reads fastest for about `rows` rows of input, in `dtype` (F32,
+ * BF16 or I8; a BF16 checkpoint is read as stored, without an f32 step). The f32
  * copy made by vlm_linear_init, if any, is freed; a zero-copy `weight`
  * stays. A packed linear runs on the oneDNN backend only. */
 void vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows);

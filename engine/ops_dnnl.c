@@ -10,6 +10,8 @@
 
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <math.h>
+#include <omp.h>
 
 /* oneDNN fails only on invalid descriptors (our bug: the ops' contracts
  * have been checked by then) or on memory exhaustion: both are fatal. */
@@ -52,6 +54,8 @@ struct VlmOpsDnnl {
   void *scratchpad;          /* shared by all primitives: one runs at a time */
   size_t scratchpad_size;
   VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
+  VlmScratch src_s8;         /* an int8 linear's input, quantised (quarters of floats) */
+  VlmScratch out_scales;     /* an int8 linear's per-channel output scales */
 };
 
 static inline int64_t
@@ -106,9 +110,17 @@ prim_new (VlmOpsDnnl *d, const PrimKey *key, dnnl_primitive_desc_t pd, const int
   p->key = *key;
   p->n_args = n_ids;
   DNNL_CHECK (dnnl_primitive_create (&p->prim, pd));
-  for (int i = 0; i < n_ids; i++)
-    arg_init (d, &p->args[i], ids[i],
-              dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]));
+  for (int i = 0; i < n_ids; i++) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]);
+    dnnl_memory_desc_t scales;
+    if (ids[i] == DNNL_ARG_ATTR_OUTPUT_SCALES) {   /* runtime scales: one f32 per output channel */
+      const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+      DNNL_CHECK (dnnl_memory_desc_init_by_tag (&scales, 1, (dnnl_dims_t) { dst->dims[dst->ndims - 1] },
+                                                dnnl_f32, dnnl_a));
+      md = &scales;
+    }
+    arg_init (d, &p->args[i], ids[i], md);
+  }
 
   const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
   size_t need = smd ? dnnl_memory_desc_get_size (smd) : 0;
@@ -150,14 +162,18 @@ impl_name (const_dnnl_primitive_desc_t pd)
 /* Primitive descriptor for `op_desc` with a user scratchpad and `post_ops`
  * (may be NULL; destroyed here): oneDNN's first choice, or the first
  * implementation whose name starts with `prefer` if there is one. */
+static void set_runtime_scales (dnnl_primitive_attr_t attr);
+
 static dnnl_primitive_desc_t
-pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops,
-           const char *prefer)
+pd_create_scaled (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops,
+                  const char *prefer, gboolean runtime_scales)
 {
   dnnl_primitive_attr_t attr;
   dnnl_primitive_desc_iterator_t it;
   DNNL_CHECK (dnnl_primitive_attr_create (&attr));
   DNNL_CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
+  if (runtime_scales)
+    set_runtime_scales (attr);
   if (post_ops) {
     DNNL_CHECK (dnnl_primitive_attr_set_post_ops (attr, post_ops));
     dnnl_post_ops_destroy (post_ops);
@@ -177,6 +193,12 @@ pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops
   dnnl_primitive_desc_iterator_destroy (it);
   dnnl_primitive_attr_destroy (attr);
   return pd;
+}
+
+static dnnl_primitive_desc_t
+pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops, const char *prefer)
+{
+  return pd_create_scaled (d, op_desc, post_ops, prefer, FALSE);
 }
 
 /* An f32 memory descriptor with explicit strides (all ours are plain). */
@@ -220,6 +242,8 @@ vlm_dnnl_free (VlmOpsDnnl *d)
     dnnl_engine_destroy (d->engine);
   g_aligned_free (d->scratchpad);
   vlm_scratch_clear (&d->src_bf16);
+  vlm_scratch_clear (&d->src_s8);
+  vlm_scratch_clear (&d->out_scales);
   g_free (d);
 }
 
@@ -236,6 +260,7 @@ typedef struct {
   dnnl_memory_desc_t md;
   void *data;
   int rows;     /* what the layout was chosen for: with n, k, dtype it fixes md */
+  float *scales;  /* s8: per output channel, W[j, :] ≈ scales[j] · q[j, :] */
 } Packed;
 
 /* Weights are packed at load, before any session (and its engine) exists,
@@ -263,7 +288,15 @@ vlm_dnnl_has_native_bf16 (void)
 static dnnl_data_type_t
 dnnl_dt (VlmDType dtype)
 {
-  return dtype == VLM_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
+  return dtype == VLM_DTYPE_BF16 ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
+}
+
+/* An s8 matmul's output scales (src scale × weight scale per channel) are
+ * only known at run time: the input is quantised per call. */
+static void
+set_runtime_scales (dnnl_primitive_attr_t attr)
+{
+  DNNL_CHECK (dnnl_primitive_attr_set_output_scales (attr, 1, 1 << 1, (float[]) { DNNL_RUNTIME_F32_VAL }));
 }
 
 /* The weight layout oneDNN's matmul chooses for `rows` × k inputs of dtype
@@ -278,7 +311,12 @@ packed_md (int rows, int n, int k, dnnl_data_type_t dt)
   dnnl_matmul_desc_t desc;
   dnnl_primitive_desc_t pd;
   DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
-  DNNL_CHECK (dnnl_primitive_desc_create (&pd, &desc, NULL, pack_engine (), NULL));
+  dnnl_primitive_attr_t attr;
+  DNNL_CHECK (dnnl_primitive_attr_create (&attr));
+  if (dt == dnnl_s8)
+    set_runtime_scales (attr);
+  DNNL_CHECK (dnnl_primitive_desc_create (&pd, &desc, attr, pack_engine (), NULL));
+  dnnl_primitive_attr_destroy (attr);
   dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
   DNNL_CHECK (dnnl_primitive_desc_destroy (pd));
   return md;
@@ -289,12 +327,27 @@ vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, i
 {
   int n = lin->n, k = lin->k;
   /* the source: HF's [n, k] read as {k, n} (tag ba), bf16 as stored when
-   * that is what we pack to, else the f32 vlm_linear_init made */
+   * that is what we pack to, s8 quantised here per output channel
+   * (symmetric, scale = max |W[j, :]| / 127), else the f32 vlm_linear_init
+   * made */
   gboolean as_stored = weight->dtype == VLM_DTYPE_BF16 && dtype == VLM_DTYPE_BF16;
+  dnnl_data_type_t src_dt = as_stored ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
   dnnl_memory_desc_t src_md;
-  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n },
-                                                as_stored ? dnnl_bf16 : dnnl_f32, (dnnl_dims_t) { 1, k }));
+  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n }, src_dt, (dnnl_dims_t) { 1, k }));
   Packed *p = g_new0 (Packed, 1);
+  int8_t *q = NULL;
+  if (dtype == VLM_DTYPE_I8) {
+    p->scales = g_new (float, n);
+    q = g_malloc ((size_t) n * k);
+    for (int j = 0; j < n; j++) {
+      const float *w = lin->weight + (size_t) j * k;
+      float amax = 0.0f;
+      for (int t = 0; t < k; t++) amax = fmaxf (amax, fabsf (w[t]));
+      p->scales[j] = amax > 0.0f ? amax / 127.0f : 1.0f;
+      float inv = 1.0f / p->scales[j];
+      for (int t = 0; t < k; t++) q[(size_t) j * k + t] = (int8_t) lrintf (w[t] * inv);
+    }
+  }
   p->rows = MAX (rows, 1);
   p->md = packed_md (p->rows, n, k, dnnl_dt (dtype));
   p->data = g_aligned_alloc (dnnl_memory_desc_get_size (&p->md), 1, 64);
@@ -306,7 +359,8 @@ vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, i
   dnnl_stream_t stream;
   DNNL_CHECK (dnnl_reorder_primitive_desc_create (&pd, &src_md, engine, &p->md, engine, NULL));
   DNNL_CHECK (dnnl_primitive_create (&reorder, pd));
-  DNNL_CHECK (dnnl_memory_create (&from, &src_md, engine, as_stored ? (void *) weight->data : (void *) lin->weight));
+  DNNL_CHECK (dnnl_memory_create (&from, &src_md, engine,
+                                   q ? (void *) q : as_stored ? (void *) weight->data : (void *) lin->weight));
   DNNL_CHECK (dnnl_memory_create (&to, &p->md, engine, p->data));
   DNNL_CHECK (dnnl_stream_create (&stream, engine, dnnl_stream_default_flags));
   dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
@@ -317,6 +371,7 @@ vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, i
   dnnl_memory_destroy (to);
   dnnl_primitive_destroy (reorder);
   dnnl_primitive_desc_destroy (pd);
+  g_free (q);
   return p;
 }
 
@@ -324,8 +379,10 @@ void
 vlm_dnnl_packed_free (void *packed)
 {
   Packed *p = packed;
-  if (p)
+  if (p) {
     g_aligned_free (p->data);
+    g_free (p->scales);
+  }
   g_free (p);
 }
 
@@ -359,6 +416,48 @@ to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
   return out;
 }
 
+/* The largest |x[i]| of n floats, and x / scale rounded to nearest even
+ * into q (|x / scale| <= 127 by construction). Plain loops the compiler
+ * vectorises, built for AVX-512 where the CPU has it. */
+__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static float
+abs_max (const float *x, size_t n)
+{
+  float m = 0.0f;
+  for (size_t i = 0; i < n; i++) m = fmaxf (m, fabsf (x[i]));
+  return m;
+}
+
+__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static void
+quantize (const float *x, size_t n, float inv_scale, int8_t *q)
+{
+  /* adding and subtracting 1.5 · 2^23 rounds to nearest even (|v| < 2^22) */
+  for (size_t i = 0; i < n; i++) q[i] = (int8_t) (int) ((x[i] * inv_scale + 12582912.0f) - 12582912.0f);
+}
+
+/* x [m, k] → s8 into d->src_s8 with one symmetric scale for the call
+ * (dynamic quantisation); returns the scale. */
+static float
+to_s8 (VlmOpsDnnl *d, const float *x, int m, int k, int8_t **out)
+{
+  size_t n = (size_t) m * k;
+  int8_t *q = (int8_t *) vlm_scratch_get (&d->src_s8, (n + 3) / 4);
+  int nt = n > 65536 ? omp_get_max_threads () : 1;
+  size_t chunk = (n + nt - 1) / nt;
+  float part[64] = { 0 }, amax = 0.0f;
+  nt = MIN (nt, 64);
+#pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
+  for (int t = 0; t < nt; t++)
+    part[t] = abs_max (x + MIN (n, t * chunk), MIN (n, (t + 1) * chunk) - MIN (n, t * chunk));
+  for (int t = 0; t < nt; t++) amax = fmaxf (amax, part[t]);
+  float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+#pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
+  for (int t = 0; t < nt; t++)
+    quantize (x + MIN (n, t * chunk), MIN (n, (t + 1) * chunk) - MIN (n, t * chunk), 1.0f / scale,
+              q + MIN (n, t * chunk));
+  *out = q;
+  return scale;
+}
+
 /* ------------------------------------------------------------ linear */
 
 /* The HF activations as oneDNN eltwise algorithms. */
@@ -382,7 +481,15 @@ enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
  * residual as a sum (y += ..., when it is y itself) or a binary add. The
  * weight is packed (its layout and dtype, the input converted to that
  * dtype), or HF's [n,k] row-major f32 read as {k,n} with strides {1,k}
- * (tag ba): no copy. */
+ * (tag ba): no copy. An s8 matmul scales its s32 sums after adding the
+ * bias (oneDNN 2.x int8 semantics), so there the bias is a first post-op,
+ * a per-channel binary add after the scales. */
+static gboolean
+bias_as_post_op (const Packed *packed)
+{
+  return packed && packed->md.data_type == dnnl_s8;
+}
+
 static dnnl_primitive_desc_t
 linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bias, VlmAct act,
            int res)
@@ -399,6 +506,9 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
   dnnl_memory_desc_t dst = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
   dnnl_post_ops_t po;
   DNNL_CHECK (dnnl_post_ops_create (&po));
+  gboolean bias_po = bias && bias_as_post_op (packed);
+  if (bias_po)
+    DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &bia));
   if (act != VLM_ACT_NONE) {
     dnnl_alg_kind_t alg;
     float alpha;
@@ -410,12 +520,13 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
   else if (res == RES_OTHER)
     DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
   dnnl_matmul_desc_t desc;
-  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias ? &bia : NULL, &dst));
+  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias && !bias_po ? &bia : NULL, &dst));
   /* For m <= 2 (decode) brgemm re-packs the whole `ba` weight on every call
    * and runs at half the speed of the gemm-based matmul (measured here:
    * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. Packed
    * weights need no re-packing. */
-  return pd_create (d, &desc, po, m <= 2 && !packed ? "gemm" : NULL);
+  return pd_create_scaled (d, &desc, po, m <= 2 && !packed ? "gemm" : NULL,
+                           packed && packed->md.data_type == dnnl_s8);
 }
 
 void
@@ -427,16 +538,29 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   int wdt = pk ? pk->md.data_type : dnnl_f32;
   PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
                                  pk ? pk->rows : 0 } };
-  const void *src = wdt == dnnl_bf16 ? to_bf16 (d, x, m, lin->k) : x;
+  const void *src = x;
   int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
-  void *h[PRIM_MAX_ARGS] = { (void *) src, pk ? pk->data : (void *) lin->weight, y };
+  void *h[PRIM_MAX_ARGS] = { NULL, pk ? pk->data : (void *) lin->weight, y };
   int n = 3;
+  if (wdt == dnnl_bf16) {
+    src = to_bf16 (d, x, m, lin->k);
+  } else if (wdt == dnnl_s8) {
+    int8_t *q;
+    float sx = to_s8 (d, x, m, lin->k, &q);
+    float *scales = vlm_scratch_get (&d->out_scales, lin->n);
+    for (int j = 0; j < lin->n; j++) scales[j] = sx * pk->scales[j];
+    src = q;
+    ids[n] = DNNL_ARG_ATTR_OUTPUT_SCALES;
+    h[n++] = scales;
+  }
+  h[0] = (void *) src;
+  gboolean bias_po = lin->bias && bias_as_post_op (pk);
   if (lin->bias) {
-    ids[n] = DNNL_ARG_BIAS;
+    ids[n] = bias_po ? DNNL_ARG_ATTR_MULTIPLE_POST_OP (0) | DNNL_ARG_SRC_1 : DNNL_ARG_BIAS;
     h[n++] = (void *) lin->bias;
   }
   if (res == RES_OTHER) {
-    int po_index = act != VLM_ACT_NONE ? 1 : 0;
+    int po_index = (bias_po ? 1 : 0) + (act != VLM_ACT_NONE ? 1 : 0);
     ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
     h[n++] = (void *) residual;
   }

@@ -303,6 +303,7 @@ main (int argc, char **argv)
     g_test_add_data_func (b, &vt_backends[i], test_greedy);
     g_test_add_data_func (c, &vt_backends[i], test_beam3);
   }
+  g_test_add_data_func ("/git/onednn-int8/stages", &vt_int8, test_stages);
   g_test_add_func ("/git/session-repeatable", test_repeatable);
   g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
   g_test_add_func ("/git/stop-strings", test_stop_strings);

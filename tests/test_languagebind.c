@@ -337,5 +337,6 @@ main (int argc, char **argv)
     g_test_add_data_func (b, &vt_backends[i], test_tags);
     g_test_add_data_func (c, &vt_backends[i], test_stages_bin);
   }
+  g_test_add_data_func ("/languagebind/onednn-int8/stages", &vt_int8, test_stages);
   return g_test_run ();
 }

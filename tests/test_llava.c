@@ -261,7 +261,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  static Case cases[G_N_ELEMENTS (fixtures)][G_N_ELEMENTS (vt_backends)];
+  static Case cases[G_N_ELEMENTS (fixtures)][G_N_ELEMENTS (vt_backends)], int8[G_N_ELEMENTS (fixtures)];
   for (guint f = 0; f < G_N_ELEMENTS (fixtures); f++) {
     const char *dir = fixtures[f].dir;
     g_autofree char *a = g_strdup_printf ("/llava/%s/input-ids", dir);
@@ -277,6 +277,9 @@ main (int argc, char **argv)
       g_test_add_data_func (d, &cases[f][i], test_stages);
       g_test_add_data_func (e, &cases[f][i], test_greedy);
     }
+    int8[f] = (Case) {&fixtures[f], &vt_int8};
+    g_autofree char *g = g_strdup_printf ("/llava/%s/%s/stages", dir, vt_int8.name);
+    g_test_add_data_func (g, &int8[f], test_stages);
   }
   g_test_add_func ("/llava/bad-placeholders", test_bad_placeholders);
   return g_test_run ();

@@ -145,10 +145,27 @@ test_linear (gconstpointer data)
   g_autofree float *want16 = g_new (float, (size_t) c->m * c->n);
   naive_linear (wr, c->bias ? b : NULL, c->n, c->k, xr, c->m, c->act, c->residual ? res : NULL, want16);
   VlmTensor w16t = { w16, VLM_DTYPE_BF16, 2, { c->n, c->k } };
+  /* int8: w quantised per output row and x per call, each symmetric with
+   * scale max|.| / 127 and round-to-nearest-even; the reference runs on the
+   * dequantised values (s8 products summed in s32 are exact) */
+  g_autofree float *xq = g_new (float, (size_t) c->m * c->k);
+  g_autofree float *wq = g_new (float, (size_t) c->n * c->k);
+  double xmax = 0;
+  for (int i = 0; i < c->m * c->k; i++) xmax = fmax (xmax, fabs (x[i]));
+  for (int i = 0; i < c->m * c->k; i++) xq[i] = (float) (rint (x[i] / (xmax / 127)) * (xmax / 127));
+  for (int j = 0; j < c->n; j++) {
+    double wmax = 0;
+    for (int t = 0; t < c->k; t++) wmax = fmax (wmax, fabs (w[j * c->k + t]));
+    for (int t = 0; t < c->k; t++) wq[j * c->k + t] = (float) (rint (w[j * c->k + t] / (wmax / 127)) * (wmax / 127));
+  }
+  g_autofree float *want8 = g_new (float, (size_t) c->m * c->n);
+  naive_linear (wq, c->bias ? b : NULL, c->n, c->k, xq, c->m, c->act, c->residual ? res : NULL, want8);
   static const struct { const char *name; VlmDType dtype; gboolean from_bf16; int rows; } packs[] = {
     { "onednn packed f32", VLM_DTYPE_F32, FALSE, 256 },
     { "onednn packed bf16 from f32, rows 1", VLM_DTYPE_BF16, FALSE, 1 },
     { "onednn packed bf16 as stored", VLM_DTYPE_BF16, TRUE, 256 },
+    { "onednn packed int8", VLM_DTYPE_I8, FALSE, 256 },
+    { "onednn packed int8, rows 1", VLM_DTYPE_I8, FALSE, 1 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (packs); i++) {
     const VlmTensor *src = packs[i].from_bf16 ? &w16t : &wt;
@@ -163,7 +180,8 @@ test_linear (gconstpointer data)
       residual = y;
     }
     vlm_linear (ops, &lin, x, c->m, y, c->act, residual);
-    vt_assert_close (packs[i].name, y, packs[i].dtype == VLM_DTYPE_BF16 ? want16 : want, (int64_t) c->m * c->n, TOL);
+    const float *expect = packs[i].dtype == VLM_DTYPE_BF16 ? want16 : packs[i].dtype == VLM_DTYPE_I8 ? want8 : want;
+    vt_assert_close (packs[i].name, y, expect, (int64_t) c->m * c->n, TOL);
     vlm_ops_free (ops);
     vlm_linear_clear (&lin);
   }

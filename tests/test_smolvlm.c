@@ -420,6 +420,7 @@ main (int argc, char **argv)
     g_test_add_data_func (a, &vt_backends[i], test_logits);
     g_test_add_data_func (b, &vt_backends[i], test_greedy);
   }
+  g_test_add_data_func ("/smolvlm/onednn-int8/logits", &vt_int8, test_logits);
   g_test_add_func ("/smolvlm/bad-inputs", test_bad_inputs);
   g_test_add_func ("/smolvlm/no-tokenizer", test_no_tokenizer);
   g_test_add_func ("/smolvlm/video-prompt", test_video_prompt);

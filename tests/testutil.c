@@ -103,6 +103,8 @@ vt_assert_close (const char *what, const float *a, const float *b, int64_t n, do
   g_assert_cmpfloat (d, <=, tol);
 }
 
+const VtBackend vt_int8 = {VLM_BACKEND_ONEDNN, VLM_PRECISION_INT8, "onednn-int8", 5e-2};
+
 const VtBackend vt_backends[3] = {
   {VLM_BACKEND_ONEDNN, VLM_PRECISION_F32, "onednn", 1e-4},
   {VLM_BACKEND_BLAS, VLM_PRECISION_F32, "blas", 1e-4},

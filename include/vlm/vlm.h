@@ -116,7 +116,7 @@ void vlm_model_unref (VlmModel *model);
 const char *vlm_model_get_architecture (const VlmModel *model); /* "GitForCausalLM" */
 const char *vlm_model_get_name (const VlmModel *model);         /* folder basename */
 int vlm_model_get_frames_per_clip (const VlmModel *model);      /* frames the model wants */
-/* What the big matmuls run in, once AUTO is resolved: F32 or BF16. */
+/* What the big matmuls run in, once AUTO is resolved: F32, BF16 or INT8. */
 VlmPrecision vlm_model_get_precision (const VlmModel *model);
 /* TRUE when the model generates text; FALSE for tag-only models. */
 gboolean vlm_model_can_generate (const VlmModel *model);
