@@ -482,13 +482,10 @@ enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
  * weight is packed (its layout and dtype, the input converted to that
  * dtype), or HF's [n,k] row-major f32 read as {k,n} with strides {1,k}
  * (tag ba): no copy. An s8 matmul scales its s32 sums after adding the
- * bias (oneDNN 2.x int8 semantics), so there the bias is a first post-op,
- * a per-channel binary add after the scales. */
-static gboolean
-bias_as_post_op (const Packed *packed)
-{
-  return packed && packed->md.data_type == dnnl_s8;
-}
+ * bias (oneDNN 2.x int8 semantics: dst = scale · (acc + bias)), so the
+ * caller passes the bias divided by the scales. (As a binary post-op
+ * instead, gemm:jit ran at a third of its speed and a residual sum sent
+ * oneDNN to its reference loops.) */
 
 static dnnl_primitive_desc_t
 linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bias, VlmAct act,
@@ -506,9 +503,6 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
   dnnl_memory_desc_t dst = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
   dnnl_post_ops_t po;
   DNNL_CHECK (dnnl_post_ops_create (&po));
-  gboolean bias_po = bias && bias_as_post_op (packed);
-  if (bias_po)
-    DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &bia));
   if (act != VLM_ACT_NONE) {
     dnnl_alg_kind_t alg;
     float alpha;
@@ -520,7 +514,7 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
   else if (res == RES_OTHER)
     DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
   dnnl_matmul_desc_t desc;
-  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias && !bias_po ? &bia : NULL, &dst));
+  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias ? &bia : NULL, &dst));
   /* For m <= 2 (decode) brgemm re-packs the whole `ba` weight on every call
    * and runs at half the speed of the gemm-based matmul (measured here:
    * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. Packed
@@ -539,6 +533,7 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
                                  pk ? pk->rows : 0 } };
   const void *src = x;
+  const float *bias = lin->bias;
   int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[PRIM_MAX_ARGS] = { NULL, pk ? pk->data : (void *) lin->weight, y };
   int n = 3;
@@ -547,20 +542,24 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   } else if (wdt == dnnl_s8) {
     int8_t *q;
     float sx = to_s8 (d, x, m, lin->k, &q);
-    float *scales = vlm_scratch_get (&d->out_scales, lin->n);
+    float *scales = vlm_scratch_get (&d->out_scales, 2 * (size_t) lin->n);
     for (int j = 0; j < lin->n; j++) scales[j] = sx * pk->scales[j];
+    if (lin->bias) {
+      float *b = scales + lin->n;
+      for (int j = 0; j < lin->n; j++) b[j] = lin->bias[j] / scales[j];
+      bias = b;
+    }
     src = q;
     ids[n] = DNNL_ARG_ATTR_OUTPUT_SCALES;
     h[n++] = scales;
   }
   h[0] = (void *) src;
-  gboolean bias_po = lin->bias && bias_as_post_op (pk);
   if (lin->bias) {
-    ids[n] = bias_po ? DNNL_ARG_ATTR_MULTIPLE_POST_OP (0) | DNNL_ARG_SRC_1 : DNNL_ARG_BIAS;
-    h[n++] = (void *) lin->bias;
+    ids[n] = DNNL_ARG_BIAS;
+    h[n++] = (void *) bias;
   }
   if (res == RES_OTHER) {
-    int po_index = (bias_po ? 1 : 0) + (act != VLM_ACT_NONE ? 1 : 0);
+    int po_index = act != VLM_ACT_NONE ? 1 : 0;
     ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
     h[n++] = (void *) residual;
   }

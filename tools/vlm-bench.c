@@ -42,7 +42,7 @@ static GOptionEntry entries[] = {
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"precision", 'P', 0, G_OPTION_ARG_STRING, &precision_name,
-   "oneDNN's precision: auto (default), f32 or bf16 (BLAS is always f32)", "NAME"},
+   "oneDNN's precision: auto (default), f32, bf16 or int8 (BLAS is always f32)", "NAME"},
   {"runs", 'r', 0, G_OPTION_ARG_INT, &n_runs, "Timed captions per backend (default 5)", "N"},
   {"warmup", 'w', 0, G_OPTION_ARG_INT, &n_warmup, "Untimed captions first (default 1)", "N"},
   {"threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads (0: all cores)", "N"},
@@ -140,7 +140,9 @@ decode_step_bytes (const GitPreset *p, int n_tokens, int weight_bytes)
   double D = p->hidden, inter = p->intermediate, V = (double) p->frames * vision_tokens (p);
   double weights = p->layers * (4 * D * D + 2 * D * inter) + (double) p->vocab * D;
   double kv = p->layers * 2 * (V + 1 + n_tokens / 2.0) * D;
-  return weight_bytes * weights + 4 * kv;   /* the KV cache is f32 in every precision */
+  /* the KV cache is f32 in every precision; GIT's output head is a plain
+   * linear, so in int8 it is int8 too */
+  return weight_bytes * weights + 4 * kv;
 }
 
 /* ================================================================ checkpoint writer */
@@ -774,6 +776,17 @@ run_captions (VlmSession *s, const VlmFrame *frames, int n_frames, const VlmGenP
   return TRUE;
 }
 
+/* What the model's big matmuls run in. */
+static const char *
+dtype_name (const VlmModel *model)
+{
+  switch (vlm_model_get_precision (model)) {
+    case VLM_PRECISION_BF16: return "bf16";
+    case VLM_PRECISION_INT8: return "int8";
+    default: return "f32";
+  }
+}
+
 /* Loads `dir` with `backend` and times captions; on success fills the
  * stats, tokens and text of `res` (only res->vision_one_layer when
  * `one_layer`). */
@@ -792,7 +805,7 @@ measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelRes
   if (ok && !one_layer)
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (ok)
-    res->dtype = vlm_model_get_precision (model) == VLM_PRECISION_BF16 ? "bf16" : "f32";
+    res->dtype = dtype_name (model);
   if (ok)
     progress ("%s: model loaded and session made in %.0f ms", label, (g_get_monotonic_time () - t0) / 1000.0);
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0;
@@ -1116,12 +1129,16 @@ static Derived
 derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits)
 {
   Derived d = {0};
-  gboolean dnnl = strcmp (m->backend, "onednn") == 0, bf16 = strcmp (m->dtype, "bf16") == 0;
-  d.peak = have_limits ? (dnnl ? (bf16 ? l->matmul_bf16 : l->matmul_f32) : l->sgemm) : 0;
-  d.peak_name = dnnl ? (bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul") : "OpenBLAS sgemm";
-  d.gemv = have_limits ? (bf16 ? l->gemv_bf16 : l->gemv_f32) : 0;
-  d.gemv_name = bf16 ? "GEMV bf16" : "GEMV f32";
-  d.step_mb = decode_step_bytes (w->p, w->n_tokens, bf16 ? 2 : 4) / 1e6;
+  /* int8: against the machine's int8 matmul peak (u8·s8; the engine runs
+   * s8·s8) and, for decode, the best GEMV bandwidth measured (bf16's) */
+  gboolean dnnl = strcmp (m->backend, "onednn") == 0, bf16 = strcmp (m->dtype, "bf16") == 0,
+           int8 = strcmp (m->dtype, "int8") == 0;
+  d.peak = have_limits ? (dnnl ? (int8 ? l->matmul_u8s8 : bf16 ? l->matmul_bf16 : l->matmul_f32) : l->sgemm) : 0;
+  d.peak_name = dnnl ? (int8 ? "oneDNN u8s8 matmul" : bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul")
+                     : "OpenBLAS sgemm";
+  d.gemv = have_limits ? (bf16 || int8 ? l->gemv_bf16 : l->gemv_f32) : 0;
+  d.gemv_name = bf16 || int8 ? "GEMV bf16" : "GEMV f32";
+  d.step_mb = decode_step_bytes (w->p, w->n_tokens, int8 ? 1 : bf16 ? 2 : 4) / 1e6;
   /* vision_ms = tower + projection + L × (one layer's visual KV), so two
    * layer counts give the tower (+ the projection, 1 % of its FLOPs). */
   int L = w->p->layers;
@@ -1649,7 +1666,7 @@ lb_measure (const char *dir, VlmBackend backend, LbResult *res, GError **error)
   gboolean ok = s != NULL;
   if (ok) {
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
-    res->dtype = vlm_model_get_precision (model) == VLM_PRECISION_BF16 ? "bf16" : "f32";
+    res->dtype = dtype_name (model);
     progress ("%s: model loaded and session made in %.0f ms", res->backend, res->load_ms);
   }
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0, n = G_N_ELEMENTS (lb_labels);
@@ -1724,14 +1741,16 @@ lb_main (void)
   for (int i = 0; i < n; i++) {
     const LbResult *r = &res[i];
     double gfs = gflops (spatial + temporal, r->clip.median / 1000);
-    gboolean dnnl = strcmp (r->backend, "onednn") == 0, bf16 = strcmp (r->dtype, "bf16") == 0;
-    double limit = dnnl ? (bf16 ? limits.matmul_bf16 : limits.matmul_f32) : limits.sgemm;
+    gboolean dnnl = strcmp (r->backend, "onednn") == 0, bf16 = strcmp (r->dtype, "bf16") == 0,
+             int8 = strcmp (r->dtype, "int8") == 0;
+    double limit = dnnl ? (int8 ? limits.matmul_u8s8 : bf16 ? limits.matmul_bf16 : limits.matmul_f32) : limits.sgemm;
     printf ("%-7s %s: ms per clip %.1f (min %.1f, max %.1f, %d runs); first clip with label embeddings %.1f ms; "
             "load %.0f ms; %.1f GFLOP/s", r->backend, r->dtype, r->clip.median, r->clip.min, r->clip.max, n_runs,
             r->first_ms, r->load_ms, gfs);
     if (!skip_limits && limit > 0)
       printf (" = %.2f of the %s limit %.1f GFLOP/s", gfs / limit,
-              dnnl ? (bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul") : "OpenBLAS sgemm", limit);
+              dnnl ? (int8 ? "oneDNN u8s8 matmul" : bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul")
+                   : "OpenBLAS sgemm", limit);
     printf ("; disturbed runs kept %d\n", r->n_disturbed);
     printf ("        scores:");
     for (guint j = 0; j < G_N_ELEMENTS (lb_labels); j++)
@@ -1944,16 +1963,18 @@ ov_main (void)
     limits.other_cores = limits_others;
   }
   int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
-  gboolean bf16 = strcmp (m.dtype, "bf16") == 0;
-  double dec_params = ov_decoder_params ();
+  gboolean bf16 = strcmp (m.dtype, "bf16") == 0, int8 = strcmp (m.dtype, "int8") == 0;
+  double dec_params = ov_decoder_params (), head = (double) OV_VOCAB * OV_D;
   double kv = ov_kv_bytes (prompt + m.n_tokens / 2.0);
-  double step_bytes = (bf16 ? 2 : 4) * dec_params + kv;   /* weights as the engine holds them, f32 KV */
+  /* weights as the engine holds them (int8: the layers; the head stays bf16), f32 KV */
+  double step_bytes = (int8 ? dec_params - head + 2 * head : (bf16 ? 2 : 4) * dec_params) + kv;
   double step_ms = m.decode.median / steps, prefill_tps = prompt / (m.prefill.median / 1000);
   double decode_tps = 1000.0 / step_ms, gbps = step_bytes / 1e9 / (step_ms / 1000);
   double prefill_gflop = 2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D) / 1e9
                          + 2.0 * OV_VOCAB * OV_D / 1e9   /* the head, last row only */
                          + 4.0 * OV_L * OV_D * (double) prompt * prompt / 2 / 1e9;   /* causal QK^T and PV */
-  double peak = bf16 ? limits.matmul_bf16 : limits.matmul_f32, gemv = bf16 ? limits.gemv_bf16 : limits.gemv_f32;
+  double peak = int8 ? limits.matmul_u8s8 : bf16 ? limits.matmul_bf16 : limits.matmul_f32;
+  double gemv = bf16 || int8 ? limits.gemv_bf16 : limits.gemv_f32;
   printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 checkpoint run in %s; SigLIP tower cut to %d layers), "
           "oneDNN, %d frames 320x240, %d new tokens greedy (eos never produced), %d threads, load average %.2f "
           "before\n", OV_PRESET, m.dtype, OV_LV, OV_FRAMES, max_new_tokens,
@@ -1969,14 +1990,14 @@ ov_main (void)
   print_stats ("prefill", m.prefill, pf);
   if (!skip_limits && peak > 0)
     printf ("  %-22s = %.0f%% of oneDNN %s matmul %.0f GFLOP/s\n", "",
-            100 * prefill_gflop / (m.prefill.median / 1000) / peak, m.dtype, peak);
+            100 * prefill_gflop / (m.prefill.median / 1000) / peak, int8 ? "u8s8" : m.dtype, peak);
   g_autofree char *dc = g_strdup_printf ("  %d tokens: %.1f ms/step = %.2f tokens/s, %.1f GB/s", m.n_tokens, step_ms,
                                          decode_tps, gbps);
   print_stats ("decode", m.decode, dc);
   if (!skip_limits && gemv > 0) {
     double bound = gemv * 1e9 / step_bytes;
-    printf ("  bound (%s weights at GEMV %s %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", m.dtype, m.dtype,
-            gemv, bound, 100 * decode_tps / bound);
+    printf ("  bound (%s weights at GEMV %s %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", m.dtype,
+            bf16 || int8 ? "bf16" : "f32", gemv, bound, 100 * decode_tps / bound);
   }
   printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
           "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
@@ -2016,8 +2037,10 @@ main (int argc, char **argv)
     precision = VLM_PRECISION_F32;
   else if (strcmp (precision_name, "bf16") == 0)
     precision = VLM_PRECISION_BF16;
+  else if (strcmp (precision_name, "int8") == 0)
+    precision = VLM_PRECISION_INT8;
   else
-    return fail ("--precision must be auto, f32 or bf16", NULL);
+    return fail ("--precision must be auto, f32, bf16 or int8", NULL);
   if (quick) {
     n_runs = 1;
     n_warmup = 0;
