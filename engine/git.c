@@ -100,6 +100,7 @@ git_load (VlmModel *model, JsonObject *cfg, GError **error)
       goto fail;
   model->frames_per_clip = MAX (g->n_frames, 1);
   model->processor_section = "image_processor";
+  model->image_size = g->vision.cfg.image_size;
   model->vocab_size = g->vocab_size;
   model->max_positions = g->max_positions;
   return g;

@@ -1041,6 +1041,8 @@ parse_object (JsonParser *parser, JsonObject *o, const char *path, VlmImageProce
 {
   Cfg c = { o, path };
   gboolean ok = processor_parse (&c, proc, error);
+  g_autofree char *base = g_path_get_basename (path);
+  g_strlcpy (proc->file, base, sizeof proc->file);
   g_object_unref (parser);
   return ok;
 }

@@ -19,6 +19,7 @@ typedef enum {
 } VlmResample;
 
 typedef struct {
+  char file[32];             /* the config file read, in the model folder */
   char type[64];             /* "CLIPImageProcessor", "VideoMAEImageProcessor", ... */
   gboolean do_convert_rgb;
   gboolean do_resize;

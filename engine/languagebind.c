@@ -69,6 +69,7 @@ lb_load (VlmModel *model, JsonObject *cfg, GError **error)
   lb->logit_scale = *logit_scale;
   model->frames_per_clip = lb->vision.cfg.num_frames;
   model->processor_section = "image_processor";
+  model->image_size = lb->vision.cfg.image_size;
   model->vocab_size = lb->vocab_size;
   model->max_positions = lb->max_positions;
   return lb;

@@ -98,6 +98,7 @@ llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GErro
     goto fail;
   model->frames_per_clip = CLIP_FRAMES;
   model->processor_section = "video_processor";
+  model->image_size = lv->tower.cfg.image_size;
   model->vocab_size = lv->language_model.cfg.vocab_size;
   model->max_positions = lv->language_model.cfg.max_positions;
   return lv;

@@ -182,6 +182,22 @@ has_file (const char *dir, const char *name)
   return g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
+/* The tower reads image_size × image_size pixels a channel, whatever its
+ * patch grid covers (SigLIP's 384 / 14 leaves 6 unread): smaller frames it
+ * would read past, larger ones it would read wrongly. */
+static gboolean
+check_frame_size (const VlmModel *m, GError **error)
+{
+  const VlmImageProcessor *p = &m->processor;
+  if (!p->out_h || !m->image_size || (p->out_h == m->image_size && p->out_w == m->image_size))
+    return TRUE;
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+               "%s/%s: the processor makes %dx%d frames, but the vision tower reads %dx%d "
+               "(config.json vision_config.image_size)",
+               m->dir, p->file, p->out_h, p->out_w, m->image_size, m->image_size);
+  return FALSE;
+}
+
 /* A folder without tokenizer.json or a processor config (a model-level
  * checkpoint, as some fixtures are) loads for direct use of its
  * architecture; vlm_session_new then refuses it, naming the file. */
@@ -214,7 +230,7 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
       ((has_file (m->dir, "processor_config.json") || has_file (m->dir, "preprocessor_config.json") ||
         has_file (m->dir, "video_preprocessor_config.json")) &&
        !vlm_image_processor_load (&m->processor, m->dir, m->processor_section, error)) ||
-      !load_generation (m, config, error))
+      !check_frame_size (m, error) || !load_generation (m, config, error))
     goto fail;
   /* a video processor's own frame cap (SmolVLM2's video_sampling.max_frames) */
   if (m->processor.video_max_frames > 0)

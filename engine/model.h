@@ -57,7 +57,7 @@ typedef struct VlmModel VlmModel;
 typedef struct {
   const char *name;      /* config.json "architectures"[0] */
   /* Reads config + weights into an arch-private model; sets
-   * model->frames_per_clip and model->processor_section. */
+   * model->frames_per_clip, model->processor_section and model->image_size. */
   void *(*load) (VlmModel *model, JsonObject *config, GError **error);
   void (*free) (void *impl);
   /* Per-session run state able to caption a clip with up to `max_beams`
@@ -94,6 +94,7 @@ struct VlmModel {
   VlmGenParams gen_defaults;
   int eos_ids[8], n_eos, bos_id, pad_id;
   int frames_per_clip;
+  int image_size;                  /* the vision tower reads image_size² frames */
   int vocab_size;
   int max_positions;               /* text positions the decoder can hold (prompt + new) */
 };

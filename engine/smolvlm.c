@@ -69,6 +69,7 @@ smolvlm_load (VlmModel *model, JsonObject *cfg, GError **error)
     goto fail;
   model->frames_per_clip = CLIP_FRAMES;
   model->processor_section = "video_processor";
+  model->image_size = sv->vision_model.cfg.image_size;
   model->vocab_size = sv->text_model.cfg.vocab_size;
   model->max_positions = sv->text_model.cfg.max_positions;
   return sv;

@@ -63,9 +63,14 @@ fixture_init (Fixture * f, const gchar * text_caps, gboolean live,
   gst_harness_set_upstream_latency (f->video, FRAME_DURATION);
 }
 
+/* The element stops first: its text task negotiates with f->text on a
+ * thread of its own, and a harness frees the caps it answers caps queries
+ * with while tearing down. */
 static void
 fixture_clear (Fixture * f)
 {
+  fail_unless_equals_int (gst_element_set_state (f->element, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
   gst_harness_teardown (f->text);
   gst_harness_teardown (f->video);
   gst_element_set_bus (f->element, NULL);
@@ -680,6 +685,113 @@ GST_START_TEST (test_state_cycles)
     if (gst_harness_buffers_in_queue (f.text) == 0)
       break;
   }
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* Holds the first caps query that reaches the text harness (the text task
+ * negotiating on the first SEGMENT) until text_src goes flushing. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean entered;
+  GstPad *text_src;
+} QueryGate;
+
+static GstPadProbeReturn
+hold_caps_query (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  QueryGate *gate = user_data;
+  gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+
+  if (GST_QUERY_TYPE (GST_PAD_PROBE_INFO_QUERY (info)) != GST_QUERY_CAPS)
+    return GST_PAD_PROBE_OK;
+  g_mutex_lock (&gate->lock);
+  gate->entered = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+  while (!GST_PAD_IS_FLUSHING (gate->text_src)
+      && g_get_monotonic_time () < end)
+    g_usleep (1000);
+  return GST_PAD_PROBE_REMOVE;
+}
+
+/* Sets the video caps and returns once the text task is held negotiating. */
+static void
+hold_text_negotiation (Fixture * f, QueryGate * gate)
+{
+  memset (gate, 0, sizeof (*gate));
+  g_mutex_init (&gate->lock);
+  g_cond_init (&gate->cond);
+  gate->text_src = gst_element_get_static_pad (f->element, "text_src");
+  gst_pad_add_probe (f->text->sinkpad, GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM,
+      hold_caps_query, gate, NULL);
+  set_video_caps (f, "RGB", 320, 240);
+  g_mutex_lock (&gate->lock);
+  while (!gate->entered)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+}
+
+/* After the text task let the query go (the probe is gone). */
+static void
+query_gate_clear (QueryGate * gate)
+{
+  gst_object_unref (gate->text_src);
+  g_cond_clear (&gate->cond);
+  g_mutex_clear (&gate->lock);
+}
+
+/* Stopping the element while text_src negotiates stops the text task,
+ * without an error. */
+GST_START_TEST (test_stop_while_negotiating)
+{
+  Fixture f;
+  QueryGate gate;
+  GstMessage *msg;
+
+  fixture_init (&f, "text/x-raw,format=utf8", TRUE, NULL);
+  hold_text_negotiation (&f, &gate);
+  fail_unless_equals_int (gst_element_set_state (f.element, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (gst_pad_get_task_state (gate.text_src),
+      GST_TASK_STOPPED);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_ERROR);
+  fail_unless (msg == NULL, "error on stop: %" GST_PTR_FORMAT, msg);
+  query_gate_clear (&gate);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* A flush while text_src negotiates: the caption after it goes out with
+ * the negotiated caps. */
+GST_START_TEST (test_flush_while_negotiating)
+{
+  Fixture f;
+  QueryGate gate;
+  GstSegment segment;
+  GstCaps *caps;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  hold_text_negotiation (&f, &gate);
+  fail_unless (gst_harness_push_event (f.video, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+
+  push_frames (&f, FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  caps = gst_pad_get_current_caps (f.text->sinkpad);
+  fail_unless (caps != NULL, "caption without caps");
+  fail_unless_equals_string (gst_structure_get_string
+      (gst_caps_get_structure (caps, 0), "format"), "utf8");
+  gst_caps_unref (caps);
+  query_gate_clear (&gate);
   fixture_clear (&f);
 }
 
@@ -1483,6 +1595,8 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_model_sharing);
   tcase_add_test (tc, test_bad_model);
   tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_stop_while_negotiating);
+  tcase_add_test (tc, test_flush_while_negotiating);
   tcase_add_test (tc, test_flush_during_inference);
   tcase_add_test (tc, test_offline_drain);
   tcase_add_loop_test (tc, test_drop_policy_slow_model, 0,

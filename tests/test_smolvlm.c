@@ -410,6 +410,55 @@ test_grid_rounds_down (void)
   vt_remove_folder (dir);
 }
 
+/* Sets `obj`.`key` of `dir`/`name` to `v` in a file of the folder's own
+ * (a symlink to the fixture is replaced, never written through). */
+static void
+set_json_int (const char *dir, const char *name, const char *obj, const char *key, int v)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  GError *error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  json_object_set_int_member (json_object_get_object_member (root, obj), key, v);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (parser));
+  g_assert_cmpint (unlink (path), ==, 0);
+  g_assert_true (json_generator_to_file (gen, path, &error));
+  g_assert_no_error (error);
+}
+
+/* The processor's frames must be what the tower reads, image_size², which
+ * is not what its patch grid covers when the patch does not divide it: a
+ * folder whose processor disagrees with config.json fails at load, naming
+ * the processor's file and both sizes. */
+static void
+test_processor_size_mismatch (void)
+{
+  g_autofree char *dir = vt_smolvlm2_folder ();
+  GError *error = NULL;
+
+  /* 36² frames for a 32² tower */
+  set_json_int (dir, "preprocessor_config.json", "max_image_size", "longest_edge", 36);
+  VlmModel *m = vlm_model_load (dir, NULL, &error);
+  g_assert_null (m);
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG);
+  g_assert_nonnull (strstr (error->message, "preprocessor_config.json"));
+  g_assert_nonnull (strstr (error->message, "36x36"));
+  g_assert_nonnull (strstr (error->message, "32x32"));
+  g_clear_error (&error);
+
+  /* a 36² tower (patch 8: a 4 × 4 grid over 32² of it) takes them */
+  set_json_int (dir, "config.json", "vision_config", "image_size", 36);
+  m = vlm_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (m->image_size, ==, 36);
+  g_assert_cmpint (m->processor.out_h, ==, 36);
+  vlm_model_unref (m);
+  vt_remove_folder (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -427,5 +476,6 @@ main (int argc, char **argv)
   g_test_add_func ("/smolvlm/smolvlm2-video-processor", test_video_processor);
   g_test_add_func ("/smolvlm/smolvlm2-session", test_smolvlm2_session);
   g_test_add_func ("/smolvlm/grid-rounds-down", test_grid_rounds_down);
+  g_test_add_func ("/smolvlm/processor-size-mismatch", test_processor_size_mismatch);
   return g_test_run ();
 }
