@@ -766,23 +766,32 @@ GST_START_TEST (test_stop_while_negotiating)
 
 GST_END_TEST;
 
+/* A flushing seek back to 0 as the video sink sees it: flush-start,
+ * flush-stop, a new TIME segment. */
+static void
+push_flush (Fixture * f)
+{
+  GstSegment segment;
+
+  fail_unless (gst_harness_push_event (f->video, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (f->video,
+          gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (f->video,
+          gst_event_new_segment (&segment)));
+}
+
 /* A flush while text_src negotiates: the caption after it goes out with
  * the negotiated caps. */
 GST_START_TEST (test_flush_while_negotiating)
 {
   Fixture f;
   QueryGate gate;
-  GstSegment segment;
   GstCaps *caps;
 
   fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
   hold_text_negotiation (&f, &gate);
-  fail_unless (gst_harness_push_event (f.video, gst_event_new_flush_start ()));
-  fail_unless (gst_harness_push_event (f.video,
-          gst_event_new_flush_stop (TRUE)));
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  fail_unless (gst_harness_push_event (f.video,
-          gst_event_new_segment (&segment)));
+  push_flush (&f);
 
   push_frames (&f, FPS, 255, 0, 0);
   pull_caption (&f, RED, 0, GST_SECOND);
@@ -800,7 +809,6 @@ GST_END_TEST;
 GST_START_TEST (test_flush_during_inference)
 {
   Fixture f;
-  GstSegment segment;
   GstBuffer *buffer;
   gchar *text;
 
@@ -808,12 +816,7 @@ GST_START_TEST (test_flush_during_inference)
   set_video_caps (&f, "RGB", 320, 240);
   /* a clip goes to the model, then a flushing seek back to 0 */
   push_frames (&f, FPS, 255, 0, 0);
-  fail_unless (gst_harness_push_event (f.video, gst_event_new_flush_start ()));
-  fail_unless (gst_harness_push_event (f.video,
-          gst_event_new_flush_stop (TRUE)));
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  fail_unless (gst_harness_push_event (f.video,
-          gst_event_new_segment (&segment)));
+  push_flush (&f);
   while ((buffer = gst_harness_try_pull (f.text)))
     gst_buffer_unref (buffer);
 
