@@ -551,6 +551,23 @@ clip8 (int32_t v, int bits)
   return (uint8_t) (v >> bits);
 }
 
+/* One output pixel of a resampling pass: n RGB taps `step` bytes apart
+ * weighted by k in fixed point (`bits` fraction bits, rounded), as
+ * Pillow's ImagingResample does. */
+static inline void
+tap_sum (const uint8_t *p, size_t step, const int32_t *k, int n, int bits, uint8_t *dst)
+{
+  int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
+  for (int j = 0; j < n; j++, p += step) {
+    s0 += p[0] * k[j];
+    s1 += p[1] * k[j];
+    s2 += p[2] * k[j];
+  }
+  dst[0] = clip8 (s0, bits);
+  dst[1] = clip8 (s1, bits);
+  dst[2] = clip8 (s2, bits);
+}
+
 /* Horizontal pass: every source row in [0, rows) of `src` (packed RGB,
  * `src_stride` bytes) to `nx` resized columns in `dst` (stride nx·3). */
 static void
@@ -560,17 +577,7 @@ resample_rows (const uint8_t *src, size_t src_stride, int rows, int nx, const in
   for (int r = 0; r < rows; r++) {
     const uint8_t *in = src + (size_t) r * src_stride;
     for (int i = 0; i < nx; i++, dst += 3) {
-      const uint8_t *p = in + (size_t) taps[2 * i] * 3;
-      const int32_t *k = weights + (size_t) i * ksize;
-      int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
-      for (int j = 0; j < taps[2 * i + 1]; j++, p += 3) {
-        s0 += p[0] * k[j];
-        s1 += p[1] * k[j];
-        s2 += p[2] * k[j];
-      }
-      dst[0] = clip8 (s0, bits);
-      dst[1] = clip8 (s1, bits);
-      dst[2] = clip8 (s2, bits);
+      tap_sum (in + (size_t) taps[2 * i] * 3, 3, weights + (size_t) i * ksize, taps[2 * i + 1], bits, dst);
     }
   }
 }
@@ -583,18 +590,8 @@ resample_column_row (const uint8_t *src, int nx, const int32_t *tap, const int32
 {
   size_t stride = (size_t) nx * 3;
   const uint8_t *top = src + (size_t) tap[0] * stride;
-  for (int x = 0; x < nx; x++, dst += 3) {
-    const uint8_t *p = top + (size_t) x * 3;
-    int32_t s0 = 1 << (bits - 1), s1 = s0, s2 = s0;
-    for (int j = 0; j < tap[1]; j++, p += stride) {
-      s0 += p[0] * k[j];
-      s1 += p[1] * k[j];
-      s2 += p[2] * k[j];
-    }
-    dst[0] = clip8 (s0, bits);
-    dst[1] = clip8 (s1, bits);
-    dst[2] = clip8 (s2, bits);
-  }
+  for (int x = 0; x < nx; x++, dst += 3)
+    tap_sum (top + (size_t) x * 3, stride, k, tap[1], bits, dst);
 }
 
 /* Runs `plan` on a validated frame: the resized pixels inside the crop,
