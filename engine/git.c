@@ -3,10 +3,13 @@
  *
  * Sequence = [visual tokens; text tokens]. Visual tokens attend to each
  * other only, so their keys/values in every text layer depend on the clip
- * alone: encode() computes them once per clip into every beam's cache, and
- * each generated token then costs only its own text path. Text positions
+ * alone: encode() computes them once per clip into beam 0's cache (the
+ * generation loop's first reorder gives them to every beam), and each
+ * generated token then costs only its own text path. Text positions
  * start at 0 after the visual tokens (the golden's use_cache=False numbers). */
 #include "git.h"
+
+#include "kvcache.h"
 
 #include <math.h>
 
@@ -16,8 +19,7 @@ struct GitRun {
   VlmOps *ops;
   VlmArena arena;
   int max_beams, max_text, n_visual, cache_rows;
-  float *k_cache, *v_cache;   /* [layers][max_beams][cache_rows][D] */
-  float *reorder_tmp;         /* [max_beams][max_text][D] */
+  VlmKvCache cache;           /* max_beams × cache_rows (visual, then text) per layer */
   float *vision_out;          /* [F·T, Dv] tower output, before temporal embedding */
   float *visual;              /* [F·T, D] projected visual tokens */
   float *logits;              /* [max(max_text, max_beams), vocab] */
@@ -131,12 +133,6 @@ git_free (void *impl)
 
 /* ---------------------------------------------------------------- text decoder */
 
-static float *
-cache_row (const GitRun *r, float *cache, int layer, int beam, int row)
-{
-  return cache + (((size_t) layer * r->max_beams + beam) * r->cache_rows + row) * r->g->hidden_size;
-}
-
 /* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each, at
  * cache rows [pos, pos + rows)) through every text layer, in place:
  *   x = LN(x + dense(attn(x)));  x = LN(x + out(gelu(intermediate(x))))
@@ -160,11 +156,10 @@ text_forward (GitRun *r, float *x, int n_seq, int rows, int pos)
     vlm_linear (ops, &l->key, x, M, k, VLM_ACT_NONE, NULL);
     vlm_linear (ops, &l->value, x, M, v, VLM_ACT_NONE, NULL);
     for (int s = 0; s < n_seq; s++) {
-      float *kc = cache_row (r, r->k_cache, li, s, 0), *vc = cache_row (r, r->v_cache, li, s, 0);
-      memcpy (kc + (size_t) pos * D, k + (size_t) s * rows * D, (size_t) rows * D * sizeof (float));
-      memcpy (vc + (size_t) pos * D, v + (size_t) s * rows * D, (size_t) rows * D * sizeof (float));
-      vlm_attention (ops, q + (size_t) s * rows * D, D, kc, D, vc, D, rows, pos + rows, g->num_heads,
-                     g->num_heads, hd, 1.0f / sqrtf ((float) hd), &mask, a + (size_t) s * rows * D, D);
+      size_t o = (size_t) s * rows * D;
+      vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o, D, v + o, D);
+      vlm_kv_cache_attend (&r->cache, ops, li, s, q + o, D, rows, pos + rows, g->num_heads,
+                           1.0f / sqrtf ((float) hd), &mask, a + o, D);
     }
     vlm_linear (ops, &l->attn_out, a, M, x, VLM_ACT_NONE, x);
     vlm_layer_norm (ops, x, M, D, l->attn_ln_w, l->attn_ln_b, g->eps, x);
@@ -232,22 +227,12 @@ git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GE
   return TRUE;
 }
 
-/* Beam b's text rows [V, V + len) become a copy of old beam src[b]'s. */
+/* `len` counts text rows: the cache's rows are the visual ones, then those. */
 static void
 git_reorder (void *self, const int *src, int n_beams, int len)
 {
   GitRun *r = self;
-  size_t row_bytes = (size_t) r->g->hidden_size * sizeof (float), n = (size_t) len * row_bytes;
-  float *caches[] = {r->k_cache, r->v_cache};
-  for (int li = 0; li < r->g->num_layers; li++)
-    for (int c = 0; c < 2; c++) {
-      for (int b = 0; b < n_beams; b++)
-        memcpy ((char *) r->reorder_tmp + b * r->max_text * row_bytes,
-                cache_row (r, caches[c], li, src[b], r->n_visual), n);
-      for (int b = 0; b < n_beams; b++)
-        memcpy (cache_row (r, caches[c], li, b, r->n_visual),
-                (char *) r->reorder_tmp + b * r->max_text * row_bytes, n);
-    }
+  vlm_kv_cache_reorder (&r->cache, src, n_beams, r->n_visual + len);
 }
 
 /* ---------------------------------------------------------------- run */
@@ -269,22 +254,20 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   r->n_visual = F * vc->n_tokens;
   r->cache_rows = r->n_visual + r->max_text;
   size_t V = r->n_visual, rows = MAX (V, (size_t) MAX (r->max_text, max_beams));
-  size_t floats = 2 * (size_t) g->num_layers * max_beams * r->cache_rows * D   /* caches */
-                  + (size_t) max_beams * r->max_text * D                        /* reorder */
-                  + V * vc->hidden_size                                         /* vision_out */
+  size_t floats = V * vc->hidden_size                                         /* vision_out */
                   + (size_t) MAX (r->max_text, max_beams) * g->vocab_size       /* logits */
                   + V * D                                                       /* visual */
                   + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
                   + rows * (5 * (size_t) D + g->intermediate_size);             /* one text layer */
-  size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64;
+  size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
+                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->num_heads, D / g->num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     git_run_free (r);
     return NULL;
   }
-  r->k_cache = vlm_arena_new (&r->arena, float, (size_t) g->num_layers * max_beams * r->cache_rows * D);
-  r->v_cache = vlm_arena_new (&r->arena, float, (size_t) g->num_layers * max_beams * r->cache_rows * D);
-  r->reorder_tmp = vlm_arena_new (&r->arena, float, (size_t) max_beams * r->max_text * D);
+  vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->num_heads,
+                     D / g->num_heads);
   r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
   r->visual = vlm_arena_new (&r->arena, float, V * D);
   r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);
@@ -303,7 +286,7 @@ git_run_free (void *run)
 }
 
 /* Vision per frame (+ temporal embedding) → projection + LN → the visual
- * rows of every text layer's cache, for every beam. */
+ * rows of every text layer's cache, in beam 0. */
 static gboolean
 git_encode (void *run, const float *pixels, int n_frames, GError **error)
 {
@@ -327,12 +310,6 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
     x = vlm_arena_new (&r->arena, float, (size_t) V * D);
   memcpy (x, r->visual, (size_t) V * D * sizeof (float));
   text_forward (r, x, 1, V, 0);
-  size_t bytes = (size_t) V * D * sizeof (float);
-  for (int li = 0; li < g->num_layers; li++)
-    for (int b = 1; b < r->max_beams; b++) {
-      memcpy (cache_row (r, r->k_cache, li, b, 0), cache_row (r, r->k_cache, li, 0, 0), bytes);
-      memcpy (cache_row (r, r->v_cache, li, b, 0), cache_row (r, r->v_cache, li, 0, 0), bytes);
-    }
   vlm_arena_rewind (&r->arena, mark);
   return TRUE;
 }
@@ -366,6 +343,7 @@ git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
   for (int i = 0; i < n; i++)
     positions[i] = i;
   embed_text (r, ids, positions, n, x);
+  vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
   text_forward (r, x, 1, n, r->n_visual);
   vlm_linear (r->ops, &r->g->output, x, n, r->logits, VLM_ACT_NONE, NULL);
   vlm_arena_rewind (&r->arena, mark);

@@ -5,6 +5,8 @@
  *      models/qwen2/modeling_qwen2.py */
 #include "llama.h"
 
+#include "kvcache.h"
+
 #include <math.h>
 
 struct VlmLlamaRun {
@@ -12,10 +14,8 @@ struct VlmLlamaRun {
   VlmOps *ops;
   VlmArena arena;
   int max_beams, max_seq;
-  int shared;                   /* cache rows [0, shared) are equal in every beam */
-  float *k_cache, *v_cache;     /* [layers][max_beams][max_seq][KV·hd] */
+  VlmKvCache cache;             /* max_beams × max_seq rows per layer */
   float *rope_cos, *rope_sin;   /* [max_seq][hd/2]: angle pos · inv_freq[j] */
-  float *reorder_tmp;           /* [max_beams][KV·hd] */
   float *logits;                /* [max_beams][V] prefill logits */
   VlmDecoder decoder;
 };
@@ -132,13 +132,6 @@ vlm_llama_clear (VlmLlama *lm)
 
 /* ---------------------------------------------------------------- forward */
 
-static float *
-cache_row (const VlmLlamaRun *r, float *cache, int layer, int beam, int row)
-{
-  const VlmLlamaConfig *c = &r->lm->cfg;
-  return cache + (((size_t) layer * r->max_beams + beam) * r->max_seq + row) * c->num_kv_heads * c->head_dim;
-}
-
 /* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each at
  * positions [pos, pos + rows)) through every layer, in place, appending their
  * keys and values to each beam's cache:
@@ -167,13 +160,11 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos)
     vlm_linear (ops, &l->v_proj, h, M, v, VLM_ACT_NONE, NULL);
     for (int s = 0; s < n_seq; s++) {
       size_t o = (size_t) s * rows;
-      float *kc = cache_row (r, r->k_cache, li, s, 0), *vc = cache_row (r, r->v_cache, li, s, 0);
       vlm_rope (ops, q + o * qd, qd, rows, c->num_heads, hd, cos, sin);
       vlm_rope (ops, k + o * kvd, kvd, rows, c->num_kv_heads, hd, cos, sin);
-      memcpy (kc + (size_t) pos * kvd, k + o * kvd, (size_t) rows * kvd * sizeof (float));
-      memcpy (vc + (size_t) pos * kvd, v + o * kvd, (size_t) rows * kvd * sizeof (float));
-      vlm_attention (ops, q + o * qd, qd, kc, kvd, vc, kvd, rows, pos + rows, c->num_heads, c->num_kv_heads,
-                     hd, 1.0f / sqrtf ((float) hd), &causal, a + o * qd, qd);
+      vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o * kvd, kvd, v + o * kvd, kvd);
+      vlm_kv_cache_attend (&r->cache, ops, li, s, q + o * qd, qd, rows, pos + rows, c->num_heads,
+                           1.0f / sqrtf ((float) hd), &causal, a + o * qd, qd);
     }
     vlm_linear (ops, &l->o_proj, a, M, x, VLM_ACT_NONE, x);
     vlm_arena_rewind (&r->arena, mark);
@@ -238,7 +229,7 @@ vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError *
   g_assert (logits_to_keep >= 1 && logits_to_keep <= MIN (n, r->max_beams));
   if (!check_length (r, n, error))
     return NULL;
-  r->shared = 0;   /* beam 0 only, until the generation loop's first reorder */
+  vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
   layers_forward (r, x, 1, n, 0);
   head_forward (r, x, 1, n, logits_to_keep, r->logits);
   return r->logits;
@@ -262,28 +253,11 @@ llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, 
   return ok;
 }
 
-/* Beam b's rows [0, len) become old beam src[b]'s, a row at a time through
- * reorder_tmp. Rows before `shared` are equal in every beam (the prompt,
- * once the first reorder has broadcast it), so only generated rows move. */
 static void
 llama_reorder (void *self, const int *src, int n_beams, int len)
 {
   VlmLlamaRun *r = self;
-  size_t row_bytes = (size_t) r->lm->cfg.num_kv_heads * r->lm->cfg.head_dim * sizeof (float);
-  float *caches[] = {r->k_cache, r->v_cache};
-  for (int li = 0; li < r->lm->cfg.num_layers; li++)
-    for (int c = 0; c < 2; c++)
-      for (int t = r->shared; t < len; t++) {
-        for (int b = 0; b < n_beams; b++)
-          memcpy ((char *) r->reorder_tmp + b * row_bytes, cache_row (r, caches[c], li, src[b], t), row_bytes);
-        for (int b = 0; b < n_beams; b++)
-          memcpy (cache_row (r, caches[c], li, b, t), (char *) r->reorder_tmp + b * row_bytes, row_bytes);
-      }
-  gboolean one_source = TRUE;
-  for (int b = 1; b < n_beams; b++)
-    one_source = one_source && src[b] == src[0];
-  if (one_source)
-    r->shared = len;
+  vlm_kv_cache_reorder (&r->cache, src, n_beams, len);
 }
 
 const VlmDecoder *
@@ -323,23 +297,20 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   r->ops = ops;
   r->max_beams = max_beams;
   r->max_seq = max_seq;
-  size_t floats = 2 * (size_t) c->num_layers * B * S * kvd    /* caches */
-                  + S * hd                                    /* rope tables */
-                  + B * kvd                                   /* reorder */
+  size_t floats = S * hd                                      /* rope tables */
                   + B * c->vocab_size                         /* logits */
                   + B * D                                     /* step input */
                   + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
-  size_t bytes = floats * sizeof (float) + 32 * 64;
+  size_t bytes = floats * sizeof (float) + 32 * 64 +
+                 vlm_kv_cache_bytes (c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of decoder state", bytes >> 20);
     g_free (r);
     return NULL;
   }
-  r->k_cache = vlm_arena_new (&r->arena, float, (size_t) c->num_layers * B * S * kvd);
-  r->v_cache = vlm_arena_new (&r->arena, float, (size_t) c->num_layers * B * S * kvd);
+  vlm_kv_cache_init (&r->cache, &r->arena, c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
   r->rope_cos = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->rope_sin = vlm_arena_new (&r->arena, float, S * hd / 2);
-  r->reorder_tmp = vlm_arena_new (&r->arena, float, B * kvd);
   r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);
   rope_tables (c, max_seq, r->rope_cos, r->rope_sin);
   r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder};

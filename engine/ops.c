@@ -270,47 +270,186 @@ apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
 
 #define DECODE_MAX_ROWS 8
 
+/* ---- decode attention over transposed keys: a kv head's keys and values
+ * are read once for all the query rows that share them (its group of
+ * heads × lq), blocks of up to 8 rows at a time. GNU C vector types, so the
+ * clones below compile to AVX-512 / AVX2 / SSE as the CPU has them. */
+
+typedef float Vf16 __attribute__ ((vector_size (64)));
+typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
+
+#define KEY_BLOCK 32
+
+/* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt] */
+static inline __attribute__ ((always_inline)) void
+kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int hd, int lk, float scale,
+           float *const *sr)
+{
+  int j0 = 0;
+  for (; j0 + KEY_BLOCK <= lk; j0 += KEY_BLOCK) {
+    Vf16 a[DECODE_MAX_ROWS][2] = { { { 0 } } };
+    for (int d = 0; d < hd; d++) {
+      const float *kd = kt + (size_t) d * ldkt + j0;
+      Vf16 k0 = *(const Vf16u *) kd, k1 = *(const Vf16u *) (kd + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        float x = qr[r][d];
+        a[r][0] += x * k0;
+        a[r][1] += x * k1;
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      *(Vf16u *) (sr[r] + j0) = a[r][0] * scale;
+      *(Vf16u *) (sr[r] + j0 + 16) = a[r][1] * scale;
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int j = j0; j < lk; j++) {
+      float acc = 0.0f;
+      for (int d = 0; d < hd; d++) acc += qr[r][d] * kt[(size_t) d * ldkt + j];
+      sr[r][j] = acc * scale;
+    }
+}
+
+/* or[r] = Σ_{j < lk} pr[r][j] · v_j for v [lk rows, stride ldv], hd % 16 == 0 */
+static inline __attribute__ ((always_inline)) void
+v_context (const float *const *pr, const int R, const float *v, int ldv, int hd, int lk, float *const *or)
+{
+  for (int d0 = 0; d0 < hd; d0 += 16) {
+    Vf16 a[DECODE_MAX_ROWS] = { { 0 } };
+    for (int j = 0; j < lk; j++) {
+      Vf16 vj = *(const Vf16u *) (v + (size_t) j * ldv + d0);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) a[r] += pr[r][j] * vj;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) *(Vf16u *) (or[r] + d0) = a[r];
+  }
+}
+
+/* R query rows of one kv head: scores, mask (row r sees keys < lim[r]),
+ * softmax, context. Keys at or past every row's limit are skipped. */
+__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static void
+attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int ldkt, const float *v,
+             int ldv, int hd, float scale, float *const *sr, float *const *or)
+{
+  int lk = 0;
+  for (int r = 0; r < R; r++) lk = MAX (lk, lim[r]);
+  switch (R) {
+#define SCORES_CASE(n) case n: kt_scores (qr, n, kt, ldkt, hd, lk, scale, sr); break;
+    SCORES_CASE (1) SCORES_CASE (2) SCORES_CASE (3) SCORES_CASE (4)
+    SCORES_CASE (5) SCORES_CASE (6) SCORES_CASE (7) SCORES_CASE (8)
+#undef SCORES_CASE
+    default: g_assert_not_reached ();
+  }
+  for (int r = 0; r < R; r++) {
+    for (int j = lim[r]; j < lk; j++) sr[r][j] = -INFINITY;
+    vlm_blas_softmax (sr[r], 1, lk);
+  }
+  const float *const *pr = (const float *const *) sr;
+  switch (R) {
+#define CONTEXT_CASE(n) case n: v_context (pr, n, v, ldv, hd, lk, or); break;
+    CONTEXT_CASE (1) CONTEXT_CASE (2) CONTEXT_CASE (3) CONTEXT_CASE (4)
+    CONTEXT_CASE (5) CONTEXT_CASE (6) CONTEXT_CASE (7) CONTEXT_CASE (8)
+#undef CONTEXT_CASE
+    default: g_assert_not_reached ();
+  }
+}
+
+/* Query row r of kv head g is (i = r / group, head g · group + r % group).
+ * Work items are (kv head, block of rows), the blocks sized so that there
+ * are items for every thread where the rows allow it; each item does its
+ * rows from scores to context, so there is no barrier between stages. */
+static void
+decode_attention_kt (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *kt, const float *v,
+                     const VlmMask *mask, float *scores, float *out)
+{
+  int group = s->n_heads / s->n_kv_heads, hd = s->head_dim, nq = group * s->lq;
+  int per_head = (ops->n_threads + s->n_kv_heads - 1) / s->n_kv_heads;
+  int R = CLAMP ((nq + per_head - 1) / per_head, 1, DECODE_MAX_ROWS);
+  int n_blocks = (nq + R - 1) / R;
+#pragma omp parallel for num_threads (ops->n_threads) schedule (static)
+  for (int item = 0; item < s->n_kv_heads * n_blocks; item++) {
+    int g = item / n_blocks, r0 = (item % n_blocks) * R, n = MIN (R, nq - r0);
+    const float *qr[DECODE_MAX_ROWS];
+    float *sr[DECODE_MAX_ROWS], *or[DECODE_MAX_ROWS];
+    int lim[DECODE_MAX_ROWS];
+    for (int t = 0; t < n; t++) {
+      int i = (r0 + t) / group, h = g * group + (r0 + t) % group;
+      qr[t] = q + (size_t) i * s->ldq + (size_t) h * hd;
+      sr[t] = scores + ((size_t) h * s->lq + i) * s->lk;
+      or[t] = out + (size_t) i * s->ldo + (size_t) h * hd;
+      lim[t] = mask && mask->causal ? MIN (s->lk, MAX (mask->prefix, mask->q_pos0 + i + 1)) : s->lk;
+    }
+    attend_rows (qr, n, lim, kt + (size_t) g * hd * s->ldk, s->ldk, v + (size_t) g * hd, s->ldv, hd,
+                 s->scale, sr, or);
+  }
+}
+
 /* softmax(q kᵀ · scale + mask) v over all heads, through a scores buffer
  * [n_heads, lq, lk] owned by `ops` (grown on the first larger shape). */
-void
-vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, const float *v,
-               int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
-               const VlmMask *mask, float *out, int ldo)
+static void
+attention (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *k, const float *v,
+           const VlmMask *mask, float *out)
 {
-  g_assert (n_kv_heads > 0 && n_heads % n_kv_heads == 0);
-  VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldk, ldv, ldo, scale };
+  g_assert (s->n_kv_heads > 0 && s->n_heads % s->n_kv_heads == 0);
+  int lq = s->lq, lk = s->lk, n_heads = s->n_heads;
   float *scores = vlm_scratch_get (&ops->scores, (size_t) n_heads * lq * lk);
 
-  /* Decode-sized queries take the BLAS path on both backends: their key
-   * length grows by one each token, so oneDNN would JIT new primitives every
-   * step (measured: ~1 s of the first caption), and at this size the work
-   * is a memory-bound gemv either way. Under oneDNN, OpenBLAS runs one
-   * thread (see vlm_ops_bind_thread), so the heads are spread over the
-   * cores instead: each reads its own slice of the cache. */
+  /* Decode-sized queries do not go to oneDNN: their key length grows by
+   * one each token, so oneDNN would JIT new primitives every step
+   * (measured: ~1 s of the first caption), and the work is memory-bound.
+   * Transposed keys with head_dim % 16 == 0 take the kernel above; others
+   * spread the heads over the cores, one single-threaded sgemm each (under
+   * oneDNN, OpenBLAS runs one thread: see vlm_ops_bind_thread). */
+  if (ops->dnnl && lq <= DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0) {
+    decode_attention_kt (ops, s, q, k, v, mask, scores, out);
+    return;
+  }
   if (ops->dnnl && lq <= DECODE_MAX_ROWS) {
 #pragma omp parallel for num_threads (ops->n_threads) schedule (static)
     for (int h = 0; h < n_heads; h++) {
       float *sh = scores + (size_t) h * lq * lk;
-      vlm_blas_attn_scores (&s, h, h + 1, q, k, scores);
+      vlm_blas_attn_scores (s, h, h + 1, q, k, scores);
       apply_mask (sh, 1, lq, lk, mask);
       vlm_blas_softmax (sh, lq, lk);
-      vlm_blas_attn_context (&s, h, h + 1, scores, v, out);
+      vlm_blas_attn_context (s, h, h + 1, scores, v, out);
     }
     return;
   }
   if (ops->dnnl)
-    vlm_dnnl_attn_scores (ops->dnnl, &s, q, k, scores);
+    vlm_dnnl_attn_scores (ops->dnnl, s, q, k, scores);
   else
-    vlm_blas_attn_scores (&s, 0, n_heads, q, k, scores);
+    vlm_blas_attn_scores (s, 0, n_heads, q, k, scores);
   apply_mask (scores, n_heads, lq, lk, mask);
   if (ops->dnnl)
     vlm_dnnl_softmax (ops->dnnl, scores, n_heads * lq, lk);
   else
     vlm_blas_softmax (scores, n_heads * lq, lk);
   if (ops->dnnl)
-    vlm_dnnl_attn_context (ops->dnnl, &s, scores, v, out);
+    vlm_dnnl_attn_context (ops->dnnl, s, scores, v, out);
   else
-    vlm_blas_attn_context (&s, 0, n_heads, scores, v, out);
+    vlm_blas_attn_context (s, 0, n_heads, scores, v, out);
+}
+
+void
+vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, const float *v,
+               int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
+               const VlmMask *mask, float *out, int ldo)
+{
+  VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldk, ldv, ldo, scale, FALSE };
+  attention (ops, &s, q, k, v, mask, out);
+}
+
+void
+vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, int ldkt, const float *v,
+                  int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
+                  const VlmMask *mask, float *out, int ldo)
+{
+  g_assert (ldkt >= lk);
+  VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldkt, ldv, ldo, scale, TRUE };
+  attention (ops, &s, q, kt, v, mask, out);
 }
 
 /* ------------------------------------------------------------ rotary embedding */

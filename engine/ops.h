@@ -118,6 +118,15 @@ void vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ld
                     const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
                     int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
 
+/* The same with the keys stored transposed, as VlmKvCache keeps them: dim d
+ * of key j of kv head g at kt[(g · head_dim + d) · ldkt + j], ldkt ≥ lk.
+ * Decode-sized queries (lq ≤ 8) with head_dim % 16 == 0 then run a kernel
+ * that reads each kv head's keys and values once for all the query heads
+ * that share them (grouped-query attention's group). */
+void vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, int ldkt,
+                       const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
+                       int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
+
 /* ------------------------------------------------------------ rotary embedding */
 
 /* RoPE as HF Llama's apply_rotary_pos_emb ("rotate half": dims j and

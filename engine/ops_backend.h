@@ -32,6 +32,7 @@ typedef struct {
   int lq, lk, n_heads, n_kv_heads, head_dim;
   int ldq, ldk, ldv, ldo;
   float scale;
+  gboolean k_t;   /* keys transposed (vlm_attention_kt): ldk is the stride of a dim */
 } VlmAttnShape;
 
 /* ---- reference backend (ops_blas.c) */

@@ -113,10 +113,11 @@ void
 vlm_blas_attn_scores (const VlmAttnShape *s, int h0, int h1, const float *q, const float *k, float *scores)
 {
   int group = s->n_heads / s->n_kv_heads;
+  size_t head_stride = s->k_t ? (size_t) s->head_dim * s->ldk : (size_t) s->head_dim;
   for (int h = h0; h < h1; h++)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->lq, s->lk, s->head_dim, s->scale,
-                 q + (size_t) h * s->head_dim, s->ldq, k + (size_t) (h / group) * s->head_dim,
-                 s->ldk, 0.0f, scores + (size_t) h * s->lq * s->lk, s->lk);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, s->k_t ? CblasNoTrans : CblasTrans, s->lq, s->lk,
+                 s->head_dim, s->scale, q + (size_t) h * s->head_dim, s->ldq,
+                 k + (h / group) * head_stride, s->ldk, 0.0f, scores + (size_t) h * s->lq * s->lk, s->lk);
 }
 
 void

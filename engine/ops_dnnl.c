@@ -641,7 +641,7 @@ vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, cons
 {
   int64_t kvh = s->n_kv_heads, g = s->n_heads / s->n_kv_heads, hd = s->head_dim;
   int64_t lq = s->lq, lk = s->lk;
-  PrimKey key = { PRIM_ATTN_SCORES, { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale) } };
+  PrimKey key = { PRIM_ATTN_SCORES, { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale), s->k_t } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[] = { (void *) q, (void *) k, scores };
   Prim *p = g_hash_table_lookup (d->cache, &key);
@@ -649,7 +649,8 @@ vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, cons
     dnnl_memory_desc_t src = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
                                          (dnnl_dims_t) { g * hd, hd, s->ldq, 1 });
     dnnl_memory_desc_t wei = md_strided (4, (dnnl_dims_t) { kvh, 1, hd, lk },   /* kᵀ */
-                                         (dnnl_dims_t) { hd, hd, 1, s->ldk });
+                                         s->k_t ? (dnnl_dims_t) { hd * s->ldk, hd * s->ldk, s->ldk, 1 }
+                                                : (dnnl_dims_t) { hd, hd, 1, s->ldk });
     dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
                                          (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
     dnnl_post_ops_t po;

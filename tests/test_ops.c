@@ -515,6 +515,13 @@ static const AttnCase attn_cases[] = {
   { "/ops/attention/strided", 11, 11, 3, 3, 8, { FALSE, 0, 0 }, TRUE },
   { "/ops/attention/strided-gqa-causal", 7, 7, 4, 2, 8, { TRUE, 0, 0 }, TRUE },
   { "/ops/attention/large", 1182, 1182, 2, 2, 64, { FALSE, 0, 0 }, FALSE },
+  /* decode shapes of the real models (head_dim 64, key counts with a
+   * partial block of 32): Qwen2-0.5B's 7-head groups, GIT's prefix */
+  { "/ops/attention/gqa7-decode", 1, 77, 14, 2, 64, { TRUE, 0, 76 }, FALSE },
+  { "/ops/attention/gqa7-chunk", 4, 45, 14, 2, 64, { TRUE, 0, 41 }, FALSE },
+  { "/ops/attention/git-prefix-decode-64", 1, 70, 12, 12, 64, { TRUE, 60, 69 }, FALSE },
+  { "/ops/attention/mqa-decode", 2, 40, 8, 1, 32, { TRUE, 0, 38 }, FALSE },
+  { "/ops/attention/cross-decode", 3, 33, 4, 2, 16, { FALSE, 0, 0 }, FALSE },
 };
 
 static gboolean
@@ -579,6 +586,19 @@ test_attention (gconstpointer data)
     vlm_attention (ops, q, ldq, k, ldk, v, ldv, c->lq, c->lk, c->n_heads, c->n_kv_heads,
                    c->head_dim, scale, &c->mask, out, ldo);
     vt_assert_close (backend_names[i], out, want, (int64_t) n_out, TOL);
+    for (int row = 0; row < c->lq; row++)
+      for (int col = dq; col < ldo; col++) g_assert_cmpfloat (out[row * ldo + col], ==, 0.0f);
+
+    /* the same keys transposed, as a KV cache holds them (rows padded) */
+    int ldkt = c->lk + 3;
+    g_autofree float *kt = g_new0 (float, (size_t) dkv * ldkt);
+    for (int j = 0; j < c->lk; j++)
+      for (int t = 0; t < dkv; t++) kt[(size_t) t * ldkt + j] = k[(size_t) j * ldk + t];
+    memset (out, 0, sizeof (float) * n_out);
+    vlm_attention_kt (ops, q, ldq, kt, ldkt, v, ldv, c->lq, c->lk, c->n_heads, c->n_kv_heads,
+                      c->head_dim, scale, &c->mask, out, ldo);
+    g_autofree char *what = g_strdup_printf ("%s, keys transposed", backend_names[i]);
+    vt_assert_close (what, out, want, (int64_t) n_out, TOL);
     for (int row = 0; row < c->lq; row++)
       for (int col = dq; col < ldo; col++) g_assert_cmpfloat (out[row * ldo + col], ==, 0.0f);
     vlm_ops_free (ops);
