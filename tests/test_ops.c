@@ -97,6 +97,7 @@ static const LinearCase linear_cases[] = {
   { "/ops/linear/residual-after-act", 7, 33, 17, FALSE, VLM_ACT_GELU_ERF, RES_SEPARATE },
   { "/ops/linear/residual-alias", 7, 33, 17, TRUE, VLM_ACT_NONE, RES_ALIAS },
   { "/ops/linear/residual-alias-after-act", 1, 33, 17, TRUE, VLM_ACT_SILU, RES_ALIAS },
+  { "/ops/linear/m2-act-residual", 2, 40, 24, TRUE, VLM_ACT_GELU_TANH, RES_SEPARATE },
 };
 
 /* Pre-activations span a few units so each activation's curved part and
@@ -164,6 +165,7 @@ test_linear (gconstpointer data)
     { "onednn packed f32", VLM_DTYPE_F32, FALSE, 256 },
     { "onednn packed bf16 from f32, rows 1", VLM_DTYPE_BF16, FALSE, 1 },
     { "onednn packed bf16 as stored", VLM_DTYPE_BF16, TRUE, 256 },
+    { "onednn bf16 as stored, rows 1 (HF's layout, no copy)", VLM_DTYPE_BF16, TRUE, 1 },
     { "onednn packed int8", VLM_DTYPE_I8, FALSE, 256 },
     { "onednn packed int8, rows 1", VLM_DTYPE_I8, FALSE, 1 },
   };
