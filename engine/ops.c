@@ -275,6 +275,8 @@ apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
  * heads × lq), blocks of up to 8 rows at a time. GNU C vector types, so the
  * clones below compile to AVX-512 / AVX2 / SSE as the CPU has them. */
 
+/* the helpers below are always inlined into the clones: no vector crosses a call */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float Vf16 __attribute__ ((vector_size (64)));
 typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
 
@@ -328,6 +330,48 @@ v_context (const float *const *pr, const int R, const float *v, int ldv, int hd,
   }
 }
 
+typedef int32_t Vi16 __attribute__ ((vector_size (64)));
+
+/* e^x, x ≤ 0 (max-subtracted scores): x = n·ln 2 + r with |r| ≤ ln 2 / 2,
+ * Cephes' expf polynomial for e^r (within 2 ulp of libm), 2^n through the
+ * exponent bits; below -87.3 (masked keys) exactly 0, as libm's expf. */
+static inline __attribute__ ((always_inline)) Vf16
+exp16 (Vf16 x)
+{
+  const float magic = 12582912.0f;   /* 1.5 · 2^23: adding it rounds to an integer */
+  Vf16 n = (x * 1.44269504088896341f + magic) - magic;
+  Vf16 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  Vf16 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  Vi16 ni = __builtin_convertvector (n, Vi16);
+  Vi16 keep = x > -87.3f;   /* all ones where kept */
+  Vi16 bits = ((Vi16) p + (ni << 23)) & keep;
+  return (Vf16) bits;
+}
+
+/* In place over one row of n scores. */
+static inline __attribute__ ((always_inline)) void
+softmax_row (float *x, int n)
+{
+  float max = x[0], sum = 0.0f;
+  for (int j = 1; j < n; j++) max = x[j] > max ? x[j] : max;
+  int j = 0;
+  Vf16 acc = { 0 };
+  for (; j + 16 <= n; j += 16) {
+    Vf16 e = exp16 (*(Vf16u *) (x + j) - max);
+    *(Vf16u *) (x + j) = e;
+    acc += e;
+  }
+  for (int t = 0; t < 16; t++) sum += acc[t];
+  for (; j < n; j++) sum += (x[j] = expf (x[j] - max));
+  float inv = 1.0f / sum;
+  for (j = 0; j < n; j++) x[j] *= inv;
+}
+
 /* R query rows of one kv head: scores, mask (row r sees keys < lim[r]),
  * softmax, context. Keys at or past every row's limit are skipped. */
 __attribute__ ((target_clones ("avx512f", "avx2", "default"))) static void
@@ -345,7 +389,7 @@ attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int
   }
   for (int r = 0; r < R; r++) {
     for (int j = lim[r]; j < lk; j++) sr[r][j] = -INFINITY;
-    vlm_blas_softmax (sr[r], 1, lk);
+    softmax_row (sr[r], lk);
   }
   const float *const *pr = (const float *const *) sr;
   switch (R) {
