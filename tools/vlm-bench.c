@@ -1071,6 +1071,22 @@ gflops (double flop, double seconds)
   return seconds > 0 ? flop / seconds / 1e9 : 0;
 }
 
+/* One round of the oneDNN GEMV limit in dtype dt: raises *gbps (and names
+ * the implementation in *impl) if this round beat the rounds before. */
+static void
+gemv_best (dnnl_engine_t engine, dnnl_data_type_t dt, double pool, double min_time, double *gbps, char **impl)
+{
+  char *name = NULL;
+  double t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dt, dt, pool, min_time, &name);
+  double bytes = (double) GEMV_ROWS * GEMV_COLS * (dt == dnnl_f32 ? 4 : 2);
+  if (t > 0 && bytes / 1e9 / t > *gbps) {
+    *gbps = bytes / 1e9 / t;
+    g_free (*impl);
+    *impl = g_steal_pointer (&name);
+  }
+  g_free (name);
+}
+
 static void
 measure_limits (Limits *l)
 {
@@ -1106,21 +1122,8 @@ measure_limits (Limits *l)
               GEMV_ROWS, pool / MIB, r + 1, rounds);
     l->gemv_f32_blas = MAX (l->gemv_f32_blas, gemv_elems * 4 / 1e9 / bench_blas (TRUE, GEMV_ROWS, GEMV_COLS, pool,
                                                                                  min_time));
-    char *impl = NULL;
-    double t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dnnl_f32, dnnl_f32, pool, min_time, &impl);
-    if (t > 0 && gemv_elems * 4 / 1e9 / t > l->gemv_f32_dnnl) {
-      l->gemv_f32_dnnl = gemv_elems * 4 / 1e9 / t;
-      g_free (l->impl_gemv_f32);
-      l->impl_gemv_f32 = g_steal_pointer (&impl);
-    }
-    g_clear_pointer (&impl, g_free);
-    t = bench_dnnl_matmul (engine, 1, GEMV_COLS, GEMV_ROWS, dnnl_bf16, dnnl_bf16, pool, min_time, &impl);
-    if (t > 0 && gemv_elems * 2 / 1e9 / t > l->gemv_bf16) {
-      l->gemv_bf16 = gemv_elems * 2 / 1e9 / t;
-      g_free (l->impl_gemv_bf16);
-      l->impl_gemv_bf16 = g_steal_pointer (&impl);
-    }
-    g_clear_pointer (&impl, g_free);
+    gemv_best (engine, dnnl_f32, pool, min_time, &l->gemv_f32_dnnl, &l->impl_gemv_f32);
+    gemv_best (engine, dnnl_bf16, pool, min_time, &l->gemv_bf16, &l->impl_gemv_bf16);
   }
   l->gemv_f32 = MAX (l->gemv_f32_blas, l->gemv_f32_dnnl);
   dnnl_engine_destroy (engine);
