@@ -281,6 +281,12 @@ typedef float Vf16 __attribute__ ((vector_size (64)));
 typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
 
 #define KEY_BLOCK 32
+#ifndef KEY_PREFETCH
+#define KEY_PREFETCH 64
+#endif
+#ifndef VALUE_PREFETCH
+#define VALUE_PREFETCH 32
+#endif
 
 /* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt] */
 static inline __attribute__ ((always_inline)) void
@@ -292,6 +298,8 @@ kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int h
     Vf16 a[DECODE_MAX_ROWS][2] = { { { 0 } } };
     for (int d = 0; d < hd; d++) {
       const float *kd = kt + (size_t) d * ldkt + j0;
+      __builtin_prefetch (kd + KEY_PREFETCH);
+      __builtin_prefetch (kd + KEY_PREFETCH + 16);
       Vf16 k0 = *(const Vf16u *) kd, k1 = *(const Vf16u *) (kd + 16);
 #pragma GCC unroll 8
       for (int r = 0; r < R; r++) {
@@ -314,11 +322,34 @@ kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int h
     }
 }
 
-/* or[r] = Σ_{j < lk} pr[r][j] · v_j for v [lk rows, stride ldv], hd % 16 == 0 */
+/* or[r] = Σ_{j < lk} pr[r][j] · v_j for v [lk rows, stride ldv], hd % 16 == 0:
+ * 32 dims (two cache lines of a row) per pass, so each pass streams half
+ * of every row */
 static inline __attribute__ ((always_inline)) void
 v_context (const float *const *pr, const int R, const float *v, int ldv, int hd, int lk, float *const *or)
 {
-  for (int d0 = 0; d0 < hd; d0 += 16) {
+  int d0 = 0;
+  for (; d0 + 32 <= hd; d0 += 32) {
+    Vf16 a[DECODE_MAX_ROWS][2] = { { { 0 } } };
+    for (int j = 0; j < lk; j++) {
+      const float *vj = v + (size_t) j * ldv + d0;
+      __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv);
+      __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv + 16);
+      Vf16 v0 = *(const Vf16u *) vj, v1 = *(const Vf16u *) (vj + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        float p = pr[r][j];
+        a[r][0] += p * v0;
+        a[r][1] += p * v1;
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      *(Vf16u *) (or[r] + d0) = a[r][0];
+      *(Vf16u *) (or[r] + d0 + 16) = a[r][1];
+    }
+  }
+  for (; d0 < hd; d0 += 16) {
     Vf16 a[DECODE_MAX_ROWS] = { { 0 } };
     for (int j = 0; j < lk; j++) {
       Vf16 vj = *(const Vf16u *) (v + (size_t) j * ldv + d0);

@@ -69,4 +69,15 @@ void vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q,
 void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *probs,
                             const float *v, float *out);
 
+/* ---- decode's bf16 linears (ops_gemv.c) */
+#define VLM_GEMV_MAX_ROWS 4
+/* Whether the CPU runs vlm_gemv_bf16 (avx512_bf16). */
+gboolean vlm_gemv_bf16_supported (void);
+/* y[m, n] = act(x · W + bias) + residual for m <= VLM_GEMV_MAX_ROWS rows of
+ * bf16 input x [m, kpad] (zero past k), W bf16 {k, n} blocked as oneDNN's
+ * BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], kpad a multiple of 32, zero padded).
+ * residual may alias y. Threads: OpenMP's current count. */
+void vlm_gemv_bf16 (const uint16_t *w, int n, int kpad, const uint16_t *x, int m, const float *bias,
+                    VlmAct act, const float *residual, float *y);
+
 #endif

@@ -261,6 +261,7 @@ typedef struct {
   void *data;
   int rows;     /* what the layout was chosen for: with n, k, dtype it fixes md */
   float *scales;  /* s8: per output channel, W[j, :] ≈ scales[j] · q[j, :] */
+  int gemv_kpad;  /* > 0: bf16 in the layout vlm_gemv_bf16 reads, k padded to this */
 } Packed;
 
 /* Weights are packed at load, before any session (and its engine) exists,
@@ -322,6 +323,20 @@ packed_md (int rows, int n, int k, dnnl_data_type_t dt)
   return md;
 }
 
+/* Whether md is {k, n} bf16 blocked as BA16a64b2a, which vlm_gemv_bf16
+ * reads ([n/64][k/2][64][2]: k blocks of 32 inside each 64-column block),
+ * on a CPU that runs it. */
+static gboolean
+gemv_layout (const dnnl_memory_desc_t *md)
+{
+  const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+  return md->data_type == dnnl_bf16 && md->format_kind == dnnl_blocked && md->ndims == 2 &&
+         b->inner_nblks == 3 && b->inner_blks[0] == 16 && b->inner_idxs[0] == 0 &&
+         b->inner_blks[1] == 64 && b->inner_idxs[1] == 1 && b->inner_blks[2] == 2 &&
+         b->inner_idxs[2] == 0 && b->strides[0] == 32 * 64 &&
+         b->strides[1] == md->padded_dims[0] * 64 && md->offset0 == 0 && vlm_gemv_bf16_supported ();
+}
+
 void *
 vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
 {
@@ -351,6 +366,7 @@ vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, i
   p->rows = MAX (rows, 1);
   p->md = packed_md (p->rows, n, k, dnnl_dt (dtype));
   p->data = g_aligned_alloc (dnnl_memory_desc_get_size (&p->md), 1, 64);
+  p->gemv_kpad = gemv_layout (&p->md) ? (int) p->md.padded_dims[0] : 0;
 
   dnnl_engine_t engine = pack_engine ();
   dnnl_primitive_desc_t pd;
@@ -529,6 +545,17 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
 {
   int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
   const Packed *pk = lin->packed;
+  if (pk && pk->gemv_kpad && m <= VLM_GEMV_MAX_ROWS) {
+    /* decode: rows of bf16 input padded to the weight's k with zeros */
+    int k = lin->k, kpad = pk->gemv_kpad;
+    uint16_t *xb = (uint16_t *) vlm_scratch_get (&d->src_bf16, (size_t) m * kpad / 2);
+    for (int r = 0; r < m; r++) {
+      for (int t = 0; t < k; t++) xb[(size_t) r * kpad + t] = vlm_f32_to_bf16 (x[(size_t) r * k + t]);
+      memset (xb + (size_t) r * kpad + k, 0, (size_t) (kpad - k) * sizeof (uint16_t));
+    }
+    vlm_gemv_bf16 (pk->data, lin->n, kpad, xb, m, lin->bias, act, residual, y);
+    return;
+  }
   int wdt = pk ? pk->md.data_type : dnnl_f32;
   PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
                                  pk ? pk->rows : 0 } };

@@ -1,0 +1,109 @@
+/* ops_gemv.c — decode's linears in bf16: a few rows of input against a
+ * weight oneDNN packed for its bf16 matmul, read in place.
+ *
+ * oneDNN 2.6 packs a bf16 matmul weight {k, n} for avx512_core_bf16 as
+ * BA16a64b2a: blocks of 64 outputs, each a contiguous run over k in pairs,
+ * [n/64][k/2][64][2]. One 64-byte load is 16 outputs × 2 inputs, exactly the
+ * operand of vdpbf16ps, so a row of input costs one instruction per 64
+ * bytes of weight and the loop streams each block from start to end. For
+ * m = 1..4 rows this runs at the DRAM bandwidth oneDNN's own m = 1 matmul
+ * falls 10–30 % short of here (docs/performance.md); larger m go to
+ * oneDNN. The epilogue (bias, activation, residual) is applied per block
+ * while it is in cache. */
+#include "ops_backend.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <string.h>
+
+/* One software prefetch per 4 KiB page of weight, 16 KiB ahead of the
+ * loads (non-temporal: the line itself is not what it is for). With 4 KiB
+ * pages the hardware prefetcher stops at each page boundary and the stream
+ * waits for a page walk; touching each page early hides both. Measured
+ * here on a 4864 × 896 weight, alternating variants 30 times: 57 GB/s
+ * without, 71 with this; 50–54 with a prefetch of every line, which only
+ * adds work to a loop that is bound by DRAM. */
+#define GEMV_PAGE_PAIRS 16          /* pairs of k (4 × 64 B) per 4 KiB */
+#define GEMV_PREFETCH_AHEAD 256     /* 64-byte vectors: 16 KiB */
+
+gboolean
+vlm_gemv_bf16_supported (void)
+{
+  return __builtin_cpu_supports ("avx512bf16") && __builtin_cpu_supports ("avx512bw");
+}
+
+#define GEMV_TARGET __attribute__ ((target ("avx512f,avx512bw,avx512bf16")))
+
+/* acc[r][0..3] (64 outputs of row r) = Σ_p x_r[p] · w[p], pairs p < kp */
+static inline __attribute__ ((always_inline)) GEMV_TARGET void
+gemv_block (const __m512i *w, const uint32_t *x, int ldx, int kp, const int M, float *out)
+{
+  __m512 acc[VLM_GEMV_MAX_ROWS][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
+  for (int p = 0; p < kp; p++, w += 4) {
+    if (p % GEMV_PAGE_PAIRS == 0)
+      _mm_prefetch ((const char *) (w + GEMV_PREFETCH_AHEAD), _MM_HINT_NTA);
+    __m512bh w0 = (__m512bh) _mm512_load_si512 (w), w1 = (__m512bh) _mm512_load_si512 (w + 1);
+    __m512bh w2 = (__m512bh) _mm512_load_si512 (w + 2), w3 = (__m512bh) _mm512_load_si512 (w + 3);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+      __m512bh xr = (__m512bh) _mm512_set1_epi32 ((int) x[(size_t) r * ldx + p]);
+      acc[r][0] = _mm512_dpbf16_ps (acc[r][0], xr, w0);
+      acc[r][1] = _mm512_dpbf16_ps (acc[r][1], xr, w1);
+      acc[r][2] = _mm512_dpbf16_ps (acc[r][2], xr, w2);
+      acc[r][3] = _mm512_dpbf16_ps (acc[r][3], xr, w3);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
+}
+
+/* one block of 64 outputs for m rows: out[r * 64 + c] */
+static GEMV_TARGET void
+gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
+{
+  const __m512i *wb = (const __m512i *) w;
+  const uint32_t *xp = (const uint32_t *) x;
+  int kp = kpad / 2;
+  switch (m) {
+    case 1: gemv_block (wb, xp, kp, kp, 1, out); break;
+    case 2: gemv_block (wb, xp, kp, kp, 2, out); break;
+    case 3: gemv_block (wb, xp, kp, kp, 3, out); break;
+    default: gemv_block (wb, xp, kp, kp, 4, out); break;
+  }
+}
+
+void
+vlm_gemv_bf16 (const uint16_t *w, int n, int kpad, const uint16_t *x, int m, const float *bias,
+               VlmAct act, const float *residual, float *y)
+{
+  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && kpad % 32 == 0);
+  int nb = (n + 63) / 64;
+  int nt = MIN (omp_get_max_threads (), nb);
+#pragma omp parallel num_threads (nt)
+  {
+    /* contiguous runs of blocks: each thread streams one stretch of memory */
+    int t = omp_get_thread_num (), T = omp_get_num_threads ();
+    int b0 = (int) ((int64_t) nb * t / T), b1 = (int) ((int64_t) nb * (t + 1) / T);
+    float out[VLM_GEMV_MAX_ROWS * 64] __attribute__ ((aligned (64)));
+    for (int b = b0; b < b1; b++) {
+      gemv_one (w + (size_t) b * kpad * 64, x, m, kpad, out);
+      int j0 = b * 64, len = MIN (64, n - j0);
+      for (int r = 0; r < m; r++) {
+        float *o = out + r * 64;
+        if (bias)
+          for (int j = 0; j < len; j++) o[j] += bias[j0 + j];
+        vlm_blas_act (act, o, len);
+        float *yr = y + (size_t) r * n + j0;
+        const float *rr = residual ? residual + (size_t) r * n + j0 : NULL;
+        if (rr)
+          for (int j = 0; j < len; j++) yr[j] = o[j] + rr[j];
+        else
+          memcpy (yr, o, len * sizeof (float));
+      }
+    }
+  }
+}
