@@ -136,48 +136,54 @@ vlm_llama_clear (VlmLlama *lm)
  * positions [pos, pos + rows)) through every layer, in place, appending their
  * keys and values to each beam's cache:
  *   h = x + o_proj(attn(rope(q_proj(y)), rope(k_proj(y)), v_proj(y))), y = input_layernorm(x)
- *   x = h + down_proj(act(gate_proj(z)) * up_proj(z)),  z = post_attention_layernorm(h) */
+ *   x = h + down_proj(act(gate_proj(z)) * up_proj(z)),  z = post_attention_layernorm(h)
+ * With one sequence, the last layer runs past its keys and values only for
+ * the last `keep` rows: the others' outputs are never read (the head takes
+ * the last rows), so those rows of x are left as that layer's input. */
 static void
-layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos)
+layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep)
 {
   const VlmLlamaConfig *c = &r->lm->cfg;
   int D = c->hidden_size, I = c->intermediate_size, M = n_seq * rows, hd = c->head_dim;
   int qd = c->num_heads * hd, kvd = c->num_kv_heads * hd;
-  const float *cos = r->rope_cos + (size_t) pos * hd / 2, *sin = r->rope_sin + (size_t) pos * hd / 2;
-  const VlmMask causal = {TRUE, 0, pos};
   VlmOps *ops = r->ops;
   for (int li = 0; li < c->num_layers; li++) {
     const VlmLlamaLayer *l = &r->lm->layers[li];
+    /* rows [skip, rows) of each sequence go on past the cache */
+    int skip = li == c->num_layers - 1 && n_seq == 1 ? rows - keep : 0, rq = rows - skip, Mq = n_seq * rq;
+    const float *cos = r->rope_cos + (size_t) pos * hd / 2, *sin = r->rope_sin + (size_t) pos * hd / 2;
+    const VlmMask causal = {TRUE, 0, pos + skip};
+    float *xq = x + (size_t) skip * D;
     size_t mark = vlm_arena_mark (&r->arena);
     float *h = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *q = vlm_arena_new (&r->arena, float, (size_t) M * qd);
+    float *q = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
     float *k = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
     float *v = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
-    float *a = vlm_arena_new (&r->arena, float, (size_t) M * qd);
+    float *a = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
     vlm_rms_norm (ops, x, M, D, l->input_layernorm, c->eps, h);
-    vlm_linear (ops, &l->q_proj, h, M, q, VLM_ACT_NONE, NULL);
+    vlm_linear (ops, &l->q_proj, h + (size_t) skip * D, Mq, q, VLM_ACT_NONE, NULL);
     vlm_linear (ops, &l->k_proj, h, M, k, VLM_ACT_NONE, NULL);
     vlm_linear (ops, &l->v_proj, h, M, v, VLM_ACT_NONE, NULL);
     for (int s = 0; s < n_seq; s++) {
-      size_t o = (size_t) s * rows;
-      vlm_rope (ops, q + o * qd, qd, rows, c->num_heads, hd, cos, sin);
+      size_t o = (size_t) s * rows, oq = (size_t) s * rq;
+      vlm_rope (ops, q + oq * qd, qd, rq, c->num_heads, hd, cos + (size_t) skip * hd / 2, sin + (size_t) skip * hd / 2);
       vlm_rope (ops, k + o * kvd, kvd, rows, c->num_kv_heads, hd, cos, sin);
       vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o * kvd, kvd, v + o * kvd, kvd);
-      vlm_kv_cache_attend (&r->cache, ops, li, s, q + o * qd, qd, rows, pos + rows, c->num_heads,
-                           1.0f / sqrtf ((float) hd), &causal, a + o * qd, qd);
+      vlm_kv_cache_attend (&r->cache, ops, li, s, q + oq * qd, qd, rq, pos + rows, c->num_heads,
+                           1.0f / sqrtf ((float) hd), &causal, a + oq * qd, qd);
     }
-    vlm_linear (ops, &l->o_proj, a, M, x, VLM_ACT_NONE, x);
+    vlm_linear (ops, &l->o_proj, a, Mq, xq, VLM_ACT_NONE, xq);
     vlm_arena_rewind (&r->arena, mark);
 
-    h = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *gate = vlm_arena_new (&r->arena, float, (size_t) M * I);
-    float *up = vlm_arena_new (&r->arena, float, (size_t) M * I);
-    vlm_rms_norm (ops, x, M, D, l->post_attention_layernorm, c->eps, h);
-    vlm_linear (ops, &l->gate_proj, h, M, gate, c->act, NULL);
-    vlm_linear (ops, &l->up_proj, h, M, up, VLM_ACT_NONE, NULL);
-    for (size_t i = 0; i < (size_t) M * I; i++)
+    h = vlm_arena_new (&r->arena, float, (size_t) Mq * D);
+    float *gate = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
+    float *up = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
+    vlm_rms_norm (ops, xq, Mq, D, l->post_attention_layernorm, c->eps, h);
+    vlm_linear (ops, &l->gate_proj, h, Mq, gate, c->act, NULL);
+    vlm_linear (ops, &l->up_proj, h, Mq, up, VLM_ACT_NONE, NULL);
+    for (size_t i = 0; i < (size_t) Mq * I; i++)
       gate[i] *= up[i];
-    vlm_linear (ops, &l->down_proj, gate, M, x, VLM_ACT_NONE, x);
+    vlm_linear (ops, &l->down_proj, gate, Mq, xq, VLM_ACT_NONE, xq);
     vlm_arena_rewind (&r->arena, mark);
   }
 }
@@ -230,7 +236,7 @@ vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError *
   if (!check_length (r, n, error))
     return NULL;
   vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
-  layers_forward (r, x, 1, n, 0);
+  layers_forward (r, x, 1, n, 0, logits_to_keep);
   head_forward (r, x, 1, n, logits_to_keep, r->logits);
   return r->logits;
 }
@@ -246,7 +252,7 @@ llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, 
   float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * r->lm->cfg.hidden_size);
   gboolean ok = vlm_llama_embed (r->lm, tokens, n_beams, x, error);
   if (ok) {
-    layers_forward (r, x, n_beams, 1, pos);
+    layers_forward (r, x, n_beams, 1, pos, 1);
     head_forward (r, x, n_beams, 1, 1, logits);
   }
   vlm_arena_rewind (&r->arena, mark);
