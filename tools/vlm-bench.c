@@ -1409,14 +1409,14 @@ cpu_model (void)
   return g_strstrip (g_strndup (p + 1, strcspn (p + 1, "\n")));
 }
 
-static gboolean
-write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived,
-            const Limits *l, gboolean have_limits, double load_before, GError **error)
+/* A results file's opening: the tool, preset, machine and settings. */
+static JsonBuilder *
+json_begin (const char *preset, int frames, double load_before)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  JsonBuilder *b = json_builder_new ();
   json_builder_begin_object (b);
   json_str (b, "tool", "vlm-bench");
-  json_str (b, "preset", w->p->name);
+  json_str (b, "preset", preset);
   json_builder_set_member_name (b, "machine");
   json_builder_begin_object (b);
   g_autofree char *cpu = cpu_model ();
@@ -1430,9 +1430,28 @@ write_json (const char *path, const Work *w, const ModelResult *models, int n_mo
   json_int (b, "runs", n_runs);
   json_int (b, "warmup", n_warmup);
   json_int (b, "max_new_tokens", max_new_tokens);
-  json_int (b, "frames", w->p->frames);
+  json_int (b, "frames", frames);
   json_str (b, "frame_size", "320x240");
   json_builder_end_object (b);
+  return b;
+}
+
+static gboolean
+json_finish (JsonBuilder *b, const char *path, GError **error)
+{
+  json_builder_end_object (b);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  return json_generator_to_file (gen, path, error);
+}
+
+static gboolean
+write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived,
+            const Limits *l, gboolean have_limits, double load_before, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_begin (w->p->name, w->p->frames, load_before);
   json_builder_set_member_name (b, "work");
   json_builder_begin_object (b);
   json_num (b, "vision_tower_gflop", w->tower_gflop);
@@ -1447,12 +1466,7 @@ write_json (const char *path, const Work *w, const ModelResult *models, int n_mo
   for (int i = 0; i < n_models; i++)
     json_model (b, &models[i], w, &derived[i]);
   json_builder_end_array (b);
-  json_builder_end_object (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  return json_generator_to_file (gen, path, error);
+  return json_finish (b, path, error);
 }
 
 /* ================================================================ main */
@@ -2056,9 +2070,13 @@ ov_main (void)
   double step_bytes = (int8 ? dec_params - head + 2 * head : (bf16 ? 2 : 4) * dec_params) + kv;
   double step_ms = m.decode.median / steps, prefill_tps = prompt / (m.prefill.median / 1000);
   double decode_tps = 1000.0 / step_ms, gbps = step_bytes / 1e9 / (step_ms / 1000);
-  double prefill_gflop = 2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D) / 1e9
-                         + 2.0 * OV_VOCAB * OV_D / 1e9   /* the head, last row only */
-                         + 4.0 * OV_L * OV_D * (double) prompt * prompt / 2 / 1e9;   /* causal QK^T and PV */
+  /* every layer's matmuls for every row, but the last layer's past its
+   * keys and values (q, o, MLP) and the head for the last row only; causal
+   * QKᵀ and PV over half the square, the last layer's for one row */
+  double past_kv = 2.0 * OV_D * OV_D + 3.0 * OV_I * OV_D;
+  double prefill_gflop = (2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D)
+                          - 2.0 * (prompt - 1) * past_kv + 2.0 * OV_VOCAB * OV_D
+                          + 4.0 * (OV_L - 1) * OV_D * (double) prompt * prompt / 2 + 4.0 * OV_D * prompt) / 1e9;
   double peak = int8 ? limits.matmul_u8s8 : bf16 ? limits.matmul_bf16 : limits.matmul_f32;
   double gemv = bf16 || int8 ? limits.gemv_bf16 : limits.gemv_f32;
   printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 checkpoint run in %s; SigLIP tower cut to %d layers), "
@@ -2089,6 +2107,48 @@ ov_main (void)
           "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
   if (!skip_limits)
     print_limits (&limits);
+  if (json_path) {
+    double bound = gemv * 1e9 / step_bytes;
+    g_autoptr (JsonBuilder) b = json_begin (OV_PRESET, OV_FRAMES, load_before);
+    json_builder_set_member_name (b, "work");
+    json_builder_begin_object (b);
+    json_int (b, "prompt_tokens", prompt);
+    json_num (b, "prefill_gflop", prefill_gflop);
+    json_num (b, "decode_step_mb", step_bytes / 1e6);
+    json_num (b, "decode_step_kv_mb", kv / 1e6);
+    json_builder_end_object (b);
+    if (!skip_limits)
+      json_limits (b, &limits);
+    json_builder_set_member_name (b, "models");
+    json_builder_begin_array (b);
+    json_builder_begin_object (b);
+    json_str (b, "backend", m.backend);
+    json_str (b, "precision", m.dtype);
+    json_num (b, "load_ms", m.load_ms);
+    json_num (b, "peak_rss_mib", m.peak_rss_mib);
+    json_num (b, "other_cores", m.other_cores);
+    json_int (b, "n_disturbed", m.n_disturbed);
+    json_int (b, "n_tokens", m.n_tokens);
+    json_str (b, "text", m.text);
+    json_stats (b, "vision_ms", m.vision);
+    json_stats (b, "prefill_ms", m.prefill);
+    json_stats (b, "decode_ms", m.decode);
+    json_num (b, "prefill_tokens_per_s", prefill_tps);
+    json_num (b, "prefill_gflops", prefill_gflop / (m.prefill.median / 1000));
+    json_num (b, "ms_per_step", step_ms);
+    json_num (b, "decode_tokens_per_s", decode_tps);
+    json_num (b, "decode_gbps", gbps);
+    json_num (b, "bound_tokens_per_s", skip_limits ? 0 : bound);
+    json_builder_set_member_name (b, "ratios");
+    json_builder_begin_object (b);
+    json_num (b, "prefill_vs_matmul_peak", peak > 0 ? prefill_gflop / (m.prefill.median / 1000) / peak : 0);
+    json_num (b, "decode_vs_gemv", gemv > 0 ? decode_tps / bound : 0);
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+    json_builder_end_array (b);
+    if (!json_finish (b, json_path, &error))
+      return fail ("cannot write --json", error);
+  }
   g_free (m.text);
   g_free (limits.impl_f32);
   g_free (limits.impl_bf16);
