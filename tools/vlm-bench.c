@@ -125,12 +125,19 @@ visual_projection_flops (const GitPreset *p)
   return 2.0 * p->frames * vision_tokens (p) * p->vision_hidden * p->hidden;
 }
 
+/* one text layer over the visual rows: all of it, or (the last layer)
+ * only their keys and values */
+static double
+visual_layer_flops (const GitPreset *p, gboolean kv_only)
+{
+  double V = (double) p->frames * vision_tokens (p), D = p->hidden, inter = p->intermediate;
+  return kv_only ? 2 * V * D * D * 2 : 2 * V * D * D * 4 + 2 * V * D * inter * 2 + 2 * V * V * D * 2;
+}
+
 static double
 visual_kv_flops (const GitPreset *p)
 {
-  double V = (double) p->frames * vision_tokens (p), D = p->hidden, inter = p->intermediate;
-  double layer = 2 * V * D * D * 4 + 2 * V * D * inter * 2 + 2 * V * V * D * 2;
-  return (p->layers - 1) * layer + 2 * V * D * D * 2;   /* the last layer: keys and values only */
+  return (p->layers - 1) * visual_layer_flops (p, FALSE) + visual_layer_flops (p, TRUE);
 }
 
 /* Bytes one decode step must read (f32): every text-layer weight, the
@@ -1222,12 +1229,16 @@ derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limi
   d.gemv = have_limits ? (bf16 || int8 ? l->gemv_bf16 : l->gemv_f32) : 0;
   d.gemv_name = bf16 || int8 ? "GEMV bf16" : "GEMV f32";
   d.step_mb = decode_step_bytes (w->p, w->n_tokens, int8 ? 1 : bf16 ? 2 : 4) / 1e6;
-  /* vision_ms = tower + projection + L × (one layer's visual KV), so two
-   * layer counts give the tower (+ the projection, 1 % of its FLOPs). */
+  /* vision_ms = tower + projection + (L - 1) full text layers over the
+   * visual rows + the last layer's keys and values, so two layer counts
+   * give a full layer's time; the keys-and-values-only layer is taken as
+   * that time scaled by its share of the FLOPs (its two matmuls run like
+   * the full layer's). What is left is the tower (+ the projection, 1 % of
+   * its FLOPs). */
   int L = w->p->layers;
   if (m->has_one_layer && L > 1) {
-    double v1 = m->vision_one_layer.median;
-    d.tower_ms = v1 - (m->vision.median - v1) / (L - 1);
+    double v1 = m->vision_one_layer.median, layer_ms = (m->vision.median - v1) / (L - 1);
+    d.tower_ms = v1 - layer_ms * visual_layer_flops (w->p, TRUE) / visual_layer_flops (w->p, FALSE);
     d.tower_gflops = gflops ((w->tower_gflop + w->projection_gflop) * 1e9, d.tower_ms / 1000);
   }
   d.encode_gflops = gflops (w->encode_gflop * 1e9, m->vision.median / 1000);
