@@ -156,16 +156,17 @@ text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_
     float *k = vlm_arena_new (&r->arena, float, (size_t) M * D);
     float *v = vlm_arena_new (&r->arena, float, (size_t) M * D);
     float *a = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    vlm_linear (ops, &l->key, x, M, k, VLM_ACT_NONE, NULL);
-    vlm_linear (ops, &l->value, x, M, v, VLM_ACT_NONE, NULL);
-    if (cache_only && li == g->num_layers - 1) {
+    static const VlmAct no_act[] = { VLM_ACT_NONE, VLM_ACT_NONE, VLM_ACT_NONE };
+    gboolean last = cache_only && li == g->num_layers - 1;
+    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->key, &l->value, &l->query }, no_act, last ? 2 : 3, x, M,
+                      (float *[]) { k, v, q });
+    if (last) {
       for (int s = 0; s < n_seq; s++)
         vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + (size_t) s * rows * D, D,
                             v + (size_t) s * rows * D, D);
       vlm_arena_rewind (&r->arena, mark);
       break;
     }
-    vlm_linear (ops, &l->query, x, M, q, VLM_ACT_NONE, NULL);
     for (int s = 0; s < n_seq; s++) {
       size_t o = (size_t) s * rows * D;
       vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o, D, v + o, D);

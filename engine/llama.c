@@ -147,6 +147,7 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
   int D = c->hidden_size, I = c->intermediate_size, M = n_seq * rows, hd = c->head_dim;
   int qd = c->num_heads * hd, kvd = c->num_kv_heads * hd;
   VlmOps *ops = r->ops;
+  static const VlmAct no_act[] = { VLM_ACT_NONE, VLM_ACT_NONE, VLM_ACT_NONE };
   for (int li = 0; li < c->num_layers; li++) {
     const VlmLlamaLayer *l = &r->lm->layers[li];
     /* rows [skip, rows) of each sequence go on past the cache */
@@ -161,9 +162,14 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
     float *v = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
     float *a = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
     vlm_rms_norm (ops, x, M, D, l->input_layernorm, c->eps, h);
-    vlm_linear (ops, &l->q_proj, h + (size_t) skip * D, Mq, q, VLM_ACT_NONE, NULL);
-    vlm_linear (ops, &l->k_proj, h, M, k, VLM_ACT_NONE, NULL);
-    vlm_linear (ops, &l->v_proj, h, M, v, VLM_ACT_NONE, NULL);
+    if (skip == 0) {
+      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->q_proj, &l->k_proj, &l->v_proj }, no_act, 3, h, M,
+                        (float *[]) { q, k, v });
+    } else {
+      vlm_linear (ops, &l->q_proj, h + (size_t) skip * D, Mq, q, VLM_ACT_NONE, NULL);
+      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->k_proj, &l->v_proj }, no_act, 2, h, M,
+                        (float *[]) { k, v });
+    }
     for (int s = 0; s < n_seq; s++) {
       size_t o = (size_t) s * rows, oq = (size_t) s * rq;
       vlm_rope (ops, q + oq * qd, qd, rq, c->num_heads, hd, cos + (size_t) skip * hd / 2, sin + (size_t) skip * hd / 2);
@@ -179,8 +185,8 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
     float *gate = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
     float *up = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
     vlm_rms_norm (ops, xq, Mq, D, l->post_attention_layernorm, c->eps, h);
-    vlm_linear (ops, &l->gate_proj, h, Mq, gate, c->act, NULL);
-    vlm_linear (ops, &l->up_proj, h, Mq, up, VLM_ACT_NONE, NULL);
+    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->gate_proj, &l->up_proj }, (VlmAct[]) { c->act, VLM_ACT_NONE },
+                      2, h, Mq, (float *[]) { gate, up });
     for (size_t i = 0; i < (size_t) Mq * I; i++)
       gate[i] *= up[i];
     vlm_linear (ops, &l->down_proj, gate, Mq, xq, VLM_ACT_NONE, xq);

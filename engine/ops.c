@@ -203,6 +203,19 @@ vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y,
 }
 
 void
+vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts, int n, const float *x,
+                  int m, float *const *ys)
+{
+  for (int i = 0; i < n; i++)
+    g_assert (lins[i]->k == lins[0]->k && ys[i] != x);
+  if (ops->dnnl)
+    vlm_dnnl_linear_multi (ops->dnnl, lins, acts, n, x, m, ys);
+  else
+    for (int i = 0; i < n; i++)
+      vlm_blas_linear (ops, lins[i], x, m, ys[i], acts[i], NULL);
+}
+
+void
 vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,
                 const float *beta, float eps, float *y)
 {
@@ -291,6 +304,18 @@ typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
 #define VALUE_PREFETCH 32
 #endif
 
+/* a[r] += c[r][i] · (x0, x1) for rows r < R: one step of both kernels */
+static inline __attribute__ ((always_inline)) void
+axpy_rows (Vf16 (*a)[2], const int R, const float *const *c, int i, Vf16 x0, Vf16 x1)
+{
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    float ci = c[r][i];
+    a[r][0] += ci * x0;
+    a[r][1] += ci * x1;
+  }
+}
+
 /* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt] */
 static inline __attribute__ ((always_inline)) void
 kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int hd, int lk, float scale,
@@ -304,12 +329,7 @@ kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int h
       __builtin_prefetch (kd + KEY_PREFETCH);
       __builtin_prefetch (kd + KEY_PREFETCH + 16);
       Vf16 k0 = *(const Vf16u *) kd, k1 = *(const Vf16u *) (kd + 16);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; r++) {
-        float x = qr[r][d];
-        a[r][0] += x * k0;
-        a[r][1] += x * k1;
-      }
+      axpy_rows (a, R, qr, d, k0, k1);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
@@ -339,12 +359,7 @@ v_context (const float *const *pr, const int R, const float *v, int ldv, int hd,
       __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv);
       __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv + 16);
       Vf16 v0 = *(const Vf16u *) vj, v1 = *(const Vf16u *) (vj + 16);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; r++) {
-        float p = pr[r][j];
-        a[r][0] += p * v0;
-        a[r][1] += p * v1;
-      }
+      axpy_rows (a, R, pr, j, v0, v1);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {

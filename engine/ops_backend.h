@@ -60,6 +60,8 @@ void vlm_dnnl_packed_free (void *packed);
 gboolean vlm_dnnl_has_native_bf16 (void);
 void vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                       VlmAct act, const float *residual);
+void vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
+                            const float *x, int m, float *const *ys);
 void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
                           const float *beta, float eps, float *y);
 void vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n);
@@ -73,11 +75,21 @@ void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *p
 #define VLM_GEMV_MAX_ROWS 4
 /* Whether the CPU runs vlm_gemv_bf16 (avx512_bf16). */
 gboolean vlm_gemv_bf16_supported (void);
-/* y[m, n] = act(x · W + bias) + residual for m <= VLM_GEMV_MAX_ROWS rows of
- * bf16 input x [m, kpad] (zero past k), W bf16 {k, n} blocked as oneDNN's
- * BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], kpad a multiple of 32, zero padded).
- * residual may alias y. Threads: OpenMP's current count. */
-void vlm_gemv_bf16 (const uint16_t *w, int n, int kpad, const uint16_t *x, int m, const float *bias,
-                    VlmAct act, const float *residual, float *y);
+/* One output of vlm_gemv_bf16: y[m, n] = act(x · W + bias) + residual,
+ * W bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2],
+ * zero padded). bias and residual may be NULL; residual may alias y. */
+typedef struct {
+  const uint16_t *w;
+  int n;
+  const float *bias;
+  VlmAct act;
+  const float *residual;
+  float *y;
+} VlmGemvOut;
+#define VLM_GEMV_MAX_OUTS 4
+/* Every output of m <= VLM_GEMV_MAX_ROWS rows of bf16 input x [m, kpad]
+ * (zero past k; kpad a multiple of 32), their blocks shared out over
+ * OpenMP's current thread count in one parallel region. */
+void vlm_gemv_bf16 (const VlmGemvOut *outs, int n_outs, int kpad, const uint16_t *x, int m);
 
 #endif

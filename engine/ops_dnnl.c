@@ -539,6 +539,41 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
                            packed && packed->md.data_type == dnnl_s8);
 }
 
+/* decode's rows of bf16 input for vlm_gemv_bf16, padded to kpad with zeros */
+static const uint16_t *
+gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
+{
+  uint16_t *xb = (uint16_t *) vlm_scratch_get (&d->src_bf16, (size_t) m * kpad / 2);
+  for (int r = 0; r < m; r++) {
+    for (int t = 0; t < k; t++) xb[(size_t) r * kpad + t] = vlm_f32_to_bf16 (x[(size_t) r * k + t]);
+    memset (xb + (size_t) r * kpad + k, 0, (size_t) (kpad - k) * sizeof (uint16_t));
+  }
+  return xb;
+}
+
+void
+vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
+                       const float *x, int m, float *const *ys)
+{
+  const Packed *p0 = lins[0]->packed;
+  gboolean one_pass = p0 && p0->gemv_kpad && m <= VLM_GEMV_MAX_ROWS && n <= VLM_GEMV_MAX_OUTS;
+  for (int i = 1; i < n && one_pass; i++) {
+    const Packed *p = lins[i]->packed;
+    one_pass = p && p->gemv_kpad == p0->gemv_kpad;
+  }
+  if (!one_pass) {
+    for (int i = 0; i < n; i++)
+      vlm_dnnl_linear (d, lins[i], x, m, ys[i], acts[i], NULL);
+    return;
+  }
+  VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
+  for (int i = 0; i < n; i++) {
+    const Packed *p = lins[i]->packed;
+    outs[i] = (VlmGemvOut) { p->data, lins[i]->n, lins[i]->bias, acts[i], NULL, ys[i] };
+  }
+  vlm_gemv_bf16 (outs, n, p0->gemv_kpad, gemv_input (d, x, m, lins[0]->k, p0->gemv_kpad), m);
+}
+
 void
 vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                  VlmAct act, const float *residual)
@@ -546,14 +581,8 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
   const Packed *pk = lin->packed;
   if (pk && pk->gemv_kpad && m <= VLM_GEMV_MAX_ROWS) {
-    /* decode: rows of bf16 input padded to the weight's k with zeros */
-    int k = lin->k, kpad = pk->gemv_kpad;
-    uint16_t *xb = (uint16_t *) vlm_scratch_get (&d->src_bf16, (size_t) m * kpad / 2);
-    for (int r = 0; r < m; r++) {
-      for (int t = 0; t < k; t++) xb[(size_t) r * kpad + t] = vlm_f32_to_bf16 (x[(size_t) r * k + t]);
-      memset (xb + (size_t) r * kpad + k, 0, (size_t) (kpad - k) * sizeof (uint16_t));
-    }
-    vlm_gemv_bf16 (pk->data, lin->n, kpad, xb, m, lin->bias, act, residual, y);
+    VlmGemvOut o = { pk->data, lin->n, lin->bias, act, residual, y };
+    vlm_gemv_bf16 (&o, 1, pk->gemv_kpad, gemv_input (d, x, m, lin->k, pk->gemv_kpad), m);
     return;
   }
   int wdt = pk ? pk->md.data_type : dnnl_f32;

@@ -77,32 +77,38 @@ gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
 }
 
 void
-vlm_gemv_bf16 (const uint16_t *w, int n, int kpad, const uint16_t *x, int m, const float *bias,
-               VlmAct act, const float *residual, float *y)
+vlm_gemv_bf16 (const VlmGemvOut *outs, int n_outs, int kpad, const uint16_t *x, int m)
 {
-  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && kpad % 32 == 0);
-  int nb = (n + 63) / 64;
+  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && kpad % 32 == 0 && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
+  /* the outputs' blocks of 64 columns, numbered one after another */
+  int first[VLM_GEMV_MAX_OUTS + 1] = { 0 };
+  for (int i = 0; i < n_outs; i++) first[i + 1] = first[i] + (outs[i].n + 63) / 64;
+  int nb = first[n_outs];
   int nt = MIN (omp_get_max_threads (), nb);
 #pragma omp parallel num_threads (nt)
   {
-    /* contiguous runs of blocks: each thread streams one stretch of memory */
+    /* contiguous runs of blocks: each thread streams one stretch of memory
+     * (of each weight it reaches) */
     int t = omp_get_thread_num (), T = omp_get_num_threads ();
     int b0 = (int) ((int64_t) nb * t / T), b1 = (int) ((int64_t) nb * (t + 1) / T);
     float out[VLM_GEMV_MAX_ROWS * 64] __attribute__ ((aligned (64)));
+    int i = 0;
     for (int b = b0; b < b1; b++) {
-      gemv_one (w + (size_t) b * kpad * 64, x, m, kpad, out);
-      int j0 = b * 64, len = MIN (64, n - j0);
+      while (b >= first[i + 1]) i++;
+      const VlmGemvOut *o = &outs[i];
+      int n = o->n, j0 = (b - first[i]) * 64, len = MIN (64, n - j0);
+      gemv_one (o->w + (size_t) j0 * kpad, x, m, kpad, out);
       for (int r = 0; r < m; r++) {
-        float *o = out + r * 64;
-        if (bias)
-          for (int j = 0; j < len; j++) o[j] += bias[j0 + j];
-        vlm_blas_act (act, o, len);
-        float *yr = y + (size_t) r * n + j0;
-        const float *rr = residual ? residual + (size_t) r * n + j0 : NULL;
+        float *v = out + r * 64;
+        if (o->bias)
+          for (int j = 0; j < len; j++) v[j] += o->bias[j0 + j];
+        vlm_blas_act (o->act, v, len);
+        float *yr = o->y + (size_t) r * n + j0;
+        const float *rr = o->residual ? o->residual + (size_t) r * n + j0 : NULL;
         if (rr)
-          for (int j = 0; j < len; j++) yr[j] = o[j] + rr[j];
+          for (int j = 0; j < len; j++) yr[j] = v[j] + rr[j];
         else
-          memcpy (yr, o, len * sizeof (float));
+          memcpy (yr, v, len * sizeof (float));
       }
     }
   }

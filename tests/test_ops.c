@@ -198,10 +198,24 @@ test_linear (gconstpointer data)
   }
 }
 
-/* The decode GEMV on a weight laid out here from the layout's definition
+/* The decode GEMV on weights laid out here from the layout's definition
  * (not by oneDNN): [⌈n/64⌉][kpad/2][64][2] bf16, zero padded, so a
- * misreading of either side shows. Rows 1..4, in-place residual, bias,
- * activation. */
+ * misreading of either side shows. Two outputs in one pass (their blocks
+ * numbered across both): one with bias, activation and an in-place
+ * residual, one plain. Rows 1..4. */
+static guint16 *
+gemv_blocked (float *w, int n, int k, int kpad)
+{
+  guint16 *blocked = g_aligned_alloc0 ((size_t) (n + 63) / 64 * 64 * kpad, sizeof (guint16), 64);
+  for (int j = 0; j < n; j++)
+    for (int t = 0; t < k; t++) {
+      guint16 v = vlm_f32_to_bf16 (w[j * k + t]);
+      w[j * k + t] = vlm_bf16_to_f32 (v);   /* the reference uses what the kernel sees */
+      blocked[(size_t) (j / 64) * kpad * 64 + (t / 2) * 128 + (j % 64) * 2 + t % 2] = v;
+    }
+  return blocked;
+}
+
 static void
 test_gemv_layout (void)
 {
@@ -209,35 +223,86 @@ test_gemv_layout (void)
     g_test_skip ("the CPU has no avx512_bf16: vlm_gemv_bf16 is never called");
     return;
   }
-  enum { N = 150, K = 70, KPAD = 96 };
+  enum { N = 150, N2 = 70, K = 70, KPAD = 96 };
   g_autoptr (GRand) r = g_rand_new_with_seed (7);
   g_autofree float *w = rand_f32 (r, N * K, -1, 1);
+  g_autofree float *w2 = rand_f32 (r, N2 * K, -1, 1);
   g_autofree float *b = rand_f32 (r, N, -1, 1);
   g_autofree float *x = rand_f32 (r, 4 * K, -1, 1);
   g_autofree float *res = rand_f32 (r, 4 * N, -5, 5);
-  int nb = (N + 63) / 64;
-  guint16 *blocked = g_aligned_alloc0 ((size_t) nb * 64 * KPAD, sizeof (guint16), 64);
+  guint16 *blocked = gemv_blocked (w, N, K, KPAD), *blocked2 = gemv_blocked (w2, N2, K, KPAD);
   g_autofree guint16 *xb = g_new0 (guint16, 4 * KPAD);
-  for (int j = 0; j < N; j++)
-    for (int t = 0; t < K; t++) {
-      guint16 v = vlm_f32_to_bf16 (w[j * K + t]);
-      w[j * K + t] = vlm_bf16_to_f32 (v);
-      blocked[(size_t) (j / 64) * KPAD * 64 + (t / 2) * 128 + (j % 64) * 2 + t % 2] = v;
-    }
   for (int i = 0; i < 4; i++)
     for (int t = 0; t < K; t++) {
       xb[i * KPAD + t] = vlm_f32_to_bf16 (x[i * K + t]);
       x[i * K + t] = vlm_bf16_to_f32 (xb[i * KPAD + t]);
     }
   g_autofree float *want = g_new (float, 4 * N);
+  g_autofree float *want2 = g_new (float, 4 * N2);
   g_autofree float *y = g_new (float, 4 * N);
+  g_autofree float *y2 = g_new (float, 4 * N2);
   for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
     naive_linear (w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
+    naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
     memcpy (y, res, sizeof (float) * m * N);
-    vlm_gemv_bf16 (blocked, N, KPAD, xb, m, b, VLM_ACT_GELU_TANH, y, y);
-    vt_assert_close ("gemv", y, want, (int64_t) m * N, TOL);
+    VlmGemvOut outs[] = { { blocked, N, b, VLM_ACT_GELU_TANH, y, y }, { blocked2, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
+    vlm_gemv_bf16 (outs, 2, KPAD, xb, m);
+    vt_assert_close ("gemv, first output", y, want, (int64_t) m * N, TOL);
+    vt_assert_close ("gemv, second output", y2, want2, (int64_t) m * N2, TOL);
   }
   g_aligned_free (blocked);
+  g_aligned_free (blocked2);
+}
+
+/* vlm_linear_multi equals one vlm_linear per weight, on both backends and
+ * with bf16 packed weights (decode's one pass), for 1 and 6 rows. */
+static void
+test_linear_multi (void)
+{
+  enum { K = 48 };
+  static const int ns[] = { 96, 16, 16 };
+  static const VlmAct acts[] = { VLM_ACT_NONE, VLM_ACT_SILU, VLM_ACT_NONE };
+  g_autoptr (GRand) r = g_rand_new_with_seed (11);
+  g_autofree float *x = rand_f32 (r, 6 * K, -1, 1);
+  float *w[3], *b[3], *want[3], *y[3];
+  VlmTensor wt[3], bt[3];
+  for (int i = 0; i < 3; i++) {
+    w[i] = rand_f32 (r, (size_t) ns[i] * K, -1, 1);
+    b[i] = rand_f32 (r, ns[i], -1, 1);
+    want[i] = g_new (float, 6 * ns[i]);
+    y[i] = g_new (float, 6 * ns[i]);
+    wt[i] = f32_tensor (w[i], ns[i], K);
+    bt[i] = f32_tensor (b[i], ns[i], 0);
+  }
+  for (int pass = 0; pass < 3; pass++) {   /* BLAS; oneDNN f32; oneDNN packed bf16 */
+    VlmOps *ops = new_ops (pass == 0 ? VLM_BACKEND_BLAS : VLM_BACKEND_ONEDNN);
+    VlmLinearW lins[3];
+    const VlmLinearW *lp[3];
+    g_autoptr (GError) error = NULL;
+    for (int i = 0; i < 3; i++) {
+      g_assert_true (vlm_linear_init (&lins[i], "fc", &wt[i], i == 1 ? NULL : &bt[i], &error));
+      if (pass == 2)
+        vlm_linear_pack (&lins[i], &wt[i], VLM_DTYPE_BF16, 1);
+      lp[i] = &lins[i];
+    }
+    for (int m = 1; m <= 6; m += 5) {
+      for (int i = 0; i < 3; i++)
+        vlm_linear (ops, lp[i], x, m, want[i], acts[i], NULL);
+      vlm_linear_multi (ops, lp, acts, 3, x, m, y);
+      for (int i = 0; i < 3; i++)
+        vt_assert_close (pass == 0 ? "blas" : pass == 1 ? "onednn" : "onednn packed bf16", y[i], want[i],
+                         (int64_t) m * ns[i], TOL);
+    }
+    for (int i = 0; i < 3; i++)
+      vlm_linear_clear (&lins[i]);
+    vlm_ops_free (ops);
+  }
+  for (int i = 0; i < 3; i++) {
+    g_free (w[i]);
+    g_free (b[i]);
+    g_free (want[i]);
+    g_free (y[i]);
+  }
 }
 
 /* ------------------------------------------------------------ linear_init */
@@ -697,6 +762,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < G_N_ELEMENTS (linear_cases); i++)
     g_test_add_data_func (linear_cases[i].path, &linear_cases[i], test_linear);
   g_test_add_func ("/ops/linear/gemv-bf16-layout", test_gemv_layout);
+  g_test_add_func ("/ops/linear/multi", test_linear_multi);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);
   g_test_add_func ("/ops/linear-init/bad-bias-shape", test_linear_init_bad_bias);
   g_test_add_func ("/ops/linear-init/bad-dtype", test_linear_init_bad_dtype);
