@@ -2,8 +2,10 @@
 """Draws vlm-bench's JSON reports as an SVG bar chart: each measured figure as
 a fraction of the machine limit that bounds it (the matmul peak or GEMV
 bandwidth of the dtype it ran in), per backend and precision, with issue 6's
-70 % target marked. Several reports of one preset (e.g. a bf16 run and an
-f32 run) are drawn together; the limits shown are the first report's.
+70 % target marked. Several reports (e.g. a bf16 run and an f32 run, or the
+git-base-vatex and llava-onevision-0.5b presets) are drawn together, each
+figure for the models that report it; the limits shown are the first
+report's.
 Standard library only.
 
     tools/vlm-bench-plot.py bench-bf16.json [bench-f32.json ...] docs/performance.svg
@@ -20,6 +22,7 @@ BARS = [
     ("encode_vs_matmul_peak", "vision_ms (tower + visual KV)", lambda m: f"{m['encode_gflops']:.0f} GFLOP/s"),
     ("decode_vs_gemv", "decode step", lambda m: f"{m['decode_gbps']:.1f} GB/s"),
     ("end_to_end_bound_vs_measured", "caption end to end", lambda m: f"{m['total_ms']['median']:.0f} ms"),
+    ("prefill_vs_matmul_peak", "prefill", lambda m: f"{m['prefill_gflops']:.0f} GFLOP/s"),
 ]
 COLOURS = {"onednn bf16": "#1f4e8c", "onednn f32": "#6f9fd8", "blas f32": "#c9803a"}
 W, BAR_H, GAP, LEFT, RIGHT, TOP = 760, 18, 14, 230, 40, 60
@@ -27,8 +30,10 @@ W, BAR_H, GAP, LEFT, RIGHT, TOP = 760, 18, 14, 230, 40, 60
 
 def svg(report):
     models = report["models"]
+    bars = [(key, label, absolute, [m for m in models if key in m["ratios"]]) for key, label, absolute in BARS]
+    bars = [b for b in bars if b[3]]
     plot_w = W - LEFT - RIGHT
-    rows = len(BARS) * (len(models) * BAR_H + GAP)
+    rows = sum(len(ms) * BAR_H + GAP for _, _, _, ms in bars)
     h = TOP + rows + 50
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" '
            f'font-family="sans-serif" font-size="12">',
@@ -44,14 +49,15 @@ def svg(report):
                f'stroke-dasharray="4 3"/>')
     out.append(f'<text x="{x70}" y="{TOP - 12}" text-anchor="middle" fill="#b22">70 % target</text>')
     y = TOP
-    for key, label, absolute in BARS:
-        out.append(f'<text x="{LEFT - 8}" y="{y + BAR_H * len(models) / 2 + 4}" '
+    for key, label, absolute, ms in bars:
+        out.append(f'<text x="{LEFT - 8}" y="{y + BAR_H * len(ms) / 2 + 4}" '
                    f'text-anchor="end">{escape(label)}</text>')
-        for m in models:
+        for m in ms:
             r = m["ratios"][key]
             bw = max(0.0, min(r, 1.0)) * plot_w
-            name = f'{m["backend"]} {m.get("precision", "f32")}'
-            colour = COLOURS.get(name, "#777")
+            kind = f'{m["backend"]} {m.get("precision", "f32")}'
+            colour = COLOURS.get(kind, "#777")
+            name = f'{m["_preset"]}: {kind}' if report["_mixed"] else kind
             out.append(f'<rect x="{LEFT}" y="{y}" width="{bw:.1f}" height="{BAR_H - 3}" fill="{colour}"/>')
             out.append(f'<text x="{LEFT + bw + 4:.1f}" y="{y + BAR_H - 6}" font-size="11">'
                        f'{escape(name)} {r:.2f} ({escape(absolute(m))})</text>')
@@ -78,7 +84,10 @@ def main():
             with open(path) as f:
                 reports.append(json.load(f))
     report = dict(reports[0])
-    report["models"] = [m for r in reports for m in r["models"]]
+    report["models"] = [dict(m, _preset=r["preset"]) for r in reports for m in r["models"]]
+    presets = list(dict.fromkeys(r["preset"] for r in reports))
+    report["_mixed"] = len(presets) > 1
+    report["preset"] = " and ".join(presets)
     if sys.argv[-1] == "-":
         sys.stdout.write(svg(report))
     else:

@@ -726,7 +726,112 @@ typedef struct {
   Stats preprocess, vision, prefill, decode, total;
   Stats vision_one_layer; /* vision_ms of the one-text-layer variant */
   gboolean has_one_layer;
+  double *decode_runs;    /* [n_runs] each kept run's decode ms */
+  double *probe_runs;     /* [n_runs] the GEMV probe's GB/s just before it; NULL without a probe */
 } ModelResult;
+
+/* ---- the GEMV probe: DRAM bandwidth here drifts by a third from minute
+ * to minute, so besides the limits (measured once, best of 3 rounds) a
+ * short GEMV is timed right before each caption, and decode is also given
+ * as a ratio to the bandwidth of its own minute. The engine's linear at
+ * m = 1 on weights packed in the run's dtype, cycling through 3 copies of
+ * the limit's shape (270 MiB in bf16), median of 9 calls. */
+enum { PROBE_ROWS = 11008, PROBE_COLS = 4096, PROBE_COPIES = 3 };
+
+typedef struct {
+  VlmOps *ops;
+  VlmLinearW lins[PROBE_COPIES];
+  float *x, *y;
+  double bytes;   /* one copy's */
+} Probe;
+
+static Probe *probe;
+
+static void fill_random (void *p, size_t bytes, dnnl_data_type_t dt);
+
+static void
+probe_open (void)
+{
+  g_autoptr (GError) error = NULL;
+  VlmOps *ops = vlm_ops_new (VLM_BACKEND_ONEDNN, n_threads, &error);
+  if (!ops)
+    return;
+  VlmDType dt = vlm_precision_dtype (VLM_BACKEND_ONEDNN, precision) == VLM_DTYPE_F32 ? VLM_DTYPE_F32 : VLM_DTYPE_BF16;
+  size_t n = (size_t) PROBE_ROWS * PROBE_COLS;
+  float *w = g_new (float, n);
+  fill_random (w, n * 4, dnnl_f32);
+  VlmTensor wt = {w, VLM_DTYPE_F32, 2, {PROBE_ROWS, PROBE_COLS}};
+  probe = g_new0 (Probe, 1);
+  probe->ops = ops;
+  for (int i = 0; i < PROBE_COPIES; i++) {
+    vlm_linear_init (&probe->lins[i], "probe", &wt, NULL, &error);
+    vlm_linear_pack (&probe->lins[i], &wt, dt, 1);
+  }
+  g_free (w);
+  probe->x = g_new (float, PROBE_COLS);
+  probe->y = g_new (float, PROBE_ROWS);
+  fill_random (probe->x, PROBE_COLS * 4.0, dnnl_f32);
+  probe->bytes = (double) n * (dt == VLM_DTYPE_F32 ? 4 : 2);
+}
+
+static double
+probe_mib (void)
+{
+  return probe ? PROBE_COPIES * probe->bytes / MIB : 0;
+}
+
+/* GB/s now, 0 without a probe. */
+static double
+probe_gbps (void)
+{
+  if (!probe)
+    return 0;
+  vlm_ops_bind_thread (probe->ops);
+  double t[3 * PROBE_COPIES];
+  for (int i = 0; i < 3 * PROBE_COPIES; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+    vlm_linear (probe->ops, &probe->lins[i % PROBE_COPIES], probe->x, 1, probe->y, VLM_ACT_NONE, NULL);
+    t[i] = (g_get_monotonic_time () - t0) / 1e6;
+  }
+  return probe->bytes / 1e9 / stats_of (t, 3 * PROBE_COPIES).median;
+}
+
+static void
+probe_close (void)
+{
+  if (!probe)
+    return;
+  for (int i = 0; i < PROBE_COPIES; i++)
+    vlm_linear_clear (&probe->lins[i]);
+  vlm_ops_free (probe->ops);
+  g_free (probe->x);
+  g_free (probe->y);
+  g_clear_pointer (&probe, g_free);
+}
+
+static void
+print_paired (Stats r)
+{
+  if (r.median > 0)
+    printf ("  %-22s = %.0f%% [%.0f .. %.0f] of the GEMV probe timed just before each run (median [min .. max])\n", "",
+            100 * r.median, 100 * r.min, 100 * r.max);
+}
+
+static void json_stats (JsonBuilder *b, const char *key, Stats s);
+
+/* Per kept run: its decode GB/s (step_mb per step of `steps`) over the
+ * probe's GB/s of its minute; median and spread. Zeros without a probe. */
+static Stats
+paired_decode_ratio (const ModelResult *m, double step_mb, int steps)
+{
+  Stats st = {0};
+  if (!m->probe_runs || !m->decode_runs)
+    return st;
+  double r[n_runs];
+  for (int i = 0; i < n_runs; i++)
+    r[i] = m->probe_runs[i] > 0 ? step_mb / 1e3 / (m->decode_runs[i] / steps / 1000) / m->probe_runs[i] : 0;
+  return stats_of (r, n_runs);
+}
 
 /* n frames of a moving pattern, w×h packed RGB, into a new *pixels. */
 static VlmFrame *
@@ -755,11 +860,13 @@ make_frames (int n, int w, int h, guint8 **pixels)
  * kept run. */
 static gboolean
 run_captions (VlmSession *s, const VlmFrame *frames, int n_frames, const VlmGenParams *gp, const char *label,
-              double *ms[5], int *n_tokens, char **text, int *n_disturbed, double *max_others, GError **error)
+              double *ms[5], double *probe_runs, int *n_tokens, char **text, int *n_disturbed, double *max_others,
+              GError **error)
 {
   for (int tries = 0, done = -n_warmup; done < n_runs; tries++) {
     VlmCaption cap;
     wait_quiet ();
+    double probe_now = probe_runs ? probe_gbps () : 0;
     CpuMark mark = cpu_mark ();
     if (!vlm_session_caption (s, frames, n_frames, NULL, gp, NULL, NULL, &cap, error))
       return FALSE;
@@ -773,6 +880,8 @@ run_captions (VlmSession *s, const VlmFrame *frames, int n_frames, const VlmGenP
       double v[5] = {cap.preprocess_ms, cap.vision_ms, cap.prefill_ms, cap.decode_ms, cap.total_ms};
       for (int i = 0; i < 5; i++)
         ms[i][done] = v[i];
+      if (probe_runs)
+        probe_runs[done] = probe_now;
       *n_tokens = cap.n_tokens;
       *n_disturbed += others > MAX_OTHER_CORES;
       *max_others = MAX (*max_others, others);
@@ -831,7 +940,14 @@ measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelRes
     gp.max_new_tokens = one_layer ? 1 : max_new_tokens;   /* only its vision_ms is used */
     gp.num_beams = 1;
     gp.do_sample = FALSE;
-    ok = run_captions (s, frames, F, &gp, label, ms, &n_tokens, &text, &n_disturbed, &max_others, error);
+    double *probe_runs = probe && !one_layer ? g_new0 (double, n_runs) : NULL;
+    ok = run_captions (s, frames, F, &gp, label, ms, probe_runs, &n_tokens, &text, &n_disturbed, &max_others, error);
+    if (ok && !one_layer) {
+      res->probe_runs = probe_runs;
+      res->decode_runs = g_memdup2 (ms[3], n_runs * sizeof (double));
+    } else {
+      g_free (probe_runs);
+    }
   }
   if (ok && one_layer) {
     res->vision_one_layer = stats_of (ms[1], n_runs);
@@ -1212,6 +1328,7 @@ ratio (double value, double limit)
 typedef struct {
   double tower_ms, tower_gflops, encode_gflops, step_ms, token_ms, step_mb, decode_gbps, bound_ms;
   double peak, gemv, r_tower, r_encode, r_decode, r_e2e;
+  Stats r_decode_paired;   /* per run, against the GEMV probe of its minute */
   const char *peak_name, *gemv_name;
 } Derived;
 
@@ -1252,6 +1369,7 @@ derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limi
   d.r_tower = ratio (d.tower_gflops, d.peak);
   d.r_encode = ratio (d.encode_gflops, d.peak);
   d.r_decode = ratio (d.decode_gbps, gemv);
+  d.r_decode_paired = paired_decode_ratio (m, d.step_mb, steps);
   d.r_e2e = ratio (d.bound_ms, m->total.median);
   return d;
 }
@@ -1280,6 +1398,7 @@ print_model (const ModelResult *m, const Work *w, const Derived *d)
                                           "of %s", m->n_tokens, d->token_ms, d->step_ms, d->step_mb, d->decode_gbps,
                                           100 * d->r_decode, d->gemv_name);
   print_stats ("decode", m->decode, dec);
+  print_paired (d->r_decode_paired);
   g_autofree char *tot = g_strdup_printf ("  bound %.0f ms: %.0f%%", d->bound_ms, 100 * d->r_e2e);
   print_stats ("caption end to end", m->total, tot);
   printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
@@ -1404,6 +1523,7 @@ json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *
   json_num (b, "tower_vs_matmul_peak", d->r_tower);
   json_num (b, "encode_vs_matmul_peak", d->r_encode);
   json_num (b, "decode_vs_gemv", d->r_decode);
+  json_stats (b, "decode_vs_gemv_probe_per_run", d->r_decode_paired);
   json_num (b, "end_to_end_bound_vs_measured", d->r_e2e);
   json_builder_end_object (b);
   json_builder_end_object (b);
@@ -1534,7 +1654,7 @@ measure_backends (const char *dir, const char *one_layer_dir, ModelResult *model
     peak_rss_reset ();
     if (!measure_model (dir, all[i].backend, FALSE, m, error))
       return -1;
-    m->peak_rss_mib = peak_rss_mib ();
+    m->peak_rss_mib = peak_rss_mib () - probe_mib ();
     GError *one_error = NULL;
     if (!measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
       progress ("%s: one-text-layer variant failed (%s); no tower-alone figure", m->backend, one_error->message);
@@ -2062,7 +2182,7 @@ ov_main (void)
       progress ("%s measures the oneDNN backend only", OV_PRESET);
     peak_rss_reset ();
     ok = measure_model (dir, VLM_BACKEND_ONEDNN, FALSE, &m, &error);
-    m.peak_rss_mib = peak_rss_mib ();
+    m.peak_rss_mib = peak_rss_mib () - probe_mib ();
   }
   if (tmp)
     remove_written (tmp);
@@ -2114,6 +2234,8 @@ ov_main (void)
     printf ("  bound (%s weights at GEMV %s %.1f GB/s): %.2f tokens/s; measured = %.0f%% of it\n", m.dtype,
             bf16 || int8 ? "bf16" : "f32", gemv, bound, 100 * decode_tps / bound);
   }
+  Stats paired = paired_decode_ratio (&m, step_bytes / 1e6, steps);
+  print_paired (paired);
   printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
           "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
   if (!skip_limits)
@@ -2154,13 +2276,17 @@ ov_main (void)
     json_builder_begin_object (b);
     json_num (b, "prefill_vs_matmul_peak", peak > 0 ? prefill_gflop / (m.prefill.median / 1000) / peak : 0);
     json_num (b, "decode_vs_gemv", gemv > 0 ? decode_tps / bound : 0);
+    json_stats (b, "decode_vs_gemv_probe_per_run", paired);
     json_builder_end_object (b);
     json_builder_end_object (b);
     json_builder_end_array (b);
     if (!json_finish (b, json_path, &error))
       return fail ("cannot write --json", error);
   }
+  probe_close ();
   g_free (m.text);
+  g_free (m.decode_runs);
+  g_free (m.probe_runs);
   g_free (limits.impl_f32);
   g_free (limits.impl_bf16);
   g_free (limits.impl_u8s8);
@@ -2206,6 +2332,8 @@ main (int argc, char **argv)
     return fail ("--runs and --max-new-tokens must be ≥ 1, --warmup ≥ 0", NULL);
   if (languagebind)
     return lb_main ();
+  if (!skip_limits && !quick)
+    probe_open ();
   if (onevision)
     return ov_main ();
 
@@ -2246,8 +2374,12 @@ main (int argc, char **argv)
     print_limits (&limits);
   if (json_path && !write_json (json_path, &w, models, n_models, derived, &limits, !skip_limits, load_before, &error))
     return fail ("cannot write --json", error);
-  for (int i = 0; i < n_models; i++)
+  probe_close ();
+  for (int i = 0; i < n_models; i++) {
     g_free (models[i].text);
+    g_free (models[i].decode_runs);
+    g_free (models[i].probe_runs);
+  }
   g_free (limits.impl_f32);
   g_free (limits.impl_bf16);
   g_free (limits.impl_u8s8);
