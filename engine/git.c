@@ -156,9 +156,8 @@ text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_
     float *k = vlm_arena_new (&r->arena, float, (size_t) M * D);
     float *v = vlm_arena_new (&r->arena, float, (size_t) M * D);
     float *a = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    static const VlmAct no_act[] = { VLM_ACT_NONE, VLM_ACT_NONE, VLM_ACT_NONE };
     gboolean last = cache_only && li == g->num_layers - 1;
-    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->key, &l->value, &l->query }, no_act, last ? 2 : 3, x, M,
+    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->key, &l->value, &l->query }, NULL, last ? 2 : 3, x, M,
                       (float *[]) { k, v, q });
     if (last) {
       for (int s = 0; s < n_seq; s++)

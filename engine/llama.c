@@ -147,7 +147,6 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
   int D = c->hidden_size, I = c->intermediate_size, M = n_seq * rows, hd = c->head_dim;
   int qd = c->num_heads * hd, kvd = c->num_kv_heads * hd;
   VlmOps *ops = r->ops;
-  static const VlmAct no_act[] = { VLM_ACT_NONE, VLM_ACT_NONE, VLM_ACT_NONE };
   for (int li = 0; li < c->num_layers; li++) {
     const VlmLlamaLayer *l = &r->lm->layers[li];
     /* rows [skip, rows) of each sequence go on past the cache */
@@ -163,11 +162,11 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
     float *a = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
     vlm_rms_norm (ops, x, M, D, l->input_layernorm, c->eps, h);
     if (skip == 0) {
-      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->q_proj, &l->k_proj, &l->v_proj }, no_act, 3, h, M,
+      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->q_proj, &l->k_proj, &l->v_proj }, NULL, 3, h, M,
                         (float *[]) { q, k, v });
     } else {
       vlm_linear (ops, &l->q_proj, h + (size_t) skip * D, Mq, q, VLM_ACT_NONE, NULL);
-      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->k_proj, &l->v_proj }, no_act, 2, h, M,
+      vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->k_proj, &l->v_proj }, NULL, 2, h, M,
                         (float *[]) { k, v });
     }
     for (int s = 0; s < n_seq; s++) {

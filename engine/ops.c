@@ -206,6 +206,9 @@ void
 vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts, int n, const float *x,
                   int m, float *const *ys)
 {
+  VlmAct none[VLM_GEMV_MAX_OUTS] = { VLM_ACT_NONE };
+  g_assert (acts || n <= VLM_GEMV_MAX_OUTS);
+  acts = acts ? acts : none;
   for (int i = 0; i < n; i++)
     g_assert (lins[i]->k == lins[0]->k && ys[i] != x);
   if (ops->dnnl)
@@ -282,9 +285,7 @@ apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
 }
 
 #define DECODE_MAX_ROWS 8
-#ifndef ATTN_BLOCK_BYTES
 #define ATTN_BLOCK_BYTES (4u << 20)
-#endif
 
 /* ---- decode attention over transposed keys: a kv head's keys and values
  * are read once for all the query rows that share them (its group of
@@ -297,12 +298,8 @@ typedef float Vf16 __attribute__ ((vector_size (64)));
 typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
 
 #define KEY_BLOCK 32
-#ifndef KEY_PREFETCH
-#define KEY_PREFETCH 64
-#endif
-#ifndef VALUE_PREFETCH
-#define VALUE_PREFETCH 32
-#endif
+#define KEY_PREFETCH 64     /* floats ahead in each key row */
+#define VALUE_PREFETCH 32   /* value rows ahead */
 
 /* a[r] += c[r][i] · (x0, x1) for rows r < R: one step of both kernels */
 static inline __attribute__ ((always_inline)) void

@@ -88,8 +88,8 @@ void vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, floa
 /* ys[i][m, lins[i]->n] = acts[i](x · W_iᵀ + b_i) for n linears that read the
  * same input (query/key/value, gate/up): decode's bf16 rows on oneDNN go
  * through all their weights in one parallel pass (fewer, fuller thread
- * teams than one call each); otherwise one vlm_linear each. The ys must
- * not alias x or each other. */
+ * teams than one call each); otherwise one vlm_linear each. acts may be
+ * NULL (none). The ys must not alias x or each other. */
 void vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts, int n,
                        const float *x, int m, float *const *ys);
 

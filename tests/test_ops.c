@@ -292,6 +292,10 @@ test_linear_multi (void)
       for (int i = 0; i < 3; i++)
         vt_assert_close (pass == 0 ? "blas" : pass == 1 ? "onednn" : "onednn packed bf16", y[i], want[i],
                          (int64_t) m * ns[i], TOL);
+      /* acts NULL: none (the first and third linears have none) */
+      vlm_linear_multi (ops, (const VlmLinearW *[]) { lp[0], lp[2] }, NULL, 2, x, m, (float *[]) { y[0], y[2] });
+      vt_assert_close ("no activations, first", y[0], want[0], (int64_t) m * ns[0], TOL);
+      vt_assert_close ("no activations, second", y[2], want[2], (int64_t) m * ns[2], TOL);
     }
     for (int i = 0; i < 3; i++)
       vlm_linear_clear (&lins[i]);

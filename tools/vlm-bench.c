@@ -730,48 +730,85 @@ typedef struct {
   double *probe_runs;     /* [n_runs] the GEMV probe's GB/s just before it; NULL without a probe */
 } ModelResult;
 
-/* ---- the GEMV probe: DRAM bandwidth here drifts by a third from minute
- * to minute, so besides the limits (measured once, best of 3 rounds) a
- * short GEMV is timed right before each caption, and decode is also given
- * as a ratio to the bandwidth of its own minute. The engine's linear at
- * m = 1 on weights packed in the run's dtype, cycling through 3 copies of
- * the limit's shape (270 MiB in bf16), median of 9 calls. */
-enum { PROBE_ROWS = 11008, PROBE_COLS = 4096, PROBE_COPIES = 3 };
+/* ---- the engine's linear at m = 1 on a GEMV_ROWS × GEMV_COLS weight packed
+ * as a model's are (vlm_linear_pack), in dtype dt, cycling through copies
+ * that exceed the caches: the engine's GEMV from DRAM. */
+enum { GEMV_ROWS = 11008, GEMV_COLS = 4096 };
 
 typedef struct {
   VlmOps *ops;
-  VlmLinearW lins[PROBE_COPIES];
+  VlmLinearW *lins;
+  int n_copies;
   float *x, *y;
   double bytes;   /* one copy's */
-} Probe;
-
-static Probe *probe;
+} EngineGemv;
 
 static void fill_random (void *p, size_t bytes, dnnl_data_type_t dt);
 
-static void
-probe_open (void)
+static EngineGemv *
+engine_gemv_new (VlmDType dt, int n_copies)
 {
   g_autoptr (GError) error = NULL;
   VlmOps *ops = vlm_ops_new (VLM_BACKEND_ONEDNN, n_threads, &error);
   if (!ops)
-    return;
-  VlmDType dt = vlm_precision_dtype (VLM_BACKEND_ONEDNN, precision) == VLM_DTYPE_F32 ? VLM_DTYPE_F32 : VLM_DTYPE_BF16;
-  size_t n = (size_t) PROBE_ROWS * PROBE_COLS;
+    return NULL;
+  size_t n = (size_t) GEMV_ROWS * GEMV_COLS;
   float *w = g_new (float, n);
   fill_random (w, n * 4, dnnl_f32);
-  VlmTensor wt = {w, VLM_DTYPE_F32, 2, {PROBE_ROWS, PROBE_COLS}};
-  probe = g_new0 (Probe, 1);
-  probe->ops = ops;
-  for (int i = 0; i < PROBE_COPIES; i++) {
-    vlm_linear_init (&probe->lins[i], "probe", &wt, NULL, &error);
-    vlm_linear_pack (&probe->lins[i], &wt, dt, 1);
+  VlmTensor wt = {w, VLM_DTYPE_F32, 2, {GEMV_ROWS, GEMV_COLS}};
+  EngineGemv *b = g_new0 (EngineGemv, 1);
+  b->ops = ops;
+  b->n_copies = n_copies;
+  b->lins = g_new0 (VlmLinearW, n_copies);
+  for (int i = 0; i < n_copies; i++) {
+    vlm_linear_init (&b->lins[i], "gemv", &wt, NULL, &error);
+    vlm_linear_pack (&b->lins[i], &wt, dt, 1);
   }
   g_free (w);
-  probe->x = g_new (float, PROBE_COLS);
-  probe->y = g_new (float, PROBE_ROWS);
-  fill_random (probe->x, PROBE_COLS * 4.0, dnnl_f32);
-  probe->bytes = (double) n * (dt == VLM_DTYPE_F32 ? 4 : 2);
+  b->x = g_new (float, GEMV_COLS);
+  b->y = g_new (float, GEMV_ROWS);
+  fill_random (b->x, GEMV_COLS * 4.0, dnnl_f32);
+  b->bytes = (double) n * (dt == VLM_DTYPE_F32 ? 4 : dt == VLM_DTYPE_I8 ? 1 : 2);
+  vlm_ops_bind_thread (ops);
+  return b;
+}
+
+static void
+engine_gemv_run (void *data, int i)
+{
+  EngineGemv *b = data;
+  vlm_linear (b->ops, &b->lins[i % b->n_copies], b->x, 1, b->y, VLM_ACT_NONE, NULL);
+}
+
+static void
+engine_gemv_free (EngineGemv *b)
+{
+  if (!b)
+    return;
+  for (int i = 0; i < b->n_copies; i++)
+    vlm_linear_clear (&b->lins[i]);
+  vlm_ops_free (b->ops);
+  g_free (b->lins);
+  g_free (b->x);
+  g_free (b->y);
+  g_free (b);
+}
+
+/* ---- the GEMV probe: DRAM bandwidth here drifts by a third from minute
+ * to minute, so besides the limits (measured once, best of 3 rounds) a
+ * short GEMV is timed right before each caption, and decode is also given
+ * as a ratio to the bandwidth of its own minute. The engine's GEMV in the
+ * run's dtype (bf16 for int8 runs, whose heads stay bf16), 3 copies (270
+ * MiB in bf16), median of 9 calls. */
+enum { PROBE_COPIES = 3 };
+
+static EngineGemv *probe;
+
+static void
+probe_open (void)
+{
+  VlmDType dt = vlm_precision_dtype (VLM_BACKEND_ONEDNN, precision);
+  probe = engine_gemv_new (dt == VLM_DTYPE_F32 ? VLM_DTYPE_F32 : VLM_DTYPE_BF16, PROBE_COPIES);
 }
 
 static double
@@ -790,7 +827,7 @@ probe_gbps (void)
   double t[3 * PROBE_COPIES];
   for (int i = 0; i < 3 * PROBE_COPIES; i++) {
     gint64 t0 = g_get_monotonic_time ();
-    vlm_linear (probe->ops, &probe->lins[i % PROBE_COPIES], probe->x, 1, probe->y, VLM_ACT_NONE, NULL);
+    engine_gemv_run (probe, i);
     t[i] = (g_get_monotonic_time () - t0) / 1e6;
   }
   return probe->bytes / 1e9 / stats_of (t, 3 * PROBE_COPIES).median;
@@ -799,14 +836,7 @@ probe_gbps (void)
 static void
 probe_close (void)
 {
-  if (!probe)
-    return;
-  for (int i = 0; i < PROBE_COPIES; i++)
-    vlm_linear_clear (&probe->lins[i]);
-  vlm_ops_free (probe->ops);
-  g_free (probe->x);
-  g_free (probe->y);
-  g_clear_pointer (&probe, g_free);
+  g_clear_pointer (&probe, engine_gemv_free);
 }
 
 static void
@@ -982,7 +1012,7 @@ typedef struct {
   double other_cores;                             /* other processes' largest CPU use while measured */
 } Limits;
 
-enum { LIM_M = 1182, LIM_K = 768, LIM_N = 3072, SGEMM_N = 2048, GEMV_ROWS = 11008, GEMV_COLS = 4096, GEMV_ROUNDS = 3 };
+enum { LIM_M = 1182, LIM_K = 768, LIM_N = 3072, SGEMM_N = 2048, GEMV_ROUNDS = 3 };
 
 typedef void (*BenchFunc) (void *data, int iteration);
 
@@ -1213,53 +1243,17 @@ gemv_best (dnnl_engine_t engine, dnnl_data_type_t dt, double pool, double min_ti
   g_free (name);
 }
 
-/* The engine's linear at m = 1 on bf16 weights packed as a model's are
- * (vlm_linear_pack), cycling through copies: where the CPU has avx512_bf16
- * this is its own GEMV kernel, which outruns oneDNN's m = 1 matmul here,
- * so the limit must count it too. */
-typedef struct {
-  VlmOps *ops;
-  VlmLinearW *lins;
-  int n_copies;
-  float *x, *y;
-} EngineGemv;
-
-static void
-engine_gemv_run (void *data, int i)
-{
-  EngineGemv *b = data;
-  vlm_linear (b->ops, &b->lins[i % b->n_copies], b->x, 1, b->y, VLM_ACT_NONE, NULL);
-}
-
+/* The engine's linear in bf16 (where the CPU has avx512_bf16, its own
+ * GEMV kernel, which outruns oneDNN's m = 1 matmul here, so the limit must
+ * count it too), cycling through copies filling `pool_bytes`. */
 static double
-bench_engine_gemv (int rows, int cols, double pool_bytes, double min_time)
+bench_engine_gemv (double pool_bytes, double min_time)
 {
-  g_autoptr (GError) error = NULL;
-  EngineGemv b = {vlm_ops_new (VLM_BACKEND_ONEDNN, n_threads > 0 ? n_threads : 0, &error)};
-  if (!b.ops)
+  EngineGemv *b = engine_gemv_new (VLM_DTYPE_BF16, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * 2.0))));
+  if (!b)
     return 0;
-  size_t n = (size_t) rows * cols;
-  guint16 *w = g_new (guint16, n);
-  fill_random (w, n * 2, dnnl_bf16);
-  VlmTensor wt = {w, VLM_DTYPE_BF16, 2, {rows, cols}};
-  b.n_copies = MAX (1, (int) ceil (pool_bytes / (n * 2.0)));
-  b.lins = g_new0 (VlmLinearW, b.n_copies);
-  for (int i = 0; i < b.n_copies; i++) {
-    vlm_linear_init (&b.lins[i], "gemv", &wt, NULL, &error);
-    vlm_linear_pack (&b.lins[i], &wt, VLM_DTYPE_BF16, 1);
-  }
-  b.x = g_new (float, cols);
-  b.y = g_new (float, rows);
-  fill_random (b.x, cols * 4.0, dnnl_f32);
-  vlm_ops_bind_thread (b.ops);
-  double t = time_call (engine_gemv_run, &b, min_time);
-  for (int i = 0; i < b.n_copies; i++)
-    vlm_linear_clear (&b.lins[i]);
-  g_free (b.lins);
-  g_free (b.x);
-  g_free (b.y);
-  g_free (w);
-  vlm_ops_free (b.ops);
+  double t = time_call (engine_gemv_run, b, min_time);
+  engine_gemv_free (b);
   return t;
 }
 
@@ -1300,7 +1294,7 @@ measure_limits (Limits *l)
                                                                                  min_time));
     gemv_best (engine, dnnl_f32, pool, min_time, &l->gemv_f32_dnnl, &l->impl_gemv_f32);
     gemv_best (engine, dnnl_bf16, pool, min_time, &l->gemv_bf16_dnnl, &l->impl_gemv_bf16);
-    double t = bench_engine_gemv (GEMV_ROWS, GEMV_COLS, pool, min_time);
+    double t = bench_engine_gemv (pool, min_time);
     if (t > 0)
       l->gemv_bf16_engine = MAX (l->gemv_bf16_engine, gemv_elems * 2 / 1e9 / t);
   }
