@@ -352,6 +352,7 @@ vlm_session_new (VlmModel *model, GError **error)
     vlm_session_free (s);
     return NULL;
   }
+  vlm_ops_set_attention_dtype (s->ops, model->weights.dtype);
   return s;
 }
 

@@ -71,6 +71,12 @@ typedef struct VlmOps VlmOps;
 VlmOps *vlm_ops_new (VlmBackend backend, int n_threads, GError **error);
 void vlm_ops_free (VlmOps *ops);
 VlmBackend vlm_ops_backend (const VlmOps *ops);
+/* The dtype full-length attention (more than 8 query rows: the tower,
+ * prefill) multiplies in on oneDNN: BF16 converts q, k, v and the softmax
+ * probabilities to bf16 (scores and outputs stay f32); anything else, and
+ * the BLAS backend, f32 (the default). Sessions set their model's matmul
+ * dtype (vlm_precision_dtype). Decode-sized attention is f32 throughout. */
+void vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype);
 /* Applies the thread count to the calling thread (OpenMP ICVs are per
  * thread) and to OpenBLAS. Call at the start of each batch of work. */
 void vlm_ops_bind_thread (VlmOps *ops);

@@ -25,6 +25,8 @@ struct VlmOps {
   VlmOpsDnnl *dnnl;     /* oneDNN engine, stream, primitive cache; NULL for BLAS */
   VlmScratch scores;    /* attention scores [n_heads, lq, lk] */
   VlmScratch staging;   /* BLAS linear: x·Wᵀ before bias/act/residual */
+  gboolean attn_bf16;   /* oneDNN full-length attention in bf16 (vlm_ops_set_attention_dtype) */
+  VlmScratch attn_in;   /* its bf16 q block, k, v and probabilities (halves of floats) */
 };
 
 /* One attention call's geometry (see vlm_attention). */
@@ -33,6 +35,7 @@ typedef struct {
   int ldq, ldk, ldv, ldo;
   float scale;
   gboolean k_t;   /* keys transposed (vlm_attention_kt): ldk is the stride of a dim */
+  gboolean bf16;  /* oneDNN: q, k, v and the probabilities in bf16 (scores and out f32) */
 } VlmAttnShape;
 
 /* ---- reference backend (ops_blas.c) */
@@ -65,11 +68,15 @@ void vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const 
 void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
                           const float *beta, float eps, float *y);
 void vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n);
-void vlm_dnnl_softmax (VlmOpsDnnl *d, float *x, int m, int n);
-void vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, const float *k,
+/* softmax of each of x's m rows of n into y, f32 or bf16 (y may alias an f32 x) */
+void vlm_dnnl_softmax (VlmOpsDnnl *d, const float *x, int m, int n, void *y, gboolean y_bf16);
+/* x [m rows of k, stride ld] → dense bf16 out [m, k], rounding to nearest even */
+void vlm_dnnl_to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k, int ld, uint16_t *out);
+/* q, k, probs and v are f32, or bf16 where s->bf16 */
+void vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const void *q, const void *k,
                            float *scores);
-void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *probs,
-                            const float *v, float *out);
+void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const void *probs,
+                            const void *v, float *out);
 
 /* ---- decode's bf16 linears (ops_gemv.c) */
 #define VLM_GEMV_MAX_ROWS 4

@@ -201,13 +201,19 @@ pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops
   return pd_create_scaled (d, op_desc, post_ops, prefer, FALSE);
 }
 
-/* An f32 memory descriptor with explicit strides (all ours are plain). */
+/* A memory descriptor with explicit strides (all ours are plain). */
+static dnnl_memory_desc_t
+md_typed (int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides, dnnl_data_type_t dt)
+{
+  dnnl_memory_desc_t md;
+  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&md, ndims, dims, dt, strides));
+  return md;
+}
+
 static dnnl_memory_desc_t
 md_strided (int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides)
 {
-  dnnl_memory_desc_t md;
-  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&md, ndims, dims, dnnl_f32, strides));
-  return md;
+  return md_typed (ndims, dims, strides, dnnl_f32);
 }
 
 /* ------------------------------------------------------------ context */
@@ -402,24 +408,22 @@ vlm_dnnl_packed_free (void *packed)
   g_free (p);
 }
 
-/* x [m, k] f32 → bf16 into d->src_bf16, rounding to nearest even: by a
- * cached reorder (vectorised, threaded), or for a few rows by a loop. */
-static void *
-to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
+/* x [m rows of k, stride ld] f32 → dense bf16 [m, k] in out, rounding to
+ * nearest even: by a cached reorder (vectorised, threaded), or for a few
+ * values by a loop (decode's rows: a primitive call would cost more). */
+void
+vlm_dnnl_to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k, int ld, uint16_t *out)
 {
-  size_t n = (size_t) m * k;
-  void *out = vlm_scratch_get (&d->src_bf16, (n + 1) / 2);
-  if (n <= 16384) {   /* decode's few rows: a primitive call would cost more than the loop */
-    uint16_t *o = out;
-    for (size_t i = 0; i < n; i++) o[i] = vlm_f32_to_bf16 (x[i]);
-    return out;
+  if ((size_t) m * k <= 16384) {
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < k; j++) out[(size_t) i * k + j] = vlm_f32_to_bf16 (x[(size_t) i * ld + j]);
+    return;
   }
-  PrimKey key = { PRIM_TO_BF16, { m, k } };
+  PrimKey key = { PRIM_TO_BF16, { m, k, ld } };
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p) {
-    dnnl_memory_desc_t from, to;
+    dnnl_memory_desc_t from = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { ld, 1 }), to;
     dnnl_primitive_desc_t pd;
-    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&from, 2, (dnnl_dims_t) { m, k }, dnnl_f32, dnnl_ab));
     DNNL_CHECK (dnnl_memory_desc_init_by_tag (&to, 2, (dnnl_dims_t) { m, k }, dnnl_bf16, dnnl_ab));
     dnnl_primitive_attr_t attr;
     DNNL_CHECK (dnnl_primitive_attr_create (&attr));
@@ -429,6 +433,14 @@ to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
     p = prim_new (d, &key, pd, (int[]) { DNNL_ARG_FROM, DNNL_ARG_TO }, 2);
   }
   prim_run (d, p, (void *[]) { (void *) x, out });
+}
+
+/* A linear's input x [m, k] in bf16, in d->src_bf16. */
+static void *
+to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
+{
+  uint16_t *out = (uint16_t *) vlm_scratch_get (&d->src_bf16, ((size_t) m * k + 1) / 2);
+  vlm_dnnl_to_bf16 (d, x, m, k, k, out);
   return out;
 }
 
@@ -667,17 +679,19 @@ vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n)
 }
 
 void
-vlm_dnnl_softmax (VlmOpsDnnl *d, float *x, int m, int n)
+vlm_dnnl_softmax (VlmOpsDnnl *d, const float *x, int m, int n, void *y, gboolean y_bf16)
 {
-  PrimKey key = { PRIM_SOFTMAX, { m, n } };
+  PrimKey key = { PRIM_SOFTMAX, { m, n, y_bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
-  void *h[] = { x, x };
+  void *h[] = { (void *) x, y };
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p) {
     dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
+    dnnl_memory_desc_t out = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 },
+                                       y_bf16 ? dnnl_bf16 : dnnl_f32);
     dnnl_softmax_v2_desc_t desc;
     DNNL_CHECK (dnnl_softmax_v2_forward_desc_init (&desc, dnnl_forward_inference,
-                                                   dnnl_softmax_accurate, &md, &md, 1));
+                                                   dnnl_softmax_accurate, &md, &out, 1));
     p = prim_new (d, &key, pd_create (d, &desc, NULL, NULL), ids, 2);
   }
   prim_run (d, p, h);
@@ -692,21 +706,23 @@ vlm_dnnl_softmax (VlmOpsDnnl *d, float *x, int m, int n)
  * [n_heads, lq, lk]. */
 
 void
-vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, const float *k,
+vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const void *q, const void *k,
                       float *scores)
 {
   int64_t kvh = s->n_kv_heads, g = s->n_heads / s->n_kv_heads, hd = s->head_dim;
   int64_t lq = s->lq, lk = s->lk;
-  PrimKey key = { PRIM_ATTN_SCORES, { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale), s->k_t } };
+  PrimKey key = { PRIM_ATTN_SCORES,
+                  { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale), s->k_t, s->bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[] = { (void *) q, (void *) k, scores };
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p) {
-    dnnl_memory_desc_t src = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
-                                         (dnnl_dims_t) { g * hd, hd, s->ldq, 1 });
-    dnnl_memory_desc_t wei = md_strided (4, (dnnl_dims_t) { kvh, 1, hd, lk },   /* kᵀ */
-                                         s->k_t ? (dnnl_dims_t) { hd * s->ldk, hd * s->ldk, s->ldk, 1 }
-                                                : (dnnl_dims_t) { hd, hd, 1, s->ldk });
+    dnnl_data_type_t dt = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t src = md_typed (4, (dnnl_dims_t) { kvh, g, lq, hd },
+                                       (dnnl_dims_t) { g * hd, hd, s->ldq, 1 }, dt);
+    dnnl_memory_desc_t wei = md_typed (4, (dnnl_dims_t) { kvh, 1, hd, lk },   /* kᵀ */
+                                       s->k_t ? (dnnl_dims_t) { hd * s->ldk, hd * s->ldk, s->ldk, 1 }
+                                              : (dnnl_dims_t) { hd, hd, 1, s->ldk }, dt);
     dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
                                          (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
     dnnl_post_ops_t po;
@@ -720,20 +736,21 @@ vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const float *q, cons
 }
 
 void
-vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const float *probs,
-                       const float *v, float *out)
+vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const void *probs,
+                       const void *v, float *out)
 {
   int64_t kvh = s->n_kv_heads, g = s->n_heads / s->n_kv_heads, hd = s->head_dim;
   int64_t lq = s->lq, lk = s->lk;
-  PrimKey key = { PRIM_ATTN_CONTEXT, { kvh, g, lq, lk, hd, s->ldv, s->ldo } };
+  PrimKey key = { PRIM_ATTN_CONTEXT, { kvh, g, lq, lk, hd, s->ldv, s->ldo, s->bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[] = { (void *) probs, (void *) v, out };
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p) {
-    dnnl_memory_desc_t src = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
-                                         (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
-    dnnl_memory_desc_t wei = md_strided (4, (dnnl_dims_t) { kvh, 1, lk, hd },
-                                         (dnnl_dims_t) { hd, hd, s->ldv, 1 });
+    dnnl_data_type_t dt = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t src = md_typed (4, (dnnl_dims_t) { kvh, g, lq, lk },
+                                       (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 }, dt);
+    dnnl_memory_desc_t wei = md_typed (4, (dnnl_dims_t) { kvh, 1, lk, hd },
+                                       (dnnl_dims_t) { hd, hd, s->ldv, 1 }, dt);
     dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
                                          (dnnl_dims_t) { g * hd, hd, s->ldo, 1 });
     dnnl_matmul_desc_t desc;

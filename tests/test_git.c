@@ -19,8 +19,7 @@ test_stages (gconstpointer data)
   VlmModel *m = load_tiny (be);
   VlmSafetensors *gold = vt_open_golden ("fixtures/git-video-tiny/golden.safetensors");
   GError *error = NULL;
-  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
-  g_assert_no_error (error);
+  VlmOps *ops = vt_ops_new (be);
   GitRun *run = m->arch->run_new (m, ops, 1, 32, &error);
   g_assert_no_error (error);
   vlm_ops_bind_thread (ops);

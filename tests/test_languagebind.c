@@ -205,8 +205,7 @@ check_stages (const char *dir, const VtBackend *be)
   const LanguageBind *lb = m->impl;
   const VlmVit *vit = &lb->vision;
   GError *error = NULL;
-  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
-  g_assert_no_error (error);
+  VlmOps *ops = vt_ops_new (be);
   LanguageBindRun *run = m->arch->run_new (m, ops, 1, 16, &error);
   g_assert_no_error (error);
   vlm_ops_bind_thread (ops);

@@ -126,8 +126,7 @@ test_stages (gconstpointer data)
   VlmModel *m = load_tiny (c->fx, c->be);
   VlmSafetensors *gold = open_golden (c->fx);
   GError *error = NULL;
-  VlmOps *ops = vlm_ops_new (c->be->backend, 0, &error);
-  g_assert_no_error (error);
+  VlmOps *ops = vt_ops_new (c->be);
   int64_t n_px, n_proj, n_logits, n_ids;
   g_autofree int *ids = vt_tensor_int (gold, "input_ids", &n_ids);
   LlavaRun *run = m->arch->run_new (m, ops, 4, (int) n_ids, &error);

@@ -684,7 +684,22 @@ naive_attention (const AttnCase *c, const float *q, int ldq, const float *k, int
   }
 }
 
-/* Padding columns of a strided output must stay untouched. */
+/* A copy of n floats rounded to bf16 and back. */
+static float *
+bf16_rounded (const float *x, size_t n)
+{
+  float *y = g_new (float, n);
+  for (size_t i = 0; i < n; i++) y[i] = vlm_bf16_to_f32 (vlm_f32_to_bf16 (x[i]));
+  return y;
+}
+
+/* Each backend in f32, and oneDNN with bf16 attention. bf16 attention
+ * (more than 8 query rows) must equal the exact attention of q, k and v
+ * rounded to bf16, up to the rounding of the probabilities to bf16: each
+ * moves by at most 2^-8 of itself (8 significant bits), so an output, a
+ * convex combination of values, by at most 2^-8 · max|v| = 2^-7. That
+ * bound over the output's range is the tolerance. Decode sizes stay f32.
+ * Padding columns of a strided output must stay untouched. */
 static void
 test_attention (gconstpointer data)
 {
@@ -694,7 +709,8 @@ test_attention (gconstpointer data)
   int ldq = c->fused_qkv ? dq + 2 * dkv : dq, ldk = c->fused_qkv ? ldq : dkv, ldv = ldk;
   int ldo = c->fused_qkv ? dq + 5 : dq;
   /* fused: each row is [q | k | v]; else three dense buffers */
-  g_autofree float *qkv = rand_f32 (r, (size_t) MAX (c->lq, c->lk) * (dq + 2 * dkv) + 1, -2, 2);
+  size_t n_qkv = (size_t) MAX (c->lq, c->lk) * (dq + 2 * dkv) + 1;
+  g_autofree float *qkv = rand_f32 (r, n_qkv, -2, 2);
   g_autofree float *kbuf = rand_f32 (r, (size_t) c->lk * dkv, -2, 2);
   g_autofree float *vbuf = rand_f32 (r, (size_t) c->lk * dkv, -2, 2);
   const float *q = qkv;
@@ -702,15 +718,38 @@ test_attention (gconstpointer data)
   float scale = 1.0f / sqrtf ((float) c->head_dim);
   size_t n_out = (size_t) c->lq * ldo;
   g_autofree float *want = g_new0 (float, n_out);
+  g_autofree float *want16 = g_new0 (float, n_out);
   g_autofree float *out = g_new (float, n_out);
 
   naive_attention (c, q, ldq, k, ldk, v, ldv, scale, want, ldo);
-  for (int i = 0; i < 2; i++) {
-    VlmOps *ops = new_ops (backends[i]);
+  {
+    g_autofree float *qkv16 = bf16_rounded (qkv, n_qkv);
+    g_autofree float *k16 = bf16_rounded (kbuf, (size_t) c->lk * dkv);
+    g_autofree float *v16 = bf16_rounded (vbuf, (size_t) c->lk * dkv);
+    naive_attention (c, qkv16, ldq, c->fused_qkv ? qkv16 + dq : k16, ldk,
+                     c->fused_qkv ? qkv16 + dq + dkv : v16, ldv, scale, want16, ldo);
+  }
+  float lo = want16[0], hi = want16[0];
+  for (size_t i = 0; i < n_out; i++) {
+    lo = MIN (lo, want16[i]);
+    hi = MAX (hi, want16[i]);
+  }
+  double bf16_tol = ldexp (1.0, -7) / (hi - lo);
+  const struct { VlmBackend backend; VlmDType attn; const char *name; } runs[] = {
+    { VLM_BACKEND_ONEDNN, VLM_DTYPE_F32, "onednn" },
+    { VLM_BACKEND_BLAS, VLM_DTYPE_F32, "blas" },
+    { VLM_BACKEND_ONEDNN, VLM_DTYPE_BF16, "onednn, bf16 attention" },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (runs); i++) {
+    VlmOps *ops = new_ops (runs[i].backend);
+    vlm_ops_set_attention_dtype (ops, runs[i].attn);
+    gboolean in_bf16 = runs[i].attn == VLM_DTYPE_BF16 && c->lq > 8;
+    const float *expect = in_bf16 ? want16 : want;
+    double tol = in_bf16 ? bf16_tol : TOL;
     memset (out, 0, sizeof (float) * n_out);
     vlm_attention (ops, q, ldq, k, ldk, v, ldv, c->lq, c->lk, c->n_heads, c->n_kv_heads,
                    c->head_dim, scale, &c->mask, out, ldo);
-    vt_assert_close (backend_names[i], out, want, (int64_t) n_out, TOL);
+    vt_assert_close (runs[i].name, out, expect, (int64_t) n_out, tol);
     for (int row = 0; row < c->lq; row++)
       for (int col = dq; col < ldo; col++) g_assert_cmpfloat (out[row * ldo + col], ==, 0.0f);
 
@@ -722,8 +761,8 @@ test_attention (gconstpointer data)
     memset (out, 0, sizeof (float) * n_out);
     vlm_attention_kt (ops, q, ldq, kt, ldkt, v, ldv, c->lq, c->lk, c->n_heads, c->n_kv_heads,
                       c->head_dim, scale, &c->mask, out, ldo);
-    g_autofree char *what = g_strdup_printf ("%s, keys transposed", backend_names[i]);
-    vt_assert_close (what, out, want, (int64_t) n_out, TOL);
+    g_autofree char *what = g_strdup_printf ("%s, keys transposed", runs[i].name);
+    vt_assert_close (what, out, expect, (int64_t) n_out, tol);
     for (int row = 0; row < c->lq; row++)
       for (int col = dq; col < ldo; col++) g_assert_cmpfloat (out[row * ldo + col], ==, 0.0f);
     vlm_ops_free (ops);

@@ -37,8 +37,7 @@ setup (Setup *t, const VtBackend *be, int beams, int new_tokens)
   t->m = load_tiny (be);
   t->gold = vt_open_golden (FIXTURE "/golden.safetensors");
   t->ids = vt_tensor_int (t->gold, "input_ids", &t->n_ids);
-  t->ops = vlm_ops_new (be->backend, 0, &error);
-  g_assert_no_error (error);
+  t->ops = vt_ops_new (be);
   t->run = t->m->arch->run_new (t->m, t->ops, beams, (int) t->n_ids + new_tokens, &error);
   g_assert_no_error (error);
   vlm_ops_bind_thread (t->ops);
@@ -393,8 +392,7 @@ test_grid_rounds_down (void)
     for (int y = 0; y < 36; y++)
       for (int x = 0; x < 36; x++)
         px[(c * 36 + y) * 36 + x] = y < 32 && x < 32 ? golden_px[(c * 32 + y) * 32 + x] : 7.0f;
-  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
-  g_assert_no_error (error);
+  VlmOps *ops = vt_ops_new (be);
   SmolVLMRun *run = m->arch->run_new (m, ops, 16, (int) n_ids, &error);
   g_assert_no_error (error);
   vlm_ops_bind_thread (ops);

@@ -123,6 +123,16 @@ vt_load_model (const char *dir, const VtBackend *be)
   return m;
 }
 
+VlmOps *
+vt_ops_new (const VtBackend *be)
+{
+  GError *error = NULL;
+  VlmOps *ops = vlm_ops_new (be->backend, 0, &error);
+  g_assert_no_error (error);
+  vlm_ops_set_attention_dtype (ops, vlm_precision_dtype (be->backend, be->precision));
+  return ops;
+}
+
 VlmFrame *
 vt_golden_frames (const VlmSafetensors *gold, int *n)
 {

@@ -2,6 +2,7 @@
 #ifndef VLM_TESTUTIL_H
 #define VLM_TESTUTIL_H
 
+#include "ops.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -47,6 +48,8 @@ extern const VtBackend vt_int8;
 
 /* Loads the model folder `dir` as `be` computes; fails the test if it cannot. */
 VlmModel *vt_load_model (const char *dir, const VtBackend *be);
+/* An ops context as a session on `be` makes one (attention dtype included). */
+VlmOps *vt_ops_new (const VtBackend *be);
 
 /* A golden's frames_u8 (F, H, W, 3) as F packed-RGB VlmFrames over the
  * golden's memory (g_free the array); F in *n. */
