@@ -176,11 +176,8 @@ text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_
     vlm_layer_norm (ops, x, M, D, l->attn_ln_w, l->attn_ln_b, g->eps, x);
     vlm_arena_rewind (&r->arena, mark);
 
-    float *mid = vlm_arena_new (&r->arena, float, (size_t) M * g->intermediate_size);
-    vlm_linear (ops, &l->intermediate, x, M, mid, g->act, NULL);
-    vlm_linear (ops, &l->out, mid, M, x, VLM_ACT_NONE, x);
+    vlm_mlp (ops, &l->intermediate, g->act, &l->out, x, M, x, x);
     vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, g->eps, x);
-    vlm_arena_rewind (&r->arena, mark);
   }
 }
 

@@ -211,11 +211,9 @@ llava_encode (void *run, const float *pixels, int n_frames, GError **error)
   g_assert (n_frames == CLIP_FRAMES);
   size_t mark = vlm_arena_mark (&r->arena);
   float *features = vlm_arena_new (&r->arena, float, (size_t) T * vc->hidden_size);
-  float *hidden = vlm_arena_new (&r->arena, float, (size_t) T * D);
   float *projected = lv->flavour->pool ? vlm_arena_new (&r->arena, float, (size_t) T * D) : r->video;
   vlm_vit_forward (&lv->tower, r->ops, &r->arena, pixels, n_frames, lv->feature_layers, FALSE, features);
-  vlm_linear (r->ops, &p->linear_1, features, T, hidden, p->act, NULL);
-  vlm_linear (r->ops, &p->linear_2, hidden, T, projected, VLM_ACT_NONE, NULL);
+  vlm_mlp (r->ops, &p->linear_1, p->act, &p->linear_2, features, T, projected, NULL);
   if (lv->flavour->pool) {
     for (int f = 0; f < n_frames; f++)
       pool_frame (projected + (size_t) f * vc->n_tokens * D, vc->grid, pg, D, r->video + (size_t) f * pg * pg * D);

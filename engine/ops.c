@@ -165,6 +165,7 @@ vlm_ops_free (VlmOps *ops)
   vlm_scratch_clear (&ops->scores);
   vlm_scratch_clear (&ops->staging);
   vlm_scratch_clear (&ops->attn_in);
+  vlm_scratch_clear (&ops->hidden);
   g_free (ops);
 }
 
@@ -223,6 +224,20 @@ vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts
   else
     for (int i = 0; i < n; i++)
       vlm_blas_linear (ops, lins[i], x, m, ys[i], acts[i], NULL);
+}
+
+void
+vlm_mlp (VlmOps *ops, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x, int m,
+         float *y, const float *residual)
+{
+  g_assert (fc2->k == fc1->n);
+  if (ops->dnnl) {
+    vlm_dnnl_mlp (ops->dnnl, fc1, act, fc2, x, m, y, residual);
+    return;
+  }
+  float *hidden = vlm_scratch_get (&ops->hidden, (size_t) m * fc1->n);
+  vlm_blas_linear (ops, fc1, x, m, hidden, act, NULL);
+  vlm_blas_linear (ops, fc2, hidden, m, y, VLM_ACT_NONE, residual);
 }
 
 void

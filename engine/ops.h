@@ -99,6 +99,14 @@ void vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, floa
 void vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts, int n,
                        const float *x, int m, float *const *ys);
 
+/* y = fc2(act(fc1(x))) + residual: a transformer's MLP, or a two-layer
+ * projector (residual NULL). The hidden activation [m, fc1->n] lives in
+ * `ops`; with bf16 weights on oneDNN it stays bf16 between the two matmuls
+ * (the first writes it, the second reads it, no f32 copy or conversion).
+ * y may alias x or residual. */
+void vlm_mlp (VlmOps *ops, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x,
+              int m, float *y, const float *residual);
+
 /* y[m, n] = (x - mean) / sqrt(var + eps) * gamma + beta, per row. y may alias x.
  * beta may be NULL. */
 void vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,

@@ -56,6 +56,7 @@ struct VlmOpsDnnl {
   VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
   VlmScratch src_s8;         /* an int8 linear's input, quantised (quarters of floats) */
   VlmScratch out_scales;     /* an int8 linear's per-channel output scales */
+  VlmScratch hidden;         /* vlm_dnnl_mlp's hidden activation (bf16 or f32) */
 };
 
 static inline int64_t
@@ -249,6 +250,7 @@ vlm_dnnl_free (VlmOpsDnnl *d)
   g_aligned_free (d->scratchpad);
   vlm_scratch_clear (&d->src_bf16);
   vlm_scratch_clear (&d->src_s8);
+  vlm_scratch_clear (&d->hidden);
   vlm_scratch_clear (&d->out_scales);
   g_free (d);
 }
@@ -517,7 +519,7 @@ enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
 
 static dnnl_primitive_desc_t
 linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bias, VlmAct act,
-           int res)
+           int res, gboolean dst_bf16)
 {
   dnnl_memory_desc_t src, wei;
   if (packed) {
@@ -528,7 +530,8 @@ linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bi
     wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
   }
   dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
-  dnnl_memory_desc_t dst = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
+  dnnl_memory_desc_t dst = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 },
+                                     dst_bf16 ? dnnl_bf16 : dnnl_f32);
   dnnl_post_ops_t po;
   DNNL_CHECK (dnnl_post_ops_create (&po));
   if (act != VLM_ACT_NONE) {
@@ -586,26 +589,25 @@ vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAc
   vlm_gemv_bf16 (outs, n, p0->gemv_kpad, gemv_input (d, x, m, lins[0]->k, p0->gemv_kpad), m);
 }
 
-void
-vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
-                 VlmAct act, const float *residual)
+/* One linear through a cached matmul primitive. x is f32, or already bf16
+ * (x_bf16: for a bf16 weight only); y is f32, or bf16 (y_bf16, without a
+ * residual). */
+static void
+linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16, int m, void *y,
+            gboolean y_bf16, VlmAct act, const float *residual)
 {
   int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
   const Packed *pk = lin->packed;
-  if (pk && pk->gemv_kpad && m <= VLM_GEMV_MAX_ROWS) {
-    VlmGemvOut o = { pk->data, lin->n, lin->bias, act, residual, y };
-    vlm_gemv_bf16 (&o, 1, pk->gemv_kpad, gemv_input (d, x, m, lin->k, pk->gemv_kpad), m);
-    return;
-  }
   int wdt = pk ? pk->md.data_type : dnnl_f32;
+  g_assert ((!x_bf16 || wdt == dnnl_bf16) && (!y_bf16 || res == RES_NONE));
   PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
-                                 pk ? pk->rows : 0 } };
+                                 pk ? pk->rows : 0, y_bf16 } };
   const void *src = x;
   const float *bias = lin->bias;
   int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[PRIM_MAX_ARGS] = { NULL, pk ? pk->data : (void *) lin->weight, y };
   int n = 3;
-  if (wdt == dnnl_bf16) {
+  if (wdt == dnnl_bf16 && !x_bf16) {
     src = to_bf16 (d, x, m, lin->k);
   } else if (wdt == dnnl_s8) {
     int8_t *q;
@@ -633,8 +635,39 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
   }
   Prim *p = g_hash_table_lookup (d->cache, &key);
   if (!p)
-    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, pk, lin->bias != NULL, act, res), ids, n);
+    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, pk, lin->bias != NULL, act, res, y_bf16),
+                  ids, n);
   prim_run (d, p, h);
+}
+
+void
+vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
+                 VlmAct act, const float *residual)
+{
+  const Packed *pk = lin->packed;
+  if (pk && pk->gemv_kpad && m <= VLM_GEMV_MAX_ROWS) {
+    VlmGemvOut o = { pk->data, lin->n, lin->bias, act, residual, y };
+    vlm_gemv_bf16 (&o, 1, pk->gemv_kpad, gemv_input (d, x, m, lin->k, pk->gemv_kpad), m);
+    return;
+  }
+  linear_run (d, lin, x, FALSE, m, y, FALSE, act, residual);
+}
+
+void
+vlm_dnnl_mlp (VlmOpsDnnl *d, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x,
+              int m, float *y, const float *residual)
+{
+  const Packed *p1 = fc1->packed, *p2 = fc2->packed;
+  gboolean bf16 = p1 && p2 && p1->md.data_type == dnnl_bf16 && p2->md.data_type == dnnl_bf16 &&
+                  m > VLM_GEMV_MAX_ROWS;
+  void *hidden = vlm_scratch_get (&d->hidden, ((size_t) m * fc1->n + (bf16 ? 1 : 0)) / (bf16 ? 2 : 1));
+  if (bf16) {
+    linear_run (d, fc1, x, FALSE, m, hidden, TRUE, act, NULL);
+    linear_run (d, fc2, hidden, TRUE, m, y, FALSE, VLM_ACT_NONE, residual);
+  } else {
+    vlm_dnnl_linear (d, fc1, x, m, hidden, act, NULL);
+    vlm_dnnl_linear (d, fc2, hidden, m, y, VLM_ACT_NONE, residual);
+  }
 }
 
 /* ------------------------------------------------------------ norms, act, softmax */

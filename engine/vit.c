@@ -313,10 +313,8 @@ vlm_vit_layer_forward (const VlmVitConfig *c, const VlmVitLayer *l, VlmOps *ops,
 
   size_t mark = vlm_arena_mark (arena);
   float *h = vlm_arena_new (arena, float, (size_t) M * D);
-  float *mid = vlm_arena_new (arena, float, (size_t) M * c->intermediate_size);
   vlm_layer_norm (ops, x, M, D, l->layer_norm2_w, l->layer_norm2_b, c->eps, h);
-  vlm_linear (ops, &l->fc1, h, M, mid, c->act, NULL);
-  vlm_linear (ops, &l->fc2, mid, M, x, VLM_ACT_NONE, x);
+  vlm_mlp (ops, &l->fc1, c->act, &l->fc2, h, M, x, x);
   vlm_arena_rewind (arena, mark);
 }
 

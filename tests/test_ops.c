@@ -309,6 +309,56 @@ test_linear_multi (void)
   }
 }
 
+/* vlm_mlp equals fc2(act(fc1(x))) + residual as two vlm_linears, on both
+ * backends and with packed bf16 weights, for decode's 3 rows and 37, with
+ * y aliasing the residual and, once, x itself. (With bf16 weights the
+ * second linear rounds its input to bf16 either way: vlm_mlp only skips
+ * the f32 copy, so the results are equal.) */
+static void
+test_mlp (void)
+{
+  enum { K = 40, H = 72 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (13);
+  g_autofree float *w1 = rand_f32 (r, H * K, -1, 1), *b1 = rand_f32 (r, H, -1, 1);
+  g_autofree float *w2 = rand_f32 (r, K * H, -1, 1), *b2 = rand_f32 (r, K, -1, 1);
+  g_autofree float *x = rand_f32 (r, 37 * K, -1, 1), *res = rand_f32 (r, 37 * K, -1, 1);
+  g_autofree float *hidden = g_new (float, 37 * H), *want = g_new (float, 37 * K);
+  g_autofree float *y = g_new (float, 37 * K);
+  VlmTensor wt1 = f32_tensor (w1, H, K), bt1 = f32_tensor (b1, H, 0);
+  VlmTensor wt2 = f32_tensor (w2, K, H), bt2 = f32_tensor (b2, K, 0);
+  for (int pass = 0; pass < 3; pass++) {   /* BLAS; oneDNN f32; oneDNN packed bf16 */
+    VlmOps *ops = new_ops (pass == 0 ? VLM_BACKEND_BLAS : VLM_BACKEND_ONEDNN);
+    VlmLinearW fc1, fc2;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (vlm_linear_init (&fc1, "fc1", &wt1, &bt1, &error));
+    g_assert_true (vlm_linear_init (&fc2, "fc2", &wt2, &bt2, &error));
+    if (pass == 2) {
+      vlm_linear_pack (&fc1, &wt1, VLM_DTYPE_BF16, 64);
+      vlm_linear_pack (&fc2, &wt2, VLM_DTYPE_BF16, 64);
+    }
+    const char *name = pass == 0 ? "blas" : pass == 1 ? "onednn" : "onednn packed bf16";
+    for (int m = 3; m <= 37; m += 34) {
+      vlm_linear (ops, &fc1, x, m, hidden, VLM_ACT_GELU_ERF, NULL);
+      vlm_linear (ops, &fc2, hidden, m, want, VLM_ACT_NONE, res);
+      memcpy (y, res, sizeof (float) * m * K);
+      vlm_mlp (ops, &fc1, VLM_ACT_GELU_ERF, &fc2, x, m, y, y);
+      vt_assert_close (name, y, want, (int64_t) m * K, TOL);
+      /* no residual */
+      vlm_linear (ops, &fc2, hidden, m, want, VLM_ACT_NONE, NULL);
+      vlm_mlp (ops, &fc1, VLM_ACT_GELU_ERF, &fc2, x, m, y, NULL);
+      vt_assert_close ("no residual", y, want, (int64_t) m * K, TOL);
+    }
+    /* y = x = residual, as GIT's text layers call it */
+    g_autofree float *xy = g_memdup2 (x, sizeof (float) * 37 * K);
+    vlm_linear (ops, &fc2, hidden, 37, want, VLM_ACT_NONE, x);
+    vlm_mlp (ops, &fc1, VLM_ACT_GELU_ERF, &fc2, xy, 37, xy, xy);
+    vt_assert_close ("y aliasing x and the residual", xy, want, 37 * K, TOL);
+    vlm_linear_clear (&fc1);
+    vlm_linear_clear (&fc2);
+    vlm_ops_free (ops);
+  }
+}
+
 /* ------------------------------------------------------------ linear_init */
 
 static void
@@ -806,6 +856,7 @@ main (int argc, char **argv)
     g_test_add_data_func (linear_cases[i].path, &linear_cases[i], test_linear);
   g_test_add_func ("/ops/linear/gemv-bf16-layout", test_gemv_layout);
   g_test_add_func ("/ops/linear/multi", test_linear_multi);
+  g_test_add_func ("/ops/mlp", test_mlp);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);
   g_test_add_func ("/ops/linear-init/bad-bias-shape", test_linear_init_bad_bias);
   g_test_add_func ("/ops/linear-init/bad-dtype", test_linear_init_bad_dtype);
