@@ -566,29 +566,6 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
   return xb;
 }
 
-void
-vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
-                       const float *x, int m, float *const *ys)
-{
-  const Packed *p0 = lins[0]->packed;
-  gboolean one_pass = p0 && p0->gemv_kpad && m <= VLM_GEMV_MAX_ROWS && n <= VLM_GEMV_MAX_OUTS;
-  for (int i = 1; i < n && one_pass; i++) {
-    const Packed *p = lins[i]->packed;
-    one_pass = p && p->gemv_kpad == p0->gemv_kpad;
-  }
-  if (!one_pass) {
-    for (int i = 0; i < n; i++)
-      vlm_dnnl_linear (d, lins[i], x, m, ys[i], acts[i], NULL);
-    return;
-  }
-  VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
-  for (int i = 0; i < n; i++) {
-    const Packed *p = lins[i]->packed;
-    outs[i] = (VlmGemvOut) { p->data, lins[i]->n, lins[i]->bias, acts[i], NULL, ys[i] };
-  }
-  vlm_gemv_bf16 (outs, n, p0->gemv_kpad, gemv_input (d, x, m, lins[0]->k, p0->gemv_kpad), m);
-}
-
 /* One linear through a cached matmul primitive. x is f32, or already bf16
  * (x_bf16: for a bf16 weight only); y is f32, or bf16 (y_bf16, without a
  * residual). */
@@ -651,6 +628,37 @@ vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, fl
     return;
   }
   linear_run (d, lin, x, FALSE, m, y, FALSE, act, residual);
+}
+
+void
+vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
+                       const float *x, int m, float *const *ys)
+{
+  const Packed *p0 = lins[0]->packed;
+  gboolean one_pass = p0 && p0->gemv_kpad && m <= VLM_GEMV_MAX_ROWS && n <= VLM_GEMV_MAX_OUTS;
+  for (int i = 1; i < n && one_pass; i++) {
+    const Packed *p = lins[i]->packed;
+    one_pass = p && p->gemv_kpad == p0->gemv_kpad;
+  }
+  if (!one_pass) {
+    /* bf16 matmuls (the tower, prefill): the input is converted once */
+    gboolean bf16 = m > VLM_GEMV_MAX_ROWS;
+    for (int i = 0; i < n && bf16; i++)
+      bf16 = lins[i]->packed && ((const Packed *) lins[i]->packed)->md.data_type == dnnl_bf16;
+    const void *xb = bf16 ? to_bf16 (d, x, m, lins[0]->k) : NULL;
+    for (int i = 0; i < n; i++)
+      if (bf16)
+        linear_run (d, lins[i], xb, TRUE, m, ys[i], FALSE, acts[i], NULL);
+      else
+        vlm_dnnl_linear (d, lins[i], x, m, ys[i], acts[i], NULL);
+    return;
+  }
+  VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
+  for (int i = 0; i < n; i++) {
+    const Packed *p = lins[i]->packed;
+    outs[i] = (VlmGemvOut) { p->data, lins[i]->n, lins[i]->bias, acts[i], NULL, ys[i] };
+  }
+  vlm_gemv_bf16 (outs, n, p0->gemv_kpad, gemv_input (d, x, m, lins[0]->k, p0->gemv_kpad), m);
 }
 
 void

@@ -265,9 +265,8 @@ attention_block (const VlmVitConfig *c, const VlmVitAttn *a, const float *norm_w
   float *k = vlm_arena_new (arena, float, (size_t) M * D);
   float *v = vlm_arena_new (arena, float, (size_t) M * D);
   vlm_layer_norm (ops, x, M, D, norm_w, norm_b, c->eps, h);
-  vlm_linear (ops, &a->q_proj, h, M, q, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &a->k_proj, h, M, k, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &a->v_proj, h, M, v, VLM_ACT_NONE, NULL);
+  vlm_linear_multi (ops, (const VlmLinearW *[]) { &a->q_proj, &a->k_proj, &a->v_proj }, NULL, 3, h, M,
+                    (float *[]) { q, k, v });
   const VlmMask mask = {causal, 0, 0};
   for (int s = 0; s < n_seq; s++) {
     size_t o = ((size_t) (s / inner) * len * inner + s % inner) * D;
