@@ -266,7 +266,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
                   + (size_t) MAX (r->max_text, max_beams) * g->vocab_size       /* logits */
                   + V * D                                                       /* visual */
                   + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
-                  + rows * (5 * (size_t) D + g->intermediate_size);             /* one text layer */
+                  + rows * 5 * (size_t) D;                                      /* one text layer */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
                  vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->num_heads, D / g->num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {

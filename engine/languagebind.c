@@ -108,7 +108,7 @@ lb_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError 
   r->ops = ops;
   size_t floats = rows * vc->hidden_size + P                      /* last_hidden_state, video_embeds */
                   + (size_t) F * vc->hidden_size + vc->hidden_size  /* encode: CLS rows, pooled */
-                  + L * (5 * (size_t) tc->hidden_size + tc->intermediate_size) + tc->hidden_size;  /* text */
+                  + L * 5 * (size_t) tc->hidden_size + tc->hidden_size;  /* text */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lb->vision, F) + 16 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);

@@ -139,7 +139,7 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
   r->ops = ops;
   r->max_tokens = max_tokens;
   size_t floats = V * D + (size_t) max_tokens * D     /* video, embeds */
-                  + T * Dv + 2 * T * D;               /* encode: tower output, projector hidden and output */
+                  + T * Dv + T * D;                   /* encode: tower output, projector output */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lv->tower, CLIP_FRAMES) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);

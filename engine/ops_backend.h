@@ -25,7 +25,7 @@ struct VlmOps {
   VlmOpsDnnl *dnnl;     /* oneDNN engine, stream, primitive cache; NULL for BLAS */
   VlmScratch scores;    /* attention scores [n_heads, lq, lk] */
   VlmScratch staging;   /* BLAS linear: x·Wᵀ before bias/act/residual */
-  VlmScratch hidden;    /* BLAS vlm_mlp: the hidden activation */
+  VlmScratch hidden;    /* vlm_mlp's hidden activation (f32, or bf16 in its first half) */
   gboolean attn_bf16;   /* oneDNN full-length attention in bf16 (vlm_ops_set_attention_dtype) */
   VlmScratch attn_in;   /* its bf16 q block, k, v and probabilities (halves of floats) */
 };
@@ -66,10 +66,10 @@ void vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int 
                       VlmAct act, const float *residual);
 void vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
                             const float *x, int m, float *const *ys);
-/* fc2(act(fc1(x))) + residual; the hidden activation stays bf16 between
- * two bf16 matmuls */
+/* fc2(act(fc1(x))) + residual through `hidden` [m, fc1->n] floats, which
+ * holds it in bf16 between two bf16 matmuls */
 void vlm_dnnl_mlp (VlmOpsDnnl *d, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x,
-                   int m, float *y, const float *residual);
+                   int m, float *hidden, float *y, const float *residual);
 void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
                           const float *beta, float eps, float *y);
 void vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n);

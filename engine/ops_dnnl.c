@@ -56,7 +56,6 @@ struct VlmOpsDnnl {
   VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
   VlmScratch src_s8;         /* an int8 linear's input, quantised (quarters of floats) */
   VlmScratch out_scales;     /* an int8 linear's per-channel output scales */
-  VlmScratch hidden;         /* vlm_dnnl_mlp's hidden activation (bf16 or f32) */
 };
 
 static inline int64_t
@@ -250,7 +249,6 @@ vlm_dnnl_free (VlmOpsDnnl *d)
   g_aligned_free (d->scratchpad);
   vlm_scratch_clear (&d->src_bf16);
   vlm_scratch_clear (&d->src_s8);
-  vlm_scratch_clear (&d->hidden);
   vlm_scratch_clear (&d->out_scales);
   g_free (d);
 }
@@ -617,6 +615,15 @@ linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16
   prim_run (d, p, h);
 }
 
+/* Whether `lin` on m rows runs as a bf16 oneDNN matmul (not decode's GEMV):
+ * then its input may be given, and its output taken, in bf16. */
+static gboolean
+bf16_matmul (const VlmLinearW *lin, int m)
+{
+  const Packed *p = lin->packed;
+  return p && p->md.data_type == dnnl_bf16 && m > VLM_GEMV_MAX_ROWS;
+}
+
 void
 vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                  VlmAct act, const float *residual)
@@ -642,9 +649,9 @@ vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAc
   }
   if (!one_pass) {
     /* bf16 matmuls (the tower, prefill): the input is converted once */
-    gboolean bf16 = m > VLM_GEMV_MAX_ROWS;
-    for (int i = 0; i < n && bf16; i++)
-      bf16 = lins[i]->packed && ((const Packed *) lins[i]->packed)->md.data_type == dnnl_bf16;
+    gboolean bf16 = TRUE;
+    for (int i = 0; i < n; i++)
+      bf16 = bf16 && bf16_matmul (lins[i], m);
     const void *xb = bf16 ? to_bf16 (d, x, m, lins[0]->k) : NULL;
     for (int i = 0; i < n; i++)
       if (bf16)
@@ -663,13 +670,9 @@ vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAc
 
 void
 vlm_dnnl_mlp (VlmOpsDnnl *d, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x,
-              int m, float *y, const float *residual)
+              int m, float *hidden, float *y, const float *residual)
 {
-  const Packed *p1 = fc1->packed, *p2 = fc2->packed;
-  gboolean bf16 = p1 && p2 && p1->md.data_type == dnnl_bf16 && p2->md.data_type == dnnl_bf16 &&
-                  m > VLM_GEMV_MAX_ROWS;
-  void *hidden = vlm_scratch_get (&d->hidden, ((size_t) m * fc1->n + (bf16 ? 1 : 0)) / (bf16 ? 2 : 1));
-  if (bf16) {
+  if (bf16_matmul (fc1, m) && bf16_matmul (fc2, m)) {
     linear_run (d, fc1, x, FALSE, m, hidden, TRUE, act, NULL);
     linear_run (d, fc2, hidden, TRUE, m, y, FALSE, VLM_ACT_NONE, residual);
   } else {

@@ -205,7 +205,7 @@ vlm_vit_arena_size (const VlmVit *vit, int n_frames)
   const VlmVitConfig *c = &vit->cfg;
   size_t rows = (size_t) n_frames * c->n_tokens, P = c->patch_size;
   size_t embed = (size_t) n_frames * c->grid * c->grid * (c->num_channels * P * P + c->hidden_size);
-  size_t layer = rows * (4 * (size_t) c->hidden_size + c->intermediate_size);
+  size_t layer = rows * 4 * (size_t) c->hidden_size;   /* h, q, k, v (vlm_mlp's hidden is the ops') */
   return MAX (embed, layer) * sizeof (float) + 8 * 64;   /* + alignment of each block */
 }
 
