@@ -98,8 +98,10 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
    * the best float the CPU runs fast */
   VlmDType dtype = w->dtype == VLM_DTYPE_I8 && w->rows == 1
                        ? vlm_precision_dtype (VLM_BACKEND_ONEDNN, VLM_PRECISION_AUTO) : w->dtype;
-  if (w->pack)
-    vlm_linear_pack (lin, wt, dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS);
+  if (w->pack && !vlm_linear_pack (lin, wt, dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS, error)) {
+    g_prefix_error (error, "%s: ", wname);
+    return FALSE;
+  }
   return TRUE;
 }
 

@@ -109,19 +109,29 @@ vlm_precision_dtype (VlmBackend backend, VlmPrecision precision)
   return vlm_dnnl_has_native_bf16 () ? VLM_DTYPE_BF16 : VLM_DTYPE_F32;
 }
 
-void
-vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
+gboolean
+vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows, GError **error)
 {
-  g_return_if_fail (!lin->packed && (dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16 || dtype == VLM_DTYPE_I8));
-  lin->packed = vlm_dnnl_pack (lin, weight, dtype, rows);
-  if (lin->owned_weight) {
+  g_return_val_if_fail (!lin->packed && (dtype == VLM_DTYPE_F32 || dtype == VLM_DTYPE_BF16 || dtype == VLM_DTYPE_I8),
+                        FALSE);
+  if (!(lin->packed = vlm_dnnl_pack (lin, weight, dtype, rows, error)))
+    return FALSE;
+  if (lin->owned_weight && !vlm_dnnl_packed_reads_f32 (lin->packed)) {
     g_aligned_free (lin->owned_weight);
     lin->owned_weight = NULL;
     lin->weight = NULL;
   }
+  return TRUE;
 }
 
 /* ------------------------------------------------------------ context */
+
+const VlmKernels *
+vlm_kernels (void)
+{
+  VlmCpuTier t = vlm_cpu_tier ();
+  return t >= VLM_CPU_AVX512 ? &vlm_kernels_avx512 : t == VLM_CPU_AVX2 ? &vlm_kernels_avx2 : &vlm_kernels_generic;
+}
 
 float *
 vlm_scratch_get (VlmScratch *s, size_t n)
@@ -172,7 +182,13 @@ vlm_ops_free (VlmOps *ops)
 void
 vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype)
 {
-  ops->attn_bf16 = ops->dnnl && dtype == VLM_DTYPE_BF16;
+  ops->attn_bf16 = ops->dnnl && dtype == VLM_DTYPE_BF16 && vlm_cpu_native_bf16 ();
+}
+
+gboolean
+vlm_ops_take_error (VlmOps *ops, GError **error)
+{
+  return !ops->dnnl || vlm_dnnl_take_error (ops->dnnl, error);
 }
 
 VlmBackend
@@ -306,168 +322,7 @@ apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
     }
 }
 
-#define DECODE_MAX_ROWS 8
 #define ATTN_BLOCK_BYTES (4u << 20)
-
-/* ---- decode attention over transposed keys: a kv head's keys and values
- * are read once for all the query rows that share them (its group of
- * heads × lq), blocks of up to 8 rows at a time. GNU C vector types, so the
- * clones below compile to AVX-512 / AVX2 / SSE as the CPU has them. */
-
-/* the helpers below are always inlined into the clones: no vector crosses a call */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float Vf16 __attribute__ ((vector_size (64)));
-typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
-
-#define KEY_BLOCK 32
-#define KEY_PREFETCH 64     /* floats ahead in each key row */
-#define VALUE_PREFETCH 32   /* value rows ahead */
-
-/* a[r] += c[r][i] · (x0, x1) for rows r < R: one step of both kernels */
-static inline __attribute__ ((always_inline)) void
-axpy_rows (Vf16 (*a)[2], const int R, const float *const *c, int i, Vf16 x0, Vf16 x1)
-{
-#pragma GCC unroll 8
-  for (int r = 0; r < R; r++) {
-    float ci = c[r][i];
-    a[r][0] += ci * x0;
-    a[r][1] += ci * x1;
-  }
-}
-
-/* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt] */
-static inline __attribute__ ((always_inline)) void
-kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int hd, int lk, float scale,
-           float *const *sr)
-{
-  int j0 = 0;
-  for (; j0 + KEY_BLOCK <= lk; j0 += KEY_BLOCK) {
-    Vf16 a[DECODE_MAX_ROWS][2] = { { { 0 } } };
-    for (int d = 0; d < hd; d++) {
-      const float *kd = kt + (size_t) d * ldkt + j0;
-      __builtin_prefetch (kd + KEY_PREFETCH);
-      __builtin_prefetch (kd + KEY_PREFETCH + 16);
-      Vf16 k0 = *(const Vf16u *) kd, k1 = *(const Vf16u *) (kd + 16);
-      axpy_rows (a, R, qr, d, k0, k1);
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-      *(Vf16u *) (sr[r] + j0) = a[r][0] * scale;
-      *(Vf16u *) (sr[r] + j0 + 16) = a[r][1] * scale;
-    }
-  }
-  for (int r = 0; r < R; r++)
-    for (int j = j0; j < lk; j++) {
-      float acc = 0.0f;
-      for (int d = 0; d < hd; d++) acc += qr[r][d] * kt[(size_t) d * ldkt + j];
-      sr[r][j] = acc * scale;
-    }
-}
-
-/* or[r] = Σ_{j < lk} pr[r][j] · v_j for v [lk rows, stride ldv], hd % 16 == 0:
- * 32 dims (two cache lines of a row) per pass, so each pass streams half
- * of every row */
-static inline __attribute__ ((always_inline)) void
-v_context (const float *const *pr, const int R, const float *v, int ldv, int hd, int lk, float *const *or)
-{
-  int d0 = 0;
-  for (; d0 + 32 <= hd; d0 += 32) {
-    Vf16 a[DECODE_MAX_ROWS][2] = { { { 0 } } };
-    for (int j = 0; j < lk; j++) {
-      const float *vj = v + (size_t) j * ldv + d0;
-      __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv);
-      __builtin_prefetch (vj + (size_t) VALUE_PREFETCH * ldv + 16);
-      Vf16 v0 = *(const Vf16u *) vj, v1 = *(const Vf16u *) (vj + 16);
-      axpy_rows (a, R, pr, j, v0, v1);
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-      *(Vf16u *) (or[r] + d0) = a[r][0];
-      *(Vf16u *) (or[r] + d0 + 16) = a[r][1];
-    }
-  }
-  for (; d0 < hd; d0 += 16) {
-    Vf16 a[DECODE_MAX_ROWS] = { { 0 } };
-    for (int j = 0; j < lk; j++) {
-      Vf16 vj = *(const Vf16u *) (v + (size_t) j * ldv + d0);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; r++) a[r] += pr[r][j] * vj;
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) *(Vf16u *) (or[r] + d0) = a[r];
-  }
-}
-
-typedef int32_t Vi16 __attribute__ ((vector_size (64)));
-
-/* e^x, x ≤ 0 (max-subtracted scores): x = n·ln 2 + r with |r| ≤ ln 2 / 2,
- * Cephes' expf polynomial for e^r (within 2 ulp of libm), 2^n through the
- * exponent bits; below -87.3 (masked keys) exactly 0, as libm's expf. */
-static inline __attribute__ ((always_inline)) Vf16
-exp16 (Vf16 x)
-{
-  const float magic = 12582912.0f;   /* 1.5 · 2^23: adding it rounds to an integer */
-  Vf16 n = (x * 1.44269504088896341f + magic) - magic;
-  Vf16 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  Vf16 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  Vi16 ni = __builtin_convertvector (n, Vi16);
-  Vi16 keep = x > -87.3f;   /* all ones where kept */
-  Vi16 bits = ((Vi16) p + (ni << 23)) & keep;
-  return (Vf16) bits;
-}
-
-/* In place over one row of n scores. */
-static inline __attribute__ ((always_inline)) void
-softmax_row (float *x, int n)
-{
-  float max = x[0], sum = 0.0f;
-  for (int j = 1; j < n; j++) max = x[j] > max ? x[j] : max;
-  int j = 0;
-  Vf16 acc = { 0 };
-  for (; j + 16 <= n; j += 16) {
-    Vf16 e = exp16 (*(Vf16u *) (x + j) - max);
-    *(Vf16u *) (x + j) = e;
-    acc += e;
-  }
-  for (int t = 0; t < 16; t++) sum += acc[t];
-  for (; j < n; j++) sum += (x[j] = expf (x[j] - max));
-  float inv = 1.0f / sum;
-  for (j = 0; j < n; j++) x[j] *= inv;
-}
-
-/* R query rows of one kv head: scores, mask (row r sees keys < lim[r]),
- * softmax, context. Keys at or past every row's limit are skipped. */
-__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static void
-attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int ldkt, const float *v,
-             int ldv, int hd, float scale, float *const *sr, float *const *or)
-{
-  int lk = 0;
-  for (int r = 0; r < R; r++) lk = MAX (lk, lim[r]);
-  switch (R) {
-#define SCORES_CASE(n) case n: kt_scores (qr, n, kt, ldkt, hd, lk, scale, sr); break;
-    SCORES_CASE (1) SCORES_CASE (2) SCORES_CASE (3) SCORES_CASE (4)
-    SCORES_CASE (5) SCORES_CASE (6) SCORES_CASE (7) SCORES_CASE (8)
-#undef SCORES_CASE
-    default: g_assert_not_reached ();
-  }
-  for (int r = 0; r < R; r++) {
-    for (int j = lim[r]; j < lk; j++) sr[r][j] = -INFINITY;
-    softmax_row (sr[r], lk);
-  }
-  const float *const *pr = (const float *const *) sr;
-  switch (R) {
-#define CONTEXT_CASE(n) case n: v_context (pr, n, v, ldv, hd, lk, or); break;
-    CONTEXT_CASE (1) CONTEXT_CASE (2) CONTEXT_CASE (3) CONTEXT_CASE (4)
-    CONTEXT_CASE (5) CONTEXT_CASE (6) CONTEXT_CASE (7) CONTEXT_CASE (8)
-#undef CONTEXT_CASE
-    default: g_assert_not_reached ();
-  }
-}
 
 /* Query row r of kv head g is (i = r / group, head g · group + r % group).
  * Work items are (kv head, block of rows), the blocks sized so that there
@@ -479,14 +334,15 @@ decode_attention_kt (VlmOps *ops, const VlmAttnShape *s, const float *q, const f
 {
   int group = s->n_heads / s->n_kv_heads, hd = s->head_dim, nq = group * s->lq;
   int per_head = (ops->n_threads + s->n_kv_heads - 1) / s->n_kv_heads;
-  int R = CLAMP ((nq + per_head - 1) / per_head, 1, DECODE_MAX_ROWS);
+  int R = CLAMP ((nq + per_head - 1) / per_head, 1, VLM_DECODE_MAX_ROWS);
   int n_blocks = (nq + R - 1) / R;
+  const VlmKernels *kernels = vlm_kernels ();
 #pragma omp parallel for num_threads (ops->n_threads) schedule (static)
   for (int item = 0; item < s->n_kv_heads * n_blocks; item++) {
     int g = item / n_blocks, r0 = (item % n_blocks) * R, n = MIN (R, nq - r0);
-    const float *qr[DECODE_MAX_ROWS];
-    float *sr[DECODE_MAX_ROWS], *or[DECODE_MAX_ROWS];
-    int lim[DECODE_MAX_ROWS];
+    const float *qr[VLM_DECODE_MAX_ROWS];
+    float *sr[VLM_DECODE_MAX_ROWS], *or[VLM_DECODE_MAX_ROWS];
+    int lim[VLM_DECODE_MAX_ROWS];
     for (int t = 0; t < n; t++) {
       int i = (r0 + t) / group, h = g * group + (r0 + t) % group;
       qr[t] = q + (size_t) i * s->ldq + (size_t) h * hd;
@@ -494,7 +350,7 @@ decode_attention_kt (VlmOps *ops, const VlmAttnShape *s, const float *q, const f
       or[t] = out + (size_t) i * s->ldo + (size_t) h * hd;
       lim[t] = mask && mask->causal ? MIN (s->lk, MAX (mask->prefix, mask->q_pos0 + i + 1)) : s->lk;
     }
-    attend_rows (qr, n, lim, kt + (size_t) g * hd * s->ldk, s->ldk, v + (size_t) g * hd, s->ldv, hd,
+    kernels->attend_rows (qr, n, lim, kt + (size_t) g * hd * s->ldk, s->ldk, v + (size_t) g * hd, s->ldv, hd,
                  s->scale, sr, or);
   }
 }
@@ -509,7 +365,7 @@ attention (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *k, c
   int lq = s->lq, lk = s->lk, n_heads = s->n_heads;
   /* oneDNN's full-length queries go in blocks of `rows` (below) */
   int rows = lq;
-  if (ops->dnnl && lq > DECODE_MAX_ROWS)
+  if (ops->dnnl && lq > VLM_DECODE_MAX_ROWS)
     rows = MIN (lq, MAX (16, (int) (ATTN_BLOCK_BYTES / ((size_t) n_heads * lk * sizeof (float))) / 16 * 16));
   float *scores = vlm_scratch_get (&ops->scores, (size_t) n_heads * rows * lk);
 
@@ -519,11 +375,11 @@ attention (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *k, c
    * Transposed keys with head_dim % 16 == 0 take the kernel above; others
    * spread the heads over the cores, one single-threaded sgemm each (under
    * oneDNN, OpenBLAS runs one thread: see vlm_ops_bind_thread). */
-  if (ops->dnnl && lq <= DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0) {
+  if (ops->dnnl && lq <= VLM_DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0) {
     decode_attention_kt (ops, s, q, k, v, mask, scores, out);
     return;
   }
-  if (ops->dnnl && lq <= DECODE_MAX_ROWS) {
+  if (ops->dnnl && lq <= VLM_DECODE_MAX_ROWS) {
 #pragma omp parallel for num_threads (ops->n_threads) schedule (static)
     for (int h = 0; h < n_heads; h++) {
       float *sh = scores + (size_t) h * lq * lk;

@@ -48,21 +48,27 @@ gboolean vlm_linear_init (VlmLinearW *lin, const char *name, const VlmTensor *we
                           const VlmTensor *bias, GError **error);
 void vlm_linear_clear (VlmLinearW *lin);
 
-/* The dtype a precision runs the big matmuls in on `backend`: F32, BF16 or
- * I8. AUTO is BF16 where oneDNN has native bf16 instructions (avx512_bf16
- * or AMX), F32 elsewhere and on the BLAS backend, which computes in f32
- * only. INT8 is I8 on oneDNN: weights quantised per output channel at
- * load, inputs per call (symmetric, one scale), s8 × s8 accumulated in
- * s32 and scaled back to f32. */
+/* The dtype a precision keeps the big matmuls' weights in on `backend`:
+ * F32, BF16 or I8, the same on every CPU tier. AUTO is BF16 where the tier
+ * has native bf16 instructions (avx512_bf16 or AMX), F32 elsewhere and on
+ * the BLAS backend, which computes in f32 only. BF16 on a tier without
+ * them keeps bf16 weights (half the memory, half decode's bytes) and
+ * multiplies in f32. INT8 is I8 on oneDNN: weights quantised per output
+ * channel at load (symmetric s8), inputs per call (u8 with a zero point),
+ * accumulated in s32 and scaled back to f32. */
 VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 
 /* Prepares `lin` (after vlm_linear_init from `weight`) for the oneDNN
- * backend: the weight is reordered once into the blocked layout oneDNN's
- * matmul reads fastest for about `rows` rows of input, in `dtype` (F32,
- * BF16 or I8; a BF16 checkpoint is read as stored, without an f32 step). The f32
- * copy made by vlm_linear_init, if any, is freed; a zero-copy `weight`
- * stays. A packed linear runs on the oneDNN backend only. */
-void vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows);
+ * backend on this CPU tier, in `dtype` (F32, BF16 or I8; a BF16 checkpoint
+ * is read as stored, without an f32 step): reordered once into the blocked
+ * layout oneDNN's matmul reads fastest for about `rows` rows of input, or,
+ * on tiers where the engine's own GEMV and oneDNN's gemm read HF's rows as
+ * they are (f32 on AVX2, bf16 without bf16 instructions), kept as rows.
+ * The f32 copy made by vlm_linear_init is freed unless it is still read; a
+ * zero-copy `weight` stays. A packed linear runs on the oneDNN backend
+ * only. FALSE, with an error naming what oneDNN lacks, if it cannot. */
+gboolean vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows,
+                          GError **error);
 
 /* ------------------------------------------------------------ context */
 
@@ -75,8 +81,14 @@ VlmBackend vlm_ops_backend (const VlmOps *ops);
  * prefill) multiplies in on oneDNN: BF16 converts q, k, v and the softmax
  * probabilities to bf16 (scores and outputs stay f32); anything else, and
  * the BLAS backend, f32 (the default). Sessions set their model's matmul
- * dtype (vlm_precision_dtype). Decode-sized attention is f32 throughout. */
+ * dtype (vlm_precision_dtype); BF16 is f32 on tiers without bf16
+ * instructions. Decode-sized attention is f32 throughout. */
 void vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype);
+/* A oneDNN failure (an op this CPU tier lacks, memory exhausted) is kept
+ * in the context, and every op after it does nothing: FALSE with that
+ * error (once), TRUE if every op since the last call ran. Sessions check
+ * after each stage; the ops' outputs are undefined after a failure. */
+gboolean vlm_ops_take_error (VlmOps *ops, GError **error);
 /* Applies the thread count to the calling thread (OpenMP ICVs are per
  * thread) and to OpenBLAS. Call at the start of each batch of work. */
 void vlm_ops_bind_thread (VlmOps *ops);

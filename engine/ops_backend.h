@@ -4,7 +4,9 @@
 #ifndef VLM_OPS_BACKEND_H
 #define VLM_OPS_BACKEND_H
 
+#include "cpu.h"
 #include "ops.h"
+#include "ops_kernels.h"
 
 /* A float buffer that grows (by half at least) when a request exceeds it and
  * never shrinks, so a steady state allocates nothing. */
@@ -57,10 +59,17 @@ void vlm_blas_attn_context (const VlmAttnShape *s, int h0, int h1, const float *
 VlmOpsDnnl *vlm_dnnl_new (GError **error);
 void vlm_dnnl_free (VlmOpsDnnl *d);
 int vlm_dnnl_n_primitives (const VlmOpsDnnl *d);
-/* The weight of `lin` (from `weight`, see vlm_linear_pack) in oneDNN's
- * blocked layout for `rows` rows of input, in dtype F32 or BF16. */
-void *vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows);
+/* The weight of `lin` (from `weight`, see vlm_linear_pack) prepared for
+ * the tier: oneDNN's blocked layout for `rows` rows of input, or HF's rows
+ * (f32, or bf16 where the CPU has no bf16 instructions). */
+void *vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows,
+                     GError **error);
+/* Whether a packed linear still multiplies by lin->weight (f32 rows on
+ * AVX2 and below), which must then be kept. */
+gboolean vlm_dnnl_packed_reads_f32 (const void *packed);
 void vlm_dnnl_packed_free (void *packed);
+/* The first failure since the last call, if any (see vlm_ops_take_error). */
+gboolean vlm_dnnl_take_error (VlmOpsDnnl *d, GError **error);
 gboolean vlm_dnnl_has_native_bf16 (void);
 void vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                       VlmAct act, const float *residual);
@@ -83,25 +92,33 @@ void vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const void *q, 
 void vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const void *probs,
                             const void *v, float *out);
 
-/* ---- decode's bf16 linears (ops_gemv.c) */
-#define VLM_GEMV_MAX_ROWS 4
-/* Whether the CPU runs vlm_gemv_bf16 (avx512_bf16). */
+/* ---- decode's linears (ops_gemv.c) */
+/* Whether the tier runs the blocked bf16 GEMV (vlm_cpu_native_bf16). */
 gboolean vlm_gemv_bf16_supported (void);
-/* One output of vlm_gemv_bf16: y[m, n] = act(x · W + bias) + residual,
- * W bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2],
- * zero padded). bias and residual may be NULL; residual may alias y. */
+/* One output of vlm_gemv: y[m, n] = act(x · Wᵀ + bias) + residual. W is
+ * bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], zero
+ * padded) when the input is given in bf16 (VlmGemvIn.xb), else HF's rows
+ * [n][ldw], f32 or bf16. bias and residual may be NULL; residual may alias y. */
 typedef struct {
-  const uint16_t *w;
+  const void *w;
+  size_t ldw;
+  gboolean bf16;
   int n;
   const float *bias;
   VlmAct act;
   const float *residual;
   float *y;
 } VlmGemvOut;
+/* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
+ * k; kpad a multiple of 32) for blocked weights, else f32 x [m, k]. */
+typedef struct {
+  int m, k, kpad;
+  const uint16_t *xb;
+  const float *x;
+} VlmGemvIn;
 #define VLM_GEMV_MAX_OUTS 4
-/* Every output of m <= VLM_GEMV_MAX_ROWS rows of bf16 input x [m, kpad]
- * (zero past k; kpad a multiple of 32), their blocks shared out over
- * OpenMP's current thread count in one parallel region. */
-void vlm_gemv_bf16 (const VlmGemvOut *outs, int n_outs, int kpad, const uint16_t *x, int m);
+/* Every output, their blocks shared out over OpenMP's current thread count
+ * in one parallel region. */
+void vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in);
 
 #endif

@@ -5,22 +5,43 @@
  * primitive owns memory objects for its arguments, created without data;
  * each call only rebinds their handles, so a steady-state call allocates
  * nothing. Primitives use a user-mode scratchpad owned here, which makes
- * them independent of the thread that created them. */
+ * them independent of the thread that created them.
+ *
+ * What oneDNN runs depends on the CPU tier (vlm_cpu_tier): a primitive it
+ * does not implement there (bf16 below AVX-512, say) or memory it cannot
+ * get is never fatal. The first failure is kept in the context and every
+ * op after it does nothing until the session takes the error
+ * (vlm_ops_take_error) and reports it. Descriptor set-up that can only fail
+ * on our own invalid arguments stays an assertion. */
 #include "ops_backend.h"
 
 #include <dnnl.h>
 #include <dnnl_debug.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 
-/* oneDNN fails only on invalid descriptors (our bug: the ops' contracts
- * have been checked by then) or on memory exhaustion: both are fatal. */
-#define DNNL_CHECK(call)                                                          \
+/* descriptor initialisation: fails only on arguments the ops' contracts
+ * have already checked */
+#define DNNL_ASSERT(call)                                                         \
   G_STMT_START {                                                                  \
     dnnl_status_t st_ = (call);                                                   \
     if (st_ != dnnl_success)                                                      \
       g_error ("oneDNN: %s failed: %s", #call, dnnl_status2str (st_));            \
   } G_STMT_END
+
+/* TRUE (and the first error kept in *error) when `st` is a failure of
+ * `what`; the tier goes in the message since it decides what exists */
+static gboolean
+failed (GError **error, dnnl_status_t st, const char *what)
+{
+  if (st == dnnl_success)
+    return FALSE;
+  if (error && !*error)
+    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "oneDNN: %s failed: %s (CPU tier %s)", what,
+                 dnnl_status2str (st), vlm_cpu_describe ());
+  return TRUE;
+}
 
 /* ------------------------------------------------------------ primitive cache */
 
@@ -37,7 +58,7 @@ typedef struct {
   int64_t w[10];
 } PrimKey;
 
-#define PRIM_MAX_ARGS 6
+#define PRIM_MAX_ARGS 7
 
 typedef struct {
   PrimKey key;
@@ -51,11 +72,14 @@ struct VlmOpsDnnl {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   GHashTable *cache;         /* PrimKey* -> Prim*, owns the Prims */
-  void *scratchpad;          /* shared by all primitives: one runs at a time */
+  void *scratchpad;          /* shared by all primitives: one runs at a time (free()) */
   size_t scratchpad_size;
+  GError *error;             /* the first failure since vlm_dnnl_take_error */
   VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
-  VlmScratch src_s8;         /* an int8 linear's input, quantised (quarters of floats) */
+  VlmScratch src_u8;         /* an int8 linear's input, quantised (quarters of floats) */
+  int32_t src_zero_point;    /* ... and its zero point */
   VlmScratch out_scales;     /* an int8 linear's per-channel output scales */
+  VlmScratch w_f32;          /* a chunk of a bf16-stored weight, widened (tiers without bf16) */
 };
 
 static inline int64_t
@@ -86,70 +110,104 @@ prim_free (gpointer data)
 {
   Prim *p = data;
   for (int i = 0; i < p->n_args + (p->has_scratchpad ? 1 : 0); i++)
-    dnnl_memory_destroy (p->args[i].memory);
-  dnnl_primitive_destroy (p->prim);
+    if (p->args[i].memory)
+      dnnl_memory_destroy (p->args[i].memory);
+  if (p->prim)
+    dnnl_primitive_destroy (p->prim);
   g_free (p);
 }
 
-static void
-arg_init (VlmOpsDnnl *d, dnnl_exec_arg_t *arg, int id, const dnnl_memory_desc_t *md)
+/* The memory descriptor of argument `id`: what the primitive reports, or
+ * for runtime attributes (which it reports as empty) one f32 per output
+ * channel (output scales) or one s32 (a common zero point). */
+static dnnl_memory_desc_t
+arg_md (const_dnnl_primitive_desc_t pd, int id)
 {
-  arg->arg = id;
-  DNNL_CHECK (dnnl_memory_create (&arg->memory, md, d->engine, DNNL_MEMORY_NONE));
+  dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, id);
+  if (id == DNNL_ARG_ATTR_OUTPUT_SCALES) {
+    const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&md, 1, (dnnl_dims_t) { dst->dims[dst->ndims - 1] },
+                                               dnnl_f32, dnnl_a));
+  } else if (id == (DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC)) {
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&md, 1, (dnnl_dims_t) { 1 }, dnnl_s32, dnnl_a));
+  }
+  return md;
 }
 
-/* Takes ownership of `pd`: creates the primitive and one memory object per
- * argument id (in the order the caller will pass handles), grows the shared
- * scratchpad if this primitive needs more, and caches the result. */
+/* Takes ownership of `pd` (NULL: its creation failed, the error is kept):
+ * creates the primitive and one memory object per argument id (in the
+ * order the caller will pass handles), grows the shared scratchpad if this
+ * primitive needs more, and caches the result. NULL on failure. */
 static Prim *
 prim_new (VlmOpsDnnl *d, const PrimKey *key, dnnl_primitive_desc_t pd, const int *ids,
           int n_ids)
 {
+  if (!pd)
+    return NULL;
   g_assert (n_ids <= PRIM_MAX_ARGS);
   Prim *p = g_new0 (Prim, 1);
   p->key = *key;
   p->n_args = n_ids;
-  DNNL_CHECK (dnnl_primitive_create (&p->prim, pd));
-  for (int i = 0; i < n_ids; i++) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md (pd, dnnl_query_exec_arg_md, ids[i]);
-    dnnl_memory_desc_t scales;
-    if (ids[i] == DNNL_ARG_ATTR_OUTPUT_SCALES) {   /* runtime scales: one f32 per output channel */
-      const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
-      DNNL_CHECK (dnnl_memory_desc_init_by_tag (&scales, 1, (dnnl_dims_t) { dst->dims[dst->ndims - 1] },
-                                                dnnl_f32, dnnl_a));
-      md = &scales;
-    }
-    arg_init (d, &p->args[i], ids[i], md);
+  gboolean ok = !failed (&d->error, dnnl_primitive_create (&p->prim, pd), "creating a primitive");
+  for (int i = 0; ok && i < n_ids; i++) {
+    dnnl_memory_desc_t md = arg_md (pd, ids[i]);
+    p->args[i].arg = ids[i];
+    ok = !failed (&d->error, dnnl_memory_create (&p->args[i].memory, &md, d->engine, DNNL_MEMORY_NONE),
+                  "creating a memory object");
   }
-
   const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
   size_t need = smd ? dnnl_memory_desc_get_size (smd) : 0;
-  if (need > 0) {
+  if (ok && need > 0) {
     p->has_scratchpad = TRUE;
-    arg_init (d, &p->args[n_ids], DNNL_ARG_SCRATCHPAD, smd);
-    if (need > d->scratchpad_size) {
-      g_aligned_free (d->scratchpad);
-      d->scratchpad = g_aligned_alloc (need, 1, 64);
-      d->scratchpad_size = need;
+    p->args[n_ids].arg = DNNL_ARG_SCRATCHPAD;
+    ok = !failed (&d->error, dnnl_memory_create (&p->args[n_ids].memory, smd, d->engine, DNNL_MEMORY_NONE),
+                  "creating a memory object");
+    void *buf = NULL;
+    if (ok && need > d->scratchpad_size) {
+      ok = posix_memalign (&buf, 64, need) == 0;
+      if (ok) {
+        free (d->scratchpad);
+        d->scratchpad = buf;
+        d->scratchpad_size = need;
+      } else {
+        failed (&d->error, dnnl_out_of_memory, "allocating a primitive's scratchpad");
+      }
     }
   }
-  DNNL_CHECK (dnnl_primitive_desc_destroy (pd));
+  dnnl_primitive_desc_destroy (pd);
+  if (!ok) {
+    prim_free (p);
+    return NULL;
+  }
   g_hash_table_insert (d->cache, &p->key, p);
   return p;
 }
 
-/* Binds `handles` (one per argument id given to prim_new) and runs. */
+/* Binds `handles` (one per argument id given to prim_new) and runs; does
+ * nothing without a primitive or after a failure. */
 static void
 prim_run (VlmOpsDnnl *d, Prim *p, void *const *handles)
 {
+  if (!p || d->error)
+    return;
   int n = p->n_args;
   for (int i = 0; i < n; i++)
-    DNNL_CHECK (dnnl_memory_set_data_handle (p->args[i].memory, handles[i]));
+    DNNL_ASSERT (dnnl_memory_set_data_handle (p->args[i].memory, handles[i]));
   if (p->has_scratchpad)
-    DNNL_CHECK (dnnl_memory_set_data_handle (p->args[n++].memory, d->scratchpad));
-  DNNL_CHECK (dnnl_primitive_execute (p->prim, d->stream, n, p->args));
-  DNNL_CHECK (dnnl_stream_wait (d->stream));
+    DNNL_ASSERT (dnnl_memory_set_data_handle (p->args[n++].memory, d->scratchpad));
+  if (!failed (&d->error, dnnl_primitive_execute (p->prim, d->stream, n, p->args), "running a primitive"))
+    failed (&d->error, dnnl_stream_wait (d->stream), "waiting for a primitive");
 }
+
+/* The cached primitive for `key`, or one made now from the descriptor
+ * `make` returns (NULL and the error kept if it cannot be). */
+#define PRIM_GET(d, key, make, ids, n_ids)                                              \
+  ({                                                                                    \
+    Prim *p_ = (d)->error ? NULL : g_hash_table_lookup ((d)->cache, (key));             \
+    if (!p_ && !(d)->error)                                                             \
+      p_ = prim_new ((d), (key), (make), (ids), (n_ids));                               \
+    p_;                                                                                 \
+  })
 
 static const char *
 impl_name (const_dnnl_primitive_desc_t pd)
@@ -159,26 +217,38 @@ impl_name (const_dnnl_primitive_desc_t pd)
   return name;
 }
 
+/* An s8 matmul's output scales (src scale × weight scale per channel) and
+ * its u8 input's zero point are only known at run time: the input is
+ * quantised per call. */
+static void
+set_int8_attrs (dnnl_primitive_attr_t attr)
+{
+  DNNL_ASSERT (dnnl_primitive_attr_set_output_scales (attr, 1, 1 << 1, (float[]) { DNNL_RUNTIME_F32_VAL }));
+  DNNL_ASSERT (dnnl_primitive_attr_set_zero_points (attr, DNNL_ARG_SRC, 1, 0, (int32_t[]) { DNNL_RUNTIME_S32_VAL }));
+}
+
 /* Primitive descriptor for `op_desc` with a user scratchpad and `post_ops`
  * (may be NULL; destroyed here): oneDNN's first choice, or the first
- * implementation whose name starts with `prefer` if there is one. */
-static void set_runtime_scales (dnnl_primitive_attr_t attr);
-
+ * implementation whose name starts with `prefer` if there is one. NULL,
+ * with the error kept, when oneDNN has none (on this CPU tier). */
 static dnnl_primitive_desc_t
 pd_create_scaled (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops,
-                  const char *prefer, gboolean runtime_scales)
+                  const char *prefer, gboolean int8)
 {
   dnnl_primitive_attr_t attr;
   dnnl_primitive_desc_iterator_t it;
-  DNNL_CHECK (dnnl_primitive_attr_create (&attr));
-  DNNL_CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
-  if (runtime_scales)
-    set_runtime_scales (attr);
+  DNNL_ASSERT (dnnl_primitive_attr_create (&attr));
+  DNNL_ASSERT (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
+  if (int8)
+    set_int8_attrs (attr);
   if (post_ops) {
-    DNNL_CHECK (dnnl_primitive_attr_set_post_ops (attr, post_ops));
+    DNNL_ASSERT (dnnl_primitive_attr_set_post_ops (attr, post_ops));
     dnnl_post_ops_destroy (post_ops);
   }
-  DNNL_CHECK (dnnl_primitive_desc_iterator_create (&it, op_desc, attr, d->engine, NULL));
+  dnnl_status_t st = dnnl_primitive_desc_iterator_create (&it, op_desc, attr, d->engine, NULL);
+  dnnl_primitive_attr_destroy (attr);
+  if (failed (&d->error, st, "finding an implementation"))
+    return NULL;
   dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch (it);
   while (prefer && !g_str_has_prefix (impl_name (pd), prefer)
          && dnnl_primitive_desc_iterator_next (it) == dnnl_success) {
@@ -191,7 +261,6 @@ pd_create_scaled (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t p
     }
   }
   dnnl_primitive_desc_iterator_destroy (it);
-  dnnl_primitive_attr_destroy (attr);
   return pd;
 }
 
@@ -206,7 +275,7 @@ static dnnl_memory_desc_t
 md_typed (int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides, dnnl_data_type_t dt)
 {
   dnnl_memory_desc_t md;
-  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&md, ndims, dims, dt, strides));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&md, ndims, dims, dt, strides));
   return md;
 }
 
@@ -222,12 +291,11 @@ VlmOpsDnnl *
 vlm_dnnl_new (GError **error)
 {
   VlmOpsDnnl *d = g_new0 (VlmOpsDnnl, 1);
+  vlm_cpu_tier ();   /* VLM_MAX_CPU_ISA caps oneDNN before it JITs anything */
   dnnl_status_t st = dnnl_engine_create (&d->engine, dnnl_cpu, 0);
   if (st == dnnl_success)
     st = dnnl_stream_create (&d->stream, d->engine, dnnl_stream_default_flags);
-  if (st != dnnl_success) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "oneDNN: cannot create a CPU engine: %s",
-                 dnnl_status2str (st));
+  if (failed (error, st, "creating a CPU engine")) {
     vlm_dnnl_free (d);
     return NULL;
   }
@@ -246,11 +314,23 @@ vlm_dnnl_free (VlmOpsDnnl *d)
     dnnl_stream_destroy (d->stream);
   if (d->engine)
     dnnl_engine_destroy (d->engine);
-  g_aligned_free (d->scratchpad);
+  free (d->scratchpad);
+  g_clear_error (&d->error);
   vlm_scratch_clear (&d->src_bf16);
-  vlm_scratch_clear (&d->src_s8);
+  vlm_scratch_clear (&d->src_u8);
   vlm_scratch_clear (&d->out_scales);
+  vlm_scratch_clear (&d->w_f32);
   g_free (d);
+}
+
+gboolean
+vlm_dnnl_take_error (VlmOpsDnnl *d, GError **error)
+{
+  if (!d->error)
+    return TRUE;
+  g_propagate_error (error, d->error);
+  d->error = NULL;
+  return FALSE;
 }
 
 int
@@ -261,35 +341,46 @@ vlm_dnnl_n_primitives (const VlmOpsDnnl *d)
 
 /* ------------------------------------------------------------ packed weights */
 
-/* A weight in the layout a matmul primitive asked for (format_tag_any). */
+/* A weight prepared for the tier:
+ * - PACK_DNNL: in the layout a matmul primitive asked for (format_tag_any),
+ *   f32, bf16 (CPUs with bf16 instructions) or s8;
+ * - PACK_ROWS_F32: HF's own [n][k] f32 rows, the linear's weight (AVX2 and
+ *   below: oneDNN's gemm reads them as they are for the tower and prefill,
+ *   the engine's GEMV streams them for decode);
+ * - PACK_ROWS_BF16: the same rows in bf16 (bf16 weights on CPUs without
+ *   bf16 instructions: half the memory and half decode's bytes; widened to
+ *   f32 a chunk at a time for the matmuls of more rows). */
+typedef enum { PACK_DNNL, PACK_ROWS_F32, PACK_ROWS_BF16 } PackLayout;
+
 typedef struct {
+  PackLayout layout;
   dnnl_memory_desc_t md;
-  void *data;
-  int rows;     /* what the layout was chosen for: with n, k, dtype it fixes md */
+  void *data;     /* PACK_DNNL: md's data; PACK_ROWS_BF16: [n][k] bf16 */
+  int rows;       /* what the layout was chosen for: with n, k, dtype it fixes md */
   float *scales;  /* s8: per output channel, W[j, :] ≈ scales[j] · q[j, :] */
-  int gemv_kpad;  /* > 0: bf16 in the layout vlm_gemv_bf16 reads, k padded to this */
+  int gemv_kpad;  /* > 0: bf16 in the layout vlm_gemv's blocked kernel reads, k padded to this */
 } Packed;
 
 /* Weights are packed at load, before any session (and its engine) exists,
  * by one engine kept for the process. */
 static dnnl_engine_t
-pack_engine (void)
+pack_engine (GError **error)
 {
   static gsize once = 0;
   static dnnl_engine_t engine;
+  static dnnl_status_t st;
   if (g_once_init_enter (&once)) {
-    DNNL_CHECK (dnnl_engine_create (&engine, dnnl_cpu, 0));
+    vlm_cpu_tier ();
+    st = dnnl_engine_create (&engine, dnnl_cpu, 0);
     g_once_init_leave (&once, 1);
   }
-  return engine;
+  return failed (error, st, "creating a CPU engine") ? NULL : engine;
 }
 
 gboolean
 vlm_dnnl_has_native_bf16 (void)
 {
-  /* ISA values are bit sets that include the ISAs below them */
-  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
-  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+  return vlm_cpu_native_bf16 ();
 }
 
 static dnnl_data_type_t
@@ -298,40 +389,47 @@ dnnl_dt (VlmDType dtype)
   return dtype == VLM_DTYPE_BF16 ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
 }
 
-/* An s8 matmul's output scales (src scale × weight scale per channel) are
- * only known at run time: the input is quantised per call. */
-static void
-set_runtime_scales (dnnl_primitive_attr_t attr)
+/* The input dtype a matmul over weights of dtype `wdt` takes: u8 with a
+ * zero point for s8 weights (the u8·s8 kernels are the fast ones on every
+ * tier: AVX2's vpmaddubsw, VNNI's vpdpbusd), else the weights' own. */
+static dnnl_data_type_t
+src_dt (dnnl_data_type_t wdt)
 {
-  DNNL_CHECK (dnnl_primitive_attr_set_output_scales (attr, 1, 1 << 1, (float[]) { DNNL_RUNTIME_F32_VAL }));
+  return wdt == dnnl_s8 ? dnnl_u8 : wdt;
 }
 
-/* The weight layout oneDNN's matmul chooses for `rows` × k inputs of dtype
- * dt: blocked so that its kernels stream it without re-packing per call. */
-static dnnl_memory_desc_t
-packed_md (int rows, int n, int k, dnnl_data_type_t dt)
+/* The weight layout oneDNN's matmul chooses for `rows` × k inputs against
+ * weights of dtype dt: blocked so that its kernels stream it without
+ * re-packing per call. FALSE (error set) if oneDNN has no such matmul. */
+static gboolean
+packed_md (int rows, int n, int k, dnnl_data_type_t dt, dnnl_memory_desc_t *md, GError **error)
 {
+  dnnl_engine_t engine = pack_engine (error);
+  if (!engine)
+    return FALSE;
   dnnl_memory_desc_t src, wei, dst;
-  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { rows, k }, dt, dnnl_ab));
-  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&wei, 2, (dnnl_dims_t) { k, n }, dt, dnnl_format_tag_any));
-  DNNL_CHECK (dnnl_memory_desc_init_by_tag (&dst, 2, (dnnl_dims_t) { rows, n }, dnnl_f32, dnnl_ab));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { rows, k }, src_dt (dt), dnnl_ab));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&wei, 2, (dnnl_dims_t) { k, n }, dt, dnnl_format_tag_any));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&dst, 2, (dnnl_dims_t) { rows, n }, dnnl_f32, dnnl_ab));
   dnnl_matmul_desc_t desc;
   dnnl_primitive_desc_t pd;
-  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+  DNNL_ASSERT (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
   dnnl_primitive_attr_t attr;
-  DNNL_CHECK (dnnl_primitive_attr_create (&attr));
+  DNNL_ASSERT (dnnl_primitive_attr_create (&attr));
   if (dt == dnnl_s8)
-    set_runtime_scales (attr);
-  DNNL_CHECK (dnnl_primitive_desc_create (&pd, &desc, attr, pack_engine (), NULL));
+    set_int8_attrs (attr);
+  dnnl_status_t st = dnnl_primitive_desc_create (&pd, &desc, attr, engine, NULL);
   dnnl_primitive_attr_destroy (attr);
-  dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
-  DNNL_CHECK (dnnl_primitive_desc_destroy (pd));
-  return md;
+  if (failed (error, st, dt == dnnl_bf16 ? "a bf16 matmul" : dt == dnnl_s8 ? "an int8 matmul" : "an f32 matmul"))
+    return FALSE;
+  *md = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+  dnnl_primitive_desc_destroy (pd);
+  return TRUE;
 }
 
-/* Whether md is {k, n} bf16 blocked as BA16a64b2a, which vlm_gemv_bf16
- * reads ([n/64][k/2][64][2]: k blocks of 32 inside each 64-column block),
- * on a CPU that runs it. */
+/* Whether md is {k, n} bf16 blocked as BA16a64b2a, which vlm_gemv's
+ * blocked kernel reads ([n/64][k/2][64][2]: k blocks of 32 inside each
+ * 64-column block), on a CPU that runs it. */
 static gboolean
 gemv_layout (const dnnl_memory_desc_t *md)
 {
@@ -343,58 +441,105 @@ gemv_layout (const dnnl_memory_desc_t *md)
          b->strides[1] == md->padded_dims[0] * 64 && md->offset0 == 0 && vlm_gemv_bf16_supported ();
 }
 
+/* The reorder of src_md at `from` into the packed layout at `to`. */
+static gboolean
+reorder (const dnnl_memory_desc_t *src_md, const void *from_data, const dnnl_memory_desc_t *to_md, void *to_data,
+         GError **error)
+{
+  dnnl_engine_t engine = pack_engine (error);
+  if (!engine)
+    return FALSE;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_t prim = NULL;
+  dnnl_memory_t from = NULL, to = NULL;
+  dnnl_stream_t stream = NULL;
+  gboolean ok =
+      !failed (error, dnnl_reorder_primitive_desc_create (&pd, src_md, engine, to_md, engine, NULL), "a weight reorder") &&
+      !failed (error, dnnl_primitive_create (&prim, pd), "a weight reorder") &&
+      !failed (error, dnnl_memory_create (&from, src_md, engine, (void *) from_data), "a weight reorder") &&
+      !failed (error, dnnl_memory_create (&to, to_md, engine, to_data), "a weight reorder") &&
+      !failed (error, dnnl_stream_create (&stream, engine, dnnl_stream_default_flags), "a weight reorder");
+  if (ok) {
+    dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
+    ok = !failed (error, dnnl_primitive_execute (prim, stream, 2, args), "a weight reorder") &&
+         !failed (error, dnnl_stream_wait (stream), "a weight reorder");
+  }
+  if (stream)
+    dnnl_stream_destroy (stream);
+  if (from)
+    dnnl_memory_destroy (from);
+  if (to)
+    dnnl_memory_destroy (to);
+  if (prim)
+    dnnl_primitive_destroy (prim);
+  if (pd)
+    dnnl_primitive_desc_destroy (pd);
+  return ok;
+}
+
 void *
-vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows)
+vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows, GError **error)
 {
   int n = lin->n, k = lin->k;
+  Packed *p = g_new0 (Packed, 1);
+  p->rows = MAX (rows, 1);
+  if (dtype == VLM_DTYPE_BF16 && !vlm_cpu_native_bf16 ()) {
+    /* bf16 kept as bf16, from the checkpoint as stored or rounded from f32 */
+    p->layout = PACK_ROWS_BF16;
+    uint16_t *w = g_aligned_alloc ((size_t) n * k, sizeof (uint16_t), 64);
+    if (weight->dtype == VLM_DTYPE_BF16)
+      memcpy (w, weight->data, (size_t) n * k * sizeof (uint16_t));
+    else
+      for (size_t i = 0; i < (size_t) n * k; i++) w[i] = vlm_f32_to_bf16 (lin->weight[i]);
+    p->data = w;
+    return p;
+  }
+  if (dtype == VLM_DTYPE_F32 && vlm_cpu_tier () <= VLM_CPU_AVX2) {
+    p->layout = PACK_ROWS_F32;
+    return p;
+  }
   /* the source: HF's [n, k] read as {k, n} (tag ba), bf16 as stored when
    * that is what we pack to, s8 quantised here per output channel
-   * (symmetric, scale = max |W[j, :]| / 127), else the f32 vlm_linear_init
+   * (symmetric, scale = max |W[j, :]| / vlm_cpu_int8_weight_max), else the f32 vlm_linear_init
    * made */
   gboolean as_stored = weight->dtype == VLM_DTYPE_BF16 && dtype == VLM_DTYPE_BF16;
-  dnnl_data_type_t src_dt = as_stored ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
+  dnnl_data_type_t from_dt = as_stored ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
   dnnl_memory_desc_t src_md;
-  DNNL_CHECK (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n }, src_dt, (dnnl_dims_t) { 1, k }));
-  Packed *p = g_new0 (Packed, 1);
+  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n }, from_dt, (dnnl_dims_t) { 1, k }));
+  if (!packed_md (p->rows, n, k, dnnl_dt (dtype), &p->md, error)) {
+    g_free (p);
+    return NULL;
+  }
   int8_t *q = NULL;
   if (dtype == VLM_DTYPE_I8) {
+    float qmax = (float) vlm_cpu_int8_weight_max ();
     p->scales = g_new (float, n);
     q = g_malloc ((size_t) n * k);
     for (int j = 0; j < n; j++) {
       const float *w = lin->weight + (size_t) j * k;
       float amax = 0.0f;
       for (int t = 0; t < k; t++) amax = fmaxf (amax, fabsf (w[t]));
-      p->scales[j] = amax > 0.0f ? amax / 127.0f : 1.0f;
+      p->scales[j] = amax > 0.0f ? amax / qmax : 1.0f;
       float inv = 1.0f / p->scales[j];
       for (int t = 0; t < k; t++) q[(size_t) j * k + t] = (int8_t) lrintf (w[t] * inv);
     }
   }
-  p->rows = MAX (rows, 1);
-  p->md = packed_md (p->rows, n, k, dnnl_dt (dtype));
   p->data = g_aligned_alloc (dnnl_memory_desc_get_size (&p->md), 1, 64);
   p->gemv_kpad = gemv_layout (&p->md) ? (int) p->md.padded_dims[0] : 0;
-
-  dnnl_engine_t engine = pack_engine ();
-  dnnl_primitive_desc_t pd;
-  dnnl_primitive_t reorder;
-  dnnl_memory_t from, to;
-  dnnl_stream_t stream;
-  DNNL_CHECK (dnnl_reorder_primitive_desc_create (&pd, &src_md, engine, &p->md, engine, NULL));
-  DNNL_CHECK (dnnl_primitive_create (&reorder, pd));
-  DNNL_CHECK (dnnl_memory_create (&from, &src_md, engine,
-                                   q ? (void *) q : as_stored ? (void *) weight->data : (void *) lin->weight));
-  DNNL_CHECK (dnnl_memory_create (&to, &p->md, engine, p->data));
-  DNNL_CHECK (dnnl_stream_create (&stream, engine, dnnl_stream_default_flags));
-  dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
-  DNNL_CHECK (dnnl_primitive_execute (reorder, stream, 2, args));
-  DNNL_CHECK (dnnl_stream_wait (stream));
-  dnnl_stream_destroy (stream);
-  dnnl_memory_destroy (from);
-  dnnl_memory_destroy (to);
-  dnnl_primitive_destroy (reorder);
-  dnnl_primitive_desc_destroy (pd);
+  gboolean ok = reorder (&src_md, q ? (void *) q : as_stored ? (void *) weight->data : (void *) lin->weight,
+                         &p->md, p->data, error);
   g_free (q);
+  if (!ok) {
+    vlm_dnnl_packed_free (p);
+    return NULL;
+  }
   return p;
+}
+
+gboolean
+vlm_dnnl_packed_reads_f32 (const void *packed)
+{
+  return ((const Packed *) packed)->layout == PACK_ROWS_F32;
 }
 
 void
@@ -406,6 +551,18 @@ vlm_dnnl_packed_free (void *packed)
     g_free (p->scales);
   }
   g_free (p);
+}
+
+static dnnl_primitive_desc_t
+to_bf16_pd (VlmOpsDnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+{
+  dnnl_primitive_attr_t attr;
+  dnnl_primitive_desc_t pd = NULL;
+  DNNL_ASSERT (dnnl_primitive_attr_create (&attr));
+  DNNL_ASSERT (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
+  dnnl_status_t st = dnnl_reorder_primitive_desc_create (&pd, from, d->engine, to, d->engine, attr);
+  dnnl_primitive_attr_destroy (attr);
+  return failed (&d->error, st, "a bf16 conversion") ? NULL : pd;
 }
 
 /* x [m rows of k, stride ld] f32 → dense bf16 [m, k] in out, rounding to
@@ -420,18 +577,9 @@ vlm_dnnl_to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k, int ld, uint16_t 
     return;
   }
   PrimKey key = { PRIM_TO_BF16, { m, k, ld } };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
-  if (!p) {
-    dnnl_memory_desc_t from = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { ld, 1 }), to;
-    dnnl_primitive_desc_t pd;
-    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&to, 2, (dnnl_dims_t) { m, k }, dnnl_bf16, dnnl_ab));
-    dnnl_primitive_attr_t attr;
-    DNNL_CHECK (dnnl_primitive_attr_create (&attr));
-    DNNL_CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
-    DNNL_CHECK (dnnl_reorder_primitive_desc_create (&pd, &from, d->engine, &to, d->engine, attr));
-    dnnl_primitive_attr_destroy (attr);
-    p = prim_new (d, &key, pd, (int[]) { DNNL_ARG_FROM, DNNL_ARG_TO }, 2);
-  }
+  dnnl_memory_desc_t from = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { ld, 1 }), to;
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&to, 2, (dnnl_dims_t) { m, k }, dnnl_bf16, dnnl_ab));
+  Prim *p = PRIM_GET (d, &key, to_bf16_pd (d, &from, &to), ((int[]) { DNNL_ARG_FROM, DNNL_ARG_TO }), 2);
   prim_run (d, p, (void *[]) { (void *) x, out });
 }
 
@@ -444,44 +592,42 @@ to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
   return out;
 }
 
-/* The largest |x[i]| of n floats, and x / scale rounded to nearest even
- * into q (|x / scale| <= 127 by construction). Plain loops the compiler
- * vectorises, built for AVX-512 where the CPU has it. */
-__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static float
-abs_max (const float *x, size_t n)
-{
-  float m = 0.0f;
-  for (size_t i = 0; i < n; i++) m = fmaxf (m, fabsf (x[i]));
-  return m;
-}
-
-__attribute__ ((target_clones ("avx512f", "avx2", "default"))) static void
-quantize (const float *x, size_t n, float inv_scale, int8_t *q)
-{
-  /* adding and subtracting 1.5 · 2^23 rounds to nearest even (|v| < 2^22) */
-  for (size_t i = 0; i < n; i++) q[i] = (int8_t) (int) ((x[i] * inv_scale + 12582912.0f) - 12582912.0f);
-}
-
-/* x [m, k] → s8 into d->src_s8 with one symmetric scale for the call
- * (dynamic quantisation); returns the scale. */
+/* x [m, k] → u8 into d->src_u8 with one scale and zero point for the call
+ * (dynamic asymmetric quantisation over [min(x, 0), max(x, 0)]: all 256
+ * levels serve the values the input has, GELU's outputs included);
+ * returns the scale, the zero point in d->src_zero_point. */
 static float
-to_s8 (VlmOpsDnnl *d, const float *x, int m, int k, int8_t **out)
+to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, uint8_t **out)
 {
   size_t n = (size_t) m * k;
-  int8_t *q = (int8_t *) vlm_scratch_get (&d->src_s8, (n + 3) / 4);
-  int nt = n > 65536 ? omp_get_max_threads () : 1;
+  uint8_t *q = (uint8_t *) vlm_scratch_get (&d->src_u8, (n + 3) / 4);
+  int nt = n > 65536 ? MIN (omp_get_max_threads (), 64) : 1;
   size_t chunk = (n + nt - 1) / nt;
-  float part[64] = { 0 }, amax = 0.0f;
-  nt = MIN (nt, 64);
+  float lo_t[64] = { 0 }, hi_t[64] = { 0 }, lo = 0.0f, hi = 0.0f;
+#pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
+  for (int t = 0; t < nt; t++) {
+    float l = 0.0f, h = 0.0f;
+    for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
+      l = fminf (l, x[i]);
+      h = fmaxf (h, x[i]);
+    }
+    lo_t[t] = l;
+    hi_t[t] = h;
+  }
+  for (int t = 0; t < nt; t++) {
+    lo = fminf (lo, lo_t[t]);
+    hi = fmaxf (hi, hi_t[t]);
+  }
+  float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
+  float zp = rintf (-lo * inv);
+  d->src_zero_point = (int32_t) zp;
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
   for (int t = 0; t < nt; t++)
-    part[t] = abs_max (x + MIN (n, t * chunk), MIN (n, (t + 1) * chunk) - MIN (n, t * chunk));
-  for (int t = 0; t < nt; t++) amax = fmaxf (amax, part[t]);
-  float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-#pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
-  for (int t = 0; t < nt; t++)
-    quantize (x + MIN (n, t * chunk), MIN (n, (t + 1) * chunk) - MIN (n, t * chunk), 1.0f / scale,
-              q + MIN (n, t * chunk));
+    for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
+      /* adding and subtracting 1.5 · 2^23 rounds to nearest even */
+      float v = ((x[i] * inv + 12582912.0f) - 12582912.0f) + zp;
+      q[i] = (uint8_t) fminf (fmaxf (v, 0.0f), 255.0f);
+    }
   *out = q;
   return scale;
 }
@@ -505,54 +651,161 @@ act_alg (VlmAct act, dnnl_alg_kind_t *alg, float *alpha)
 
 enum { RES_NONE, RES_IN_PLACE, RES_OTHER };
 
-/* matmul {m,k}·{k,n} + bias, then post-ops: the activation, then the
- * residual as a sum (y += ..., when it is y itself) or a binary add. The
- * weight is packed (its layout and dtype, the input converted to that
- * dtype), or HF's [n,k] row-major f32 read as {k,n} with strides {1,k}
- * (tag ba): no copy. An s8 matmul scales its s32 sums after adding the
- * bias (oneDNN 2.x int8 semantics: dst = scale · (acc + bias)), so the
- * caller passes the bias divided by the scales. (As a binary post-op
- * instead, gemm:jit ran at a third of its speed and a residual sum sent
- * oneDNN to its reference loops.) */
+/* What one matmul multiplies by: n outputs of k, the weight packed
+ * (PACK_DNNL) or HF's f32 rows (pk NULL), bias [n] or NULL. */
+typedef struct {
+  int n, k;
+  const Packed *pk;
+  const void *w;
+  const float *bias;
+} MatW;
 
+/* matmul {m,k}·{k,n} + bias into rows of stride ldy, then post-ops: the
+ * activation, then the residual as a sum (y += ..., when it is y itself)
+ * or a binary add. The weight is packed (its layout and dtype, the input
+ * converted to that dtype), or HF's [n,k] row-major f32 read as {k,n} with
+ * strides {1,k} (tag ba): no copy. An s8 matmul scales its s32 sums after
+ * adding the bias (oneDNN 2.x int8 semantics: dst = scale · (acc + bias)),
+ * so the caller passes the bias divided by the scales. (As a binary
+ * post-op instead, gemm:jit ran at a third of its speed and a residual sum
+ * sent oneDNN to its reference loops.) */
 static dnnl_primitive_desc_t
-linear_pd (VlmOpsDnnl *d, int m, int n, int k, const Packed *packed, gboolean bias, VlmAct act,
-           int res, gboolean dst_bf16)
+linear_pd (VlmOpsDnnl *d, int m, const MatW *mw, int ldy, VlmAct act, int res, gboolean dst_bf16)
 {
+  int n = mw->n, k = mw->k;
   dnnl_memory_desc_t src, wei;
-  if (packed) {
-    wei = packed->md;
-    DNNL_CHECK (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { m, k }, wei.data_type, dnnl_ab));
+  if (mw->pk) {
+    wei = mw->pk->md;
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { m, k }, src_dt (wei.data_type), dnnl_ab));
   } else {
     src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
     wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
   }
   dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
-  dnnl_memory_desc_t dst = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 },
+  dnnl_memory_desc_t dst = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { ldy, 1 },
                                      dst_bf16 ? dnnl_bf16 : dnnl_f32);
   dnnl_post_ops_t po;
-  DNNL_CHECK (dnnl_post_ops_create (&po));
+  DNNL_ASSERT (dnnl_post_ops_create (&po));
   if (act != VLM_ACT_NONE) {
     dnnl_alg_kind_t alg;
     float alpha;
     act_alg (act, &alg, &alpha);
-    DNNL_CHECK (dnnl_post_ops_append_eltwise (po, 1.0f, alg, alpha, 0.0f));
+    DNNL_ASSERT (dnnl_post_ops_append_eltwise (po, 1.0f, alg, alpha, 0.0f));
   }
   if (res == RES_IN_PLACE)
-    DNNL_CHECK (dnnl_post_ops_append_sum (po, 1.0f));
+    DNNL_ASSERT (dnnl_post_ops_append_sum (po, 1.0f));
   else if (res == RES_OTHER)
-    DNNL_CHECK (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
+    DNNL_ASSERT (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
   dnnl_matmul_desc_t desc;
-  DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, bias ? &bia : NULL, &dst));
+  DNNL_ASSERT (dnnl_matmul_desc_init (&desc, &src, &wei, mw->bias ? &bia : NULL, &dst));
   /* For m <= 2 (decode) brgemm re-packs the whole `ba` weight on every call
    * and runs at half the speed of the gemm-based matmul (measured here:
    * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. Packed
    * weights need no re-packing. */
-  return pd_create_scaled (d, &desc, po, m <= 2 && !packed ? "gemm" : NULL,
-                           packed && packed->md.data_type == dnnl_s8);
+  return pd_create_scaled (d, &desc, po, m <= 2 && !mw->pk ? "gemm" : NULL,
+                           mw->pk && mw->pk->md.data_type == dnnl_s8);
 }
 
-/* decode's rows of bf16 input for vlm_gemv_bf16, padded to kpad with zeros */
+/* One matmul through a cached primitive. x is f32, or already bf16
+ * (x_bf16: for a bf16 weight only); y is f32, or bf16 (y_bf16, without a
+ * residual), rows of stride ldy. */
+static void
+matmul_run (VlmOpsDnnl *d, const MatW *mw, const void *x, gboolean x_bf16, int m, void *y, int ldy,
+            gboolean y_bf16, VlmAct act, const float *residual)
+{
+  int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
+  const Packed *pk = mw->pk;
+  int wdt = pk ? pk->md.data_type : dnnl_f32;
+  g_assert ((!x_bf16 || wdt == dnnl_bf16) && (!y_bf16 || res == RES_NONE));
+  PrimKey key = { PRIM_LINEAR, { m, mw->n, mw->k, mw->bias != NULL, act, res, wdt, pk ? pk->rows : 0,
+                                 y_bf16, ldy } };
+  const void *src = x;
+  const float *bias = mw->bias;
+  int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
+  void *h[PRIM_MAX_ARGS] = { NULL, (void *) mw->w, y };
+  int n = 3;
+  if (wdt == dnnl_bf16 && !x_bf16) {
+    src = to_bf16 (d, x, m, mw->k);
+  } else if (wdt == dnnl_s8) {
+    uint8_t *q;
+    float sx = to_u8 (d, x, m, mw->k, &q);
+    float *scales = vlm_scratch_get (&d->out_scales, 2 * (size_t) mw->n);
+    for (int j = 0; j < mw->n; j++) scales[j] = sx * pk->scales[j];
+    if (mw->bias) {
+      float *b = scales + mw->n;
+      for (int j = 0; j < mw->n; j++) b[j] = mw->bias[j] / scales[j];
+      bias = b;
+    }
+    src = q;
+    ids[n] = DNNL_ARG_ATTR_OUTPUT_SCALES;
+    h[n++] = scales;
+    ids[n] = DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC;
+    h[n++] = &d->src_zero_point;
+  }
+  h[0] = (void *) src;
+  if (mw->bias) {
+    ids[n] = DNNL_ARG_BIAS;
+    h[n++] = (void *) bias;
+  }
+  if (res == RES_OTHER) {
+    int po_index = act != VLM_ACT_NONE ? 1 : 0;
+    ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
+    h[n++] = (void *) residual;
+  }
+  Prim *p = PRIM_GET (d, &key, linear_pd (d, m, mw, ldy, act, res, y_bf16), ids, n);
+  prim_run (d, p, h);
+}
+
+static const Packed *
+packed_of (const VlmLinearW *lin)
+{
+  return lin->packed;
+}
+
+/* The linear as one matmul: its oneDNN-packed weight, or its f32 rows. */
+static MatW
+mat_of (const VlmLinearW *lin)
+{
+  const Packed *pk = packed_of (lin);
+  gboolean dnnl = pk && pk->layout == PACK_DNNL;
+  return (MatW) { lin->n, lin->k, dnnl ? pk : NULL, dnnl ? pk->data : (const void *) lin->weight, lin->bias };
+}
+
+static void
+linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16, int m, void *y,
+            gboolean y_bf16, VlmAct act, const float *residual)
+{
+  MatW mw = mat_of (lin);
+  matmul_run (d, &mw, x, x_bf16, m, y, lin->n, y_bf16, act, residual);
+}
+
+/* A bf16-stored weight (PACK_ROWS_BF16) against more rows than decode: a
+ * chunk of outputs at a time, its rows widened to f32 (about 2 MiB: in
+ * the cache while the matmul reads it) and multiplied in f32 into the
+ * chunk's columns of y. Widening costs one pass over the weight per call,
+ * against m multiply-adds per weight for the matmul. */
+#define WIDEN_CHUNK_BYTES (2u << 20)
+
+static void
+rows_bf16_matmul (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y, VlmAct act,
+                  const float *residual)
+{
+  const Packed *pk = packed_of (lin);
+  int n = lin->n, k = lin->k;
+  int nc = MIN (n, MAX (64, (int) (WIDEN_CHUNK_BYTES / ((size_t) k * sizeof (float))) / 64 * 64));
+  float *wf = vlm_scratch_get (&d->w_f32, (size_t) nc * k);
+  const VlmKernels *kernels = vlm_kernels ();
+  for (int j0 = 0; j0 < n && !d->error; j0 += nc) {
+    int c = MIN (nc, n - j0);
+    const uint16_t *src = (const uint16_t *) pk->data + (size_t) j0 * k;
+#pragma omp parallel for schedule (static)
+    for (int j = 0; j < c; j++) kernels->bf16_to_f32 (src + (size_t) j * k, k, wf + (size_t) j * k);
+    MatW mw = { c, k, NULL, wf, lin->bias ? lin->bias + j0 : NULL };
+    matmul_run (d, &mw, x, FALSE, m, y + j0, n, FALSE, act, residual ? residual + j0 : NULL);
+  }
+}
+
+/* decode's rows of bf16 input for the blocked GEMV, padded to kpad with zeros */
 static const uint16_t *
 gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
 {
@@ -564,55 +817,34 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
   return xb;
 }
 
-/* One linear through a cached matmul primitive. x is f32, or already bf16
- * (x_bf16: for a bf16 weight only); y is f32, or bf16 (y_bf16, without a
- * residual). */
-static void
-linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16, int m, void *y,
-            gboolean y_bf16, VlmAct act, const float *residual)
+/* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16
+ * kernel, or HF's rows (f32 or bf16) on tiers without bf16 instructions. */
+static gboolean
+gemv_of (const VlmLinearW *lin, int m)
 {
-  int res = !residual ? RES_NONE : residual == y ? RES_IN_PLACE : RES_OTHER;
-  const Packed *pk = lin->packed;
-  int wdt = pk ? pk->md.data_type : dnnl_f32;
-  g_assert ((!x_bf16 || wdt == dnnl_bf16) && (!y_bf16 || res == RES_NONE));
-  PrimKey key = { PRIM_LINEAR, { m, lin->n, lin->k, lin->bias != NULL, act, res, wdt,
-                                 pk ? pk->rows : 0, y_bf16 } };
-  const void *src = x;
-  const float *bias = lin->bias;
-  int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
-  void *h[PRIM_MAX_ARGS] = { NULL, pk ? pk->data : (void *) lin->weight, y };
-  int n = 3;
-  if (wdt == dnnl_bf16 && !x_bf16) {
-    src = to_bf16 (d, x, m, lin->k);
-  } else if (wdt == dnnl_s8) {
-    int8_t *q;
-    float sx = to_s8 (d, x, m, lin->k, &q);
-    float *scales = vlm_scratch_get (&d->out_scales, 2 * (size_t) lin->n);
-    for (int j = 0; j < lin->n; j++) scales[j] = sx * pk->scales[j];
-    if (lin->bias) {
-      float *b = scales + lin->n;
-      for (int j = 0; j < lin->n; j++) b[j] = lin->bias[j] / scales[j];
-      bias = b;
-    }
-    src = q;
-    ids[n] = DNNL_ARG_ATTR_OUTPUT_SCALES;
-    h[n++] = scales;
-  }
-  h[0] = (void *) src;
-  if (lin->bias) {
-    ids[n] = DNNL_ARG_BIAS;
-    h[n++] = (void *) bias;
-  }
-  if (res == RES_OTHER) {
-    int po_index = act != VLM_ACT_NONE ? 1 : 0;
-    ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
-    h[n++] = (void *) residual;
-  }
-  Prim *p = g_hash_table_lookup (d->cache, &key);
-  if (!p)
-    p = prim_new (d, &key, linear_pd (d, m, lin->n, lin->k, pk, lin->bias != NULL, act, res, y_bf16),
-                  ids, n);
-  prim_run (d, p, h);
+  const Packed *pk = packed_of (lin);
+  return pk && m <= VLM_GEMV_MAX_ROWS && (pk->gemv_kpad || pk->layout != PACK_DNNL);
+}
+
+static VlmGemvOut
+gemv_out (const VlmLinearW *lin, VlmAct act, const float *residual, float *y)
+{
+  const Packed *pk = packed_of (lin);
+  gboolean f32 = pk->layout == PACK_ROWS_F32;
+  return (VlmGemvOut) { f32 ? (const void *) lin->weight : pk->data, lin->k, pk->layout == PACK_ROWS_BF16,
+                        lin->n, lin->bias, act, residual, y };
+}
+
+/* n <= VLM_GEMV_MAX_OUTS linears of one input through one vlm_gemv */
+static void
+gemv_run (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, const float *residual, int n,
+          const float *x, int m, float *const *ys)
+{
+  VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
+  for (int i = 0; i < n; i++) outs[i] = gemv_out (lins[i], acts[i], residual, ys[i]);
+  int kpad = packed_of (lins[0])->gemv_kpad, k = lins[0]->k;
+  VlmGemvIn in = { m, k, kpad, kpad ? gemv_input (d, x, m, k, kpad) : NULL, x };
+  vlm_gemv (outs, n, &in);
 }
 
 /* Whether `lin` on m rows runs as a bf16 oneDNN matmul (not decode's GEMV):
@@ -620,52 +852,48 @@ linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16
 static gboolean
 bf16_matmul (const VlmLinearW *lin, int m)
 {
-  const Packed *p = lin->packed;
-  return p && p->md.data_type == dnnl_bf16 && m > VLM_GEMV_MAX_ROWS;
+  const Packed *p = packed_of (lin);
+  return p && p->layout == PACK_DNNL && p->md.data_type == dnnl_bf16 && m > VLM_GEMV_MAX_ROWS;
 }
 
 void
 vlm_dnnl_linear (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y,
                  VlmAct act, const float *residual)
 {
-  const Packed *pk = lin->packed;
-  if (pk && pk->gemv_kpad && m <= VLM_GEMV_MAX_ROWS) {
-    VlmGemvOut o = { pk->data, lin->n, lin->bias, act, residual, y };
-    vlm_gemv_bf16 (&o, 1, pk->gemv_kpad, gemv_input (d, x, m, lin->k, pk->gemv_kpad), m);
+  const Packed *pk = packed_of (lin);
+  if (d->error)
     return;
-  }
-  linear_run (d, lin, x, FALSE, m, y, FALSE, act, residual);
+  if (gemv_of (lin, m))
+    gemv_run (d, &lin, &act, residual, 1, x, m, &y);
+  else if (pk && pk->layout == PACK_ROWS_BF16)
+    rows_bf16_matmul (d, lin, x, m, y, act, residual);
+  else
+    linear_run (d, lin, x, FALSE, m, y, FALSE, act, residual);
 }
 
 void
 vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, int n,
                        const float *x, int m, float *const *ys)
 {
-  const Packed *p0 = lins[0]->packed;
-  gboolean one_pass = p0 && p0->gemv_kpad && m <= VLM_GEMV_MAX_ROWS && n <= VLM_GEMV_MAX_OUTS;
+  gboolean one_pass = n <= VLM_GEMV_MAX_OUTS && gemv_of (lins[0], m);
   for (int i = 1; i < n && one_pass; i++) {
-    const Packed *p = lins[i]->packed;
-    one_pass = p && p->gemv_kpad == p0->gemv_kpad;
+    const Packed *p = packed_of (lins[i]), *p0 = packed_of (lins[0]);
+    one_pass = gemv_of (lins[i], m) && p->gemv_kpad == p0->gemv_kpad;
   }
-  if (!one_pass) {
-    /* bf16 matmuls (the tower, prefill): the input is converted once */
-    gboolean bf16 = TRUE;
-    for (int i = 0; i < n; i++)
-      bf16 = bf16 && bf16_matmul (lins[i], m);
-    const void *xb = bf16 ? to_bf16 (d, x, m, lins[0]->k) : NULL;
-    for (int i = 0; i < n; i++)
-      if (bf16)
-        linear_run (d, lins[i], xb, TRUE, m, ys[i], FALSE, acts[i], NULL);
-      else
-        vlm_dnnl_linear (d, lins[i], x, m, ys[i], acts[i], NULL);
+  if (one_pass) {
+    gemv_run (d, lins, acts, NULL, n, x, m, ys);
     return;
   }
-  VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
-  for (int i = 0; i < n; i++) {
-    const Packed *p = lins[i]->packed;
-    outs[i] = (VlmGemvOut) { p->data, lins[i]->n, lins[i]->bias, acts[i], NULL, ys[i] };
-  }
-  vlm_gemv_bf16 (outs, n, p0->gemv_kpad, gemv_input (d, x, m, lins[0]->k, p0->gemv_kpad), m);
+  /* bf16 matmuls (the tower, prefill): the input is converted once */
+  gboolean bf16 = TRUE;
+  for (int i = 0; i < n; i++)
+    bf16 = bf16 && bf16_matmul (lins[i], m);
+  const void *xb = bf16 && !d->error ? to_bf16 (d, x, m, lins[0]->k) : NULL;
+  for (int i = 0; i < n; i++)
+    if (bf16)
+      linear_run (d, lins[i], xb, TRUE, m, ys[i], FALSE, acts[i], NULL);
+    else
+      vlm_dnnl_linear (d, lins[i], x, m, ys[i], acts[i], NULL);
 }
 
 void
@@ -695,7 +923,7 @@ vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *g
     dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
     dnnl_layer_normalization_desc_t desc;
     unsigned flags = dnnl_use_scale | (beta ? dnnl_use_shift : 0);
-    DNNL_CHECK (dnnl_layer_normalization_forward_desc_init (&desc, dnnl_forward_inference, &md,
+    DNNL_ASSERT (dnnl_layer_normalization_forward_desc_init (&desc, dnnl_forward_inference, &md,
                                                             NULL, eps, flags));
     p = prim_new (d, &key, pd_create (d, &desc, NULL, NULL), ids, beta ? 4 : 3);
   }
@@ -715,7 +943,7 @@ vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n)
     dnnl_alg_kind_t alg;
     float alpha;
     act_alg (act, &alg, &alpha);
-    DNNL_CHECK (dnnl_eltwise_forward_desc_init (&desc, dnnl_forward_inference, alg, &md, alpha,
+    DNNL_ASSERT (dnnl_eltwise_forward_desc_init (&desc, dnnl_forward_inference, alg, &md, alpha,
                                                 0.0f));
     p = prim_new (d, &key, pd_create (d, &desc, NULL, NULL), ids, 2);
   }
@@ -734,7 +962,7 @@ vlm_dnnl_softmax (VlmOpsDnnl *d, const float *x, int m, int n, void *y, gboolean
     dnnl_memory_desc_t out = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 },
                                        y_bf16 ? dnnl_bf16 : dnnl_f32);
     dnnl_softmax_v2_desc_t desc;
-    DNNL_CHECK (dnnl_softmax_v2_forward_desc_init (&desc, dnnl_forward_inference,
+    DNNL_ASSERT (dnnl_softmax_v2_forward_desc_init (&desc, dnnl_forward_inference,
                                                    dnnl_softmax_accurate, &md, &out, 1));
     p = prim_new (d, &key, pd_create (d, &desc, NULL, NULL), ids, 2);
   }
@@ -770,10 +998,10 @@ vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const void *q, const
     dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, lk },
                                          (dnnl_dims_t) { g * lq * lk, lq * lk, lk, 1 });
     dnnl_post_ops_t po;
-    DNNL_CHECK (dnnl_post_ops_create (&po));
-    DNNL_CHECK (dnnl_post_ops_append_eltwise (po, 1.0f, dnnl_eltwise_linear, s->scale, 0.0f));
+    DNNL_ASSERT (dnnl_post_ops_create (&po));
+    DNNL_ASSERT (dnnl_post_ops_append_eltwise (po, 1.0f, dnnl_eltwise_linear, s->scale, 0.0f));
     dnnl_matmul_desc_t desc;
-    DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+    DNNL_ASSERT (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
     p = prim_new (d, &key, pd_create (d, &desc, po, NULL), ids, 3);
   }
   prim_run (d, p, h);
@@ -798,7 +1026,7 @@ vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const void *probs,
     dnnl_memory_desc_t dst = md_strided (4, (dnnl_dims_t) { kvh, g, lq, hd },
                                          (dnnl_dims_t) { g * hd, hd, s->ldo, 1 });
     dnnl_matmul_desc_t desc;
-    DNNL_CHECK (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
+    DNNL_ASSERT (dnnl_matmul_desc_init (&desc, &src, &wei, NULL, &dst));
     p = prim_new (d, &key, pd_create (d, &desc, NULL, NULL), ids, 3);
   }
   prim_run (d, p, h);

@@ -1,5 +1,10 @@
-/* ops_gemv.c — decode's linears in bf16: a few rows of input against a
- * weight oneDNN packed for its bf16 matmul, read in place.
+/* ops_gemv.c — decode's linears: a few rows of input against a weight,
+ * streamed once from memory, the outputs shared out over the threads.
+ *
+ * Two layouts. On CPUs with bf16 instructions, a weight oneDNN packed for
+ * its bf16 matmul, read in place (below). Elsewhere HF's own [n][k] rows,
+ * f32 or bf16, through the tier's dot-product kernel (ops_kernels.c).
+ *
  *
  * oneDNN 2.6 packs a bf16 matmul weight {k, n} for avx512_core_bf16 as
  * BA16a64b2a: blocks of 64 outputs, each a contiguous run over k in pairs,
@@ -29,7 +34,7 @@
 gboolean
 vlm_gemv_bf16_supported (void)
 {
-  return __builtin_cpu_supports ("avx512bf16") && __builtin_cpu_supports ("avx512bw");
+  return vlm_cpu_native_bf16 ();
 }
 
 #define GEMV_TARGET __attribute__ ((target ("avx512f,avx512bw,avx512bf16")))
@@ -77,9 +82,12 @@ gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
 }
 
 void
-vlm_gemv_bf16 (const VlmGemvOut *outs, int n_outs, int kpad, const uint16_t *x, int m)
+vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
 {
-  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && kpad % 32 == 0 && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
+  int m = in->m;
+  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
+  g_assert (!in->xb || in->kpad % 32 == 0);
+  const VlmKernels *kernels = vlm_kernels ();
   /* the outputs' blocks of 64 columns, numbered one after another */
   int first[VLM_GEMV_MAX_OUTS + 1] = { 0 };
   for (int i = 0; i < n_outs; i++) first[i + 1] = first[i] + (outs[i].n + 63) / 64;
@@ -97,7 +105,11 @@ vlm_gemv_bf16 (const VlmGemvOut *outs, int n_outs, int kpad, const uint16_t *x, 
       while (b >= first[i + 1]) i++;
       const VlmGemvOut *o = &outs[i];
       int n = o->n, j0 = (b - first[i]) * 64, len = MIN (64, n - j0);
-      gemv_one (o->w + (size_t) j0 * kpad, x, m, kpad, out);
+      if (in->xb)
+        gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
+      else
+        kernels->gemv_rows ((const char *) o->w + (size_t) j0 * o->ldw * (o->bf16 ? 2 : 4), o->ldw, o->bf16,
+                            len, in->x, in->k, m, out);
       for (int r = 0; r < m; r++) {
         float *v = out + r * 64;
         if (o->bias)

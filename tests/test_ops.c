@@ -151,21 +151,30 @@ test_linear (gconstpointer data)
   g_autofree float *want16 = g_new (float, (size_t) c->m * c->n);
   naive_linear (wr, c->bias ? b : NULL, c->n, c->k, xr, c->m, c->act, c->residual ? res : NULL, want16);
   VlmTensor w16t = { w16, VLM_DTYPE_BF16, 2, { c->n, c->k } };
-  /* int8: w quantised per output row and x per call, each symmetric with
-   * scale max|.| / 127 and round-to-nearest-even; the reference runs on the
-   * dequantised values (s8 products summed in s32 are exact) */
+  /* On a tier without bf16 instructions bf16 weights are multiplied in
+   * f32: only w is rounded */
+  g_autofree float *want16w = g_new (float, (size_t) c->m * c->n);
+  naive_linear (wr, c->bias ? b : NULL, c->n, c->k, x, c->m, c->act, c->residual ? res : NULL, want16w);
+  /* int8: w quantised per output row (symmetric, scale max|.| / 127, or 63
+   * below VNNI: vlm_cpu_int8_weight_max) and x
+   * per call to u8 over [min(x, 0), max(x, 0)] with a zero point, both
+   * rounding to nearest even; the reference runs on the dequantised values
+   * (integer products summed in s32 are exact) */
   g_autofree float *xq = g_new (float, (size_t) c->m * c->k);
   g_autofree float *wq = g_new (float, (size_t) c->n * c->k);
-  double xmax = 0;
-  for (int i = 0; i < c->m * c->k; i++) xmax = fmax (xmax, fabs (x[i]));
+  float xlo = 0, xhi = 0;
+  for (int i = 0; i < c->m * c->k; i++) {
+    xlo = fminf (xlo, x[i]);
+    xhi = fmaxf (xhi, x[i]);
+  }
   /* q = x · (1 / scale) in f32, as the engine defines it: a quotient instead
    * lands on the other side of a rounding tie now and then (seen at k = 900) */
-  float sx = (float) xmax / 127.0f, isx = 1.0f / sx;
-  for (int i = 0; i < c->m * c->k; i++) xq[i] = rintf (x[i] * isx) * sx;
+  float sx = (xhi - xlo) / 255.0f, isx = 1.0f / sx, zp = rintf (-xlo * isx);
+  for (int i = 0; i < c->m * c->k; i++) xq[i] = (fminf (fmaxf (rintf (x[i] * isx) + zp, 0), 255) - zp) * sx;
   for (int j = 0; j < c->n; j++) {
     double wmax = 0;
     for (int t = 0; t < c->k; t++) wmax = fmax (wmax, fabs (w[j * c->k + t]));
-    float sw = (float) wmax / 127.0f, isw = 1.0f / sw;
+    float sw = (float) wmax / vlm_cpu_int8_weight_max (), isw = 1.0f / sw;
     for (int t = 0; t < c->k; t++) wq[j * c->k + t] = rintf (w[j * c->k + t] * isw) * sw;
   }
   g_autofree float *want8 = g_new (float, (size_t) c->m * c->n);
@@ -181,7 +190,8 @@ test_linear (gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (packs); i++) {
     const VlmTensor *src = packs[i].from_bf16 ? &w16t : &wt;
     g_assert_true (vlm_linear_init (&lin, "fc", src, c->bias ? &bt : NULL, &error));
-    vlm_linear_pack (&lin, src, packs[i].dtype, packs[i].rows);
+    g_assert_true (vlm_linear_pack (&lin, src, packs[i].dtype, packs[i].rows, &error));
+    g_assert_no_error (error);
     g_assert_nonnull (lin.packed);
     g_assert_true (packs[i].from_bf16 ? lin.weight == NULL : lin.weight == w);  /* no f32 copy kept */
     VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
@@ -191,7 +201,8 @@ test_linear (gconstpointer data)
       residual = y;
     }
     vlm_linear (ops, &lin, x, c->m, y, c->act, residual);
-    const float *expect = packs[i].dtype == VLM_DTYPE_BF16 ? want16 : packs[i].dtype == VLM_DTYPE_I8 ? want8 : want;
+    const float *expect = packs[i].dtype == VLM_DTYPE_BF16 ? (vlm_cpu_native_bf16 () ? want16 : want16w)
+                          : packs[i].dtype == VLM_DTYPE_I8 ? want8 : want;
     vt_assert_close (packs[i].name, y, expect, (int64_t) c->m * c->n, TOL);
     vlm_ops_free (ops);
     vlm_linear_clear (&lin);
@@ -220,7 +231,8 @@ static void
 test_gemv_layout (void)
 {
   if (!vlm_gemv_bf16_supported ()) {
-    g_test_skip ("the CPU has no avx512_bf16: vlm_gemv_bf16 is never called");
+    g_test_skip_printf ("tier %s has no bf16 instructions: the blocked kernel is never called (bf16 weights take "
+                        "the rows GEMV, /ops/linear/gemv-rows)", vlm_cpu_describe ());
     return;
   }
   enum { N = 150, N2 = 70, K = 70, KPAD = 96 };
@@ -245,13 +257,88 @@ test_gemv_layout (void)
     naive_linear (w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
     naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
     memcpy (y, res, sizeof (float) * m * N);
-    VlmGemvOut outs[] = { { blocked, N, b, VLM_ACT_GELU_TANH, y, y }, { blocked2, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
-    vlm_gemv_bf16 (outs, 2, KPAD, xb, m);
+    VlmGemvOut outs[] = { { blocked, 0, TRUE, N, b, VLM_ACT_GELU_TANH, y, y },
+                          { blocked2, 0, TRUE, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
+    vlm_gemv (outs, 2, &(VlmGemvIn) { m, K, KPAD, xb, NULL });
     vt_assert_close ("gemv, first output", y, want, (int64_t) m * N, TOL);
     vt_assert_close ("gemv, second output", y2, want2, (int64_t) m * N2, TOL);
   }
   g_aligned_free (blocked);
   g_aligned_free (blocked2);
+}
+
+/* The rows GEMV (HF's [n][k] layout, f32 and bf16 weights) of every tier
+ * this CPU can run, against the reference: m = 1..4, k not a multiple of
+ * any vector width (the scalar tail), n not a multiple of 64 (the last
+ * block), two outputs in one pass with bias, activation and an in-place
+ * residual on the first. Each table is called directly, so on an AVX-512
+ * machine the AVX2 and generic kernels are checked too. */
+static void
+test_gemv_rows (void)
+{
+  enum { N = 150, N2 = 70, K = 75 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (17);
+  g_autofree float *w = rand_f32 (r, N * K, -1, 1), *w2 = rand_f32 (r, N2 * K, -1, 1);
+  g_autofree float *b = rand_f32 (r, N, -1, 1), *x = rand_f32 (r, 4 * K, -1, 1);
+  g_autofree float *res = rand_f32 (r, 4 * N, -5, 5);
+  g_autofree guint16 *w16 = g_new (guint16, N * K), *w216 = g_new (guint16, N2 * K);
+  g_autofree float *wr = g_new (float, N * K), *w2r = g_new (float, N2 * K);
+  for (int i = 0; i < N * K; i++) wr[i] = vlm_bf16_to_f32 (w16[i] = vlm_f32_to_bf16 (w[i]));
+  for (int i = 0; i < N2 * K; i++) w2r[i] = vlm_bf16_to_f32 (w216[i] = vlm_f32_to_bf16 (w2[i]));
+  g_autofree float *want = g_new (float, 4 * N), *want2 = g_new (float, 4 * N2);
+  g_autofree float *y = g_new (float, 4 * N), *y2 = g_new (float, 4 * N2);
+  static const struct { const char *name; const VlmKernels *k; VlmCpuTier needs; } tables[] = {
+    { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC },
+    { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2 },
+    { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512 },
+  };
+  int tested = 0;
+  for (guint t = 0; t < G_N_ELEMENTS (tables); t++) {
+    if (vlm_cpu_tier () < tables[t].needs) {
+      g_test_message ("%s kernels: not run, the tier is %s", tables[t].name, vlm_cpu_describe ());
+      continue;
+    }
+    tested++;
+    for (int bf16 = 0; bf16 <= 1; bf16++)
+      for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+        naive_linear (bf16 ? wr : w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
+        naive_linear (bf16 ? w2r : w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
+        /* the table's block kernel over each 64-row block, as vlm_gemv shares them out */
+        for (int o = 0; o < 2; o++) {
+          int n = o ? N2 : N;
+          const void *wp = o ? (bf16 ? (void *) w216 : (void *) w2) : (bf16 ? (void *) w16 : (void *) w);
+          float *out = o ? y2 : y, blk[VLM_GEMV_MAX_ROWS * 64];
+          for (int j0 = 0; j0 < n; j0 += 64) {
+            int len = MIN (64, n - j0);
+            tables[t].k->gemv_rows ((const char *) wp + (size_t) j0 * K * (bf16 ? 2 : 4), K, bf16, len, x, K, m, blk);
+            for (int i = 0; i < m; i++)
+              for (int j = 0; j < len; j++) {
+                float v = blk[i * 64 + j];
+                if (!o) {
+                  v += b[j0 + j];
+                  vlm_blas_act (VLM_ACT_GELU_TANH, &v, 1);
+                  v += res[i * N + j0 + j];
+                }
+                out[i * n + j0 + j] = v;
+              }
+          }
+        }
+        g_autofree char *what = g_strdup_printf ("%s %s, m %d", tables[t].name, bf16 ? "bf16" : "f32", m);
+        vt_assert_close (what, y, want, (int64_t) m * N, TOL);
+        vt_assert_close (what, y2, want2, (int64_t) m * N2, TOL);
+      }
+  }
+  g_assert_cmpint (tested, >=, 1);
+  /* and through vlm_gemv, which picks the tier's table */
+  for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+    naive_linear (wr, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
+    naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
+    memcpy (y, res, sizeof (float) * m * N);
+    VlmGemvOut outs[] = { { w16, K, TRUE, N, b, VLM_ACT_GELU_TANH, y, y }, { w2, K, FALSE, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
+    vlm_gemv (outs, 2, &(VlmGemvIn) { m, K, 0, NULL, x });
+    vt_assert_close ("vlm_gemv, bf16 rows", y, want, (int64_t) m * N, TOL);
+    vt_assert_close ("vlm_gemv, f32 rows", y2, want2, (int64_t) m * N2, TOL);
+  }
 }
 
 /* vlm_linear_multi equals one vlm_linear per weight, on both backends and
@@ -282,7 +369,7 @@ test_linear_multi (void)
     for (int i = 0; i < 3; i++) {
       g_assert_true (vlm_linear_init (&lins[i], "fc", &wt[i], i == 1 ? NULL : &bt[i], &error));
       if (pass == 2)
-        vlm_linear_pack (&lins[i], &wt[i], VLM_DTYPE_BF16, 1);
+        g_assert_true (vlm_linear_pack (&lins[i], &wt[i], VLM_DTYPE_BF16, 1, &error));
       lp[i] = &lins[i];
     }
     for (int m = 1; m <= 6; m += 5) {
@@ -333,8 +420,8 @@ test_mlp (void)
     g_assert_true (vlm_linear_init (&fc1, "fc1", &wt1, &bt1, &error));
     g_assert_true (vlm_linear_init (&fc2, "fc2", &wt2, &bt2, &error));
     if (pass == 2) {
-      vlm_linear_pack (&fc1, &wt1, VLM_DTYPE_BF16, 64);
-      vlm_linear_pack (&fc2, &wt2, VLM_DTYPE_BF16, 64);
+      g_assert_true (vlm_linear_pack (&fc1, &wt1, VLM_DTYPE_BF16, 64, &error));
+      g_assert_true (vlm_linear_pack (&fc2, &wt2, VLM_DTYPE_BF16, 64, &error));
     }
     const char *name = pass == 0 ? "blas" : pass == 1 ? "onednn" : "onednn packed bf16";
     for (int m = 3; m <= 37; m += 34) {
@@ -855,6 +942,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < G_N_ELEMENTS (linear_cases); i++)
     g_test_add_data_func (linear_cases[i].path, &linear_cases[i], test_linear);
   g_test_add_func ("/ops/linear/gemv-bf16-layout", test_gemv_layout);
+  g_test_add_func ("/ops/linear/gemv-rows", test_gemv_rows);
   g_test_add_func ("/ops/linear/multi", test_linear_multi);
   g_test_add_func ("/ops/mlp", test_mlp);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);

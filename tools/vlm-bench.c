@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+
+#include "cpu.h"
 #include <unistd.h>
 
 #include "vlm/vlm.h"
@@ -744,6 +746,7 @@ typedef struct {
 } EngineGemv;
 
 static void fill_random (void *p, size_t bytes, dnnl_data_type_t dt);
+static void engine_gemv_free (EngineGemv *b);
 
 static EngineGemv *
 engine_gemv_new (VlmDType dt, int n_copies)
@@ -760,10 +763,15 @@ engine_gemv_new (VlmDType dt, int n_copies)
   b->ops = ops;
   b->n_copies = n_copies;
   b->lins = g_new0 (VlmLinearW, n_copies);
-  for (int i = 0; i < n_copies; i++) {
-    vlm_linear_init (&b->lins[i], "gemv", &wt, NULL, &error);
-    vlm_linear_pack (&b->lins[i], &wt, dt, 1);
-  }
+  for (int i = 0; i < n_copies; i++)
+    if (!vlm_linear_init (&b->lins[i], "gemv", &wt, NULL, &error) ||
+        !vlm_linear_pack (&b->lins[i], &wt, dt, 1, &error)) {
+      fprintf (stderr, "vlm-bench: the engine's GEMV: %s\n", error->message);
+      b->n_copies = i + 1;
+      g_free (w);
+      engine_gemv_free (b);
+      return NULL;
+    }
   g_free (w);
   b->x = g_new (float, GEMV_COLS);
   b->y = g_new (float, GEMV_ROWS);
@@ -1007,6 +1015,7 @@ typedef struct {
   double sgemm;                                   /* GFLOP/s, OpenBLAS 2048³ */
   double gemv_f32_blas, gemv_f32_dnnl, gemv_bf16; /* GB/s of weights read */
   double gemv_bf16_dnnl, gemv_bf16_engine;        /* gemv_bf16 is the better of these */
+  double gemv_f32_engine;                         /* the engine's own f32 linear at m = 1 */
   char *impl_gemv_f32, *impl_gemv_bf16;
   double gemv_f32;                                /* the better f32 library */
   double other_cores;                             /* other processes' largest CPU use while measured */
@@ -1243,13 +1252,14 @@ gemv_best (dnnl_engine_t engine, dnnl_data_type_t dt, double pool, double min_ti
   g_free (name);
 }
 
-/* The engine's linear in bf16 (where the CPU has avx512_bf16, its own
- * GEMV kernel, which outruns oneDNN's m = 1 matmul here, so the limit must
- * count it too), cycling through copies filling `pool_bytes`. */
+/* The engine's linear at m = 1 in dtype dt (F32 or BF16: its own GEMV
+ * kernels, which outrun oneDNN's m = 1 matmul, so the limit must count
+ * them too), cycling through copies filling `pool_bytes`. */
 static double
-bench_engine_gemv (double pool_bytes, double min_time)
+bench_engine_gemv (VlmDType dt, double pool_bytes, double min_time)
 {
-  EngineGemv *b = engine_gemv_new (VLM_DTYPE_BF16, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * 2.0))));
+  int size = dt == VLM_DTYPE_F32 ? 4 : 2;
+  EngineGemv *b = engine_gemv_new (dt, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * (double) size))));
   if (!b)
     return 0;
   double t = time_call (engine_gemv_run, b, min_time);
@@ -1294,12 +1304,15 @@ measure_limits (Limits *l)
                                                                                  min_time));
     gemv_best (engine, dnnl_f32, pool, min_time, &l->gemv_f32_dnnl, &l->impl_gemv_f32);
     gemv_best (engine, dnnl_bf16, pool, min_time, &l->gemv_bf16_dnnl, &l->impl_gemv_bf16);
-    double t = bench_engine_gemv (pool, min_time);
+    double t = bench_engine_gemv (VLM_DTYPE_BF16, pool, min_time);
     if (t > 0)
       l->gemv_bf16_engine = MAX (l->gemv_bf16_engine, gemv_elems * 2 / 1e9 / t);
+    t = bench_engine_gemv (VLM_DTYPE_F32, pool, min_time);
+    if (t > 0)
+      l->gemv_f32_engine = MAX (l->gemv_f32_engine, gemv_elems * 4 / 1e9 / t);
   }
   l->gemv_bf16 = MAX (l->gemv_bf16_dnnl, l->gemv_bf16_engine);
-  l->gemv_f32 = MAX (l->gemv_f32_blas, l->gemv_f32_dnnl);
+  l->gemv_f32 = MAX (MAX (l->gemv_f32_blas, l->gemv_f32_dnnl), l->gemv_f32_engine);
   dnnl_engine_destroy (engine);
 }
 
@@ -1403,13 +1416,15 @@ print_model (const ModelResult *m, const Work *w, const Derived *d)
 static void
 print_limits (const Limits *l)
 {
-  printf ("\nmachine limits (same libraries, same process; best weight layout and implementation):\n");
+  printf ("\nmachine limits (same libraries, same process; best weight layout and implementation; CPU tier %s):\n",
+          vlm_cpu_describe ());
   printf ("  oneDNN matmul %dx%dx%d  f32  %6.0f GFLOP/s  (%s)\n", LIM_M, LIM_K, LIM_N, l->matmul_f32, l->impl_f32);
   printf ("  %27s bf16 %6.0f GFLOP/s  (%s)\n", "", l->matmul_bf16, l->impl_bf16);
   printf ("  %27s u8s8 %6.0f GFLOP/s  (%s)\n", "", l->matmul_u8s8, l->impl_u8s8 ? l->impl_u8s8 : "unavailable");
   printf ("  OpenBLAS sgemm %d²              %6.0f GFLOP/s\n", SGEMM_N, l->sgemm);
-  printf ("  GEMV %dx%d from DRAM     f32  %6.1f GB/s  (OpenBLAS sgemv %.1f; oneDNN %.1f, %s)\n", GEMV_COLS,
-          GEMV_ROWS, l->gemv_f32, l->gemv_f32_blas, l->gemv_f32_dnnl, l->impl_gemv_f32);
+  printf ("  GEMV %dx%d from DRAM     f32  %6.1f GB/s  (the engine's linear %.1f; OpenBLAS sgemv %.1f; oneDNN %.1f, %s)\n",
+          GEMV_COLS, GEMV_ROWS, l->gemv_f32, l->gemv_f32_engine, l->gemv_f32_blas, l->gemv_f32_dnnl,
+          l->impl_gemv_f32);
   printf ("  %27s bf16 %6.1f GB/s  (the engine's linear %.1f; oneDNN %.1f, %s)\n", "", l->gemv_bf16,
           l->gemv_bf16_engine, l->gemv_bf16_dnnl, l->impl_gemv_bf16);
   printf ("  other processes used at most %.2f cores while these were measured\n", l->other_cores);
@@ -1472,6 +1487,7 @@ json_limits (JsonBuilder *b, const Limits *l)
   json_num (b, "gemv_bf16_gbps", l->gemv_bf16);
   json_num (b, "gemv_f32_openblas_gbps", l->gemv_f32_blas);
   json_num (b, "gemv_f32_onednn_gbps", l->gemv_f32_dnnl);
+  json_num (b, "gemv_f32_engine_gbps", l->gemv_f32_engine);
   json_str (b, "gemv_f32_onednn_impl", l->impl_gemv_f32);
   json_num (b, "gemv_bf16_onednn_gbps", l->gemv_bf16_dnnl);
   json_num (b, "gemv_bf16_engine_gbps", l->gemv_bf16_engine);
@@ -1546,6 +1562,8 @@ json_begin (const char *preset, int frames, double load_before)
   json_builder_begin_object (b);
   g_autofree char *cpu = cpu_model ();
   json_str (b, "cpu", cpu);
+  json_str (b, "cpu_tier", vlm_cpu_tier_name (vlm_cpu_tier ()));
+  json_str (b, "cpu_tier_detail", vlm_cpu_describe ());
   json_int (b, "n_cpus", g_get_num_processors ());
   json_int (b, "threads", n_threads > 0 ? n_threads : (int) g_get_num_processors ());
   json_num (b, "loadavg_1min_before", load_before);

@@ -54,6 +54,25 @@ typedef void (*VlmLogFunc) (VlmLogLevel level, const char *message, void *user_d
  * Global; call before loading models. */
 void vlm_set_log_func (VlmLogFunc func, void *user_data);
 
+/* ---------------------------------------------------------------- CPU tier */
+
+/* The instruction-set tier the engine runs on, detected once per process:
+ * the lowest of what the CPU has, what oneDNN will use (it honours
+ * DNNL_MAX_CPU_ISA) and the engine's own cap, VLM_MAX_CPU_ISA (same values
+ * as oneDNN's: SSE41, AVX2, AVX512_CORE, AVX512_CORE_BF16, AVX512_CORE_AMX;
+ * it caps oneDNN too). Every kernel, oneDNN's and the engine's, is chosen
+ * for this tier, so a capped run is exactly what that CPU class runs. */
+typedef enum {
+  VLM_CPU_GENERIC,       /* x86-64 without AVX2 + FMA */
+  VLM_CPU_AVX2,          /* AVX2 + FMA (Zen 2/3, Intel client cores) */
+  VLM_CPU_AVX512,        /* AVX-512 F/BW/VL/DQ, no bf16 instructions */
+  VLM_CPU_AVX512_BF16,   /* + VNNI + BF16 (Zen 4, Cooper Lake) */
+  VLM_CPU_AMX,           /* + AMX tiles (Sapphire Rapids and later) */
+} VlmCpuTier;
+
+VlmCpuTier vlm_cpu_tier (void);
+const char *vlm_cpu_tier_name (VlmCpuTier tier);   /* "avx2", "avx512-bf16", ... */
+
 /* ---------------------------------------------------------------- frames */
 
 typedef enum {

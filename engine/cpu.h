@@ -1,0 +1,22 @@
+/* cpu.h — the CPU tier (vlm_cpu_tier in vlm.h) as the kernels ask for it. */
+#ifndef VLM_CPU_H
+#define VLM_CPU_H
+
+#include "vlm/vlm.h"
+
+/* Whether the tier runs bf16 multiplies natively (vdpbf16ps, AMX): then
+ * bf16 weights are multiplied in bf16; below it they are stored in bf16 and
+ * multiplied in f32. */
+gboolean vlm_cpu_native_bf16 (void);
+
+/* The largest |q| of an s8 weight. 127 with VNNI (vpdpbusd sums u8·s8
+ * products in s32); 63 below it, where u8·s8 goes through vpmaddubsw,
+ * which adds pairs of products in s16 and saturates (2 · 255 · 127 >
+ * 32767): 7-bit weights keep every pair in range (2 · 255 · 63 < 32767). */
+int vlm_cpu_int8_weight_max (void);
+
+/* What the tier's detection saw, for logs: "avx2 (CPU avx512-amx, oneDNN
+ * avx2 [DNNL_MAX_CPU_ISA])". Static storage. */
+const char *vlm_cpu_describe (void);
+
+#endif
