@@ -15,8 +15,5 @@ gboolean vlm_cpu_native_bf16 (void);
  * 32767): 7-bit weights keep every pair in range (2 · 255 · 63 < 32767). */
 int vlm_cpu_int8_weight_max (void);
 
-/* What the tier's detection saw, for logs: "avx2 (CPU avx512-amx, oneDNN
- * avx2 [DNNL_MAX_CPU_ISA])". Static storage. */
-const char *vlm_cpu_describe (void);
 
 #endif

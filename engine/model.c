@@ -274,6 +274,13 @@ vlm_model_unref (VlmModel *m)
 const char *vlm_model_get_architecture (const VlmModel *m) { return m->architecture; }
 const char *vlm_model_get_name (const VlmModel *m) { return m->name; }
 int vlm_model_get_frames_per_clip (const VlmModel *m) { return m->frames_per_clip; }
+char *
+vlm_model_describe_kernels (const VlmModel *m)
+{
+  g_autofree char *k = vlm_ops_describe (m->params.backend, m->weights.dtype);
+  return g_strdup_printf ("CPU tier %s; %s", vlm_cpu_describe (), k);
+}
+
 VlmPrecision
 vlm_model_get_precision (const VlmModel *m)
 {
@@ -524,12 +531,12 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   /* As HF would fail past the position table, stop where it ends. */
   gp.max_new_tokens = MIN (gp.max_new_tokens, m->max_positions - n_prompt);
   if (!ensure_capacity (s, gp.num_beams, n_prompt + gp.max_new_tokens, error) ||
-      !arch->encode (s->run, s->pixels, m->frames_per_clip, error))
+      !arch->encode (s->run, s->pixels, m->frames_per_clip, error) || !vlm_ops_take_error (s->ops, error))
     return FALSE;
   out->vision_ms = ms_since (&t);
   int pos = 0;
   const float *logits = arch->prefill (s->run, ids, n_prompt, &pos, error);
-  if (!logits)
+  if (!logits || !vlm_ops_take_error (s->ops, error))
     return FALSE;
   out->prefill_ms = ms_since (&t);
   if (gp.max_new_tokens > s->out_cap) {
@@ -545,7 +552,7 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token ? stream_token : NULL,
                               &stream, s->out_ids, &n_out, error);
   g_free (stream.text);
-  if (!ok)
+  if (!ok || !vlm_ops_take_error (s->ops, error))
     return FALSE;
   out->decode_ms = ms_since (&t);
   out->tokens = g_memdup2 (s->out_ids, n_out * sizeof (int));
@@ -593,6 +600,8 @@ vlm_session_tag (VlmSession *s, const VlmFrame *frames, int n_frames, const char
   if (!preprocess (s, frames, n_frames, error) || !arch->encode (s->run, s->pixels, m->frames_per_clip, error))
     return FALSE;
   arch->tag (s->run, scores);
+  if (!vlm_ops_take_error (s->ops, error))
+    return FALSE;
   if (probs) {   /* softmax across the labels */
     float top = scores[0];
     double sum = 0;

@@ -126,6 +126,31 @@ vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int r
 
 /* ------------------------------------------------------------ context */
 
+char *
+vlm_ops_describe (VlmBackend backend, VlmDType dtype)
+{
+  const char *tier = vlm_cpu_tier_name (MIN (vlm_cpu_tier (), VLM_CPU_AVX512));
+  if (backend != VLM_BACKEND_ONEDNN)
+    return g_strdup ("OpenBLAS sgemm and plain loops, f32");
+  gboolean native = vlm_cpu_native_bf16 ();
+  if (dtype == VLM_DTYPE_I8)
+    return g_strdup_printf ("linears: oneDNN u8·s8 matmuls (%s-bit weights); output heads as auto; attention f32, "
+                            "decode attention the engine's %s kernel", vlm_cpu_int8_weight_max () == 127 ? "8" : "7",
+                            tier);
+  if (dtype == VLM_DTYPE_BF16 && native)
+    return g_strdup_printf ("linears: oneDNN bf16 matmuls (tower, prefill), the engine's avx512-bf16 GEMV (decode); "
+                            "attention bf16 (tower, prefill), decode attention the engine's %s kernel", tier);
+  if (dtype == VLM_DTYPE_BF16)
+    return g_strdup_printf ("linears: bf16 rows widened to f32 for oneDNN f32 matmuls (tower, prefill), the engine's %s "
+                            "GEMV over bf16 rows (decode); attention f32, decode attention the engine's %s kernel",
+                            tier, tier);
+  if (vlm_cpu_tier () <= VLM_CPU_AVX2)
+    return g_strdup_printf ("linears: oneDNN f32 matmuls over HF's rows (tower, prefill), the engine's %s GEMV "
+                            "(decode); attention f32, decode attention the engine's %s kernel", tier, tier);
+  return g_strdup_printf ("linears: oneDNN f32 matmuls on packed weights; attention f32, decode attention the "
+                          "engine's %s kernel", tier);
+}
+
 const VlmKernels *
 vlm_kernels (void)
 {

@@ -70,6 +70,11 @@ VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 gboolean vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows,
                           GError **error);
 
+/* Which kernels linears and attention of weights in `dtype` run on
+ * `backend` on this tier, for logs ("decode: the engine's avx2 GEMV over
+ * bf16 rows; ..."). g_free. */
+char *vlm_ops_describe (VlmBackend backend, VlmDType dtype);
+
 /* ------------------------------------------------------------ context */
 
 typedef struct VlmOps VlmOps;

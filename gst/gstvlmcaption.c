@@ -202,8 +202,9 @@ gst_vlm_caption_precision_get_type (void)
   static const GEnumValue values[] = {
     {VLM_PRECISION_AUTO, "The fastest that keeps captions unchanged", "auto"},
     {VLM_PRECISION_F32, "32-bit float", "f32"},
-    {VLM_PRECISION_BF16, "bfloat16 weights and matmuls", "bf16"},
-    {VLM_PRECISION_INT8, "8-bit integer matmuls", "int8"},
+    {VLM_PRECISION_BF16, "bfloat16 weights; bf16 matmuls where the CPU has "
+          "avx512_bf16 or AMX, f32 matmuls elsewhere", "bf16"},
+    {VLM_PRECISION_INT8, "8-bit integer matmuls (every CPU)", "int8"},
     {0, NULL, NULL}
   };
 
@@ -650,6 +651,15 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   GST_INFO_OBJECT (self, "%s: %u frames per clip of %" GST_TIME_FORMAT
       " every %" GST_TIME_FORMAT, vlm_model_get_name (self->model), n_frames,
       GST_TIME_ARGS (duration), GST_TIME_ARGS (self->clip_stride));
+  {
+    GEnumValue *p = g_enum_get_value (g_type_class_peek
+        (GST_TYPE_VLM_CAPTION_PRECISION),
+        vlm_model_get_precision (self->model));
+    gchar *kernels = vlm_model_describe_kernels (self->model);
+    GST_INFO_OBJECT (self, "precision %s; %s", p ? p->value_nick : "?",
+        kernels);
+    g_free (kernels);
+  }
 
   g_mutex_lock (&self->lock);
   self->flushing = FALSE;

@@ -1,6 +1,8 @@
 /* testutil.c — fixture paths, golden tensors, parity figures. */
 #include "testutil.h"
 
+#include "cpu.h"
+
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -103,7 +105,8 @@ vt_assert_close (const char *what, const float *a, const float *b, int64_t n, do
   g_assert_cmpfloat (d, <=, tol);
 }
 
-const VtBackend vt_int8 = {VLM_BACKEND_ONEDNN, VLM_PRECISION_INT8, "onednn-int8", 5e-2};
+/* tol: set for the tier when the program starts (log_tier) */
+VtBackend vt_int8 = {VLM_BACKEND_ONEDNN, VLM_PRECISION_INT8, "onednn-int8", 5e-2};
 
 const VtBackend vt_backends[3] = {
   {VLM_BACKEND_ONEDNN, VLM_PRECISION_F32, "onednn", 1e-4},
@@ -273,4 +276,15 @@ vt_remove_folder (const char *dir)
   if (d)
     g_dir_close (d);
   g_rmdir (dir);
+}
+
+/* Every engine test's log names the CPU tier its cases ran on (a capped
+ * run says so: DNNL_MAX_CPU_ISA / VLM_MAX_CPU_ISA). */
+__attribute__ ((constructor)) static void
+log_tier (void)
+{
+  printf ("# CPU tier: %s\n", vlm_cpu_describe ());
+  /* below VNNI int8 weights have 7 bits (vlm_cpu_int8_weight_max): twice
+   * the rounding step, twice the bound */
+  vt_int8.tol = vlm_cpu_int8_weight_max () == 127 ? 5e-2 : 1e-1;
 }

@@ -28,8 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-
-#include "cpu.h"
 #include <unistd.h>
 
 #include "vlm/vlm.h"
@@ -962,8 +960,11 @@ measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelRes
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (ok)
     res->dtype = dtype_name (model);
-  if (ok)
-    progress ("%s: model loaded and session made in %.0f ms", label, (g_get_monotonic_time () - t0) / 1000.0);
+  if (ok) {
+    g_autofree char *kernels = vlm_model_describe_kernels (model);
+    progress ("%s: model loaded and session made in %.0f ms; %s", label, (g_get_monotonic_time () - t0) / 1000.0,
+              kernels);
+  }
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0;
   g_autofree guint8 *pixels = NULL;
   g_autofree VlmFrame *frames = ok ? make_frames (F, 320, 240, &pixels) : NULL;
@@ -1910,7 +1911,8 @@ lb_measure (const char *dir, VlmBackend backend, LbResult *res, GError **error)
   if (ok) {
     res->load_ms = (g_get_monotonic_time () - t0) / 1000.0;
     res->dtype = dtype_name (model);
-    progress ("%s: model loaded and session made in %.0f ms", res->backend, res->load_ms);
+    g_autofree char *kernels = vlm_model_describe_kernels (model);
+    progress ("%s: model loaded and session made in %.0f ms; %s", res->backend, res->load_ms, kernels);
   }
   int F = ok ? vlm_model_get_frames_per_clip (model) : 0, n = G_N_ELEMENTS (lb_labels);
   g_autofree guint8 *pixels = NULL;

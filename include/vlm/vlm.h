@@ -72,6 +72,9 @@ typedef enum {
 
 VlmCpuTier vlm_cpu_tier (void);
 const char *vlm_cpu_tier_name (VlmCpuTier tier);   /* "avx2", "avx512-bf16", ... */
+/* What the detection saw, for logs: "avx2 (CPU amx, oneDNN cpu_isa_avx2,
+ * DNNL_MAX_CPU_ISA=AVX2)". Static storage. */
+const char *vlm_cpu_describe (void);
 
 /* ---------------------------------------------------------------- frames */
 
@@ -137,6 +140,9 @@ const char *vlm_model_get_name (const VlmModel *model);         /* folder basena
 int vlm_model_get_frames_per_clip (const VlmModel *model);      /* frames the model wants */
 /* What the big matmuls run in, once AUTO is resolved: F32, BF16 or INT8. */
 VlmPrecision vlm_model_get_precision (const VlmModel *model);
+/* The CPU tier and the kernels the model's linears and attention run on
+ * there, for logs. g_free. */
+char *vlm_model_describe_kernels (const VlmModel *model);
 /* TRUE when the model generates text; FALSE for tag-only models. */
 gboolean vlm_model_can_generate (const VlmModel *model);
 
