@@ -11,7 +11,7 @@ for path in sys.argv[1:]:
         t = json.loads(line)
         res = t["result"]
         out = t.get("stdout") or ""
-        subs = re.findall(r"^(ok|not ok) \d+[^\n]*", out, re.M)
+        subs = re.findall(r"^(?:ok|not ok) \d+[^\n]*", out, re.M)
         check = re.search(r"^\d+%: Checks: (\d+), Failures: (\d+), Errors: (\d+)", out, re.M)
         if t.get("protocol", "").upper() == "TAP" or subs:
             for s in subs:
