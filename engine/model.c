@@ -129,9 +129,11 @@ vlm_model_default_params (void)
 static const VlmArch *
 find_arch (JsonObject *config, const char *file, GError **error)
 {
-  JsonArray *list = json_object_has_member (config, "architectures")
-                        ? json_object_get_array_member (config, "architectures") : NULL;
-  const char *name = list && json_array_get_length (list) ? json_array_get_string_element (list, 0) : NULL;
+  /* node by node: json-glib's typed getters are criticals on another type */
+  JsonNode *list = json_object_get_member (config, "architectures");
+  JsonArray *a = list && JSON_NODE_HOLDS_ARRAY (list) ? json_node_get_array (list) : NULL;
+  JsonNode *first = a && json_array_get_length (a) ? json_array_get_element (a, 0) : NULL;
+  const char *name = first && JSON_NODE_HOLDS_VALUE (first) ? json_node_get_string (first) : NULL;
   if (!name) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: no \"architectures\" list", file);
     return NULL;

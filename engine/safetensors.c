@@ -5,6 +5,8 @@
  * then the data block. Offsets are relative to the data block. We trust
  * nothing: every number is range-checked before a tensor is exposed. */
 #include "safetensors.h"
+#include "file.h"
+#include "json.h"
 #include "torchbin.h"
 
 #include <json-glib/json-glib.h>
@@ -177,16 +179,12 @@ load_file (VlmSafetensors *st, const char *file, GError **error)
 static gboolean
 load_index (VlmSafetensors *st, const char *index, GError **error)
 {
-  GError *jerr = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, index, &jerr)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_HEADER, "%s: %s", index, jerr->message);
-    g_error_free (jerr);
+  g_autoptr (JsonParser) parser = NULL;
+  JsonObject *root = vlm_json_load (index, &parser, error);
+  if (!root)
     return FALSE;
-  }
-  JsonNode *root = json_parser_get_root (parser);
-  JsonObject *wm = root && JSON_NODE_HOLDS_OBJECT (root)
-                       ? json_object_get_object_member (json_node_get_object (root), "weight_map") : NULL;
+  /* vlm_json_object, as json_object_get_object_member is a critical on a missing or non-object member */
+  JsonObject *wm = vlm_json_object (root, "weight_map");
   if (!wm)
     return BAD ("%s: no \"weight_map\" object", index);
   g_autofree char *dir = g_path_get_dirname (index);
@@ -324,15 +322,9 @@ vlm_safetensors_path (const VlmSafetensors *st)
 GMappedFile *
 vlm_safetensors_map (VlmSafetensors *st, const char *file, GError **error)
 {
-  GError *ferr = NULL;
-  GMappedFile *map = g_mapped_file_new (file, FALSE, &ferr);
-  if (!map) {
-    g_set_error (error, VLM_ERROR, ferr->code == G_FILE_ERROR_NOENT ? VLM_ERROR_NOT_FOUND : VLM_ERROR_IO,
-                 "%s: %s", file, ferr->message);
-    g_error_free (ferr);
-    return NULL;
-  }
-  g_ptr_array_add (st->maps, map);
+  GMappedFile *map = vlm_file_map (file, error);
+  if (map)
+    g_ptr_array_add (st->maps, map);
   return map;
 }
 

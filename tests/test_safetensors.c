@@ -136,6 +136,16 @@ test_sharded_index (void)
   /* a shard name that escapes the folder */
   g_assert_true (g_file_set_contents (index, "{\"weight_map\":{\"a\":\"../x.safetensors\"}}", -1, NULL));
   expect_error (dir, VLM_ERROR_BAD_HEADER, "not a file name");
+  /* no weight_map object: an error, not a Json-CRITICAL (fatal here) */
+  static const char *const no_map[] = {"{}", "{\"weight_map\":5}", "{\"weight_map\":[]}"};
+  for (guint i = 0; i < G_N_ELEMENTS (no_map); i++) {
+    g_assert_true (g_file_set_contents (index, no_map[i], -1, NULL));
+    expect_error (dir, VLM_ERROR_BAD_HEADER, "no \"weight_map\" object");
+  }
+  g_assert_true (g_file_set_contents (index, "[]", -1, NULL));
+  expect_error (dir, VLM_ERROR_BAD_CONFIG, "not a JSON object");
+  g_assert_true (g_file_set_contents (index, "{\"weight_map\":{\"a\":5}}", -1, NULL));
+  expect_error (dir, VLM_ERROR_BAD_HEADER, "not a file name");
   rm_tree (dir);
 }
 
