@@ -983,6 +983,7 @@ scan_error (const Scan *s, const char *where, const char *expected, GError **err
 typedef struct {
   Range vocab, merges;
   const char *base;         /* the file text */
+  gsize len;                /* its length */
 } RawModel;
 
 /* model.vocab: {"token": id, …}. */
@@ -1249,12 +1250,21 @@ parse_added_tokens (VlmTokenizer *tok, JsonObject *root, GError **error)
   return TRUE;
 }
 
-/* id → token for the model vocab, then added tokens on top (HF looks them up first). */
-static void
-build_id_table (VlmTokenizer *tok)
+/* id → token for the model vocab, then added tokens on top (HF looks them up first).
+ * The table has an entry for every id up to the largest: a file of `len`
+ * bytes names fewer ids than that, so a larger id is refused, not allocated
+ * (an id near G_MAXINT would be a 16 GiB table). */
+static gboolean
+build_id_table (VlmTokenizer *tok, gsize len, GError **error)
 {
   GHashTableIter it;
   gpointer k, v;
+  if ((gsize) tok->n_ids > len) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+                 "token id %d exceeds the ids a %" G_GSIZE_FORMAT "-byte file can define",
+                 tok->n_ids - 1, len);
+    return FALSE;
+  }
   tok->id_to_token = g_new0 (const char *, tok->n_ids);
   tok->is_special = g_new0 (gboolean, tok->n_ids);
   g_hash_table_iter_init (&it, tok->vocab);
@@ -1264,6 +1274,7 @@ build_id_table (VlmTokenizer *tok)
     tok->id_to_token[tok->added[i].id] = tok->added[i].content;
     tok->is_special[tok->added[i].id] = tok->added[i].special;
   }
+  return TRUE;
 }
 
 /* ───────────────────────── loading: post-processor ───────────────────────── */
@@ -1413,10 +1424,7 @@ parse_root (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **e
   if ((pp = member (root, "post_processor"))
       && !parse_post_processor (pp, "post_processor", &tok->template, error))
     return FALSE;
-  if (!parse_added_tokens (tok, root, error))
-    return FALSE;
-  build_id_table (tok);
-  return TRUE;
+  return parse_added_tokens (tok, root, error) && build_id_table (tok, raw->len, error);
 }
 
 static gboolean is_clip_class (const char *cls);
@@ -1502,7 +1510,7 @@ static VlmTokenizer *
 load_text (const char *file, const char *text, gsize len, GError **error)
 {
   RawModel raw = { locate_model_member (text, len, "vocab"),
-                   locate_model_member (text, len, "merges"), text };
+                   locate_model_member (text, len, "merges"), text, len };
   char *rest = cut_raw_members (text, len, &raw);
   JsonParser *parser = json_parser_new_immutable ();
   GError *jerr = NULL;
