@@ -23,6 +23,7 @@ typedef struct {
 struct VlmSafetensors {
   char *path;             /* what was opened, for messages */
   GPtrArray *maps;        /* GMappedFile*, one per shard */
+  GPtrArray *copies;      /* aligned copies of misaligned tensors */
   GHashTable *entries;    /* name -> Entry* */
   char **names;           /* sorted, NULL-terminated (keys of entries) */
   int n_names;
@@ -213,6 +214,39 @@ load_index (VlmSafetensors *st, const char *index, GError **error)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- alignment */
+
+/* Data that do not start at a multiple of their element size would be read
+ * through misaligned pointers, which C leaves undefined (UBSan: "load of
+ * misaligned address"). One rule for every dtype and container: such a
+ * tensor's bytes are copied into a buffer of ours (malloc's alignment) and
+ * the view points there, so every reader may take data as typed. The
+ * safetensors library since 0.3 and torch.save align all tensors; only
+ * other writers pay for the copy. */
+static gboolean
+align_tensors (VlmSafetensors *st, GError **error)
+{
+  GHashTableIter it;
+  gpointer name, value;
+  g_hash_table_iter_init (&it, st->entries);
+  while (g_hash_table_iter_next (&it, &name, &value)) {
+    VlmTensor *t = &((Entry *) value)->tensor;
+    size_t bytes = (size_t) vlm_tensor_numel (t) * vlm_dtype_size (t->dtype);
+    if ((uintptr_t) t->data % vlm_dtype_size (t->dtype) == 0 || bytes == 0)
+      continue;
+    void *copy = g_try_malloc (bytes);
+    if (!copy) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_IO, "%s: tensor '%s' is misaligned and %zu MiB are not free to align it",
+                   st->path, (const char *) name, bytes >> 20);
+      return FALSE;
+    }
+    memcpy (copy, t->data, bytes);
+    g_ptr_array_add (st->copies, copy);
+    t->data = copy;
+  }
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- public */
 
 static int
@@ -245,11 +279,12 @@ vlm_safetensors_open (const char *path, GError **error)
   VlmSafetensors *st = g_new0 (VlmSafetensors, 1);
   st->path = g_strdup (file);
   st->maps = g_ptr_array_new_with_free_func ((GDestroyNotify) g_mapped_file_unref);
+  st->copies = g_ptr_array_new_with_free_func (g_free);
   st->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   gboolean ok = g_str_has_suffix (file, ".json")  ? load_index (st, file, error)
                 : g_str_has_suffix (file, ".bin") ? vlm_torchbin_load (st, file, error)
                                                   : load_file (st, file, error);
-  if (!ok) {
+  if (!ok || !align_tensors (st, error)) {
     vlm_safetensors_free (st);
     return NULL;
   }
@@ -267,6 +302,7 @@ vlm_safetensors_free (VlmSafetensors *st)
     return;
   g_free (st->names);   /* the strings belong to the hash table */
   g_hash_table_destroy (st->entries);
+  g_ptr_array_free (st->copies, TRUE);
   g_ptr_array_free (st->maps, TRUE);
   g_free (st->path);
   g_free (st);

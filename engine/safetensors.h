@@ -1,7 +1,9 @@
 /* safetensors.h — zero-copy, validating reader for HF weight files.
  *
  * Opens `model.safetensors`, a sharded `model.safetensors.index.json`, or a
- * single file path. Files are mmapped read-only; tensors point into the map.
+ * single file path. Files are mmapped read-only; tensors point into the map,
+ * except those whose data are not aligned to their element size, which
+ * point to an aligned copy: every tensor's data may be read as its type.
  * The header is validated before any tensor is exposed: JSON well-formed,
  * known dtype, offsets in range and ordered, shape × dtype size = byte size,
  * no two tensors overlapping. Failures are VLM_ERROR_BAD_HEADER / NOT_FOUND /
