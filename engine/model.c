@@ -502,11 +502,9 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a clip needs at least one frame (got %d)", n_frames);
     return FALSE;
   }
-  if (gp.max_new_tokens < 1 || gp.num_beams < 1) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "max_new_tokens (%d) and num_beams (%d) must be ≥ 1",
-                 gp.max_new_tokens, gp.num_beams);
+  /* before anything is sized by them */
+  if (!vlm_gen_params_check (&gp, error))
     return FALSE;
-  }
   vlm_ops_bind_thread (s->ops);
   gint64 t = g_get_monotonic_time (), t_start = t;
   int n_prompt = 0;
