@@ -780,7 +780,7 @@ vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenInput *in,
   *n_out = 0;
   if (!vlm_gen_params_check (params, error))
     return FALSE;
-  if (dec->vocab_size != state->vocab || beams_to_keep (nb, in->n_eos) > nb * state->vocab) {
+  if (dec->vocab_size != state->vocab || beams_to_keep (nb, in->n_eos) > (gint64) nb * state->vocab) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
                  "generation: vocabulary %d (state %d), num_beams %d not usable",
                  dec->vocab_size, state->vocab, nb);

@@ -160,6 +160,14 @@ test_bad_params (void)
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "temperature"));
   g_clear_error (&error);
+  /* an empty frame as the first one: BAD_FRAME, not a critical on the
+   * scratch it needs none of */
+  c.gp = vlm_gen_default_params (c.m);
+  VlmFrame empty = c.frames[0];
+  empty.width = 0;
+  g_assert_false (vlm_session_caption (c.s, &empty, 1, "", &c.gp, NULL, NULL, &cap, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME);
+  g_clear_error (&error);
   clip_close (&c);
 }
 

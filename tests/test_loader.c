@@ -82,6 +82,33 @@ test_config_architectures (void)
   remove_folder (dir);
 }
 
+/* Counts config.json gives for arrays the loader makes (layers, frame
+ * embeddings) are bounded by the tensors the checkpoint holds: G_MAXINT
+ * layers once meant a g_new0 of hundreds of GiB and an abort. */
+static void
+test_config_counts (void)
+{
+  static const struct { const char *from, *to, *needle; } cases[] = {
+    { "\"num_hidden_layers\": 2,", "\"num_hidden_layers\": 2147483647,", "num_hidden_layers is 2147483647" },
+    { "\"num_image_with_embedding\": 4,", "\"num_image_with_embedding\": 2147483647,",
+      "num_image_with_embedding is 2147483647" },
+    { "\"num_hidden_layers\": 3,", "\"num_hidden_layers\": 2147483647,", "vision num_hidden_layers is 2147483647" },
+  };
+  g_autofree char *src = vt_project_path ("models/testcard-git/config.json");
+  g_autofree char *config = NULL;
+  g_assert_true (g_file_get_contents (src, &config, NULL, NULL));
+  g_autofree char *dir = testcard_copy ();
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    char **parts = g_strsplit (config, cases[i].from, 2);
+    g_assert_cmpuint (g_strv_length (parts), ==, 2);
+    g_autofree char *text = g_strjoinv (cases[i].to, parts);
+    g_strfreev (parts);
+    put_file (dir, "config.json", text, -1);
+    expect_load_error (dir, VLM_ERROR_BAD_CONFIG, cases[i].needle);
+  }
+  remove_folder (dir);
+}
+
 /* Each file of the folder as a FIFO (open() without O_NONBLOCK waits for a
  * writer forever), a directory and /dev/null: "not a regular file",
  * naming it. SIGALRM fails the test where a load would block. */
@@ -122,6 +149,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/loader/config-architectures", test_config_architectures);
+  g_test_add_func ("/loader/config-counts", test_config_counts);
   g_test_add_func ("/loader/not-regular-files", test_not_regular_files);
   return g_test_run ();
 }

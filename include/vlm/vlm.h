@@ -72,6 +72,8 @@ typedef enum {
  * limited range unless `yuv_matrix` says otherwise. */
 typedef enum { VLM_YUV_BT601, VLM_YUV_BT709 } VlmYuvMatrix;
 
+#define VLM_MAX_FRAME_SIDE 16384   /* pixels; larger frames are BAD_FRAME */
+
 typedef struct {
   VlmPixelFormat format;
   int width, height;
