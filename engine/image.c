@@ -454,7 +454,7 @@ job_make (const VlmImageProcessor *p, int w, int h, Job *job)
 {
   const Filter *f = &filters[p->resample];
   int rw, rh;
-  job->two_pass = has_pre_resize (p);
+  *job = (Job) { .two_pass = has_pre_resize (p) };   /* pre_w/pre_h stay 0 in one pass */
   if (job->two_pass) {
     pre_resized_size (p, w, h, &job->pre_w, &job->pre_h);
     plan_init (&job->first, f, w, h, job->pre_w, job->pre_h, FALSE, 0, 0);

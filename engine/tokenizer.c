@@ -1246,7 +1246,8 @@ parse_added_tokens (VlmTokenizer *tok, JsonObject *root, GError **error)
       tok->added_first_byte[t->normalized][(guchar) t->match[0] >> 3] |= 1 << (t->match[0] & 7);
     tok->n_ids = MAX (tok->n_ids, t->id + 1);
   }
-  qsort (tok->added, tok->n_added, sizeof (AddedToken), added_longest_first);
+  if (tok->n_added)   /* an empty added_tokens leaves tok->added NULL, which qsort may not see */
+    qsort (tok->added, tok->n_added, sizeof (AddedToken), added_longest_first);
   return TRUE;
 }
 
