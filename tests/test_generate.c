@@ -177,28 +177,40 @@ make_input (const float *first_logits, const int *eos, int n_eos)
   };
 }
 
-/* Runs one generation on a fresh decoder over `table` and checks the
- * history invariants; returns the decoder's step count in *n_steps. */
-static Result
-run_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
-          int *n_steps)
+/* Runs one generation on a fresh decoder over `table`, checking the
+ * history invariants when it succeeds; the decoder's step count in *n_steps. */
+static gboolean
+generate_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
+               Result *r, int *n_steps, GError **error)
 {
   TestDecoder d;
   float first[MAX_V];
   VlmDecoder dec = { &d, vocab, decoder_step, decoder_reorder };
   VlmGenState *state = vlm_gen_state_new (vocab, p->num_beams, p->max_new_tokens);
   VlmGenInput in = make_input (first, &eos, 1);
-  Result r;
-  GError *error = NULL;
 
   decoder_init (&d, vocab, fn, table, first);
-  g_assert_true (vlm_generate (state, &dec, &in, p, NULL, NULL, r.ids, &r.n, &error));
-  g_assert_no_error (error);
-  assert_prefixes_scored (&d, r.ids, r.n);
-  if (n_steps)
-    *n_steps = d.n_steps;
+  gboolean ok = vlm_generate (state, &dec, &in, p, NULL, NULL, r->ids, &r->n, error);
+  if (ok)
+    assert_prefixes_scored (&d, r->ids, r->n);
+  *n_steps = d.n_steps;
   decoder_clear (&d);
   vlm_gen_state_free (state);
+  return ok;
+}
+
+static Result
+run_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
+          int *n_steps)
+{
+  Result r;
+  int steps;
+  GError *error = NULL;
+
+  g_assert_true (generate_with (fn, table, vocab, eos, p, &r, &steps, &error));
+  g_assert_no_error (error);
+  if (n_steps)
+    *n_steps = steps;
   return r;
 }
 
@@ -911,13 +923,8 @@ test_params_check (void)
   g_assert_true (vlm_gen_params_check (&p, &error));
   g_assert_no_error (error);
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
-    TestDecoder d;
-    float first[MAX_V];
-    const int eos = 3;
-    VlmDecoder dec = { &d, 4, decoder_step, decoder_reorder };
-    VlmGenState *state = vlm_gen_state_new (4, 3, 8);
-    VlmGenInput in = make_input (first, &eos, 1);
-    int ids[8], n = -1;
+    Result r;
+    int steps = -1;
 
     p = params_with (1, 8);
     bad[i].set (&p, bad[i].v);
@@ -927,15 +934,12 @@ test_params_check (void)
     g_assert_nonnull (strstr (error->message, bad[i].field));
     g_clear_error (&error);
     /* and generation refuses them before a step */
-    decoder_init (&d, 4, markov_logits, cycle_table, first);
-    g_assert_false (vlm_generate (state, &dec, &in, &p, NULL, NULL, ids, &n, &error));
+    g_assert_false (generate_with (markov_logits, cycle_table, 4, 3, &p, &r, &steps, &error));
     g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
     g_assert_nonnull (strstr (error->message, bad[i].field));
-    g_assert_cmpint (d.n_steps, ==, 0);
-    g_assert_cmpint (n, ==, 0);
+    g_assert_cmpint (steps, ==, 0);
+    g_assert_cmpint (r.n, ==, 0);
     g_clear_error (&error);
-    decoder_clear (&d);
-    vlm_gen_state_free (state);
   }
 }
 

@@ -1,5 +1,6 @@
 /* fuzz.c — see fuzz.h. */
 #include "fuzz.h"
+#include "safetensors.h"
 
 #include <glib/gstdio.h>
 
@@ -43,6 +44,32 @@ fuzz_write (const char *name, const uint8_t *data, size_t size)
   if (!g_file_set_contents (path, (const char *) data, (gssize) size, NULL))
     g_error ("fuzz: cannot write %s", path);
   return path;
+}
+
+void
+fuzz_weights (const char *name, const uint8_t *data, size_t size)
+{
+  GError *error = NULL;
+  VlmSafetensors *st = vlm_safetensors_open (fuzz_write (name, data, size), &error);
+  if (!st) {
+    g_error_free (error);
+    return;
+  }
+  for (int i = 0; i < vlm_safetensors_count (st); i++) {
+    const VlmTensor *t = vlm_safetensors_find (st, vlm_safetensors_name (st, i));
+    int64_t n = MIN (vlm_tensor_numel (t), 4096);
+    volatile double sum = 0;
+    for (int64_t k = 0; k < n; k++)
+      switch (t->dtype) {
+        case VLM_DTYPE_F32: sum += ((const float *) t->data)[k]; break;
+        case VLM_DTYPE_BF16: sum += vlm_bf16_to_f32 (((const uint16_t *) t->data)[k]); break;
+        case VLM_DTYPE_F16: sum += vlm_f16_to_f32 (((const uint16_t *) t->data)[k]); break;
+        case VLM_DTYPE_I64: sum += (double) ((const int64_t *) t->data)[k]; break;
+        case VLM_DTYPE_I32: sum += ((const int32_t *) t->data)[k]; break;
+        default: sum += ((const uint8_t *) t->data)[k]; break;
+      }
+  }
+  vlm_safetensors_free (st);
 }
 
 static char *

@@ -18,6 +18,10 @@ const char *fuzz_dir (void);
 /* Writes data to fuzz_dir()/name; returns the path (owned, valid until the
  * next call with the same name). */
 const char *fuzz_write (const char *name, const uint8_t *data, size_t size);
+/* Writes data to fuzz_dir()/name, opens it as weights (safetensors or
+ * pytorch_model.bin, by the name) and reads every tensor it hands out as
+ * its type: UBSan sees a misaligned or out-of-bounds view. */
+void fuzz_weights (const char *name, const uint8_t *data, size_t size);
 /* ../shared/rel from the project root ($VLM_PROJECT_ROOT or the working
  * directory), as the tests find it. g_free. */
 char *fuzz_shared_path (const char *rel);
