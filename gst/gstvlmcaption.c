@@ -1926,14 +1926,17 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CLIP_DURATION,
       g_param_spec_uint64 ("clip-duration", "Clip duration",
-          "Span of video one caption describes, in nanoseconds",
+          "Span of video one caption describes, in nanoseconds; a span past "
+          "the clock's range (e.g. 18446744073709551615) never ends: its clip "
+          "closes at EOS and its caption has no duration",
           GST_MSECOND, G_MAXUINT64, DEFAULT_PROP_CLIP_DURATION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CAPTION_INTERVAL,
       g_param_spec_uint64 ("caption-interval", "Caption interval",
           "Time between the starts of consecutive clips, in nanoseconds; "
-          "longer than clip-duration leaves uncaptioned gaps. "
+          "longer than clip-duration leaves uncaptioned gaps; one past the "
+          "clock's range (e.g. 18446744073709551615) opens one clip only. "
           "0: clip-duration - overlap", 0, G_MAXUINT64,
           DEFAULT_PROP_CAPTION_INTERVAL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
