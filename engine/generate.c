@@ -778,15 +778,14 @@ vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenInput *in,
   const int nb = params->num_beams;
 
   *n_out = 0;
-  if (dec->vocab_size != state->vocab || nb < 1 || params->max_new_tokens < 0
-      || beams_to_keep (nb, in->n_eos) > nb * state->vocab) {
+  if (!vlm_gen_params_check (params, error))
+    return FALSE;
+  if (dec->vocab_size != state->vocab || beams_to_keep (nb, in->n_eos) > (gint64) nb * state->vocab) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "generation: vocabulary %d (state %d), num_beams %d, max_new_tokens %d not usable",
-                 dec->vocab_size, state->vocab, nb, params->max_new_tokens);
+                 "generation: vocabulary %d (state %d), num_beams %d not usable",
+                 dec->vocab_size, state->vocab, nb);
     return FALSE;
   }
-  if (params->max_new_tokens == 0)
-    return TRUE;
   state_reserve (state, nb, params->max_new_tokens, beams_to_keep (nb, in->n_eos));
   if (params->do_sample) {
     guint32 seed[2] = { (guint32) params->seed, (guint32) (params->seed >> 32) };
@@ -867,15 +866,21 @@ parse_bool (const char *text, gboolean *out)
   return TRUE;
 }
 
+/* Whether `v` lies in the range of number key `key`. */
+static gboolean
+in_range (const VlmGenKey *key, double v)
+{
+  return !isnan (v) && (key->lo_open ? v > key->lo : v >= key->lo) && v <= key->hi
+         && (key->type != KEY_FLOAT || isfinite (v));
+}
+
 static gboolean
 parse_number (const VlmGenKey *key, const char *text, double *out)
 {
   char *end;
 
   *out = g_ascii_strtod (text, &end);
-  return *text && *end == '\0' && !isnan (*out)
-         && (key->lo_open ? *out > key->lo : *out >= key->lo) && *out <= key->hi
-         && (key->type != KEY_FLOAT || isfinite (*out));
+  return *text && *end == '\0' && in_range (key, *out);
 }
 
 /* Copies the n strings into params->stop_strings (all of them, or nothing:
@@ -955,6 +960,47 @@ gen_key_set (VlmGenParams *params, const VlmGenKey *key, const char *text)
     return parse_stop_strings (params, text);
   }
   g_assert_not_reached ();
+}
+
+/* Whether the field `key` names holds a value the parser could have stored. */
+static gboolean
+gen_key_valid (const VlmGenParams *params, const VlmGenKey *key)
+{
+  const void *field = (const char *) params + key->offset;
+  const char (*stops)[VLM_STOP_STRING_MAX] = field;
+  gboolean flag;
+
+  switch (key->type) {
+  case KEY_INT:
+    return in_range (key, *(const int *) field);
+  case KEY_FLOAT:
+    return in_range (key, *(const float *) field);
+  case KEY_BOOL:
+  case KEY_EARLY_STOPPING:
+    flag = *(const gboolean *) field;
+    return flag == FALSE || flag == TRUE || (key->type == KEY_EARLY_STOPPING && flag == VLM_EARLY_STOPPING_NEVER);
+  case KEY_SEED:
+    return TRUE;
+  case KEY_STOP_STRINGS:
+    /* each NUL-terminated in its slot and UTF-8, up to the first "" */
+    for (int i = 0; i < VLM_MAX_STOP_STRINGS && stops[i][0]; i++)
+      if (!memchr (stops[i], '\0', VLM_STOP_STRING_MAX) || !g_utf8_validate (stops[i], -1, NULL))
+        return FALSE;
+    return TRUE;
+  }
+  g_assert_not_reached ();
+}
+
+gboolean
+vlm_gen_params_check (const VlmGenParams *params, GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (gen_keys); i++)
+    if (!gen_key_valid (params, &gen_keys[i])) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "generation parameters: %s must be %s",
+                   gen_keys[i].name, gen_keys[i].expected);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean

@@ -80,6 +80,9 @@ git_load (VlmModel *model, JsonObject *cfg, GError **error)
     goto fail;
   int D = g->hidden_size, Dv = g->vision.cfg.hidden_size;
   int64_t d[] = {D}, dv3[] = {1, 1, Dv}, emb[] = {g->vocab_size, D}, pos[] = {g->max_positions, D};
+  if (!vlm_weights_check_count (w, g->n_frames, "num_image_with_embedding", error) ||
+      !vlm_weights_check_count (w, g->num_layers, "num_hidden_layers", error))
+    goto fail;
   g->temporal_embedding = g_new0 (const float *, MAX (g->n_frames, 1));
   for (int i = 0; i < g->n_frames; i++) {
     /* Hub checkpoints spell it "temperal". */

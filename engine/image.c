@@ -65,9 +65,11 @@ frame_validate (const VlmFrame *f, GError **error)
                  (int) f->format);
     return FALSE;
   }
-  if (f->width < 1 || f->height < 1) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: size %dx%d is empty",
-                 f->width, f->height);
+  /* the bound keeps every size and offset below (a side times a resize
+   * factor, a stride times a row) inside an int */
+  if (f->width < 1 || f->height < 1 || f->width > VLM_MAX_FRAME_SIDE || f->height > VLM_MAX_FRAME_SIDE) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "frame: size %dx%d is empty or more than %d a side",
+                 f->width, f->height, VLM_MAX_FRAME_SIDE);
     return FALSE;
   }
   int cw = (f->width + 1) / 2;   /* chroma planes of odd sizes round up */
@@ -452,7 +454,7 @@ job_make (const VlmImageProcessor *p, int w, int h, Job *job)
 {
   const Filter *f = &filters[p->resample];
   int rw, rh;
-  job->two_pass = has_pre_resize (p);
+  *job = (Job) { .two_pass = has_pre_resize (p) };   /* pre_w/pre_h stay 0 in one pass */
   if (job->two_pass) {
     pre_resized_size (p, w, h, &job->pre_w, &job->pre_h);
     plan_init (&job->first, f, w, h, job->pre_w, job->pre_h, FALSE, 0, 0);
@@ -473,8 +475,8 @@ job_make (const VlmImageProcessor *p, int w, int h, Job *job)
 size_t
 vlm_image_scratch_size (const VlmImageProcessor *proc, int w, int h)
 {
-  if (!proc || w < 1 || h < 1)
-    return 0;
+  if (!proc || w < 1 || h < 1 || w > VLM_MAX_FRAME_SIDE || h > VLM_MAX_FRAME_SIDE)
+    return 0;   /* vlm_image_preprocess refuses the frame */
   Job job;
   job_make (proc, w, h, &job);
   return job.total;
@@ -648,9 +650,10 @@ gboolean
 vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame, float *out,
                       void *scratch, GError **error)
 {
-  g_return_val_if_fail (proc && out && scratch, FALSE);
+  g_return_val_if_fail (proc && out, FALSE);
   if (!frame_validate (frame, error))
     return FALSE;
+  g_return_val_if_fail (scratch, FALSE);   /* valid frames need some */
   Job job;
   job_make (proc, frame->width, frame->height, &job);
   const Axis *ax = &job.last.x, *ay = &job.last.y;

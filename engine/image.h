@@ -50,12 +50,14 @@ typedef struct {
 gboolean vlm_image_processor_load (VlmImageProcessor *proc, const char *dir,
                                    const char *section, GError **error);
 
-/* Bytes of scratch vlm_image_preprocess needs for a frame of w × h. */
+/* Bytes of scratch vlm_image_preprocess needs for a frame of w × h; 0 for
+ * a size it refuses (< 1 or > VLM_MAX_FRAME_SIDE). */
 size_t vlm_image_scratch_size (const VlmImageProcessor *proc, int w, int h);
 
 /* frame -> out [3, out_h, out_w] (CHW, f32). `scratch` must hold
  * vlm_image_scratch_size() bytes. Error BAD_FRAME for zero/odd sizes that
- * the format cannot have, NULL planes, strides too small. */
+ * the format cannot have, sides over VLM_MAX_FRAME_SIDE, NULL planes,
+ * strides too small. */
 gboolean vlm_image_preprocess (const VlmImageProcessor *proc, const VlmFrame *frame,
                                float *out, void *scratch, GError **error);
 

@@ -1,18 +1,29 @@
 /* json.c — typed, forgiving getters over json-glib objects. */
 #include "json.h"
+#include "file.h"
+
+gboolean
+vlm_json_parse_file (JsonParser *parser, const char *path, GError **error)
+{
+  char *text;
+  gsize len;
+  GError *jerr = NULL;
+  if (!vlm_file_get_contents (path, &text, &len, error))
+    return FALSE;
+  gboolean ok = json_parser_load_from_data (parser, text, (gssize) len, &jerr);
+  g_free (text);
+  if (!ok) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", path, jerr->message);
+    g_error_free (jerr);
+  }
+  return ok;
+}
 
 JsonObject *
 vlm_json_load (const char *path, JsonParser **parser, GError **error)
 {
-  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", path);
-    return NULL;
-  }
-  GError *jerr = NULL;
   JsonParser *p = json_parser_new_immutable ();
-  if (!json_parser_load_from_file (p, path, &jerr)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", path, jerr->message);
-    g_error_free (jerr);
+  if (!vlm_json_parse_file (p, path, error)) {
     g_object_unref (p);
     return NULL;
   }

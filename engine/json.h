@@ -6,8 +6,11 @@
 #include <json-glib/json-glib.h>
 #include "vlm/vlm.h"
 
+/* Parses the regular file `path` into `parser`: NOT_FOUND / IO as
+ * vlm_file_open says, BAD_CONFIG naming it if it is not JSON. */
+gboolean vlm_json_parse_file (JsonParser *parser, const char *path, GError **error);
 /* Parses `path`; the returned object stays valid while *parser lives.
- * NOT_FOUND if the file is absent, BAD_CONFIG if it is not a JSON object. */
+ * The errors above, or BAD_CONFIG if it is not a JSON object. */
 JsonObject *vlm_json_load (const char *path, JsonParser **parser, GError **error);
 
 /* Optional members: `def` when absent or null. Numbers accept int or double. */

@@ -110,6 +110,8 @@ vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *p, const char *lm_head,
     return FALSE;
   if (!(lm->norm = vlm_weights_f32 (w, error, 1, d, "%snorm.weight", p)))
     return FALSE;
+  if (!vlm_weights_check_count (w, c->num_layers, "text num_hidden_layers", error))
+    return FALSE;
   lm->layers = g_new0 (VlmLlamaLayer, c->num_layers);
   for (int i = 0; i < c->num_layers; i++)
     if (!load_layer (&lm->layers[i], c, w, p, i, error))

@@ -106,6 +106,17 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
 }
 
 gboolean
+vlm_weights_check_count (VlmWeights *w, int n, const char *what, GError **error)
+{
+  int held = vlm_safetensors_count (w->st);
+  if (n <= held)
+    return TRUE;
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "config.json: %s is %d, but the checkpoint %s holds only %d tensors",
+               what, n, vlm_safetensors_path (w->st), held);
+  return FALSE;
+}
+
+gboolean
 vlm_weights_has (VlmWeights *w, const char *fmt, ...)
 {
   va_list ap;
@@ -131,9 +142,11 @@ vlm_model_default_params (void)
 static const VlmArch *
 find_arch (JsonObject *config, const char *file, GError **error)
 {
-  JsonArray *list = json_object_has_member (config, "architectures")
-                        ? json_object_get_array_member (config, "architectures") : NULL;
-  const char *name = list && json_array_get_length (list) ? json_array_get_string_element (list, 0) : NULL;
+  /* node by node: json-glib's typed getters are criticals on another type */
+  JsonNode *list = json_object_get_member (config, "architectures");
+  JsonArray *a = list && JSON_NODE_HOLDS_ARRAY (list) ? json_node_get_array (list) : NULL;
+  JsonNode *first = a && json_array_get_length (a) ? json_array_get_element (a, 0) : NULL;
+  const char *name = first && JSON_NODE_HOLDS_VALUE (first) ? json_node_get_string (first) : NULL;
   if (!name) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: no \"architectures\" list", file);
     return NULL;
@@ -355,8 +368,11 @@ vlm_session_new (VlmModel *model, GError **error)
   VlmSession *s = g_new0 (VlmSession, 1);
   s->model = vlm_model_ref (model);
   const VlmImageProcessor *p = &model->processor;
-  s->pixels = g_new (float, (size_t) model->frames_per_clip * 3 * p->out_h * p->out_w);
-  if (!(s->ops = vlm_ops_new (model->params.backend, model->params.n_threads, error)) ||
+  size_t pixels = (size_t) model->frames_per_clip * 3 * p->out_h * p->out_w;
+  /* sizes from the folder's configs: an error, not an abort, when too big */
+  if (!(s->pixels = g_try_new (float, pixels)))
+    g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of pixel values", pixels >> 18);
+  if (!s->pixels || !(s->ops = vlm_ops_new (model->params.backend, model->params.n_threads, error)) ||
       !ensure_capacity (s, MAX (model->gen_defaults.num_beams, 1), 64, error)) {
     vlm_session_free (s);
     return NULL;
@@ -403,7 +419,12 @@ preprocess (VlmSession *s, const VlmFrame *frames, int n_frames, GError **error)
     size_t need = vlm_image_scratch_size (p, fr->width, fr->height);
     if (need > s->scratch_size) {   /* grows only when a larger frame size appears */
       g_free (s->scratch);
-      s->scratch = g_malloc (need);
+      s->scratch_size = 0;
+      if (!(s->scratch = g_try_malloc (need))) {
+        g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME, "cannot allocate %zu MiB to preprocess a %dx%d frame",
+                     need >> 20, fr->width, fr->height);
+        return FALSE;
+      }
       s->scratch_size = need;
     }
     if (!vlm_image_preprocess (p, fr, s->pixels + f * frame_floats, s->scratch, error))
@@ -509,11 +530,9 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a clip needs at least one frame (got %d)", n_frames);
     return FALSE;
   }
-  if (gp.max_new_tokens < 1 || gp.num_beams < 1) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "max_new_tokens (%d) and num_beams (%d) must be ≥ 1",
-                 gp.max_new_tokens, gp.num_beams);
+  /* before anything is sized by them */
+  if (!vlm_gen_params_check (&gp, error))
     return FALSE;
-  }
   vlm_ops_bind_thread (s->ops);
   gint64 t = g_get_monotonic_time (), t_start = t;
   int n_prompt = 0;

@@ -47,6 +47,11 @@ const VlmTensor *vlm_weights_tensor (VlmWeights *w, GError **error, int ndim, co
 /* Linear `PREFIX.weight` [n, k] (+ `PREFIX.bias` [n] if has_bias). */
 gboolean vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, int k,
                              GError **error, const char *fmt, ...) G_GNUC_PRINTF (7, 8);
+/* Whether `n` things of `what` (layers, frame embeddings), each with at
+ * least one tensor of its own, can be in the checkpoint: a count from
+ * config.json is bounded by it before arrays of that length are made.
+ * BAD_CONFIG naming `what` otherwise. */
+gboolean vlm_weights_check_count (VlmWeights *w, int n, const char *what, GError **error);
 /* TRUE if the tensor named by `fmt` exists. */
 gboolean vlm_weights_has (VlmWeights *w, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 

@@ -5,6 +5,8 @@
  * then the data block. Offsets are relative to the data block. We trust
  * nothing: every number is range-checked before a tensor is exposed. */
 #include "safetensors.h"
+#include "file.h"
+#include "json.h"
 #include "torchbin.h"
 
 #include <json-glib/json-glib.h>
@@ -21,6 +23,7 @@ typedef struct {
 struct VlmSafetensors {
   char *path;             /* what was opened, for messages */
   GPtrArray *maps;        /* GMappedFile*, one per shard */
+  GPtrArray *copies;      /* aligned copies of misaligned tensors */
   GHashTable *entries;    /* name -> Entry* */
   char **names;           /* sorted, NULL-terminated (keys of entries) */
   int n_names;
@@ -177,16 +180,12 @@ load_file (VlmSafetensors *st, const char *file, GError **error)
 static gboolean
 load_index (VlmSafetensors *st, const char *index, GError **error)
 {
-  GError *jerr = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, index, &jerr)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_HEADER, "%s: %s", index, jerr->message);
-    g_error_free (jerr);
+  g_autoptr (JsonParser) parser = NULL;
+  JsonObject *root = vlm_json_load (index, &parser, error);
+  if (!root)
     return FALSE;
-  }
-  JsonNode *root = json_parser_get_root (parser);
-  JsonObject *wm = root && JSON_NODE_HOLDS_OBJECT (root)
-                       ? json_object_get_object_member (json_node_get_object (root), "weight_map") : NULL;
+  /* vlm_json_object, as json_object_get_object_member is a critical on a missing or non-object member */
+  JsonObject *wm = vlm_json_object (root, "weight_map");
   if (!wm)
     return BAD ("%s: no \"weight_map\" object", index);
   g_autofree char *dir = g_path_get_dirname (index);
@@ -212,6 +211,39 @@ load_index (VlmSafetensors *st, const char *index, GError **error)
     if (!g_hash_table_contains (st->entries, name))
       return BAD ("%s: tensor '%s' is listed in weight_map but missing from %s", index, name,
                   json_node_get_string (node));
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- alignment */
+
+/* Data that do not start at a multiple of their element size would be read
+ * through misaligned pointers, which C leaves undefined (UBSan: "load of
+ * misaligned address"). One rule for every dtype and container: such a
+ * tensor's bytes are copied into a buffer of ours (malloc's alignment) and
+ * the view points there, so every reader may take data as typed. The
+ * safetensors library since 0.3 and torch.save align all tensors; only
+ * other writers pay for the copy. */
+static gboolean
+align_tensors (VlmSafetensors *st, GError **error)
+{
+  GHashTableIter it;
+  gpointer name, value;
+  g_hash_table_iter_init (&it, st->entries);
+  while (g_hash_table_iter_next (&it, &name, &value)) {
+    VlmTensor *t = &((Entry *) value)->tensor;
+    size_t bytes = (size_t) vlm_tensor_numel (t) * vlm_dtype_size (t->dtype);
+    if ((uintptr_t) t->data % vlm_dtype_size (t->dtype) == 0 || bytes == 0)
+      continue;
+    void *copy = g_try_malloc (bytes);
+    if (!copy) {
+      g_set_error (error, VLM_ERROR, VLM_ERROR_IO, "%s: tensor '%s' is misaligned and %zu MiB are not free to align it",
+                   st->path, (const char *) name, bytes >> 20);
+      return FALSE;
+    }
+    memcpy (copy, t->data, bytes);
+    g_ptr_array_add (st->copies, copy);
+    t->data = copy;
+  }
   return TRUE;
 }
 
@@ -247,11 +279,12 @@ vlm_safetensors_open (const char *path, GError **error)
   VlmSafetensors *st = g_new0 (VlmSafetensors, 1);
   st->path = g_strdup (file);
   st->maps = g_ptr_array_new_with_free_func ((GDestroyNotify) g_mapped_file_unref);
+  st->copies = g_ptr_array_new_with_free_func (g_free);
   st->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   gboolean ok = g_str_has_suffix (file, ".json")  ? load_index (st, file, error)
                 : g_str_has_suffix (file, ".bin") ? vlm_torchbin_load (st, file, error)
                                                   : load_file (st, file, error);
-  if (!ok) {
+  if (!ok || !align_tensors (st, error)) {
     vlm_safetensors_free (st);
     return NULL;
   }
@@ -269,6 +302,7 @@ vlm_safetensors_free (VlmSafetensors *st)
     return;
   g_free (st->names);   /* the strings belong to the hash table */
   g_hash_table_destroy (st->entries);
+  g_ptr_array_free (st->copies, TRUE);
   g_ptr_array_free (st->maps, TRUE);
   g_free (st->path);
   g_free (st);
@@ -324,15 +358,9 @@ vlm_safetensors_path (const VlmSafetensors *st)
 GMappedFile *
 vlm_safetensors_map (VlmSafetensors *st, const char *file, GError **error)
 {
-  GError *ferr = NULL;
-  GMappedFile *map = g_mapped_file_new (file, FALSE, &ferr);
-  if (!map) {
-    g_set_error (error, VLM_ERROR, ferr->code == G_FILE_ERROR_NOENT ? VLM_ERROR_NOT_FOUND : VLM_ERROR_IO,
-                 "%s: %s", file, ferr->message);
-    g_error_free (ferr);
-    return NULL;
-  }
-  g_ptr_array_add (st->maps, map);
+  GMappedFile *map = vlm_file_map (file, error);
+  if (map)
+    g_ptr_array_add (st->maps, map);
   return map;
 }
 

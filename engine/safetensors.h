@@ -1,11 +1,14 @@
 /* safetensors.h — zero-copy, validating reader for HF weight files.
  *
  * Opens `model.safetensors`, a sharded `model.safetensors.index.json`, or a
- * single file path. Files are mmapped read-only; tensors point into the map.
+ * single file path. Files are mmapped read-only; tensors point into the map,
+ * except those whose data are not aligned to their element size, which
+ * point to an aligned copy: every tensor's data may be read as its type.
  * The header is validated before any tensor is exposed: JSON well-formed,
  * known dtype, offsets in range and ordered, shape × dtype size = byte size,
  * no two tensors overlapping. Failures are VLM_ERROR_BAD_HEADER / NOT_FOUND /
- * IO, naming the file and the tensor. */
+ * IO (also for a path that is not a regular file), or BAD_CONFIG for an
+ * index that is not a JSON object, naming the file and the tensor. */
 #ifndef VLM_SAFETENSORS_H
 #define VLM_SAFETENSORS_H
 

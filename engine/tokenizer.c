@@ -16,6 +16,8 @@
  *      models/bpe,models/wordpiece,decoders,processors,tokenizer/added_vocabulary.rs}
  */
 #include "tokenizer.h"
+#include "file.h"
+#include "json.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -981,6 +983,7 @@ scan_error (const Scan *s, const char *where, const char *expected, GError **err
 typedef struct {
   Range vocab, merges;
   const char *base;         /* the file text */
+  gsize len;                /* its length */
 } RawModel;
 
 /* model.vocab: {"token": id, …}. */
@@ -1243,16 +1246,26 @@ parse_added_tokens (VlmTokenizer *tok, JsonObject *root, GError **error)
       tok->added_first_byte[t->normalized][(guchar) t->match[0] >> 3] |= 1 << (t->match[0] & 7);
     tok->n_ids = MAX (tok->n_ids, t->id + 1);
   }
-  qsort (tok->added, tok->n_added, sizeof (AddedToken), added_longest_first);
+  if (tok->n_added)   /* an empty added_tokens leaves tok->added NULL, which qsort may not see */
+    qsort (tok->added, tok->n_added, sizeof (AddedToken), added_longest_first);
   return TRUE;
 }
 
-/* id → token for the model vocab, then added tokens on top (HF looks them up first). */
-static void
-build_id_table (VlmTokenizer *tok)
+/* id → token for the model vocab, then added tokens on top (HF looks them up first).
+ * The table has an entry for every id up to the largest: a file of `len`
+ * bytes names fewer ids than that, so a larger id is refused, not allocated
+ * (an id near G_MAXINT would be a 16 GiB table). */
+static gboolean
+build_id_table (VlmTokenizer *tok, gsize len, GError **error)
 {
   GHashTableIter it;
   gpointer k, v;
+  if ((gsize) tok->n_ids > len) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+                 "token id %d exceeds the ids a %" G_GSIZE_FORMAT "-byte file can define",
+                 tok->n_ids - 1, len);
+    return FALSE;
+  }
   tok->id_to_token = g_new0 (const char *, tok->n_ids);
   tok->is_special = g_new0 (gboolean, tok->n_ids);
   g_hash_table_iter_init (&it, tok->vocab);
@@ -1262,6 +1275,7 @@ build_id_table (VlmTokenizer *tok)
     tok->id_to_token[tok->added[i].id] = tok->added[i].content;
     tok->is_special[tok->added[i].id] = tok->added[i].special;
   }
+  return TRUE;
 }
 
 /* ───────────────────────── loading: post-processor ───────────────────────── */
@@ -1411,10 +1425,7 @@ parse_root (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **e
   if ((pp = member (root, "post_processor"))
       && !parse_post_processor (pp, "post_processor", &tok->template, error))
     return FALSE;
-  if (!parse_added_tokens (tok, root, error))
-    return FALSE;
-  build_id_table (tok);
-  return TRUE;
+  return parse_added_tokens (tok, root, error) && build_id_table (tok, raw->len, error);
 }
 
 static gboolean is_clip_class (const char *cls);
@@ -1429,16 +1440,12 @@ read_tokenizer_config (VlmTokenizer *tok, const char *file, GError **error)
   char *dir = g_path_get_dirname (file);
   char *cfg = g_build_filename (dir, "tokenizer_config.json", NULL);
   JsonParser *parser = json_parser_new_immutable ();
-  GError *jerr = NULL;
   gboolean ok = TRUE;
-  if (g_file_test (cfg, G_FILE_TEST_IS_REGULAR)) {
+  if (g_file_test (cfg, G_FILE_TEST_EXISTS)) {
     JsonNode *root;
-    ok = json_parser_load_from_file (parser, cfg, &jerr);
+    ok = vlm_json_parse_file (parser, cfg, error);
     root = ok ? json_parser_get_root (parser) : NULL;
-    if (!ok) {
-      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", cfg, jerr->message);
-      g_error_free (jerr);
-    } else if (root && JSON_NODE_HOLDS_OBJECT (root)) {
+    if (root && JSON_NODE_HOLDS_OBJECT (root)) {
       JsonNode *cls = json_object_get_member (json_node_get_object (root), "tokenizer_class");
       ok = opt_bool (json_node_get_object (root), "", "clean_up_tokenization_spaces",
                      &tok->clean_up_spaces, error);
@@ -1504,7 +1511,7 @@ static VlmTokenizer *
 load_text (const char *file, const char *text, gsize len, GError **error)
 {
   RawModel raw = { locate_model_member (text, len, "vocab"),
-                   locate_model_member (text, len, "merges"), text };
+                   locate_model_member (text, len, "merges"), text, len };
   char *rest = cut_raw_members (text, len, &raw);
   JsonParser *parser = json_parser_new_immutable ();
   GError *jerr = NULL;
@@ -1595,17 +1602,15 @@ clip_tokenizer_json (const char *dir, const char *tokenizer_json, GError **error
   GError *jerr = NULL;
   GString *out = NULL;
 
-  if (!g_file_test (vocab_file, G_FILE_TEST_IS_REGULAR)
-      || !g_file_test (merges_file, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (vocab_file, G_FILE_TEST_EXISTS)
+      || !g_file_test (merges_file, G_FILE_TEST_EXISTS)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", tokenizer_json);
     goto out;
   }
-  if (g_file_test (cfg_file, G_FILE_TEST_IS_REGULAR)) {
+  if (g_file_test (cfg_file, G_FILE_TEST_EXISTS)) {
     JsonNode *root;
-    if (!json_parser_load_from_file (cfg_parser, cfg_file, &jerr)) {
-      g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", cfg_file, jerr->message);
+    if (!vlm_json_parse_file (cfg_parser, cfg_file, error))
       goto out;
-    }
     root = json_parser_get_root (cfg_parser);
     if (root && JSON_NODE_HOLDS_OBJECT (root)) {
       cfg = json_node_get_object (root);
@@ -1619,11 +1624,9 @@ clip_tokenizer_json (const char *dir, const char *tokenizer_json, GError **error
                  tokenizer_json, cls ? "\"" : "", cls ? cls : "absent", cls ? "\"" : "");
     goto out;
   }
-  if (!g_file_get_contents (vocab_file, &vocab_text, &vocab_len, &jerr)
-      || !g_file_get_contents (merges_file, &merges_text, NULL, &jerr)) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_IO, "%s", jerr->message);
+  if (!vlm_file_get_contents (vocab_file, &vocab_text, &vocab_len, error)
+      || !vlm_file_get_contents (merges_file, &merges_text, NULL, error))
     goto out;
-  }
   if (!json_parser_load_from_data (vocab_parser, vocab_text, (gssize) vocab_len, &jerr)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: %s", vocab_file, jerr->message);
     goto out;
@@ -1736,13 +1739,12 @@ vlm_tokenizer_load (const char *path, GError **error)
 {
   char *file, *text = NULL;
   gsize len = 0;
-  GError *ferr = NULL;
   VlmTokenizer *tok = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
   file = g_file_test (path, G_FILE_TEST_IS_DIR) ? g_build_filename (path, "tokenizer.json", NULL)
                                                 : g_strdup (path);
-  if (!g_file_test (file, G_FILE_TEST_IS_REGULAR) && g_file_test (path, G_FILE_TEST_IS_DIR)) {
+  if (!g_file_test (file, G_FILE_TEST_EXISTS) && g_file_test (path, G_FILE_TEST_IS_DIR)) {
     /* No tokenizer.json: a CLIP tokenizer's vocab.json + merges.txt, converted. */
     char *json = clip_tokenizer_json (path, file, error);
     if (json) {
@@ -1753,13 +1755,9 @@ vlm_tokenizer_load (const char *path, GError **error)
       g_free (vocab_file);
       g_free (json);
     }
-  } else if (!g_file_test (file, G_FILE_TEST_IS_REGULAR))
-    g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no such file", file);
-  else if (!g_file_get_contents (file, &text, &len, &ferr))
-    g_set_error (error, VLM_ERROR, VLM_ERROR_IO, "%s", ferr->message);
-  else if ((tok = load_text (file, text, len, error)) && !read_tokenizer_config (tok, file, error))
+  } else if (vlm_file_get_contents (file, &text, &len, error)
+             && (tok = load_text (file, text, len, error)) && !read_tokenizer_config (tok, file, error))
     g_clear_pointer (&tok, vlm_tokenizer_free);
-  g_clear_error (&ferr);
   g_free (text);
   g_free (file);
   return tok;

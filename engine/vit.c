@@ -127,6 +127,8 @@ load_layer (VlmVitLayer *l, const VlmVitConfig *c, VlmWeights *w, const char *p,
 VlmVitLayer *
 vlm_vit_layers_load (const VlmVitConfig *c, VlmWeights *w, const char *p, GError **error)
 {
+  if (!vlm_weights_check_count (w, c->num_layers, "vision num_hidden_layers", error))
+    return NULL;
   VlmVitLayer *layers = g_new0 (VlmVitLayer, c->num_layers);
   for (int i = 0; i < c->num_layers; i++)
     if (!load_layer (&layers[i], c, w, p, i, error)) {

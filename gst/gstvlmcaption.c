@@ -810,7 +810,7 @@ queue_clips (GstVlmCaption * self, GQueue * done)
   const GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime shown = MIN (self->clip_stride, self->clip_span);
   GstVlmCaptionDropPolicy policy;
-  GstClockTime budget, text_end;
+  GstClockTime budget, shown_end, text_end;
   guint queue_size;
   GList *messages = NULL;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -832,14 +832,20 @@ queue_clips (GstVlmCaption * self, GQueue * done)
         GST_FORMAT_TIME, clip->start_rt);
     clip->end_pts = gst_segment_position_from_running_time (segment,
         GST_FORMAT_TIME, clip->end_rt);
+    shown_end = gst_vlm_clock_add (clip->start_rt, shown);
     text_end = gst_segment_position_from_running_time (segment,
-        GST_FORMAT_TIME, clip->start_rt + shown);
-    if (GST_CLOCK_TIME_IS_VALID (clip->pts) && GST_CLOCK_TIME_IS_VALID (text_end)) {
+        GST_FORMAT_TIME, shown_end);
+    /* A clip that never ends (clip-duration near G_MAXUINT64) shows its
+     * caption for an unknown duration. */
+    if (GST_CLOCK_TIME_IS_VALID (clip->pts) && (GST_CLOCK_TIME_IS_VALID (text_end)
+            || !GST_CLOCK_TIME_IS_VALID (shown_end))) {
       clip->text_pts = clip->pts;
-      clip->text_duration = text_end - clip->pts;
+      clip->text_duration = GST_CLOCK_TIME_IS_VALID (text_end) ?
+          text_end - clip->pts : GST_CLOCK_TIME_NONE;
     }
     if (self->live)
-      clip->deadline_rt = clip->end_rt + self->upstream_min + budget;
+      clip->deadline_rt = gst_vlm_clock_add (gst_vlm_clock_add (clip->end_rt,
+              self->upstream_min), budget);
 
     if (self->flushing) {
       gst_vlm_clip_unref (clip);
@@ -1346,14 +1352,14 @@ text_buffer_new (GstVlmCaption * self, const gchar * text, GstClockTime pts,
       self->vtt_header_sent = TRUE;
       append_cue_time (out, self, pts, '.');
       g_string_append (out, " --> ");
-      append_cue_time (out, self, pts + duration, '.');
+      append_cue_time (out, self, gst_vlm_clock_add (pts, duration), '.');
       g_string_append_printf (out, "\n%s\n\n", text);
       break;
     case GST_VLM_CAPTION_TEXT_SRT:
       g_string_append_printf (out, "%u\n", ++self->srt_index);
       append_cue_time (out, self, pts, ',');
       g_string_append (out, " --> ");
-      append_cue_time (out, self, pts + duration, ',');
+      append_cue_time (out, self, gst_vlm_clock_add (pts, duration), ',');
       g_string_append_printf (out, "\n%s\n\n", text);
       break;
   }
@@ -1387,7 +1393,7 @@ push_text_clip (GstVlmCaption * self, GstVlmClip * clip, const gchar * text)
         text_buffer_new (self, text, pts, duration));
   else
     gst_pad_push_event (self->text_srcpad, gst_event_new_gap (pts, duration));
-  self->text_position = pts + duration;
+  self->text_position = gst_vlm_clock_add (pts, duration);
   return ret;
 }
 
@@ -1444,21 +1450,23 @@ wait_for_text_item_locked (GstVlmCaption * self)
     GstClock *clock;
     GstClockID id;
     GstClockReturn res;
+    GstClockTime at;
 
     if (self->text_flushing)
       return FALSE;
     head = g_queue_peek_head (&self->out);
     if (head && (head->event || head->clip->state != GST_VLM_CLIP_QUEUED))
       return TRUE;
-    if (!head || !GST_CLOCK_TIME_IS_VALID (head->clip->deadline_rt)
+    /* no deadline, or one past the clock's range: wait for the caption */
+    at = head ? gst_vlm_clock_add (gst_element_get_base_time (GST_ELEMENT
+            (self)), head->clip->deadline_rt) : GST_CLOCK_TIME_NONE;
+    if (!GST_CLOCK_TIME_IS_VALID (at)
         || !(clock = gst_element_get_clock (GST_ELEMENT (self)))) {
       g_cond_wait (&self->cond, &self->lock);
       continue;
     }
 
-    id = gst_clock_new_single_shot_id (clock,
-        gst_element_get_base_time (GST_ELEMENT (self)) +
-        head->clip->deadline_rt);
+    id = gst_clock_new_single_shot_id (clock, at);
     gst_object_unref (clock);
     self->text_clock_id = id;
     g_mutex_unlock (&self->lock);
@@ -1737,11 +1745,11 @@ latency_query (GstVlmCaption * self, GstQuery * query)
 
   if (live) {
     GST_OBJECT_LOCK (self);
-    ours = self->clip_duration + self->latency;
+    ours = gst_vlm_clock_add (self->clip_duration, self->latency);
     GST_OBJECT_UNLOCK (self);
-    min += ours;
-    if (GST_CLOCK_TIME_IS_VALID (max))
-      max += ours;
+    /* min must stay a valid time; max saturates to "unbounded" */
+    min = MIN (gst_vlm_clock_add (min, ours), GST_CLOCK_TIME_NONE - 1);
+    max = gst_vlm_clock_add (max, ours);
     gst_query_set_latency (query, live, min, max);
   }
   GST_DEBUG_OBJECT (self, "latency: live %d, min %" GST_TIME_FORMAT ", max %"
@@ -1928,14 +1936,17 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CLIP_DURATION,
       g_param_spec_uint64 ("clip-duration", "Clip duration",
-          "Span of video one caption describes, in nanoseconds",
+          "Span of video one caption describes, in nanoseconds; a span past "
+          "the clock's range (e.g. 18446744073709551615) never ends: its clip "
+          "closes at EOS and its caption has no duration",
           GST_MSECOND, G_MAXUINT64, DEFAULT_PROP_CLIP_DURATION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CAPTION_INTERVAL,
       g_param_spec_uint64 ("caption-interval", "Caption interval",
           "Time between the starts of consecutive clips, in nanoseconds; "
-          "longer than clip-duration leaves uncaptioned gaps. "
+          "longer than clip-duration leaves uncaptioned gaps; one past the "
+          "clock's range (e.g. 18446744073709551615) opens one clip only. "
           "0: clip-duration - overlap", 0, G_MAXUINT64,
           DEFAULT_PROP_CAPTION_INTERVAL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |

@@ -21,7 +21,7 @@ gst_vlm_clip_new (GstClockTime start, GstClockTime duration, guint n_slots)
   GstVlmClip *clip = g_atomic_rc_box_new0 (GstVlmClip);
 
   clip->start_rt = start;
-  clip->end_rt = start + duration;
+  clip->end_rt = gst_vlm_clock_add (start, duration);
   clip->n_slots = n_slots;
   clip->slots = g_new0 (GstVlmFrame, n_slots);
   clip->pts = clip->end_pts = GST_CLOCK_TIME_NONE;
@@ -81,7 +81,7 @@ gst_vlm_sampler_init (GstVlmSampler * sampler, guint n_frames,
   sampler->n_frames = n_frames;
   sampler->duration = duration;
   sampler->stride = stride;
-  sampler->next_start = GST_CLOCK_TIME_NONE;
+  sampler->started = FALSE;
   g_queue_init (&sampler->open);
 }
 
@@ -89,7 +89,7 @@ void
 gst_vlm_sampler_reset (GstVlmSampler * sampler)
 {
   g_queue_clear_full (&sampler->open, (GDestroyNotify) gst_vlm_clip_unref);
-  sampler->next_start = GST_CLOCK_TIME_NONE;
+  sampler->started = FALSE;
 }
 
 /* Moves open clips that are full or that ended by `rt` to `done`, in order. */
@@ -119,17 +119,26 @@ gst_vlm_sampler_push (GstVlmSampler * sampler, GstClockTime rt,
 
   close_clips (sampler, rt, done);
 
-  if (!GST_CLOCK_TIME_IS_VALID (sampler->next_start))
+  if (!sampler->started) {
     sampler->next_start = rt;
+    sampler->started = TRUE;
+  }
   /* After a hole longer than a clip, jump to the first clip still running
-   * at `rt` instead of opening clips that can never see a frame. */
-  if (sampler->next_start + sampler->duration <= rt)
-    sampler->next_start += sampler->stride *
-        ((rt - sampler->duration - sampler->next_start) / sampler->stride + 1);
+   * at `rt` instead of opening clips that can never see a frame. The last
+   * grid point at or before rt - duration cannot overflow; the step past it
+   * saturates. */
+  if (gst_vlm_clock_add (sampler->next_start, sampler->duration) <= rt) {
+    GstClockTime behind = rt - sampler->duration - sampler->next_start;
+
+    sampler->next_start = gst_vlm_clock_add (sampler->next_start +
+        behind / sampler->stride * sampler->stride, sampler->stride);
+  }
+  /* rt is valid, so a saturated next_start (NONE) ends the loop */
   while (sampler->next_start <= rt) {
     g_queue_push_tail (&sampler->open, gst_vlm_clip_new (sampler->next_start,
             sampler->duration, sampler->n_frames));
-    sampler->next_start += sampler->stride;
+    sampler->next_start = gst_vlm_clock_add (sampler->next_start,
+        sampler->stride);
   }
 
   for (l = sampler->open.head; l; l = l->next) {

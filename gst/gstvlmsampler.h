@@ -50,13 +50,24 @@ typedef struct {
   gchar *text;                    /* caption, when DONE */
 } GstVlmClip;
 
+/* a + b, or GST_CLOCK_TIME_NONE ("never") past the clock's range: a span
+ * or interval near G_MAXUINT64 means a clip that never ends or no further
+ * clip, not a sum that wraps round to an earlier time. */
+static inline GstClockTime
+gst_vlm_clock_add (GstClockTime a, GstClockTime b)
+{
+  return a < GST_CLOCK_TIME_NONE - b ? a + b : GST_CLOCK_TIME_NONE;
+}
+
 GstVlmClip *gst_vlm_clip_ref (GstVlmClip * clip);
 void gst_vlm_clip_unref (GstVlmClip * clip);
 
 typedef struct {
   guint n_frames;
   GstClockTime duration, stride;
-  GstClockTime next_start;        /* running time of the next clip to open */
+  gboolean started;               /* the clip grid starts at the first frame */
+  GstClockTime next_start;        /* running time of the next clip to open;
+                                   * NONE: none will */
   GQueue open;                    /* GstVlmClip, oldest first */
 } GstVlmSampler;
 

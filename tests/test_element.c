@@ -399,6 +399,36 @@ GST_START_TEST (test_text_timestamps)
 
 GST_END_TEST;
 
+/* caption-interval or clip-duration = G_MAXUINT64 once wrapped the clip
+ * grid round to the first frame and opened a clip per nanosecond. Now an
+ * endless interval gives one clip, and an endless clip one caption at EOS
+ * from the frame it saw, shown for an unknown duration. */
+static const struct
+{
+  const gchar *props;
+  GstClockTime duration;
+} endless[] = {
+  { "caption-interval=18446744073709551615", GST_SECOND },
+  { "clip-duration=18446744073709551615", GST_CLOCK_TIME_NONE },
+};
+
+GST_START_TEST (test_endless_clips)
+{
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, endless[__i__].props);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_frames (&f, FPS, 0, 0, 255);
+  push_eos (&f);
+
+  pull_caption (&f, RED, 0, endless[__i__].duration);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (f.text), 0);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
 /* Collects the GAP events that reached the text harness. */
 static GArray *
 pull_gaps (Fixture * f)
@@ -1593,6 +1623,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_meta_message_signal);
   tcase_add_test (tc, test_text_timestamps);
   tcase_add_test (tc, test_gap_events);
+  tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_prompt_change);
   tcase_add_test (tc, test_model_sharing);

@@ -177,28 +177,40 @@ make_input (const float *first_logits, const int *eos, int n_eos)
   };
 }
 
-/* Runs one generation on a fresh decoder over `table` and checks the
- * history invariants; returns the decoder's step count in *n_steps. */
-static Result
-run_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
-          int *n_steps)
+/* Runs one generation on a fresh decoder over `table`, checking the
+ * history invariants when it succeeds; the decoder's step count in *n_steps. */
+static gboolean
+generate_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
+               Result *r, int *n_steps, GError **error)
 {
   TestDecoder d;
   float first[MAX_V];
   VlmDecoder dec = { &d, vocab, decoder_step, decoder_reorder };
   VlmGenState *state = vlm_gen_state_new (vocab, p->num_beams, p->max_new_tokens);
   VlmGenInput in = make_input (first, &eos, 1);
-  Result r;
-  GError *error = NULL;
 
   decoder_init (&d, vocab, fn, table, first);
-  g_assert_true (vlm_generate (state, &dec, &in, p, NULL, NULL, r.ids, &r.n, &error));
-  g_assert_no_error (error);
-  assert_prefixes_scored (&d, r.ids, r.n);
-  if (n_steps)
-    *n_steps = d.n_steps;
+  gboolean ok = vlm_generate (state, &dec, &in, p, NULL, NULL, r->ids, &r->n, error);
+  if (ok)
+    assert_prefixes_scored (&d, r->ids, r->n);
+  *n_steps = d.n_steps;
   decoder_clear (&d);
   vlm_gen_state_free (state);
+  return ok;
+}
+
+static Result
+run_with (LogitsFn fn, const float (*table)[MAX_V], int vocab, int eos, const VlmGenParams *p,
+          int *n_steps)
+{
+  Result r;
+  int steps;
+  GError *error = NULL;
+
+  g_assert_true (generate_with (fn, table, vocab, eos, p, &r, &steps, &error));
+  g_assert_no_error (error);
+  if (n_steps)
+    *n_steps = steps;
   return r;
 }
 
@@ -860,6 +872,77 @@ test_params_json (void)
   json_node_unref (node);
 }
 
+/* Through the C API, every value the parser refuses is refused too,
+ * naming the field: vlm_gen_params_check, and vlm_generate before it
+ * samples (temperature NaN once gave garbage, length_penalty NaN an empty
+ * beam caption returned as success). */
+static void
+set_temperature (VlmGenParams *p, float v) { p->temperature = v; p->do_sample = TRUE; }
+static void
+set_length_penalty (VlmGenParams *p, float v) { p->length_penalty = v; p->num_beams = 3; }
+static void
+set_top_p (VlmGenParams *p, float v) { p->top_p = v; p->do_sample = TRUE; }
+static void
+set_repetition_penalty (VlmGenParams *p, float v) { p->repetition_penalty = v; }
+static void
+set_num_beams (VlmGenParams *p, float v) { p->num_beams = (int) v; }
+static void
+set_max_new_tokens (VlmGenParams *p, float v) { p->max_new_tokens = (int) v; }
+static void
+set_top_k (VlmGenParams *p, float v) { p->top_k = (int) v; }
+static void
+set_do_sample (VlmGenParams *p, float v) { p->do_sample = (gboolean) v; }
+static void
+set_early_stopping (VlmGenParams *p, float v) { p->early_stopping = (gboolean) v; }
+static void
+set_stop_unterminated (VlmGenParams *p, float v) { memset (p->stop_strings[0], 'a', VLM_STOP_STRING_MAX); }
+static void
+set_stop_not_utf8 (VlmGenParams *p, float v) { strcpy (p->stop_strings[0], "\xff"); }
+
+static void
+test_params_check (void)
+{
+  static const struct {
+    void (*set) (VlmGenParams *p, float v);
+    float v;
+    const char *field;
+  } bad[] = {
+    { set_temperature, 0.0f, "temperature" }, { set_temperature, NAN, "temperature" },
+    { set_temperature, -1.0f, "temperature" }, { set_temperature, INFINITY, "temperature" },
+    { set_length_penalty, NAN, "length_penalty" }, { set_length_penalty, -INFINITY, "length_penalty" },
+    { set_top_p, 0.0f, "top_p" }, { set_top_p, 1.5f, "top_p" }, { set_top_p, NAN, "top_p" },
+    { set_repetition_penalty, 0.0f, "repetition_penalty" }, { set_num_beams, 0, "num_beams" },
+    { set_num_beams, 65, "num_beams" }, { set_max_new_tokens, 0, "max_new_tokens" },
+    { set_max_new_tokens, 70000, "max_new_tokens" }, { set_top_k, -1, "top_k" },
+    { set_do_sample, 5, "do_sample" }, { set_early_stopping, 3, "early_stopping" },
+    { set_stop_unterminated, 0, "stop_strings" }, { set_stop_not_utf8, 0, "stop_strings" },
+  };
+  VlmGenParams p = params_with (1, 8);
+  GError *error = NULL;
+
+  g_assert_true (vlm_gen_params_check (&p, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    Result r;
+    int steps = -1;
+
+    p = params_with (1, 8);
+    bad[i].set (&p, bad[i].v);
+    g_assert_false (vlm_gen_params_check (&p, &error));
+    g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, bad[i].field));
+    g_clear_error (&error);
+    /* and generation refuses them before a step */
+    g_assert_false (generate_with (markov_logits, cycle_table, 4, 3, &p, &r, &steps, &error));
+    g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, bad[i].field));
+    g_assert_cmpint (steps, ==, 0);
+    g_assert_cmpint (r.n, ==, 0);
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -884,5 +967,6 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/params/parse-bad", test_params_parse_bad);
   g_test_add_func ("/generate/params/stop-strings", test_params_parse_stop_strings);
   g_test_add_func ("/generate/params/json", test_params_json);
+  g_test_add_func ("/generate/params/check", test_params_check);
   return g_test_run ();
 }

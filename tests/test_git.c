@@ -4,6 +4,8 @@
 #include "git.h"
 #include "testutil.h"
 
+#include <math.h>
+
 static VlmModel *
 load_tiny (const VtBackend *be)
 {
@@ -132,6 +134,40 @@ test_repeatable (void)
   vlm_caption_clear (&a);
   vlm_caption_clear (&b);
   vlm_caption_clear (&between);
+  clip_close (&c);
+}
+
+/* Parameters the parser refuses are refused through the API as well,
+ * naming the field (length_penalty NaN once gave an empty caption as a
+ * success, temperature 0 garbage). */
+static void
+test_bad_params (void)
+{
+  Clip c;
+  clip_open (&c, &vt_backends[0]);
+  VlmCaption cap;
+  GError *error = NULL;
+  c.gp.num_beams = 3;
+  c.gp.length_penalty = NAN;
+  g_assert_false (vlm_session_caption (c.s, c.frames, c.n_frames, "", &c.gp, NULL, NULL, &cap, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "length_penalty"));
+  g_clear_error (&error);
+  c.gp = vlm_gen_default_params (c.m);
+  c.gp.do_sample = TRUE;
+  c.gp.temperature = 0.0f;
+  g_assert_false (vlm_session_caption (c.s, c.frames, c.n_frames, "", &c.gp, NULL, NULL, &cap, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "temperature"));
+  g_clear_error (&error);
+  /* an empty frame as the first one: BAD_FRAME, not a critical on the
+   * scratch it needs none of */
+  c.gp = vlm_gen_default_params (c.m);
+  VlmFrame empty = c.frames[0];
+  empty.width = 0;
+  g_assert_false (vlm_session_caption (c.s, &empty, 1, "", &c.gp, NULL, NULL, &cap, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_FRAME);
+  g_clear_error (&error);
   clip_close (&c);
 }
 
@@ -304,6 +340,7 @@ main (int argc, char **argv)
   }
   g_test_add_data_func ("/git/onednn-int8/stages", &vt_int8, test_stages);
   g_test_add_func ("/git/session-repeatable", test_repeatable);
+  g_test_add_func ("/git/bad-params", test_bad_params);
   g_test_add_func ("/git/streamed-pieces", test_streamed_pieces);
   g_test_add_func ("/git/stop-strings", test_stop_strings);
   g_test_add_func ("/git/beam-stop-strings", test_beam_stop_strings);

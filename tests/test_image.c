@@ -471,6 +471,12 @@ test_bad_frames (void)
   nv12.strides[1] = 320, nv12.planes[1] = NULL;
   expect_bad_frame (&p, &nv12, "NV12 without UV");
   expect_bad_frame (&p, NULL, "NULL frame");
+  /* width × bytes per pixel once overflowed an int and passed as a stride */
+  f = ok, f.width = 1 << 30, f.height = 1, f.strides[0] = G_MAXINT;
+  expect_bad_frame (&p, &f, "width × 3 past G_MAXINT");
+  f = ok, f.width = f.height = VLM_MAX_FRAME_SIDE + 1, f.strides[0] = 3 * f.width;
+  expect_bad_frame (&p, &f, "side over VLM_MAX_FRAME_SIDE");
+  g_assert_cmpuint (vlm_image_scratch_size (&p, VLM_MAX_FRAME_SIDE + 1, 1), ==, 0);
 }
 
 /* ================================================================ config */

@@ -136,6 +136,16 @@ test_sharded_index (void)
   /* a shard name that escapes the folder */
   g_assert_true (g_file_set_contents (index, "{\"weight_map\":{\"a\":\"../x.safetensors\"}}", -1, NULL));
   expect_error (dir, VLM_ERROR_BAD_HEADER, "not a file name");
+  /* no weight_map object: an error, not a Json-CRITICAL (fatal here) */
+  static const char *const no_map[] = {"{}", "{\"weight_map\":5}", "{\"weight_map\":[]}"};
+  for (guint i = 0; i < G_N_ELEMENTS (no_map); i++) {
+    g_assert_true (g_file_set_contents (index, no_map[i], -1, NULL));
+    expect_error (dir, VLM_ERROR_BAD_HEADER, "no \"weight_map\" object");
+  }
+  g_assert_true (g_file_set_contents (index, "[]", -1, NULL));
+  expect_error (dir, VLM_ERROR_BAD_CONFIG, "not a JSON object");
+  g_assert_true (g_file_set_contents (index, "{\"weight_map\":{\"a\":5}}", -1, NULL));
+  expect_error (dir, VLM_ERROR_BAD_HEADER, "not a file name");
   rm_tree (dir);
 }
 
@@ -186,6 +196,49 @@ test_truncated_file (void)
   rm_tree (dir);
 }
 
+/* Valid files whose data start off their element size (the header padded
+ * with 1-7 spaces): each tensor is handed out aligned, holding its values. */
+static void
+test_misaligned_data (void)
+{
+  static const char header[] =
+    "{\"f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+    "\"h\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[8,10]},"
+    "\"l\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[10,18]}}";
+  const float f[2] = {1.5f, -2.0f};
+  const guint16 h = 0x3fc0;   /* bf16 1.5 */
+  const gint64 l = -7;
+  g_autofree char *dir = make_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "odd.safetensors", NULL);
+  for (int pad = 1; pad < 8; pad++) {
+    g_autofree char *text = g_strdup_printf ("%s%*s", header, pad, "");
+    guint64 le = GUINT64_TO_LE ((guint64) strlen (text));
+    GByteArray *buf = g_byte_array_new ();
+    g_byte_array_append (buf, (guint8 *) &le, 8);
+    g_byte_array_append (buf, (guint8 *) text, (guint) strlen (text));
+    g_byte_array_append (buf, (guint8 *) f, 8);
+    g_byte_array_append (buf, (guint8 *) &h, 2);
+    g_byte_array_append (buf, (guint8 *) &l, 8);
+    g_assert_true (g_file_set_contents (path, (char *) buf->data, buf->len, NULL));
+    g_byte_array_free (buf, TRUE);
+
+    GError *error = NULL;
+    VlmSafetensors *st = vlm_safetensors_open (path, &error);
+    g_assert_no_error (error);
+    const VlmTensor *tf = vlm_safetensors_find (st, "f"), *th = vlm_safetensors_find (st, "h"),
+                    *tl = vlm_safetensors_find (st, "l");
+    g_assert_cmpuint ((guintptr) tf->data % 4, ==, 0);
+    g_assert_cmpuint ((guintptr) th->data % 2, ==, 0);
+    g_assert_cmpuint ((guintptr) tl->data % 8, ==, 0);
+    g_assert_cmpfloat (((const float *) tf->data)[0], ==, 1.5f);
+    g_assert_cmpfloat (((const float *) tf->data)[1], ==, -2.0f);
+    g_assert_cmpfloat (vlm_bf16_to_f32 (*(const guint16 *) th->data), ==, 1.5f);
+    g_assert_cmpint (*(const gint64 *) tl->data, ==, -7);
+    vlm_safetensors_free (st);
+  }
+  rm_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -197,5 +250,6 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/missing-file", test_missing_file);
   g_test_add_func ("/safetensors/lying-headers", test_lying_headers);
   g_test_add_func ("/safetensors/truncated-file", test_truncated_file);
+  g_test_add_func ("/safetensors/misaligned-data", test_misaligned_data);
   return g_test_run ();
 }

@@ -134,16 +134,22 @@ test_load_missing (void)
   g_error_free (error);
 }
 
+/* Each text fails with BAD_CONFIG (and, where given, a message holding
+ * `needle`). An id near G_MAXINT once sized a 16 GiB id table. */
 static void
 test_load_malformed (void)
 {
-  static const char *const texts[] = {
-    "{ \"model\": [",
-    "not json",
-    "[1, 2]",
-    "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}, \"merges\": []}}",
-    "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}",
-    "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}",
+  static const struct { const char *text, *needle; } texts[] = {
+    { "{ \"model\": [" },
+    { "not json" },
+    { "[1, 2]" },
+    { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}, \"merges\": []}}" },
+    { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}" },
+    { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}" },
+    { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 2147483646}, \"merges\": []}}",
+      "token id 2147483646 exceeds the ids a 68-byte file" },
+    { "{\"added_tokens\": [{\"id\": 2147483646, \"content\": \"x\"}],"
+      "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}", "token id 2147483646" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
     GError *error = NULL;
@@ -152,12 +158,14 @@ test_load_malformed (void)
     VlmTokenizer *tok;
     g_assert_no_error (error);
     close (fd);
-    g_file_set_contents (path, texts[i], -1, &error);
+    g_file_set_contents (path, texts[i].text, -1, &error);
     g_assert_no_error (error);
     tok = vlm_tokenizer_load (path, &error);
     g_assert_null (tok);
     g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG);
-    g_test_message ("%s -> %s", texts[i], error->message);
+    g_test_message ("%s -> %s", texts[i].text, error->message);
+    if (texts[i].needle)
+      g_assert_nonnull (strstr (error->message, texts[i].needle));
     g_error_free (error);
     g_remove (path);
   }

@@ -94,6 +94,8 @@ typedef enum {
  * limited range unless `yuv_matrix` says otherwise. */
 typedef enum { VLM_YUV_BT601, VLM_YUV_BT709 } VlmYuvMatrix;
 
+#define VLM_MAX_FRAME_SIDE 16384   /* pixels; larger frames are BAD_FRAME */
+
 typedef struct {
   VlmPixelFormat format;
   int width, height;
@@ -182,6 +184,12 @@ VlmGenParams vlm_gen_default_params (const VlmModel *model);
  * them. The text is copied into `params`: `text` need not outlive the call. */
 gboolean vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error);
 
+/* Whether every field of `params` holds a value vlm_gen_params_parse could
+ * have stored (e.g. temperature and top_p > 0, no NaN, num_beams in
+ * [1, 64], stop strings NUL-terminated UTF-8): BAD_ARGUMENT naming the
+ * first field that does not. vlm_session_caption checks its params so. */
+gboolean vlm_gen_params_check (const VlmGenParams *params, GError **error);
+
 /* Called for each token as it is generated (greedy/sampling only) with the
  * text it adds to the caption (may be "" for a partial UTF-8 sequence or a
  * special token); return FALSE to stop early. */
@@ -211,7 +219,8 @@ void vlm_session_free (VlmSession *session);
  * model's frames per clip if different) with `prompt` (NULL or "": the
  * model's plain captioning prompt). Fills `out` (clear it with
  * vlm_caption_clear). BAD_ARGUMENT for a model that does not generate
- * (see vlm_session_tag). Not thread-safe for one session. */
+ * (see vlm_session_tag) or `params` that vlm_gen_params_check refuses.
+ * Not thread-safe for one session. */
 gboolean vlm_session_caption (VlmSession *session, const VlmFrame *frames, int n_frames,
                               const char *prompt, const VlmGenParams *params,
                               VlmTokenFunc on_token, void *user_data,
