@@ -762,12 +762,10 @@ engine_gemv_new (VlmDType dt, int n_copies)
   /* one f32 source per copy, kept: where the tier multiplies by HF's f32
    * rows (AVX2), the linear reads its source in place */
   b->src = g_new0 (float *, n_copies);
+  g_autofree float *tmpl = g_new (float, n);   /* random once, then copies: filling is slower */
+  fill_random (tmpl, n * 4, dnnl_f32);
   for (int i = 0; i < n_copies; i++) {
-    b->src[i] = g_new (float, n);
-    if (i == 0)
-      fill_random (b->src[0], n * 4, dnnl_f32);
-    else
-      memcpy (b->src[i], b->src[0], n * 4);
+    b->src[i] = g_memdup2 (tmpl, n * 4);
     VlmTensor wt = {b->src[i], VLM_DTYPE_F32, 2, {GEMV_ROWS, GEMV_COLS}};
     b->n_copies = i + 1;
     if (!vlm_linear_init (&b->lins[i], "gemv", &wt, NULL, &error) ||
