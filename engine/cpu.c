@@ -2,9 +2,15 @@
  * effective ISA (DNNL_MAX_CPU_ISA) and VLM_MAX_CPU_ISA, whichever is
  * lowest. Kernels never ask the CPU directly (target_clones would pick
  * AVX-512 under an AVX2 cap), they ask this. */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_ISSET */
 #include "cpu.h"
 
 #include <cpuid.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <dnnl.h>
 #include <dnnl_debug.h>
 
@@ -116,4 +122,93 @@ vlm_cpu_describe (void)
 {
   vlm_cpu_tier ();
   return description;
+}
+
+/* ------------------------------------------------------------ cores taken by others
+ *
+ * A pipeline shares its cores with decoders, converters and other
+ * processes. A memory-bound decode step is a chain of short parallel
+ * regions; when another process holds one of two cores, every region waits
+ * at its barrier for the thread the OS descheduled (measured: GIT decode
+ * under the AVX2 cap, 15.5 ms a token quiet, 60 with two threads and one
+ * core taken, 31.6 with one thread either way). So the engine's own
+ * decode kernels run on the cores others leave: the CPU time of this
+ * machine's (affine) cores that is not this process's, sampled from
+ * /proc/stat at most every SAMPLE_US. */
+
+#define SAMPLE_US 100000
+
+static GMutex load_lock;
+static gint64 load_wall;        /* µs of the last sample; 0: none yet */
+static double load_busy, load_self;   /* s of busy CPU time (affine cores) and of ours then */
+static double load_others;      /* cores others used over the last interval */
+static int load_disabled;       /* /proc/stat unreadable */
+static int load_taken;          /* cores given up to others */
+
+/* Busy seconds of the cores this process may run on, or < 0. */
+static double
+affine_busy_seconds (void)
+{
+  cpu_set_t set;
+  gboolean have_set = sched_getaffinity (0, sizeof set, &set) == 0;
+  FILE *f = fopen ("/proc/stat", "re");
+  if (!f)
+    return -1;
+  char line[512];
+  double ticks = 0;
+  gboolean any = FALSE;
+  while (fgets (line, sizeof line, f)) {
+    int cpu;
+    unsigned long long v[8] = { 0 };   /* user nice system idle iowait irq softirq steal */
+    if (strncmp (line, "cpu", 3) != 0)
+      break;
+    if (sscanf (line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1], &v[2], &v[3], &v[4],
+                &v[5], &v[6], &v[7]) < 8)
+      continue;   /* the "cpu " total line */
+    if (have_set && (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET (cpu, &set)))
+      continue;
+    ticks += (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    any = TRUE;
+  }
+  fclose (f);
+  long hz = sysconf (_SC_CLK_TCK);
+  return any && hz > 0 ? ticks / hz : -1;
+}
+
+int
+vlm_cpu_threads_now (int n_threads)
+{
+  if (n_threads <= 1)
+    return MAX (n_threads, 1);
+  gint64 now = g_get_monotonic_time ();
+  g_mutex_lock (&load_lock);
+  if (!load_disabled && now - load_wall >= SAMPLE_US) {
+    struct timespec ts;
+    double busy = affine_busy_seconds ();
+    double self = clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts) == 0 ? ts.tv_sec + ts.tv_nsec * 1e-9 : -1;
+    if (busy < 0 || self < 0)
+      load_disabled = 1;
+    else {
+      if (load_wall > 0) {
+        double wall = (now - load_wall) / 1e6;
+        /* jiffies are coarse: never below zero, never above the cores */
+        load_others = CLAMP (((busy - load_busy) - (self - load_self)) / wall, 0.0, (double) n_threads);
+        /* With hysteresis: while our threads contend with another process
+         * for a core, the OS shares it out, so the other appears to use
+         * only half of it (measured 0.5–0.7 beside a spinning process);
+         * once we leave it the core, it uses all of it. A core is given up
+         * above 0.45 of one and taken back below 0.3. */
+        if (load_others > load_taken + 0.45 && load_taken < n_threads - 1)
+          load_taken++;
+        else if (load_taken > 0 && load_others < load_taken - 0.7)
+          load_taken--;
+      }
+      load_wall = now;
+      load_busy = busy;
+      load_self = self;
+    }
+  }
+  int taken = load_taken;
+  g_mutex_unlock (&load_lock);
+  return CLAMP (n_threads - taken, 1, n_threads);
 }

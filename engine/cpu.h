@@ -15,5 +15,11 @@ gboolean vlm_cpu_native_bf16 (void);
  * 32767): 7-bit weights keep every pair in range (2 · 255 · 63 < 32767). */
 int vlm_cpu_int8_weight_max (void);
 
+/* How many of n_threads the engine's own decode kernels should run now:
+ * n_threads less the cores other processes took over the last ~100 ms of
+ * the cores this process may use (/proc/stat, less this process's own CPU
+ * time), at least 1. n_threads where /proc/stat cannot be read. */
+int vlm_cpu_threads_now (int n_threads);
+
 
 #endif

@@ -285,7 +285,12 @@ void
 vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,
                 const float *beta, float eps, float *y)
 {
-  if (ops->dnnl)
+  /* Decode's few rows on this thread: a oneDNN layer norm of one row wakes
+   * every OpenMP worker, which then spins (libgomp's default, ~300k pause
+   * instructions) into the next op; beside another process that holds a
+   * core, the spinning workers took the cores decode needed (GIT under the
+   * AVX2 cap, one core taken: 64 ms a token with oneDNN's, see cpu.c). */
+  if (ops->dnnl && m > VLM_GEMV_MAX_ROWS)
     vlm_dnnl_layer_norm (ops->dnnl, x, m, n, gamma, beta, eps, y);
   else
     vlm_blas_layer_norm (x, m, n, gamma, beta, eps, y);
@@ -358,11 +363,12 @@ decode_attention_kt (VlmOps *ops, const VlmAttnShape *s, const float *q, const f
                      const VlmMask *mask, float *scores, float *out)
 {
   int group = s->n_heads / s->n_kv_heads, hd = s->head_dim, nq = group * s->lq;
-  int per_head = (ops->n_threads + s->n_kv_heads - 1) / s->n_kv_heads;
+  int nt = vlm_cpu_threads_now (ops->n_threads);   /* the cores others leave */
+  int per_head = (nt + s->n_kv_heads - 1) / s->n_kv_heads;
   int R = CLAMP ((nq + per_head - 1) / per_head, 1, VLM_DECODE_MAX_ROWS);
   int n_blocks = (nq + R - 1) / R;
   const VlmKernels *kernels = vlm_kernels ();
-#pragma omp parallel for num_threads (ops->n_threads) schedule (static)
+#pragma omp parallel for num_threads (nt) schedule (dynamic, 1)
   for (int item = 0; item < s->n_kv_heads * n_blocks; item++) {
     int g = item / n_blocks, r0 = (item % n_blocks) * R, n = MIN (R, nq - r0);
     const float *qr[VLM_DECODE_MAX_ROWS];

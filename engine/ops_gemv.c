@@ -16,6 +16,7 @@
  * oneDNN. The epilogue (bias, activation, residual) is applied per block
  * while it is in cache. */
 #include "ops_backend.h"
+#include "cpu.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -30,6 +31,10 @@
  * adds work to a loop that is bound by DRAM. */
 #define GEMV_PAGE_PAIRS 16          /* pairs of k (4 × 64 B) per 4 KiB */
 #define GEMV_PREFETCH_AHEAD 256     /* 64-byte vectors: 16 KiB */
+
+/* the most blocks of 64 outputs a thread takes at a time (16: 3 MB of a
+ * 768-wide f32 weight); fewer where a weight has under 4 runs a thread */
+#define GEMV_CHUNK 16
 
 gboolean
 vlm_gemv_bf16_supported (void)
@@ -81,6 +86,31 @@ gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
   }
 }
 
+/* block b of output o: its 64 (or fewer) columns for the m rows, the
+ * epilogue applied while they are in cache */
+static inline void
+gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernels *kernels, float *out)
+{
+  int m = in->m, n = o->n, j0 = b * 64, len = MIN (64, n - j0);
+  if (in->xb)
+    gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
+  else
+    kernels->gemv_rows ((const char *) o->w + (size_t) j0 * o->ldw * (o->bf16 ? 2 : 4), o->ldw, o->bf16, len,
+                        in->x, in->k, m, out);
+  for (int r = 0; r < m; r++) {
+    float *v = out + r * 64;
+    if (o->bias)
+      for (int j = 0; j < len; j++) v[j] += o->bias[j0 + j];
+    vlm_blas_act (o->act, v, len);
+    float *yr = o->y + (size_t) r * n + j0;
+    const float *rr = o->residual ? o->residual + (size_t) r * n + j0 : NULL;
+    if (rr)
+      for (int j = 0; j < len; j++) yr[j] = v[j] + rr[j];
+    else
+      memcpy (yr, v, len * sizeof (float));
+  }
+}
+
 void
 vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
 {
@@ -92,35 +122,28 @@ vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
   int first[VLM_GEMV_MAX_OUTS + 1] = { 0 };
   for (int i = 0; i < n_outs; i++) first[i + 1] = first[i] + (outs[i].n + 63) / 64;
   int nb = first[n_outs];
-  int nt = MIN (omp_get_max_threads (), nb);
+  int nt = MIN (vlm_cpu_threads_now (omp_get_max_threads ()), nb);
+  /* Runs of GEMV_CHUNK blocks handed out in order as each thread comes for
+   * more: the threads still stream long stretches of memory, and one that
+   * the OS deschedules (a pipeline shares its cores with decoders and
+   * converters) holds up at most the run it has, not a fixed share. */
+  int next = 0, chunk = CLAMP (nb / (4 * nt), 1, GEMV_CHUNK);
 #pragma omp parallel num_threads (nt)
   {
-    /* contiguous runs of blocks: each thread streams one stretch of memory
-     * (of each weight it reaches) */
-    int t = omp_get_thread_num (), T = omp_get_num_threads ();
-    int b0 = (int) ((int64_t) nb * t / T), b1 = (int) ((int64_t) nb * (t + 1) / T);
     float out[VLM_GEMV_MAX_ROWS * 64] __attribute__ ((aligned (64)));
     int i = 0;
-    for (int b = b0; b < b1; b++) {
-      while (b >= first[i + 1]) i++;
-      const VlmGemvOut *o = &outs[i];
-      int n = o->n, j0 = (b - first[i]) * 64, len = MIN (64, n - j0);
-      if (in->xb)
-        gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
-      else
-        kernels->gemv_rows ((const char *) o->w + (size_t) j0 * o->ldw * (o->bf16 ? 2 : 4), o->ldw, o->bf16,
-                            len, in->x, in->k, m, out);
-      for (int r = 0; r < m; r++) {
-        float *v = out + r * 64;
-        if (o->bias)
-          for (int j = 0; j < len; j++) v[j] += o->bias[j0 + j];
-        vlm_blas_act (o->act, v, len);
-        float *yr = o->y + (size_t) r * n + j0;
-        const float *rr = o->residual ? o->residual + (size_t) r * n + j0 : NULL;
-        if (rr)
-          for (int j = 0; j < len; j++) yr[j] = v[j] + rr[j];
-        else
-          memcpy (yr, v, len * sizeof (float));
+    for (;;) {
+      int b0;
+#pragma omp atomic capture
+      {
+        b0 = next;
+        next += chunk;
+      }
+      if (b0 >= nb)
+        break;
+      for (int b = b0; b < MIN (nb, b0 + chunk); b++) {
+        while (b >= first[i + 1]) i++;
+        gemv_block_out (&outs[i], b - first[i], in, kernels, out);
       }
     }
   }

@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -38,6 +39,7 @@ static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *
 static VlmPrecision precision = VLM_PRECISION_AUTO;
 static int n_runs = 5, n_warmup = 1, n_threads, max_new_tokens = -1;   /* -1: the preset's default */
 static gboolean quick, skip_limits;
+static int n_busy;   /* --busy: spinning processes started beside the runs */
 
 static GOptionEntry entries[] = {
   {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video or llava-onevision-0.5b", "NAME"},
@@ -50,6 +52,8 @@ static GOptionEntry entries[] = {
   {"threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Threads (0: all cores)", "N"},
   {"max-new-tokens", 'n', 0, G_OPTION_ARG_INT, &max_new_tokens, "Tokens per caption (default 20; 32 for llava-onevision-0.5b)", "N"},
   {"json", 'j', 0, G_OPTION_ARG_FILENAME, &json_path, "Write all results as JSON here", "FILE"},
+  {"busy", 0, 0, G_OPTION_ARG_INT, &n_busy,
+   "Start N processes that spin on a core beside every run (a machine where other work takes N cores)", "N"},
   {"skip-limits", 0, 0, G_OPTION_ARG_NONE, &skip_limits, "Do not measure the machine limits", NULL},
   {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
    "1 run, no warm-up, no waiting for a quiet machine, limits timed briefly on small buffers: checks code "
@@ -693,8 +697,9 @@ other_cores_since (CpuMark a)
   return wall > 0 ? MAX (0.0, (b.busy_s - a.busy_s) - (b.self_s - a.self_s)) / wall : 0;
 }
 
-/* A run during which other processes took more than this is repeated. */
-#define MAX_OTHER_CORES 0.1
+/* A run during which other processes took more than this is repeated
+ * (--busy N adds the N cores its own spinners take). */
+#define MAX_OTHER_CORES (0.1 + n_busy)
 
 /* Waits (up to 2 minutes) for a second in which other processes take at
  * most MAX_OTHER_CORES: one compiler on a 2-core machine halves our speed. */
@@ -2319,6 +2324,37 @@ ov_main (void)
   return 0;
 }
 
+/* ---- --busy: other work on the machine, as a pipeline's decoders and
+ * converters are. Children spin until vlm-bench exits (they watch their
+ * parent, so they end even if it is killed). */
+static void
+start_busy (int n)
+{
+  pid_t parent = getpid ();
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork ();
+    if (pid == 0) {
+      volatile guint64 x = 0;
+      for (;;) {
+        for (int k = 0; k < 10000000; k++) x += k;
+        if (getppid () != parent)
+          _exit (0);
+      }
+    }
+    if (pid < 0)
+      progress ("--busy: fork failed: %s", g_strerror (errno));
+  }
+  if (n > 0)
+    progress ("%d spinning processes started beside the runs (--busy)", n);
+}
+
+static void
+stop_busy (void)
+{
+  signal (SIGTERM, SIG_IGN);
+  kill (0, SIGTERM);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2329,6 +2365,13 @@ main (int argc, char **argv)
                                      "machine's matmul and memory-bandwidth limits.");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return fail ("bad arguments", error);
+  if (n_busy < 0)
+    return fail ("--busy must be ≥ 0", NULL);
+  if (n_busy > 0) {
+    setpgid (0, 0);   /* the spinners share our group: stop_busy signals it */
+    start_busy (n_busy);
+    atexit (stop_busy);
+  }
   gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0, onevision = strcmp (preset_name, OV_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
   if (!p && !languagebind && !onevision)
