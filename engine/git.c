@@ -70,11 +70,10 @@ read_config (Git *g, JsonObject *cfg, const char *file, GError **error)
 static void git_free (void *impl);
 
 static void *
-git_load (VlmModel *model, JsonObject *cfg, GError **error)
+git_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+          GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   Git *g = g_new0 (Git, 1);
-  VlmWeights *w = &model->weights;
   if (!read_config (g, cfg, file, error) ||
       !vlm_vit_load (&g->vision, w, "git.image_encoder.vision_model.", error))
     goto fail;
@@ -103,11 +102,13 @@ git_load (VlmModel *model, JsonObject *cfg, GError **error)
   for (int i = 0; i < g->num_layers; i++)
     if (!load_layer (&g->layers[i], g, w, i, error))
       goto fail;
-  model->frames_per_clip = MAX (g->n_frames, 1);
-  model->processor_section = "image_processor";
-  model->image_size = g->vision.cfg.image_size;
-  model->vocab_size = g->vocab_size;
-  model->max_positions = g->max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = MAX (g->n_frames, 1),
+    .processor_section = "image_processor",
+    .image_size = g->vision.cfg.image_size,
+    .vocab_size = g->vocab_size,
+    .max_positions = g->max_positions,
+  };
   return g;
 fail:
   git_free (g);
@@ -256,7 +257,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   const Git *g = model->impl;
   const VlmVitConfig *vc = &g->vision.cfg;
   GitRun *r = g_new0 (GitRun, 1);
-  int F = model->frames_per_clip, D = g->hidden_size;
+  int F = model->info.frames_per_clip, D = g->hidden_size;
   r->model = model;
   r->g = g;
   r->ops = ops;
@@ -304,7 +305,7 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
   GitRun *r = run;
   const Git *g = r->g;
   int Dv = g->vision.cfg.hidden_size, D = g->hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
-  g_assert (n_frames == r->model->frames_per_clip);
+  g_assert (n_frames == r->model->info.frames_per_clip);
   vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
                    r->vision_out);
   size_t mark = vlm_arena_mark (&r->arena);

@@ -5,6 +5,7 @@
 #ifndef VLM_GIT_H
 #define VLM_GIT_H
 
+#include "arch.h"
 #include "vit.h"
 
 /* git.encoder.layer.N.* */

@@ -44,11 +44,10 @@ read_config (LanguageBind *lb, JsonObject *cfg, const char *file, GError **error
 static void lb_free (void *impl);
 
 static void *
-lb_load (VlmModel *model, JsonObject *cfg, GError **error)
+lb_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+         GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   LanguageBind *lb = g_new0 (LanguageBind, 1);
-  VlmWeights *w = &model->weights;
   int P = 0;
   if (!read_config (lb, cfg, file, error) ||
       !vlm_json_require_int (cfg, "projection_dim", file, &P, error) ||
@@ -67,11 +66,13 @@ lb_load (VlmModel *model, JsonObject *cfg, GError **error)
       !(logit_scale = vlm_weights_f32 (w, error, 0, NULL, "logit_scale")))
     goto fail;
   lb->logit_scale = *logit_scale;
-  model->frames_per_clip = lb->vision.cfg.num_frames;
-  model->processor_section = "image_processor";
-  model->image_size = lb->vision.cfg.image_size;
-  model->vocab_size = lb->vocab_size;
-  model->max_positions = lb->max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = lb->vision.cfg.num_frames,
+    .processor_section = "image_processor",
+    .image_size = lb->vision.cfg.image_size,
+    .vocab_size = lb->vocab_size,
+    .max_positions = lb->max_positions,
+  };
   return lb;
 fail:
   lb_free (lb);
@@ -101,7 +102,7 @@ lb_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError 
   const LanguageBind *lb = model->impl;
   const VlmVitConfig *vc = &lb->vision.cfg, *tc = &lb->text;
   LanguageBindRun *r = g_new0 (LanguageBindRun, 1);
-  int F = model->frames_per_clip;
+  int F = model->info.frames_per_clip;
   size_t rows = (size_t) F * vc->n_tokens, P = lb->visual_projection.n, L = lb->max_positions;
   r->model = model;
   r->lb = lb;
@@ -139,7 +140,7 @@ lb_encode (void *run, const float *pixels, int n_frames, GError **error)
   LanguageBindRun *r = run;
   const VlmVit *vit = &r->lb->vision;
   int D = vit->cfg.hidden_size, N = vit->cfg.n_tokens;
-  g_assert (n_frames == r->model->frames_per_clip);
+  g_assert (n_frames == r->model->info.frames_per_clip);
   vlm_vit_forward (vit, r->ops, &r->arena, pixels, n_frames, vit->cfg.num_layers, FALSE, r->last_hidden_state);
   size_t mark = vlm_arena_mark (&r->arena);
   float *cls = vlm_arena_new (&r->arena, float, (size_t) n_frames * D);

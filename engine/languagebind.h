@@ -9,6 +9,7 @@
 #ifndef VLM_LANGUAGEBIND_H
 #define VLM_LANGUAGEBIND_H
 
+#include "arch.h"
 #include "vit.h"
 
 typedef struct {

@@ -9,7 +9,9 @@
 #ifndef VLM_LLAMA_H
 #define VLM_LLAMA_H
 
-#include "model.h"
+#include "generate.h"
+#include "json.h"
+#include "weights.h"
 
 typedef struct {
   int hidden_size, intermediate_size, num_layers, vocab_size;

@@ -72,11 +72,11 @@ static void llava_free (void *impl);
  * but the head); save_pretrained in 5 writes the old names without
  * `vision_model.`. Chosen by probing. */
 static void *
-llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GError **error)
+llava_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+            GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
+  const LlavaFlavour *flavour = variant;
   Llava *lv = g_new0 (Llava, 1);
-  VlmWeights *w = &model->weights;
   g_autofree char *tower = NULL;
   lv->flavour = flavour;
   if (!read_config (lv, cfg, file, error))
@@ -96,19 +96,19 @@ llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GErro
       (flavour->pool && !(lv->image_newline = vlm_weights_f32 (w, error, 1, d, "%simage_newline", root))) ||
       !vlm_llama_load (&lv->language_model, w, lm, lm_head, error))
     goto fail;
-  model->frames_per_clip = CLIP_FRAMES;
-  model->processor_section = "video_processor";
-  model->image_size = lv->tower.cfg.image_size;
-  model->vocab_size = lv->language_model.cfg.vocab_size;
-  model->max_positions = lv->language_model.cfg.max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = CLIP_FRAMES,
+    .processor_section = "video_processor",
+    .image_size = lv->tower.cfg.image_size,
+    .vocab_size = lv->language_model.cfg.vocab_size,
+    .max_positions = lv->language_model.cfg.max_positions,
+  };
   return lv;
 fail:
   llava_free (lv);
   return NULL;
 }
 
-static void *video_llava_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &video_llava, error); }
-static void *onevision_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &onevision, error); }
 
 static void
 llava_free (void *impl)
@@ -295,26 +295,13 @@ llava_decoder (void *run)
 
 const float *llava_run_video_tokens (const LlavaRun *run) { return run->video; }
 
-const VlmArch vlm_arch_video_llava = {
-  .name = "VideoLlavaForConditionalGeneration",
-  .load = video_llava_load,
-  .free = llava_free,
-  .run_new = llava_run_new,
-  .run_free = llava_run_free,
-  .encode = llava_encode,
-  .prompt_ids = llava_prompt_ids,
-  .prefill = llava_prefill,
-  .decoder = llava_decoder,
-};
+/* One family, two rows of the registry: the flavour tells them apart. */
+#define LLAVA_ARCH(arch_name, flavour)                                                      \
+  {                                                                                         \
+    .name = arch_name, .variant = flavour, .load = llava_load, .free = llava_free,          \
+    .run_new = llava_run_new, .run_free = llava_run_free, .encode = llava_encode,           \
+    .prompt_ids = llava_prompt_ids, .prefill = llava_prefill, .decoder = llava_decoder,     \
+  }
 
-const VlmArch vlm_arch_llava_onevision = {
-  .name = "LlavaOnevisionForConditionalGeneration",
-  .load = onevision_load,
-  .free = llava_free,
-  .run_new = llava_run_new,
-  .run_free = llava_run_free,
-  .encode = llava_encode,
-  .prompt_ids = llava_prompt_ids,
-  .prefill = llava_prefill,
-  .decoder = llava_decoder,
-};
+const VlmArch vlm_arch_video_llava = LLAVA_ARCH ("VideoLlavaForConditionalGeneration", &video_llava);
+const VlmArch vlm_arch_llava_onevision = LLAVA_ARCH ("LlavaOnevisionForConditionalGeneration", &onevision);

@@ -12,6 +12,7 @@
 #ifndef VLM_LLAVA_H
 #define VLM_LLAVA_H
 
+#include "arch.h"
 #include "llama.h"
 #include "vit.h"
 

@@ -54,11 +54,10 @@ static void smolvlm_free (void *impl);
 /* Hub checkpoints (transformers ≥ 4.50) and transformers 5 share one layout:
  * everything under `model.` but the head. */
 static void *
-smolvlm_load (VlmModel *model, JsonObject *cfg, GError **error)
+smolvlm_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+              GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   SmolVLM *sv = g_new0 (SmolVLM, 1);
-  VlmWeights *w = &model->weights;
   if (!read_config (sv, cfg, file, error))
     goto fail;
   int D = sv->text_model.cfg.hidden_size, s = sv->scale_factor;
@@ -67,11 +66,13 @@ smolvlm_load (VlmModel *model, JsonObject *cfg, GError **error)
       !vlm_weights_linear (w, &sv->proj, FALSE, D, Ds, error, "model.connector.modality_projection.proj") ||
       !vlm_llama_load (&sv->text_model, w, "model.text_model.", "lm_head", error))
     goto fail;
-  model->frames_per_clip = CLIP_FRAMES;
-  model->processor_section = "video_processor";
-  model->image_size = sv->vision_model.cfg.image_size;
-  model->vocab_size = sv->text_model.cfg.vocab_size;
-  model->max_positions = sv->text_model.cfg.max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = CLIP_FRAMES,
+    .processor_section = "video_processor",
+    .image_size = sv->vision_model.cfg.image_size,
+    .vocab_size = sv->text_model.cfg.vocab_size,
+    .max_positions = sv->text_model.cfg.max_positions,
+  };
   return sv;
 fail:
   smolvlm_free (sv);
@@ -99,11 +100,11 @@ smolvlm_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GE
 {
   const SmolVLM *sv = model->impl;
   SmolVLMRun *r = g_new0 (SmolVLMRun, 1);
-  size_t F = model->frames_per_clip, D = sv->text_model.cfg.hidden_size;
+  size_t F = model->info.frames_per_clip, D = sv->text_model.cfg.hidden_size;
   size_t T = F * sv->vision_model.cfg.n_tokens, Dv = sv->vision_model.cfg.hidden_size;
   r->sv = sv;
   r->ops = ops;
-  r->max_frames = model->frames_per_clip;
+  r->max_frames = model->info.frames_per_clip;
   r->max_tokens = max_tokens;
   size_t floats = F * sv->image_seq_len * D + (size_t) max_tokens * D   /* image_hidden_states, embeds */
                   + 2 * T * Dv;                                         /* encode: tower output, shuffled */
@@ -280,7 +281,7 @@ static int *
 smolvlm_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
   const SmolVLM *sv = model->impl;
-  const int frames = model->frames_per_clip;
+  const int frames = model->info.frames_per_clip;
   const double fps = model->processor.video_fps > 0 ? model->processor.video_fps : CLIP_FPS;
   double timestamps[CLIP_FRAMES];
   g_assert (frames <= CLIP_FRAMES);   /* load sets at most CLIP_FRAMES */

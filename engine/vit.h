@@ -10,7 +10,8 @@
 #ifndef VLM_VIT_H
 #define VLM_VIT_H
 
-#include "model.h"
+#include "json.h"
+#include "weights.h"
 
 typedef struct {
   int hidden_size, intermediate_size, num_heads, num_layers;

@@ -28,7 +28,7 @@ test_stages (gconstpointer data)
 
   int64_t n_px, n_vis, n_proj, n_logits, n_ids;
   g_autofree float *pixels = vt_tensor_f32 (gold, "pixel_values", &n_px);
-  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  g_assert_true (m->arch->encode (run, pixels, m->info.frames_per_clip, &error));
   g_assert_no_error (error);
   g_autofree float *vis = vt_tensor_f32 (gold, "vision_frame_out", &n_vis);
   vt_assert_close ("vision_frame_out", git_run_vision_out (run), vis, n_vis, be->tol);

@@ -146,7 +146,7 @@ pixels_from_frames (VlmModel *m, VlmSafetensors *gold)
   const VlmImageProcessor *p = &m->processor;
   int F, S = p->out_h;
   g_autofree VlmFrame *frames = vt_golden_frames (gold, &F);
-  g_assert_cmpint (F, ==, m->frames_per_clip);
+  g_assert_cmpint (F, ==, m->info.frames_per_clip);
   g_assert_cmpint (p->out_w, ==, S);
   size_t hw = (size_t) S * S;
   float *px = g_new (float, (size_t) F * 3 * hw);
@@ -211,7 +211,7 @@ check_stages (const char *dir, const VtBackend *be)
   vlm_ops_bind_thread (ops);
 
   g_autofree float *px = pixels_from_frames (m, gold);
-  int F = m->frames_per_clip, L = vit->cfg.num_layers;
+  int F = m->info.frames_per_clip, L = vit->cfg.num_layers;
   size_t rows = (size_t) F * vit->cfg.n_tokens;
   VlmArena arena;
   g_assert_true (vlm_arena_init (&arena, vlm_vit_arena_size (vit, F)));

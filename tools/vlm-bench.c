@@ -32,7 +32,7 @@
 
 #include "vlm/vlm.h"
 #include "ops.h"   /* the engine's own linear, one of the GEMV limit's candidates */
-#include "ops_backend.h"   /* vlm_dnnl_packed_reads_f32 */
+#include "ops_dnnl.h"   /* vlm_dnnl_packed_reads_f32 */
 
 static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path, *precision_name = "auto";
 static VlmPrecision precision = VLM_PRECISION_AUTO;
