@@ -128,104 +128,11 @@ struct VlmTokenizer {
 
 /* ───────────────────────── json access ───────────────────────── */
 
-/* The member `key` of `o`, or NULL when absent or JSON null. */
-static JsonNode *
-member (JsonObject *o, const char *key)
-{
-  JsonNode *n = o && json_object_has_member (o, key) ? json_object_get_member (o, key) : NULL;
-  return n && !JSON_NODE_HOLDS_NULL (n) ? n : NULL;
-}
-
-static gboolean
-node_holds (JsonNode *n, GType type)
-{
-  return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == type;
-}
-
-/* Sets BAD_CONFIG naming `where`.`key` and what was expected; returns FALSE. */
-static gboolean
-bad_key (GError **error, const char *where, const char *key, const char *expected)
-{
-  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s%s%s: expected %s", where,
-               *where && *key ? "." : "", key, expected);
-  return FALSE;
-}
-
-/* *out: borrowed string, or NULL when the member is absent or null. */
-static gboolean
-opt_string (JsonObject *o, const char *where, const char *key, const char **out, GError **error)
-{
-  JsonNode *n = member (o, key);
-  *out = NULL;
-  if (!n)
-    return TRUE;
-  if (!node_holds (n, G_TYPE_STRING))
-    return bad_key (error, where, key, "a string");
-  *out = json_node_get_string (n);
-  return TRUE;
-}
-
-static gboolean
-req_string (JsonObject *o, const char *where, const char *key, const char **out, GError **error)
-{
-  if (!opt_string (o, where, key, out, error))
-    return FALSE;
-  return *out ? TRUE : bad_key (error, where, key, "a string");
-}
-
-/* *out keeps its default when the member is absent or null. */
-static gboolean
-opt_bool (JsonObject *o, const char *where, const char *key, gboolean *out, GError **error)
-{
-  JsonNode *n = member (o, key);
-  if (!n)
-    return TRUE;
-  if (!node_holds (n, G_TYPE_BOOLEAN))
-    return bad_key (error, where, key, "true or false");
-  *out = json_node_get_boolean (n);
-  return TRUE;
-}
-
-/* A non-negative int that fits an int; *out keeps its default when absent. */
-static gboolean
-opt_int (JsonObject *o, const char *where, const char *key, int *out, GError **error)
-{
-  JsonNode *n = member (o, key);
-  if (!n)
-    return TRUE;
-  if (!node_holds (n, G_TYPE_INT64) || json_node_get_int (n) < 0 || json_node_get_int (n) > G_MAXINT)
-    return bad_key (error, where, key, "a non-negative integer");
-  *out = (int) json_node_get_int (n);
-  return TRUE;
-}
-
-static JsonObject *
-req_object (JsonObject *o, const char *where, const char *key, GError **error)
-{
-  JsonNode *n = member (o, key);
-  if (!n || !JSON_NODE_HOLDS_OBJECT (n)) {
-    bad_key (error, where, key, "an object");
-    return NULL;
-  }
-  return json_node_get_object (n);
-}
-
-static JsonArray *
-req_array (JsonObject *o, const char *where, const char *key, GError **error)
-{
-  JsonNode *n = member (o, key);
-  if (!n || !JSON_NODE_HOLDS_ARRAY (n)) {
-    bad_key (error, where, key, "an array");
-    return NULL;
-  }
-  return json_node_get_array (n);
-}
-
 /* A token id: a non-negative integer node. */
 static gboolean
 node_to_id (JsonNode *n, int *id)
 {
-  if (!node_holds (n, G_TYPE_INT64) || json_node_get_int (n) < 0 || json_node_get_int (n) >= G_MAXINT)
+  if (!vlm_json_node_is (n, G_TYPE_INT64) || json_node_get_int (n) < 0 || json_node_get_int (n) >= G_MAXINT)
     return FALSE;
   *id = (int) json_node_get_int (n);
   return TRUE;
@@ -390,20 +297,20 @@ static gboolean parse_step (const StepFamily *fam, JsonNode *node, const char *w
 static gboolean
 parse_pattern (Step *s, JsonObject *o, const char *where, GError **error)
 {
-  JsonObject *p = req_object (o, where, "pattern", error);
+  JsonObject *p = vlm_json_req_object (o, where, "pattern", error);
   const char *lit, *re;
   char *src, *pw;
   GError *rerr = NULL;
   if (!p)
     return FALSE;
   pw = g_strconcat (where, ".pattern", NULL);
-  if (!opt_string (p, pw, "String", &lit, error) || !opt_string (p, pw, "Regex", &re, error)) {
+  if (!vlm_json_opt_string (p, pw, "String", &lit, error) || !vlm_json_opt_string (p, pw, "Regex", &re, error)) {
     g_free (pw);
     return FALSE;
   }
   if (!lit && !re) {
     g_free (pw);
-    return bad_key (error, where, "pattern", "{\"String\": …} or {\"Regex\": …}");
+    return vlm_json_bad_key (error, where, "pattern", "{\"String\": …} or {\"Regex\": …}");
   }
   src = lit ? g_regex_escape_string (lit, -1) : g_strdup (re);
   /* No G_REGEX_OPTIMIZE: PCRE2's JIT gains little on prompt-sized text and
@@ -430,22 +337,22 @@ fixed_regex (const char *src)
 static gboolean
 parse_bert_normalizer (Step *s, JsonObject *o, const char *where, GError **error)
 {
-  JsonNode *sa = member (o, "strip_accents");
+  JsonNode *sa = vlm_json_member (o, "strip_accents");
   s->clean_text = s->chinese_chars = s->lowercase = TRUE;
-  if (!opt_bool (o, where, "clean_text", &s->clean_text, error)
-      || !opt_bool (o, where, "handle_chinese_chars", &s->chinese_chars, error)
-      || !opt_bool (o, where, "lowercase", &s->lowercase, error))
+  if (!vlm_json_opt_bool (o, where, "clean_text", &s->clean_text, error)
+      || !vlm_json_opt_bool (o, where, "handle_chinese_chars", &s->chinese_chars, error)
+      || !vlm_json_opt_bool (o, where, "lowercase", &s->lowercase, error))
     return FALSE;
   /* strip_accents: null means "as lowercase" (BERT uncased strips, cased keeps). */
   s->strip_accents = s->lowercase;
-  return sa ? opt_bool (o, where, "strip_accents", &s->strip_accents, error) : TRUE;
+  return sa ? vlm_json_opt_bool (o, where, "strip_accents", &s->strip_accents, error) : TRUE;
 }
 
 static gboolean
 parse_prepend (Step *s, JsonObject *o, const char *where, GError **error)
 {
   const char *p;
-  if (!req_string (o, where, "prepend", &p, error))
+  if (!vlm_json_req_string (o, where, "prepend", &p, error))
     return FALSE;
   s->content = g_strdup (p);
   return TRUE;
@@ -455,7 +362,7 @@ static gboolean
 parse_replace (Step *s, JsonObject *o, const char *where, GError **error)
 {
   const char *c;
-  if (!parse_pattern (s, o, where, error) || !req_string (o, where, "content", &c, error))
+  if (!parse_pattern (s, o, where, error) || !vlm_json_req_string (o, where, "content", &c, error))
     return FALSE;
   s->content = g_strdup (c);
   return TRUE;
@@ -465,8 +372,8 @@ static gboolean
 parse_strip_normalizer (Step *s, JsonObject *o, const char *where, GError **error)
 {
   s->left = s->right = TRUE;
-  return opt_bool (o, where, "strip_left", &s->left, error)
-         && opt_bool (o, where, "strip_right", &s->right, error);
+  return vlm_json_opt_bool (o, where, "strip_left", &s->left, error)
+         && vlm_json_opt_bool (o, where, "strip_right", &s->right, error);
 }
 
 static gboolean
@@ -475,8 +382,8 @@ parse_split (Step *s, JsonObject *o, const char *where, GError **error)
   static const char *const names[] = { "Removed", "Isolated", "MergedWithPrevious",
                                        "MergedWithNext", "Contiguous" };
   const char *b;
-  if (!parse_pattern (s, o, where, error) || !req_string (o, where, "behavior", &b, error)
-      || !opt_bool (o, where, "invert", &s->invert, error))
+  if (!parse_pattern (s, o, where, error) || !vlm_json_req_string (o, where, "behavior", &b, error)
+      || !vlm_json_opt_bool (o, where, "invert", &s->invert, error))
     return FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
     if (strcmp (b, names[i]) == 0) {
@@ -510,7 +417,7 @@ static gboolean
 parse_digits (Step *s, JsonObject *o, const char *where, GError **error)
 {
   gboolean individual = FALSE;
-  if (!opt_bool (o, where, "individual_digits", &individual, error))
+  if (!vlm_json_opt_bool (o, where, "individual_digits", &individual, error))
     return FALSE;
   s->pattern = fixed_regex (individual ? "\\p{N}" : "\\p{N}+");
   s->behavior = SPLIT_ISOLATED;
@@ -524,7 +431,7 @@ static gboolean
 parse_punctuation (Step *s, JsonObject *o, const char *where, GError **error)
 {
   const char *b = NULL;
-  if (!opt_string (o, where, "behavior", &b, error))
+  if (!vlm_json_opt_string (o, where, "behavior", &b, error))
     return FALSE;
   if (b && strcmp (b, "Isolated") != 0)
     return unsupported (error, where, b);
@@ -557,8 +464,8 @@ parse_byte_level (Step *s, JsonObject *o, const char *where, GError **error)
 {
   gboolean use_regex = TRUE;
   s->add_prefix_space = TRUE;
-  if (!opt_bool (o, where, "add_prefix_space", &s->add_prefix_space, error)
-      || !opt_bool (o, where, "use_regex", &use_regex, error))
+  if (!vlm_json_opt_bool (o, where, "add_prefix_space", &s->add_prefix_space, error)
+      || !vlm_json_opt_bool (o, where, "use_regex", &use_regex, error))
     return FALSE;
   if (use_regex && s->kind == P_BYTE_LEVEL)
     s->pattern = fixed_regex (GPT2_REGEX);
@@ -572,13 +479,13 @@ parse_metaspace (Step *s, JsonObject *o, const char *where, GError **error)
   gboolean add_prefix_space = TRUE;
   char *escaped;
   s->split = TRUE;
-  if (!req_string (o, where, "replacement", &rep, error)
-      || !opt_string (o, where, "prepend_scheme", &scheme, error)
-      || !opt_bool (o, where, "add_prefix_space", &add_prefix_space, error)
-      || !opt_bool (o, where, "split", &s->split, error))
+  if (!vlm_json_req_string (o, where, "replacement", &rep, error)
+      || !vlm_json_opt_string (o, where, "prepend_scheme", &scheme, error)
+      || !vlm_json_opt_bool (o, where, "add_prefix_space", &add_prefix_space, error)
+      || !vlm_json_opt_bool (o, where, "split", &s->split, error))
     return FALSE;
   if (g_utf8_strlen (rep, -1) != 1)
-    return bad_key (error, where, "replacement", "one character");
+    return vlm_json_bad_key (error, where, "replacement", "one character");
   /* Older files say add_prefix_space; newer ones prepend_scheme. */
   s->prepend = add_prefix_space ? PREPEND_ALWAYS : PREPEND_NEVER;
   if (scheme && strcmp (scheme, "always") == 0)
@@ -588,7 +495,7 @@ parse_metaspace (Step *s, JsonObject *o, const char *where, GError **error)
   else if (scheme && strcmp (scheme, "never") == 0)
     s->prepend = PREPEND_NEVER;
   else if (scheme)
-    return bad_key (error, where, "prepend_scheme", "\"always\", \"first\" or \"never\"");
+    return vlm_json_bad_key (error, where, "prepend_scheme", "\"always\", \"first\" or \"never\"");
   s->content = g_strdup (rep);
   escaped = g_regex_escape_string (rep, -1);
   s->pattern = fixed_regex (escaped);
@@ -601,8 +508,8 @@ parse_wordpiece_decoder (Step *s, JsonObject *o, const char *where, GError **err
 {
   const char *prefix;
   s->cleanup = TRUE;
-  if (!opt_string (o, where, "prefix", &prefix, error)
-      || !opt_bool (o, where, "cleanup", &s->cleanup, error))
+  if (!vlm_json_opt_string (o, where, "prefix", &prefix, error)
+      || !vlm_json_opt_bool (o, where, "cleanup", &s->cleanup, error))
     return FALSE;
   s->content = g_strdup (prefix ? prefix : "##");
   return TRUE;
@@ -612,11 +519,11 @@ static gboolean
 parse_strip_decoder (Step *s, JsonObject *o, const char *where, GError **error)
 {
   const char *c;
-  if (!req_string (o, where, "content", &c, error) || !opt_int (o, where, "start", &s->start, error)
-      || !opt_int (o, where, "stop", &s->stop, error))
+  if (!vlm_json_req_string (o, where, "content", &c, error) || !vlm_json_opt_uint (o, where, "start", &s->start, error)
+      || !vlm_json_opt_uint (o, where, "stop", &s->stop, error))
     return FALSE;
   if (g_utf8_strlen (c, -1) != 1)
-    return bad_key (error, where, "content", "one character");
+    return vlm_json_bad_key (error, where, "content", "one character");
   s->content = g_strdup (c);
   return TRUE;
 }
@@ -625,7 +532,7 @@ static gboolean
 parse_bpe_decoder (Step *s, JsonObject *o, const char *where, GError **error)
 {
   const char *suffix;
-  if (!opt_string (o, where, "suffix", &suffix, error))
+  if (!vlm_json_opt_string (o, where, "suffix", &suffix, error))
     return FALSE;
   s->content = g_strdup (suffix ? suffix : "</w>");
   return TRUE;
@@ -678,7 +585,7 @@ static const StepFamily decoder_family = { "decoder", "decoders", D_SEQUENCE, de
 static gboolean
 parse_sequence (const StepFamily *fam, Step *s, JsonObject *o, const char *where, GError **error)
 {
-  JsonArray *list = req_array (o, where, fam->list_key, error);
+  JsonArray *list = vlm_json_req_array (o, where, fam->list_key, error);
   if (!list)
     return FALSE;
   s->children = g_ptr_array_new_with_free_func ((GDestroyNotify) step_free);
@@ -705,8 +612,8 @@ parse_step (const StepFamily *fam, JsonNode *node, const char *where, Step **out
   gboolean ok;
   *out = NULL;
   if (!node || !JSON_NODE_HOLDS_OBJECT (node))
-    return bad_key (error, where, "", "an object");
-  if (!req_string (json_node_get_object (node), where, "type", &type, error))
+    return vlm_json_bad_key (error, where, "", "an object");
+  if (!vlm_json_req_string (json_node_get_object (node), where, "type", &type, error))
     return FALSE;
   s = g_new0 (Step, 1);
   if (strcmp (type, "Sequence") == 0) {
@@ -995,7 +902,7 @@ parse_vocab (VlmTokenizer *tok, Range r, const char *base, GError **error)
   gboolean ok = r.start && scan_eat (&s, '{');
   tok->vocab = g_hash_table_new (g_str_hash, g_str_equal);
   if (!r.start)
-    ok = bad_key (error, "model", "vocab", "an object");
+    ok = vlm_json_bad_key (error, "model", "vocab", "an object");
   else if (!ok)
     ok = scan_error (&s, "model.vocab", "an object", error);
   else if (scan_eat (&s, '}'))
@@ -1076,7 +983,7 @@ parse_merges (VlmTokenizer *tok, Range r, const char *base, GError **error)
   gboolean ok = TRUE;
   merges_alloc (tok, r.start ? count_entries (r) : 0);
   if (!r.start)
-    ok = bad_key (error, "model", "merges", "an array");
+    ok = vlm_json_bad_key (error, "model", "merges", "an array");
   else if (!scan_eat (&s, '['))
     ok = scan_error (&s, "model.merges", "an array", error);
   else if (!scan_eat (&s, ']'))
@@ -1115,7 +1022,7 @@ static gboolean
 opt_nonempty (JsonObject *o, const char *key, char **out, GError **error)
 {
   const char *s;
-  if (!opt_string (o, "model", key, &s, error))
+  if (!vlm_json_opt_string (o, "model", key, &s, error))
     return FALSE;
   *out = s && *s ? g_strdup (s) : NULL;
   return TRUE;
@@ -1124,19 +1031,19 @@ opt_nonempty (JsonObject *o, const char *key, char **out, GError **error)
 static gboolean
 parse_bpe (VlmTokenizer *tok, JsonObject *model, const RawModel *raw, GError **error)
 {
-  JsonNode *dropout = member (model, "dropout");
+  JsonNode *dropout = vlm_json_member (model, "dropout");
   const char *unk;
   tok->model = MODEL_BPE;
   if (dropout && (!JSON_NODE_HOLDS_VALUE (dropout) || json_node_get_double (dropout) != 0.0))
     return unsupported (error, "model.dropout", "BPE dropout");
   if (!parse_vocab (tok, raw->vocab, raw->base, error)
       || !parse_merges (tok, raw->merges, raw->base, error)
-      || !opt_string (model, "model", "unk_token", &unk, error)
+      || !vlm_json_opt_string (model, "model", "unk_token", &unk, error)
       || !opt_nonempty (model, "continuing_subword_prefix", &tok->subword_prefix, error)
       || !opt_nonempty (model, "end_of_word_suffix", &tok->word_suffix, error)
-      || !opt_bool (model, "model", "byte_fallback", &tok->byte_fallback, error)
-      || !opt_bool (model, "model", "fuse_unk", &tok->fuse_unk, error)
-      || !opt_bool (model, "model", "ignore_merges", &tok->ignore_merges, error))
+      || !vlm_json_opt_bool (model, "model", "byte_fallback", &tok->byte_fallback, error)
+      || !vlm_json_opt_bool (model, "model", "fuse_unk", &tok->fuse_unk, error)
+      || !vlm_json_opt_bool (model, "model", "ignore_merges", &tok->ignore_merges, error))
     return FALSE;
   /* An unk token missing from the vocab behaves as no unk token: unknown chars vanish. */
   tok->unk_id = unk ? vocab_id (tok, unk) : -1;
@@ -1155,13 +1062,13 @@ parse_wordpiece (VlmTokenizer *tok, JsonObject *model, const RawModel *raw, GErr
   tok->model = MODEL_WORDPIECE;
   tok->max_input_chars = 100;
   if (!parse_vocab (tok, raw->vocab, raw->base, error)
-      || !req_string (model, "model", "unk_token", &unk, error)
+      || !vlm_json_req_string (model, "model", "unk_token", &unk, error)
       || !opt_nonempty (model, "continuing_subword_prefix", &tok->subword_prefix, error)
-      || !opt_int (model, "model", "max_input_chars_per_word", &tok->max_input_chars, error))
+      || !vlm_json_opt_uint (model, "model", "max_input_chars_per_word", &tok->max_input_chars, error))
     return FALSE;
   tok->unk_id = vocab_id (tok, unk);
   if (tok->unk_id < 0)
-    return bad_key (error, "model", "unk_token", "a token of model.vocab");
+    return vlm_json_bad_key (error, "model", "unk_token", "a token of model.vocab");
   if (!tok->subword_prefix)
     tok->subword_prefix = g_strdup ("##");
   return TRUE;
@@ -1170,9 +1077,9 @@ parse_wordpiece (VlmTokenizer *tok, JsonObject *model, const RawModel *raw, GErr
 static gboolean
 parse_model (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **error)
 {
-  JsonObject *model = req_object (root, "", "model", error);
+  JsonObject *model = vlm_json_req_object (root, "", "model", error);
   const char *type;
-  if (!model || !req_string (model, "model", "type", &type, error))
+  if (!model || !vlm_json_req_string (model, "model", "type", &type, error))
     return FALSE;
   if (strcmp (type, "BPE") == 0)
     return parse_bpe (tok, model, raw, error);
@@ -1200,15 +1107,15 @@ parse_added_token (VlmTokenizer *tok, JsonNode *node, guint i, AddedToken *t, GE
   const char *content;
   gboolean ok = o != NULL;
   if (!ok)
-    bad_key (error, where, "", "an object");
-  ok = ok && req_string (o, where, "content", &content, error);
-  ok = ok && (node_to_id (member (o, "id"), &t->id) || bad_key (error, where, "id", "a token id"));
-  ok = ok && (*content || bad_key (error, where, "content", "a non-empty string"));
-  ok = ok && opt_bool (o, where, "special", &t->special, error)
-       && opt_bool (o, where, "single_word", &t->single_word, error)
-       && opt_bool (o, where, "lstrip", &t->lstrip, error)
-       && opt_bool (o, where, "rstrip", &t->rstrip, error)
-       && opt_bool (o, where, "normalized", &t->normalized, error);
+    vlm_json_bad_key (error, where, "", "an object");
+  ok = ok && vlm_json_req_string (o, where, "content", &content, error);
+  ok = ok && (node_to_id (vlm_json_member (o, "id"), &t->id) || vlm_json_bad_key (error, where, "id", "a token id"));
+  ok = ok && (*content || vlm_json_bad_key (error, where, "content", "a non-empty string"));
+  ok = ok && vlm_json_opt_bool (o, where, "special", &t->special, error)
+       && vlm_json_opt_bool (o, where, "single_word", &t->single_word, error)
+       && vlm_json_opt_bool (o, where, "lstrip", &t->lstrip, error)
+       && vlm_json_opt_bool (o, where, "rstrip", &t->rstrip, error)
+       && vlm_json_opt_bool (o, where, "normalized", &t->normalized, error);
   g_free (where);
   if (!ok)
     return FALSE;
@@ -1220,11 +1127,11 @@ parse_added_token (VlmTokenizer *tok, JsonNode *node, guint i, AddedToken *t, GE
 static gboolean
 parse_added_tokens (VlmTokenizer *tok, JsonObject *root, GError **error)
 {
-  JsonNode *n = member (root, "added_tokens");
+  JsonNode *n = vlm_json_member (root, "added_tokens");
   JsonArray *list;
   if (!n)
     return TRUE;
-  if (!(list = req_array (root, "", "added_tokens", error)))
+  if (!(list = vlm_json_req_array (root, "", "added_tokens", error)))
     return FALSE;
   tok->added = g_new0 (AddedToken, json_array_get_length (list));
   for (guint i = 0; i < json_array_get_length (list); i++) {
@@ -1301,8 +1208,8 @@ template_special_ids (JsonObject *specials, const char *where, const char *name,
                       GError **error)
 {
   char *w = g_strdup_printf ("%s.special_tokens", where);
-  JsonObject *entry = req_object (specials, w, name, error);
-  JsonArray *ids = entry ? req_array (entry, w, "ids", error) : NULL;
+  JsonObject *entry = vlm_json_req_object (specials, w, name, error);
+  JsonArray *ids = entry ? vlm_json_req_array (entry, w, "ids", error) : NULL;
   gboolean ok = ids != NULL;
   for (guint j = 0; ok && j < json_array_get_length (ids); j++) {
     int id;
@@ -1310,7 +1217,7 @@ template_special_ids (JsonObject *specials, const char *where, const char *name,
     if (ok)
       g_array_append_val (out, id);
     else
-      bad_key (error, w, name, "{\"ids\": [token ids]}");
+      vlm_json_bad_key (error, w, name, "{\"ids\": [token ids]}");
   }
   g_free (w);
   return ok;
@@ -1320,23 +1227,23 @@ template_special_ids (JsonObject *specials, const char *where, const char *name,
 static gboolean
 parse_template (JsonObject *o, const char *where, GArray *out, GError **error)
 {
-  JsonArray *single = req_array (o, where, "single", error);
-  JsonObject *specials = single ? req_object (o, where, "special_tokens", error) : NULL;
+  JsonArray *single = vlm_json_req_array (o, where, "single", error);
+  JsonObject *specials = single ? vlm_json_req_object (o, where, "special_tokens", error) : NULL;
   if (!specials)
     return FALSE;
   for (guint i = 0; i < json_array_get_length (single); i++) {
     JsonNode *item = json_array_get_element (single, i);
     char *w = g_strdup_printf ("%s.single[%u]", where, i);
     JsonObject *io = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
-    JsonObject *sp = io && !member (io, "Sequence") ? req_object (io, w, "SpecialToken", error) : NULL;
+    JsonObject *sp = io && !vlm_json_member (io, "Sequence") ? vlm_json_req_object (io, w, "SpecialToken", error) : NULL;
     const char *name = NULL;
     gboolean ok;
-    if (io && member (io, "Sequence"))
+    if (io && vlm_json_member (io, "Sequence"))
       ok = TRUE, g_array_append_val (out, (int) { SEQ_SLOT });
     else if (!io)
-      ok = bad_key (error, w, "", "an object");
+      ok = vlm_json_bad_key (error, w, "", "an object");
     else
-      ok = sp && req_string (sp, w, "id", &name, error)
+      ok = sp && vlm_json_req_string (sp, w, "id", &name, error)
            && template_special_ids (specials, where, name, out, error);
     g_free (w);
     if (!ok)
@@ -1352,11 +1259,11 @@ parse_cls_sep (JsonObject *o, const char *where, GArray *out, GError **error)
   int ids[2];
   const char *keys[2] = { "cls", "sep" };
   for (int i = 0; i < 2; i++) {
-    JsonArray *pair = req_array (o, where, keys[i], error);
+    JsonArray *pair = vlm_json_req_array (o, where, keys[i], error);
     if (!pair)
       return FALSE;
     if (json_array_get_length (pair) != 2 || !node_to_id (json_array_get_element (pair, 1), &ids[i]))
-      return bad_key (error, where, keys[i], "[token, id]");
+      return vlm_json_bad_key (error, where, keys[i], "[token, id]");
   }
   g_array_append_val (out, ids[0]);
   g_array_append_val (out, (int) { SEQ_SLOT });
@@ -1374,8 +1281,8 @@ parse_post_processor (JsonNode *node, const char *where, GArray **out, GError **
   const char *type;
   *out = g_array_new (FALSE, FALSE, sizeof (int));
   if (!o)
-    return bad_key (error, where, "", "an object");
-  if (!req_string (o, where, "type", &type, error))
+    return vlm_json_bad_key (error, where, "", "an object");
+  if (!vlm_json_req_string (o, where, "type", &type, error))
     return FALSE;
   if (strcmp (type, "TemplateProcessing") == 0)
     return parse_template (o, where, *out, error);
@@ -1386,7 +1293,7 @@ parse_post_processor (JsonNode *node, const char *where, GArray **out, GError **
     return TRUE;
   if (strcmp (type, "Sequence") != 0)
     return unsupported (error, where, type);
-  if (!(list = req_array (o, where, "processors", error)))
+  if (!(list = vlm_json_req_array (o, where, "processors", error)))
     return FALSE;
   for (guint i = 0; i < json_array_get_length (list); i++) {
     char *w = g_strdup_printf ("%s.processors[%u]", where, i);
@@ -1412,17 +1319,17 @@ parse_root (VlmTokenizer *tok, JsonObject *root, const RawModel *raw, GError **e
   JsonNode *pp;
   if (!parse_model (tok, root, raw, error))
     return FALSE;
-  if (member (root, "normalizer")
-      && !parse_step (&normalizer_family, member (root, "normalizer"), "normalizer", &tok->normalizer, error))
+  if (vlm_json_member (root, "normalizer")
+      && !parse_step (&normalizer_family, vlm_json_member (root, "normalizer"), "normalizer", &tok->normalizer, error))
     return FALSE;
-  if (member (root, "pre_tokenizer")
-      && !parse_step (&pre_tokenizer_family, member (root, "pre_tokenizer"), "pre_tokenizer",
+  if (vlm_json_member (root, "pre_tokenizer")
+      && !parse_step (&pre_tokenizer_family, vlm_json_member (root, "pre_tokenizer"), "pre_tokenizer",
                       &tok->pre_tokenizer, error))
     return FALSE;
-  if (member (root, "decoder")
-      && !parse_step (&decoder_family, member (root, "decoder"), "decoder", &tok->decoder, error))
+  if (vlm_json_member (root, "decoder")
+      && !parse_step (&decoder_family, vlm_json_member (root, "decoder"), "decoder", &tok->decoder, error))
     return FALSE;
-  if ((pp = member (root, "post_processor"))
+  if ((pp = vlm_json_member (root, "post_processor"))
       && !parse_post_processor (pp, "post_processor", &tok->template, error))
     return FALSE;
   return parse_added_tokens (tok, root, error) && build_id_table (tok, raw->len, error);
@@ -1447,7 +1354,7 @@ read_tokenizer_config (VlmTokenizer *tok, const char *file, GError **error)
     root = ok ? json_parser_get_root (parser) : NULL;
     if (root && JSON_NODE_HOLDS_OBJECT (root)) {
       JsonNode *cls = json_object_get_member (json_node_get_object (root), "tokenizer_class");
-      ok = opt_bool (json_node_get_object (root), "", "clean_up_tokenization_spaces",
+      ok = vlm_json_opt_bool (json_node_get_object (root), "", "clean_up_tokenization_spaces",
                      &tok->clean_up_spaces, error);
       if (!ok)
         g_prefix_error (error, "%s: ", cfg);
