@@ -30,9 +30,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "synth.h"
 #include "vlm/vlm.h"
-#include "ops.h"   /* the engine's own linear, one of the GEMV limit's candidates */
-#include "ops_dnnl.h"   /* vlm_dnnl_packed_reads_f32 */
+#include "probe.h"   /* the engine's own GEMV, one of the GEMV limit's candidates */
 
 static char *preset_name = "git-base-vatex", *out_dir, *backend_name = "both", *json_path, *precision_name = "auto";
 static VlmPrecision precision = VLM_PRECISION_AUTO;
@@ -73,12 +73,7 @@ progress (const char *fmt, ...)
 
 /* ================================================================ presets */
 
-/* A GIT checkpoint's shape: what config.json says, nothing more. */
-typedef struct {
-  const char *name;
-  int vision_hidden, vision_intermediate, vision_layers, vision_heads, image_size, patch_size;
-  int hidden, intermediate, layers, heads, vocab, max_positions, frames;
-} GitPreset;
+typedef SynthGit GitPreset;
 
 static const GitPreset presets[] = {
   /* microsoft/git-base-vatex: ViT-B/16 at 224 (GitVisionConfig's defaults,
@@ -156,210 +151,6 @@ decode_step_bytes (const GitPreset *p, int n_tokens, int weight_bytes)
 }
 
 /* ================================================================ checkpoint writer */
-
-/* splitmix64: a fixed seed gives the same checkpoint on every machine. */
-static guint64 rng_state = 0x5eed5eedULL;
-
-static float
-rng_uniform (void)   /* [-1, 1) */
-{
-  guint64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return (float) ((z >> 40) * (1.0 / 8388608.0) - 1.0);
-}
-
-typedef enum {
-  INIT_WEIGHT,     /* HF initializer_range 0.02, as a uniform of that std */
-  INIT_NORM_GAIN,  /* LayerNorm weight ≈ 1 */
-} Init;
-
-typedef struct {
-  const char *name;
-  int ndim;
-  int64_t shape[4];
-  Init init;
-  int64_t pinned;      /* element set to pinned_value, or -1 */
-  float pinned_value;
-} TensorSpec;
-
-typedef struct {
-  GArray *specs;       /* TensorSpec */
-  GStringChunk *names;
-  gboolean bf16;       /* every tensor stored as BF16 (round to nearest even), else F32 */
-} Checkpoint;
-
-static const char *
-tname (Checkpoint *c, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static const char *
-tname (Checkpoint *c, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *s = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  return g_string_chunk_insert (c->names, s);
-}
-
-static TensorSpec *
-add_tensor (Checkpoint *c, const char *name, Init init, int ndim, int64_t d0, int64_t d1, int64_t d2,
-            int64_t d3)
-{
-  TensorSpec t = {name, ndim, {d0, d1, d2, d3}, init, -1, 0};
-  g_array_append_val (c->specs, t);
-  return &g_array_index (c->specs, TensorSpec, c->specs->len - 1);
-}
-
-static void
-add_linear (Checkpoint *c, const char *prefix, int n, int k)
-{
-  add_tensor (c, tname (c, "%s.weight", prefix), INIT_WEIGHT, 2, n, k, 0, 0);
-  add_tensor (c, tname (c, "%s.bias", prefix), INIT_WEIGHT, 1, n, 0, 0, 0);
-}
-
-static void
-add_layer_norm (Checkpoint *c, const char *prefix, int d)
-{
-  add_tensor (c, tname (c, "%s.weight", prefix), INIT_NORM_GAIN, 1, d, 0, 0, 0);
-  add_tensor (c, tname (c, "%s.bias", prefix), INIT_WEIGHT, 1, d, 0, 0, 0);
-}
-
-/* Every tensor GitForCausalLM's state dict holds, under the Hub's names. */
-static void
-git_tensors (Checkpoint *c, const GitPreset *p)
-{
-  const char *vm = "git.image_encoder.vision_model";
-  int Dv = p->vision_hidden, D = p->hidden, P = p->patch_size;
-  add_tensor (c, tname (c, "%s.embeddings.class_embedding", vm), INIT_WEIGHT, 1, Dv, 0, 0, 0);
-  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vm), INIT_WEIGHT, 4, Dv, 3, P, P);
-  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vm), INIT_WEIGHT, 2, vision_tokens (p), Dv, 0, 0);
-  add_layer_norm (c, tname (c, "%s.pre_layrnorm", vm), Dv);
-  for (int i = 0; i < p->vision_layers; i++) {
-    const char *l = tname (c, "%s.encoder.layers.%d", vm, i);
-    add_linear (c, tname (c, "%s.self_attn.q_proj", l), Dv, Dv);
-    add_linear (c, tname (c, "%s.self_attn.k_proj", l), Dv, Dv);
-    add_linear (c, tname (c, "%s.self_attn.v_proj", l), Dv, Dv);
-    add_linear (c, tname (c, "%s.self_attn.out_proj", l), Dv, Dv);
-    add_layer_norm (c, tname (c, "%s.layer_norm1", l), Dv);
-    add_linear (c, tname (c, "%s.mlp.fc1", l), p->vision_intermediate, Dv);
-    add_linear (c, tname (c, "%s.mlp.fc2", l), Dv, p->vision_intermediate);
-    add_layer_norm (c, tname (c, "%s.layer_norm2", l), Dv);
-  }
-  add_layer_norm (c, tname (c, "%s.post_layernorm", vm), Dv);
-  for (int i = 0; i < p->frames; i++)   /* sic: the Hub's spelling */
-    add_tensor (c, tname (c, "git.img_temperal_embedding.%d", i), INIT_WEIGHT, 3, 1, 1, Dv, 0);
-  add_linear (c, "git.visual_projection.visual_projection.0", D, Dv);
-  add_layer_norm (c, "git.visual_projection.visual_projection.1", D);
-  add_tensor (c, "git.embeddings.word_embeddings.weight", INIT_WEIGHT, 2, p->vocab, D, 0, 0);
-  add_tensor (c, "git.embeddings.position_embeddings.weight", INIT_WEIGHT, 2, p->max_positions, D, 0, 0);
-  add_layer_norm (c, "git.embeddings.LayerNorm", D);
-  for (int i = 0; i < p->layers; i++) {
-    const char *l = tname (c, "git.encoder.layer.%d", i);
-    add_linear (c, tname (c, "%s.attention.self.query", l), D, D);
-    add_linear (c, tname (c, "%s.attention.self.key", l), D, D);
-    add_linear (c, tname (c, "%s.attention.self.value", l), D, D);
-    add_linear (c, tname (c, "%s.attention.output.dense", l), D, D);
-    add_layer_norm (c, tname (c, "%s.attention.output.LayerNorm", l), D);
-    add_linear (c, tname (c, "%s.intermediate.dense", l), p->intermediate, D);
-    add_linear (c, tname (c, "%s.output.dense", l), D, p->intermediate);
-    add_layer_norm (c, tname (c, "%s.output.LayerNorm", l), D);
-  }
-  add_linear (c, "output", p->vocab, D);
-  /* Random weights would pick [SEP] early now and then and end the caption;
-   * a large negative bias on it makes every caption max_new_tokens long, so
-   * runs are comparable (a decode step costs the same whatever the token). */
-  TensorSpec *bias = &g_array_index (c->specs, TensorSpec, c->specs->len - 1);
-  bias->pinned = SEP_ID;
-  bias->pinned_value = -100.0f;
-}
-
-static int64_t
-numel (const TensorSpec *t)
-{
-  int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++)
-    n *= t->shape[i];
-  return n;
-}
-
-/* The safetensors header: {"name": {"dtype", "shape", "data_offsets"}, ...},
- * padded with spaces so the data starts 8-byte aligned. */
-static GString *
-safetensors_header (const Checkpoint *c, guint64 *data_bytes)
-{
-  GString *h = g_string_new ("{\"__metadata__\":{\"format\":\"pt\"}");
-  guint64 off = 0;
-  for (guint i = 0; i < c->specs->len; i++) {
-    const TensorSpec *t = &g_array_index (c->specs, TensorSpec, i);
-    guint64 bytes = (guint64) numel (t) * (c->bf16 ? 2 : 4);
-    g_string_append_printf (h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, c->bf16 ? "BF16" : "F32");
-    for (int d = 0; d < t->ndim; d++)
-      g_string_append_printf (h, "%s%" G_GINT64_FORMAT, d ? "," : "", t->shape[d]);
-    g_string_append_printf (h, "],\"data_offsets\":[%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "]}", off, off + bytes);
-    off += bytes;
-  }
-  g_string_append_c (h, '}');
-  while ((8 + h->len) % 8)
-    g_string_append_c (h, ' ');
-  *data_bytes = off;
-  return h;
-}
-
-/* Streams one tensor's values in chunks, so writing 700 MB needs 4 MB. */
-static gboolean
-write_tensor (FILE *f, const TensorSpec *t, gboolean bf16, float *buf, size_t cap)
-{
-  const float amp = 0.02f * sqrtf (3.0f);   /* uniform(-a, a) has std a/√3 */
-  int64_t n = numel (t);
-  for (int64_t done = 0; done < n;) {
-    size_t k = (size_t) MIN ((int64_t) cap, n - done);
-    for (size_t i = 0; i < k; i++)
-      buf[i] = (t->init == INIT_NORM_GAIN ? 1.0f : 0.0f) + amp * rng_uniform ();
-    if (t->pinned >= done && t->pinned < done + (int64_t) k)
-      buf[t->pinned - done] = t->pinned_value;
-    if (bf16) {   /* in place, forwards: halfword i lies within floats 0..i, already read */
-      guint16 *h = (guint16 *) buf;
-      for (size_t i = 0; i < k; i++) {
-        guint32 u;
-        memcpy (&u, &buf[i], 4);
-        h[i] = (guint16) ((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-      }
-    }
-    if (fwrite (buf, bf16 ? 2 : sizeof (float), k, f) != k)
-      return FALSE;
-    done += k;
-  }
-  return TRUE;
-}
-
-static gboolean
-write_safetensors (const char *path, const Checkpoint *c, GError **error)
-{
-  guint64 data_bytes;
-  g_autoptr (GString) header = safetensors_header (c, &data_bytes);
-  FILE *f = fopen (path, "wb");
-  if (!f) {
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path, g_strerror (errno));
-    return FALSE;
-  }
-  guint8 len[8];
-  for (int i = 0; i < 8; i++)   /* little-endian u64 */
-    len[i] = (guint8) ((guint64) header->len >> (8 * i));
-  size_t cap = 1 << 20;
-  float *buf = g_new (float, cap);
-  gboolean ok = fwrite (len, 1, 8, f) == 8 && fwrite (header->str, 1, header->len, f) == header->len;
-  for (guint i = 0; ok && i < c->specs->len; i++)
-    ok = write_tensor (f, &g_array_index (c->specs, TensorSpec, i), c->bf16, buf, cap);
-  g_free (buf);
-  if (fclose (f) != 0)
-    ok = FALSE;
-  if (!ok)
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: write failed (%" G_GUINT64_FORMAT " MiB needed)",
-                 path, data_bytes >> 20);
-  return ok;
-}
 
 /* config.json as the Hub has it for git-base-vatex, plus the vision values
  * the Hub leaves to GitVisionConfig's defaults. `text_layers` differs from
@@ -568,11 +359,11 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
 /* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
  * the parameter count goes to *params_out (may be NULL). */
 static gboolean
-write_weights (const char *dir, Checkpoint *c, const char *preset, double *params_out, GError **error)
+write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error)
 {
   double params = 0;
   for (guint i = 0; i < c->specs->len; i++)
-    params += numel (&g_array_index (c->specs, TensorSpec, i));
+    params += synth_numel (&g_array_index (c->specs, SynthTensor, i));
   if (params_out)
     *params_out = params;
   progress ("writing a %s checkpoint with random %s weights to %s (%u tensors, %.1f M parameters, %.0f MiB)",
@@ -580,17 +371,17 @@ write_weights (const char *dir, Checkpoint *c, const char *preset, double *param
             params * (c->bf16 ? 2 : 4) / MIB);
   g_autofree char *st = g_build_filename (dir, "model.safetensors", NULL);
   g_ptr_array_add (written, g_strdup (st));
-  gboolean ok = write_safetensors (st, c, error);
-  g_array_free (c->specs, TRUE);
-  g_string_chunk_free (c->names);
+  gboolean ok = synth_write (st, c, error);
+  synth_clear (c);
   return ok;
 }
 
 static gboolean
 write_checkpoint (const char *dir, const GitPreset *p, GError **error)
 {
-  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
-  git_tensors (&c, p);
+  SynthCheckpoint c;
+  synth_init (&c, FALSE);
+  synth_git_tensors (&c, p, SEP_ID);
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = write_weights (dir, &c, p->name, NULL, error) &&
                 write_text (dir, "config.json", config_json (p, p->layers), error) &&
@@ -732,83 +523,26 @@ typedef struct {
 } ModelResult;
 
 /* ---- the engine's linear at m = 1 on a GEMV_ROWS × GEMV_COLS weight packed
- * as a model's are (vlm_linear_pack), in dtype dt, cycling through copies
+ * as a model's are (probe.h), in precision prec, cycling through copies
  * that exceed the caches: the engine's GEMV from DRAM. */
 enum { GEMV_ROWS = 11008, GEMV_COLS = 4096 };
 
-typedef struct {
-  VlmOps *ops;
-  VlmLinearW *lins;
-  float **src;    /* [n_copies] the f32 weights the linears read in place, or NULL */
-  int n_copies;
-  float *x, *y;
-  double bytes;   /* one copy's */
-} EngineGemv;
-
-static void fill_random (void *p, size_t bytes, dnnl_data_type_t dt);
-static void engine_gemv_free (EngineGemv *b);
+typedef VlmGemvProbe EngineGemv;
 
 static EngineGemv *
-engine_gemv_new (VlmDType dt, int n_copies)
+engine_gemv_new (VlmPrecision prec, int n_copies)
 {
   g_autoptr (GError) error = NULL;
-  VlmOps *ops = vlm_ops_new (VLM_BACKEND_ONEDNN, n_threads, &error);
-  if (!ops)
-    return NULL;
-  size_t n = (size_t) GEMV_ROWS * GEMV_COLS;
-  EngineGemv *b = g_new0 (EngineGemv, 1);
-  b->ops = ops;
-  b->lins = g_new0 (VlmLinearW, n_copies);
-  /* one f32 source per copy, kept: where the tier multiplies by HF's f32
-   * rows (AVX2), the linear reads its source in place */
-  b->src = g_new0 (float *, n_copies);
-  for (int i = 0; i < n_copies; i++) {
-    b->src[i] = g_new (float, n);
-    if (i == 0)
-      fill_random (b->src[0], n * 4, dnnl_f32);
-    else
-      memcpy (b->src[i], b->src[0], n * 4);
-    VlmTensor wt = {b->src[i], VLM_DTYPE_F32, 2, {GEMV_ROWS, GEMV_COLS}};
-    b->n_copies = i + 1;
-    if (!vlm_linear_init (&b->lins[i], "gemv", &wt, NULL, &error) ||
-        !vlm_linear_pack (&b->lins[i], &wt, dt, 1, &error)) {
-      fprintf (stderr, "vlm-bench: the engine's GEMV: %s\n", error->message);
-      engine_gemv_free (b);
-      return NULL;
-    }
-    if (!vlm_dnnl_packed_reads_f32 (b->lins[i].packed))
-      g_clear_pointer (&b->src[i], g_free);
-  }
-  b->x = g_new (float, GEMV_COLS);
-  b->y = g_new (float, GEMV_ROWS);
-  fill_random (b->x, GEMV_COLS * 4.0, dnnl_f32);
-  b->bytes = (double) n * (dt == VLM_DTYPE_F32 ? 4 : dt == VLM_DTYPE_I8 ? 1 : 2);
-  vlm_ops_bind_thread (ops);
+  EngineGemv *b = vlm_gemv_probe_new (prec, GEMV_ROWS, GEMV_COLS, n_copies, n_threads, &error);
+  if (!b)
+    fprintf (stderr, "vlm-bench: the engine's GEMV: %s\n", error->message);
   return b;
 }
 
 static void
 engine_gemv_run (void *data, int i)
 {
-  EngineGemv *b = data;
-  vlm_linear (b->ops, &b->lins[i % b->n_copies], b->x, 1, b->y, VLM_ACT_NONE, NULL);
-}
-
-static void
-engine_gemv_free (EngineGemv *b)
-{
-  if (!b)
-    return;
-  for (int i = 0; i < b->n_copies; i++) {
-    vlm_linear_clear (&b->lins[i]);
-    g_free (b->src[i]);
-  }
-  g_free (b->src);
-  vlm_ops_free (b->ops);
-  g_free (b->lins);
-  g_free (b->x);
-  g_free (b->y);
-  g_free (b);
+  vlm_gemv_probe_run (data, i);
 }
 
 /* ---- the GEMV probe: DRAM bandwidth here drifts by a third from minute
@@ -824,14 +558,13 @@ static EngineGemv *probe;
 static void
 probe_open (void)
 {
-  VlmDType dt = vlm_precision_dtype (VLM_BACKEND_ONEDNN, precision);
-  probe = engine_gemv_new (dt == VLM_DTYPE_F32 ? VLM_DTYPE_F32 : VLM_DTYPE_BF16, PROBE_COPIES);
+  probe = engine_gemv_new (vlm_precision_is_f32 (precision) ? VLM_PRECISION_F32 : VLM_PRECISION_BF16, PROBE_COPIES);
 }
 
 static double
 probe_mib (void)
 {
-  return probe ? PROBE_COPIES * probe->bytes / MIB : 0;
+  return probe ? PROBE_COPIES * vlm_gemv_probe_bytes (probe) / MIB : 0;
 }
 
 /* GB/s now, 0 without a probe. */
@@ -840,20 +573,20 @@ probe_gbps (void)
 {
   if (!probe)
     return 0;
-  vlm_ops_bind_thread (probe->ops);
+  vlm_gemv_probe_bind (probe);
   double t[3 * PROBE_COPIES];
   for (int i = 0; i < 3 * PROBE_COPIES; i++) {
     gint64 t0 = g_get_monotonic_time ();
     engine_gemv_run (probe, i);
     t[i] = (g_get_monotonic_time () - t0) / 1e6;
   }
-  return probe->bytes / 1e9 / stats_of (t, 3 * PROBE_COPIES).median;
+  return vlm_gemv_probe_bytes (probe) / 1e9 / stats_of (t, 3 * PROBE_COPIES).median;
 }
 
 static void
 probe_close (void)
 {
-  g_clear_pointer (&probe, engine_gemv_free);
+  g_clear_pointer (&probe, vlm_gemv_probe_free);
 }
 
 static void
@@ -1080,17 +813,17 @@ fill_random (void *p, size_t bytes, dnnl_data_type_t dt)
 {
   if (dt == dnnl_f32)
     for (size_t i = 0; i < bytes / 4; i++)
-      ((float *) p)[i] = rng_uniform ();
+      ((float *) p)[i] = synth_uniform ();
   else if (dt == dnnl_bf16)
     for (size_t i = 0; i < bytes / 2; i++) {
-      float f = rng_uniform ();
+      float f = synth_uniform ();
       guint32 u;
       memcpy (&u, &f, 4);
       ((guint16 *) p)[i] = (guint16) (u >> 16);
     }
   else
     for (size_t i = 0; i < bytes; i++)
-      ((guint8 *) p)[i] = (guint8) (rng_uniform () * 64 + 64);
+      ((guint8 *) p)[i] = (guint8) (synth_uniform () * 64 + 64);
 }
 
 /* One oneDNN matmul src[M,K] · wei[K,N] → dst[M,N] f32 with `n_wei` weight
@@ -1268,14 +1001,14 @@ gemv_best (dnnl_engine_t engine, dnnl_data_type_t dt, double pool, double min_ti
  * kernels, which outrun oneDNN's m = 1 matmul, so the limit must count
  * them too), cycling through copies filling `pool_bytes`. */
 static double
-bench_engine_gemv (VlmDType dt, double pool_bytes, double min_time)
+bench_engine_gemv (VlmPrecision prec, double pool_bytes, double min_time)
 {
-  int size = dt == VLM_DTYPE_F32 ? 4 : 2;
-  EngineGemv *b = engine_gemv_new (dt, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * (double) size))));
+  int size = prec == VLM_PRECISION_F32 ? 4 : 2;
+  EngineGemv *b = engine_gemv_new (prec, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * (double) size))));
   if (!b)
     return 0;
   double t = time_call (engine_gemv_run, b, min_time);
-  engine_gemv_free (b);
+  vlm_gemv_probe_free (b);
   return t;
 }
 
@@ -1316,10 +1049,10 @@ measure_limits (Limits *l)
                                                                                  min_time));
     gemv_best (engine, dnnl_f32, pool, min_time, &l->gemv_f32_dnnl, &l->impl_gemv_f32);
     gemv_best (engine, dnnl_bf16, pool, min_time, &l->gemv_bf16_dnnl, &l->impl_gemv_bf16);
-    double t = bench_engine_gemv (VLM_DTYPE_BF16, pool, min_time);
+    double t = bench_engine_gemv (VLM_PRECISION_BF16, pool, min_time);
     if (t > 0)
       l->gemv_bf16_engine = MAX (l->gemv_bf16_engine, gemv_elems * 2 / 1e9 / t);
-    t = bench_engine_gemv (VLM_DTYPE_F32, pool, min_time);
+    t = bench_engine_gemv (VLM_PRECISION_F32, pool, min_time);
     if (t > 0)
       l->gemv_f32_engine = MAX (l->gemv_f32_engine, gemv_elems * 4 / 1e9 / t);
   }
@@ -1711,44 +1444,44 @@ static const char *const lb_labels[] = {"a person walking", "a dog", "an empty r
 static int lb_tokens (void) { return (LB_IMAGE / LB_PATCH) * (LB_IMAGE / LB_PATCH) + 1; }
 
 static void
-clip_layer_tensors (Checkpoint *c, const char *l, int D, int inter, gboolean temporal, int frames)
+clip_layer_tensors (SynthCheckpoint *c, const char *l, int D, int inter, gboolean temporal, int frames)
 {
   static const char *proj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
   for (int j = 0; j < 4; j++)
-    add_linear (c, tname (c, "%s.self_attn.%s", l, proj[j]), D, D);
-  add_layer_norm (c, tname (c, "%s.layer_norm1", l), D);
-  add_linear (c, tname (c, "%s.mlp.fc1", l), inter, D);
-  add_linear (c, tname (c, "%s.mlp.fc2", l), D, inter);
-  add_layer_norm (c, tname (c, "%s.layer_norm2", l), D);
+    synth_linear (c, synth_name (c, "%s.self_attn.%s", l, proj[j]), D, D);
+  synth_layer_norm (c, synth_name (c, "%s.layer_norm1", l), D);
+  synth_linear (c, synth_name (c, "%s.mlp.fc1", l), inter, D);
+  synth_linear (c, synth_name (c, "%s.mlp.fc2", l), D, inter);
+  synth_layer_norm (c, synth_name (c, "%s.layer_norm2", l), D);
   if (!temporal)
     return;
-  add_tensor (c, tname (c, "%s.temporal_embedding", l), INIT_WEIGHT, 3, 1, frames, D, 0);
+  synth_tensor (c, synth_name (c, "%s.temporal_embedding", l), SYNTH_WEIGHT, 3, 1, frames, D, 0);
   for (int j = 0; j < 4; j++)
-    add_linear (c, tname (c, "%s.temporal_attn.%s", l, proj[j]), D, D);
-  add_layer_norm (c, tname (c, "%s.temporal_layer_norm1", l), D);
+    synth_linear (c, synth_name (c, "%s.temporal_attn.%s", l, proj[j]), D, D);
+  synth_layer_norm (c, synth_name (c, "%s.temporal_layer_norm1", l), D);
 }
 
 /* Every tensor engine/languagebind.c and engine/vit.c load, under the
  * LanguageBindVideo state dict's names. */
 static void
-lb_tensors (Checkpoint *c)
+lb_tensors (SynthCheckpoint *c)
 {
   const char *vm = "vision_model";
-  add_tensor (c, tname (c, "%s.embeddings.class_embedding", vm), INIT_WEIGHT, 1, LB_DV, 0, 0, 0);
-  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vm), INIT_WEIGHT, 4, LB_DV, 3, LB_PATCH, LB_PATCH);
-  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vm), INIT_WEIGHT, 2, lb_tokens (), LB_DV, 0, 0);
-  add_layer_norm (c, tname (c, "%s.pre_layrnorm", vm), LB_DV);
+  synth_tensor (c, synth_name (c, "%s.embeddings.class_embedding", vm), SYNTH_WEIGHT, 1, LB_DV, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.embeddings.patch_embedding.weight", vm), SYNTH_WEIGHT, 4, LB_DV, 3, LB_PATCH, LB_PATCH);
+  synth_tensor (c, synth_name (c, "%s.embeddings.position_embedding.weight", vm), SYNTH_WEIGHT, 2, lb_tokens (), LB_DV, 0, 0);
+  synth_layer_norm (c, synth_name (c, "%s.pre_layrnorm", vm), LB_DV);
   for (int i = 0; i < LB_LV; i++)
-    clip_layer_tensors (c, tname (c, "%s.encoder.layers.%d", vm, i), LB_DV, LB_IV, TRUE, LB_FRAMES);
-  add_layer_norm (c, tname (c, "%s.post_layernorm", vm), LB_DV);
-  add_tensor (c, "visual_projection.weight", INIT_WEIGHT, 2, LB_PROJ, LB_DV, 0, 0);
-  add_tensor (c, "text_model.embeddings.token_embedding.weight", INIT_WEIGHT, 2, LB_VOCAB, LB_DT, 0, 0);
-  add_tensor (c, "text_model.embeddings.position_embedding.weight", INIT_WEIGHT, 2, LB_POS, LB_DT, 0, 0);
+    clip_layer_tensors (c, synth_name (c, "%s.encoder.layers.%d", vm, i), LB_DV, LB_IV, TRUE, LB_FRAMES);
+  synth_layer_norm (c, synth_name (c, "%s.post_layernorm", vm), LB_DV);
+  synth_tensor (c, "visual_projection.weight", SYNTH_WEIGHT, 2, LB_PROJ, LB_DV, 0, 0);
+  synth_tensor (c, "text_model.embeddings.token_embedding.weight", SYNTH_WEIGHT, 2, LB_VOCAB, LB_DT, 0, 0);
+  synth_tensor (c, "text_model.embeddings.position_embedding.weight", SYNTH_WEIGHT, 2, LB_POS, LB_DT, 0, 0);
   for (int i = 0; i < LB_LT; i++)
-    clip_layer_tensors (c, tname (c, "text_model.encoder.layers.%d", i), LB_DT, LB_IT, FALSE, 0);
-  add_layer_norm (c, "text_model.final_layer_norm", LB_DT);
-  add_tensor (c, "text_projection.weight", INIT_WEIGHT, 2, LB_PROJ, LB_DT, 0, 0);
-  TensorSpec *scale = add_tensor (c, "logit_scale", INIT_WEIGHT, 0, 0, 0, 0, 0);
+    clip_layer_tensors (c, synth_name (c, "text_model.encoder.layers.%d", i), LB_DT, LB_IT, FALSE, 0);
+  synth_layer_norm (c, "text_model.final_layer_norm", LB_DT);
+  synth_tensor (c, "text_projection.weight", SYNTH_WEIGHT, 2, LB_PROJ, LB_DT, 0, 0);
+  SynthTensor *scale = synth_tensor (c, "logit_scale", SYNTH_WEIGHT, 0, 0, 0, 0, 0);
   scale->pinned = 0;
   scale->pinned_value = 2.6592f;   /* ln(1/0.07), CLIP's initial value */
 }
@@ -1875,7 +1608,8 @@ lb_tokenizer_json (void)
 static gboolean
 lb_write_checkpoint (const char *dir, GError **error)
 {
-  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096)};
+  SynthCheckpoint c;
+  synth_init (&c, FALSE);
   lb_tensors (&c);
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = write_weights (dir, &c, LB_PRESET, NULL, error) &&
@@ -2055,41 +1789,41 @@ enum {
 static int ov_video_tokens (void) { int p = (OV_IMAGE / OV_PATCH + 1) / 2; return OV_FRAMES * p * p + 1; }
 
 static void
-ov_tensors (Checkpoint *c)
+ov_tensors (SynthCheckpoint *c)
 {
   const char *vt = "vision_tower", *lm = "language_model.model";
   int kvd = OV_KV * (OV_D / OV_H), g = OV_IMAGE / OV_PATCH;
-  add_tensor (c, "image_newline", INIT_WEIGHT, 1, OV_D, 0, 0, 0);
-  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.weight", vt), INIT_WEIGHT, 4, OV_DV, 3, OV_PATCH, OV_PATCH);
-  add_tensor (c, tname (c, "%s.embeddings.patch_embedding.bias", vt), INIT_WEIGHT, 1, OV_DV, 0, 0, 0);
-  add_tensor (c, tname (c, "%s.embeddings.position_embedding.weight", vt), INIT_WEIGHT, 2, g * g, OV_DV, 0, 0);
+  synth_tensor (c, "image_newline", SYNTH_WEIGHT, 1, OV_D, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.embeddings.patch_embedding.weight", vt), SYNTH_WEIGHT, 4, OV_DV, 3, OV_PATCH, OV_PATCH);
+  synth_tensor (c, synth_name (c, "%s.embeddings.patch_embedding.bias", vt), SYNTH_WEIGHT, 1, OV_DV, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.embeddings.position_embedding.weight", vt), SYNTH_WEIGHT, 2, g * g, OV_DV, 0, 0);
   for (int i = 0; i < OV_LV; i++)
-    clip_layer_tensors (c, tname (c, "%s.encoder.layers.%d", vt, i), OV_DV, OV_IV, FALSE, 0);
-  add_layer_norm (c, tname (c, "%s.post_layernorm", vt), OV_DV);
+    clip_layer_tensors (c, synth_name (c, "%s.encoder.layers.%d", vt, i), OV_DV, OV_IV, FALSE, 0);
+  synth_layer_norm (c, synth_name (c, "%s.post_layernorm", vt), OV_DV);
   /* SigLIP's pooling head: in the Hub's state dict, unused for video */
-  add_tensor (c, tname (c, "%s.head.probe", vt), INIT_WEIGHT, 3, 1, 1, OV_DV, 0);
-  add_tensor (c, tname (c, "%s.head.attention.in_proj_weight", vt), INIT_WEIGHT, 2, 3 * OV_DV, OV_DV, 0, 0);
-  add_tensor (c, tname (c, "%s.head.attention.in_proj_bias", vt), INIT_WEIGHT, 1, 3 * OV_DV, 0, 0, 0);
-  add_linear (c, tname (c, "%s.head.attention.out_proj", vt), OV_DV, OV_DV);
-  add_layer_norm (c, tname (c, "%s.head.layernorm", vt), OV_DV);
-  add_linear (c, tname (c, "%s.head.mlp.fc1", vt), OV_IV, OV_DV);
-  add_linear (c, tname (c, "%s.head.mlp.fc2", vt), OV_DV, OV_IV);
-  add_linear (c, "multi_modal_projector.linear_1", OV_D, OV_DV);
-  add_linear (c, "multi_modal_projector.linear_2", OV_D, OV_D);
-  add_tensor (c, tname (c, "%s.embed_tokens.weight", lm), INIT_WEIGHT, 2, OV_VOCAB, OV_D, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.head.probe", vt), SYNTH_WEIGHT, 3, 1, 1, OV_DV, 0);
+  synth_tensor (c, synth_name (c, "%s.head.attention.in_proj_weight", vt), SYNTH_WEIGHT, 2, 3 * OV_DV, OV_DV, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.head.attention.in_proj_bias", vt), SYNTH_WEIGHT, 1, 3 * OV_DV, 0, 0, 0);
+  synth_linear (c, synth_name (c, "%s.head.attention.out_proj", vt), OV_DV, OV_DV);
+  synth_layer_norm (c, synth_name (c, "%s.head.layernorm", vt), OV_DV);
+  synth_linear (c, synth_name (c, "%s.head.mlp.fc1", vt), OV_IV, OV_DV);
+  synth_linear (c, synth_name (c, "%s.head.mlp.fc2", vt), OV_DV, OV_IV);
+  synth_linear (c, "multi_modal_projector.linear_1", OV_D, OV_DV);
+  synth_linear (c, "multi_modal_projector.linear_2", OV_D, OV_D);
+  synth_tensor (c, synth_name (c, "%s.embed_tokens.weight", lm), SYNTH_WEIGHT, 2, OV_VOCAB, OV_D, 0, 0);
   for (int i = 0; i < OV_L; i++) {
-    const char *l = tname (c, "%s.layers.%d", lm, i);
-    add_linear (c, tname (c, "%s.self_attn.q_proj", l), OV_D, OV_D);
-    add_linear (c, tname (c, "%s.self_attn.k_proj", l), kvd, OV_D);
-    add_linear (c, tname (c, "%s.self_attn.v_proj", l), kvd, OV_D);
-    add_tensor (c, tname (c, "%s.self_attn.o_proj.weight", l), INIT_WEIGHT, 2, OV_D, OV_D, 0, 0);
-    add_tensor (c, tname (c, "%s.mlp.gate_proj.weight", l), INIT_WEIGHT, 2, OV_I, OV_D, 0, 0);
-    add_tensor (c, tname (c, "%s.mlp.up_proj.weight", l), INIT_WEIGHT, 2, OV_I, OV_D, 0, 0);
-    add_tensor (c, tname (c, "%s.mlp.down_proj.weight", l), INIT_WEIGHT, 2, OV_D, OV_I, 0, 0);
-    add_tensor (c, tname (c, "%s.input_layernorm.weight", l), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
-    add_tensor (c, tname (c, "%s.post_attention_layernorm.weight", l), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
+    const char *l = synth_name (c, "%s.layers.%d", lm, i);
+    synth_linear (c, synth_name (c, "%s.self_attn.q_proj", l), OV_D, OV_D);
+    synth_linear (c, synth_name (c, "%s.self_attn.k_proj", l), kvd, OV_D);
+    synth_linear (c, synth_name (c, "%s.self_attn.v_proj", l), kvd, OV_D);
+    synth_tensor (c, synth_name (c, "%s.self_attn.o_proj.weight", l), SYNTH_WEIGHT, 2, OV_D, OV_D, 0, 0);
+    synth_tensor (c, synth_name (c, "%s.mlp.gate_proj.weight", l), SYNTH_WEIGHT, 2, OV_I, OV_D, 0, 0);
+    synth_tensor (c, synth_name (c, "%s.mlp.up_proj.weight", l), SYNTH_WEIGHT, 2, OV_I, OV_D, 0, 0);
+    synth_tensor (c, synth_name (c, "%s.mlp.down_proj.weight", l), SYNTH_WEIGHT, 2, OV_D, OV_I, 0, 0);
+    synth_tensor (c, synth_name (c, "%s.input_layernorm.weight", l), SYNTH_NORM_GAIN, 1, OV_D, 0, 0, 0);
+    synth_tensor (c, synth_name (c, "%s.post_attention_layernorm.weight", l), SYNTH_NORM_GAIN, 1, OV_D, 0, 0, 0);
   }
-  add_tensor (c, tname (c, "%s.norm.weight", lm), INIT_NORM_GAIN, 1, OV_D, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.norm.weight", lm), SYNTH_NORM_GAIN, 1, OV_D, 0, 0, 0);
 }
 
 static char *
@@ -2159,7 +1893,8 @@ ov_write_checkpoint (const char *dir, double *params_out, GError **error)
   char *tok = NULL;
   if (!g_file_get_contents (tok_path, &tok, NULL, error))
     return FALSE;
-  Checkpoint c = {g_array_new (FALSE, FALSE, sizeof (TensorSpec)), g_string_chunk_new (4096), TRUE};
+  SynthCheckpoint c;
+  synth_init (&c, TRUE);
   ov_tensors (&c);
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = write_weights (dir, &c, OV_PRESET, params_out, error) &&
