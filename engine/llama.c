@@ -17,6 +17,7 @@ struct VlmLlamaRun {
   VlmKvCache cache;             /* max_beams × max_seq rows per layer */
   float *rope_cos, *rope_sin;   /* [max_seq][hd/2]: angle pos · inv_freq[j] */
   float *logits;                /* [max_beams][V] prefill logits */
+  float *embeds;                /* [max_seq][D] a merged prompt's inputs_embeds */
   VlmDecoder decoder;
 };
 
@@ -248,6 +249,32 @@ vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError *
   return r->logits;
 }
 
+const float *
+vlm_llama_prefill_merged (VlmLlamaRun *r, const int *ids, int n, int placeholder, const float *features,
+                          int n_features, int logits_to_keep, GError **error)
+{
+  int D = r->lm->cfg.hidden_size, n_placeholders = 0;
+  if (n < 1 || n > r->max_seq) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
+                 r->max_seq);
+    return NULL;
+  }
+  for (int i = 0; i < n; i++)
+    n_placeholders += ids[i] == placeholder;
+  if (n_placeholders != n_features) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+                 "%d placeholders (id %d) in the prompt, the clip gives %d tokens", n_placeholders, placeholder,
+                 n_features);
+    return NULL;
+  }
+  if (!vlm_llama_embed (r->lm, ids, n, r->embeds, error))
+    return NULL;
+  for (int i = 0, k = 0; i < n; i++)
+    if (ids[i] == placeholder)
+      memcpy (r->embeds + (size_t) i * D, features + (size_t) k++ * D, D * sizeof (float));
+  return vlm_llama_prefill (r, r->embeds, n, logits_to_keep, error);
+}
+
 static gboolean
 llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
@@ -313,6 +340,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   size_t floats = S * hd                                      /* rope tables */
                   + B * c->vocab_size                         /* logits */
                   + B * D                                     /* step input */
+                  + S * D                                     /* merged prompt embeddings */
                   + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
   size_t bytes = floats * sizeof (float) + 32 * 64 +
                  vlm_kv_cache_bytes (c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
@@ -325,6 +353,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   r->rope_cos = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->rope_sin = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);
+  r->embeds = vlm_arena_new (&r->arena, float, S * D);
   rope_tables (c, max_seq, r->rope_cos, r->rope_sin);
   r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder};
   return r;

@@ -79,6 +79,16 @@ gboolean vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, G
 const float *vlm_llama_prefill (VlmLlamaRun *run, float *x, int n, int logits_to_keep,
                                 GError **error);
 
+/* The decoder-only VLMs' prefill: inputs_embeds = embed_tokens(ids) with
+ * the row of each `placeholder` id replaced, in order, by the next of
+ * `features` [n_features, D] (HF's masked_scatter of the visual tokens),
+ * then vlm_llama_prefill with logits_to_keep. BAD_ARGUMENT for n outside
+ * 1..max_seq, a placeholder count other than n_features, or an id outside
+ * the vocabulary. */
+const float *vlm_llama_prefill_merged (VlmLlamaRun *run, const int *ids, int n, int placeholder,
+                                       const float *features, int n_features, int logits_to_keep,
+                                       GError **error);
+
 /* The run as a decoder for vlm_generate, continuing after the prefill. */
 const VlmDecoder *vlm_llama_decoder (VlmLlamaRun *run);
 

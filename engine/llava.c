@@ -25,9 +25,7 @@ struct LlavaRun {
   VlmOps *ops;
   VlmArena arena;
   VlmLlamaRun *lm;
-  int max_tokens;
   float *video;      /* [n_video_tokens, D] what replaces the placeholders */
-  float *embeds;     /* [max_tokens, D] the prompt's inputs_embeds */
 };
 
 /* ---------------------------------------------------------------- load */
@@ -137,8 +135,7 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
   r->model = model;
   r->lv = lv;
   r->ops = ops;
-  r->max_tokens = max_tokens;
-  size_t floats = V * D + (size_t) max_tokens * D     /* video, embeds */
+  size_t floats = V * D                               /* video */
                   + T * Dv + T * D;                   /* encode: tower output, projector output */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lv->tower, CLIP_FRAMES) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
@@ -147,7 +144,6 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
     return NULL;
   }
   r->video = vlm_arena_new (&r->arena, float, V * D);
-  r->embeds = vlm_arena_new (&r->arena, float, (size_t) max_tokens * D);
   if (!(r->lm = vlm_llama_run_new (&lv->language_model, ops, max_beams, max_tokens, error))) {
     llava_run_free (r);
     return NULL;
@@ -252,31 +248,12 @@ llava_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
   return out;
 }
 
-/* inputs_embeds = embed_tokens(ids) with the placeholder rows replaced, in
- * order, by the video tokens (masked_scatter); then the decoder. */
+/* inputs_embeds with the video tokens in the placeholder rows; then the decoder. */
 const float *
 llava_run_forward (LlavaRun *r, const int *ids, int n, int logits_to_keep, GError **error)
 {
-  const Llava *lv = r->lv;
-  int D = lv->language_model.cfg.hidden_size, n_video = 0;
-  if (n < 1 || n > r->max_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
-                 r->max_tokens);
-    return NULL;
-  }
-  for (int i = 0; i < n; i++)
-    n_video += ids[i] == lv->video_token_index;
-  if (n_video != lv->n_video_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "%d video placeholders in the prompt, the clip has %d tokens",
-                 n_video, lv->n_video_tokens);
-    return NULL;
-  }
-  if (!vlm_llama_embed (&lv->language_model, ids, n, r->embeds, error))
-    return NULL;
-  for (int i = 0, v = 0; i < n; i++)
-    if (ids[i] == lv->video_token_index)
-      memcpy (r->embeds + (size_t) i * D, r->video + (size_t) v++ * D, D * sizeof (float));
-  return vlm_llama_prefill (r->lm, r->embeds, n, logits_to_keep, error);
+  return vlm_llama_prefill_merged (r->lm, ids, n, r->lv->video_token_index, r->video, r->lv->n_video_tokens,
+                                   logits_to_keep, error);
 }
 
 static const float *

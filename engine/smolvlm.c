@@ -21,10 +21,9 @@ struct SmolVLMRun {
   VlmOps *ops;
   VlmArena arena;
   VlmLlamaRun *text_model;
-  int max_frames, max_tokens;
+  int max_frames;
   int n_frames;                  /* frames the last encode saw */
   float *image_hidden_states;    /* [n_frames · image_seq_len, D] connector output */
-  float *embeds;                 /* [max_tokens, D] the prompt's inputs_embeds */
 };
 
 /* ---------------------------------------------------------------- load */
@@ -105,9 +104,8 @@ smolvlm_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GE
   r->sv = sv;
   r->ops = ops;
   r->max_frames = model->info.frames_per_clip;
-  r->max_tokens = max_tokens;
-  size_t floats = F * sv->image_seq_len * D + (size_t) max_tokens * D   /* image_hidden_states, embeds */
-                  + 2 * T * Dv;                                         /* encode: tower output, shuffled */
+  size_t floats = F * sv->image_seq_len * D   /* image_hidden_states */
+                  + 2 * T * Dv;               /* encode: tower output, shuffled */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&sv->vision_model, F) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
@@ -115,7 +113,6 @@ smolvlm_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GE
     return NULL;
   }
   r->image_hidden_states = vlm_arena_new (&r->arena, float, F * sv->image_seq_len * D);
-  r->embeds = vlm_arena_new (&r->arena, float, (size_t) max_tokens * D);
   if (!(r->text_model = vlm_llama_run_new (&sv->text_model, ops, max_beams, max_tokens, error))) {
     smolvlm_run_free (r);
     return NULL;
@@ -175,32 +172,12 @@ smolvlm_encode (void *run, const float *pixels, int n_frames, GError **error)
   return TRUE;
 }
 
-/* inputs_embeds = embed_tokens(ids) with the placeholder rows replaced, in
- * order, by the image tokens (inputs_merger); then the decoder. */
+/* inputs_merger: the image tokens in the placeholder rows; then the decoder. */
 const float *
 smolvlm_run_forward (SmolVLMRun *r, const int *ids, int n, int logits_to_keep, GError **error)
 {
-  const SmolVLM *sv = r->sv;
-  int D = sv->text_model.cfg.hidden_size, n_image = 0;
-  if (n < 1 || n > r->max_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
-                 r->max_tokens);
-    return NULL;
-  }
-  for (int i = 0; i < n; i++)
-    n_image += ids[i] == sv->image_token_id;
-  if (n_image != r->n_frames * sv->image_seq_len) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "%d <image> placeholders in the prompt, the %d frames give %d tokens", n_image, r->n_frames,
-                 r->n_frames * sv->image_seq_len);
-    return NULL;
-  }
-  if (!vlm_llama_embed (&sv->text_model, ids, n, r->embeds, error))
-    return NULL;
-  for (int i = 0, k = 0; i < n; i++)
-    if (ids[i] == sv->image_token_id)
-      memcpy (r->embeds + (size_t) i * D, r->image_hidden_states + (size_t) k++ * D, D * sizeof (float));
-  return vlm_llama_prefill (r->text_model, r->embeds, n, logits_to_keep, error);
+  return vlm_llama_prefill_merged (r->text_model, ids, n, r->sv->image_token_id, r->image_hidden_states,
+                                   r->n_frames * r->sv->image_seq_len, logits_to_keep, error);
 }
 
 static const float *
