@@ -29,38 +29,21 @@ struct GitRun {
 /* ---------------------------------------------------------------- load */
 
 static gboolean
-load_layer (GitLayer *l, const Git *g, VlmWeights *w, int i, GError **error)
-{
-  int D = g->hidden_size, I = g->intermediate_size;
-  int64_t d[] = {D};
-  const char *p = "git.encoder.layer";
-  return vlm_weights_linear (w, &l->query, TRUE, D, D, error, "%s.%d.attention.self.query", p, i) &&
-         vlm_weights_linear (w, &l->key, TRUE, D, D, error, "%s.%d.attention.self.key", p, i) &&
-         vlm_weights_linear (w, &l->value, TRUE, D, D, error, "%s.%d.attention.self.value", p, i) &&
-         vlm_weights_linear (w, &l->attn_out, TRUE, D, D, error, "%s.%d.attention.output.dense", p, i) &&
-         (l->attn_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.weight", p, i)) &&
-         (l->attn_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.bias", p, i)) &&
-         vlm_weights_linear (w, &l->intermediate, TRUE, I, D, error, "%s.%d.intermediate.dense", p, i) &&
-         vlm_weights_linear (w, &l->out, TRUE, D, I, error, "%s.%d.output.dense", p, i) &&
-         (l->out_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.weight", p, i)) &&
-         (l->out_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.bias", p, i));
-}
-
-static gboolean
 read_config (Git *g, JsonObject *cfg, const char *file, GError **error)
 {
-  if (!vlm_json_require_int (cfg, "hidden_size", file, &g->hidden_size, error) ||
-      !vlm_json_require_int (cfg, "intermediate_size", file, &g->intermediate_size, error) ||
-      !vlm_json_require_int (cfg, "num_attention_heads", file, &g->num_heads, error) ||
+  VlmPostNormConfig *t = &g->text;
+  if (!vlm_json_require_int (cfg, "hidden_size", file, &t->hidden_size, error) ||
+      !vlm_json_require_int (cfg, "intermediate_size", file, &t->intermediate_size, error) ||
+      !vlm_json_require_int (cfg, "num_attention_heads", file, &t->num_heads, error) ||
       !vlm_json_require_int (cfg, "num_hidden_layers", file, &g->num_layers, error) ||
       !vlm_json_require_int (cfg, "vocab_size", file, &g->vocab_size, error) ||
       !vlm_json_require_int (cfg, "max_position_embeddings", file, &g->max_positions, error))
     return FALSE;
-  g->eps = (float) vlm_json_double (cfg, "layer_norm_eps", 1e-12);
+  t->eps = (float) vlm_json_double (cfg, "layer_norm_eps", 1e-12);
   const char *act = vlm_json_string (cfg, "hidden_act", "gelu");
-  if (!vlm_act_from_name (act, &g->act) || g->hidden_size % g->num_heads) {
+  if (!vlm_act_from_name (act, &t->act) || t->hidden_size % t->num_heads) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_act \"%s\" or hidden_size %d / %d heads not supported",
-                 file, act, g->hidden_size, g->num_heads);
+                 file, act, t->hidden_size, t->num_heads);
     return FALSE;
   }
   g->n_frames = MAX (vlm_json_int (cfg, "num_image_with_embedding", 0), 0);
@@ -77,7 +60,7 @@ git_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file,
   if (!read_config (g, cfg, file, error) ||
       !vlm_vit_load (&g->vision, w, "git.image_encoder.vision_model.", error))
     goto fail;
-  int D = g->hidden_size, Dv = g->vision.cfg.hidden_size;
+  int D = g->text.hidden_size, Dv = g->vision.cfg.hidden_size;
   int64_t d[] = {D}, dv3[] = {1, 1, Dv}, emb[] = {g->vocab_size, D}, pos[] = {g->max_positions, D};
   if (!vlm_weights_check_count (w, g->n_frames, "num_image_with_embedding", error) ||
       !vlm_weights_check_count (w, g->num_layers, "num_hidden_layers", error))
@@ -98,10 +81,9 @@ git_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file,
       !(g->emb_ln_b = vlm_weights_f32 (w, error, 1, d, "git.embeddings.LayerNorm.bias")) ||
       !vlm_weights_linear (w, &g->output, TRUE, g->vocab_size, D, error, "output"))
     goto fail;
-  g->layers = g_new0 (GitLayer, g->num_layers);
-  for (int i = 0; i < g->num_layers; i++)
-    if (!load_layer (&g->layers[i], g, w, i, error))
-      goto fail;
+  if (!(g->layers = vlm_postnorm_layers_load (&g->text, &vlm_postnorm_bert, 0, w, "git.encoder.layer", g->num_layers,
+                                              error)))
+    goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = MAX (g->n_frames, 1),
     .processor_section = "image_processor",
@@ -122,15 +104,9 @@ git_free (void *impl)
   if (!g)
     return;
   vlm_vit_clear (&g->vision);
-  for (int i = 0; g->layers && i < g->num_layers; i++) {
-    GitLayer *l = &g->layers[i];
-    VlmLinearW *all[] = {&l->query, &l->key, &l->value, &l->attn_out, &l->intermediate, &l->out};
-    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
-      vlm_linear_clear (all[j]);
-  }
+  vlm_postnorm_layers_free (g->layers, g->num_layers);
   vlm_linear_clear (&g->projection);
   vlm_linear_clear (&g->output);
-  g_free (g->layers);
   g_free (g->temporal_embedding);
   g_free (g);
 }
@@ -140,8 +116,8 @@ git_free (void *impl)
 /* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each, at
  * cache rows [pos, pos + rows)) through every text layer, in place:
  *   x = LN(x + dense(attn(x)));  x = LN(x + out(gelu(intermediate(x))))
- * Keys are rows [0, pos + rows) of the sequence's cache; the GIT mask lets
- * a row see all visual rows and the text rows up to itself.
+ * (postnorm.h). Keys are rows [0, pos + rows) of the sequence's cache; the
+ * GIT mask lets a row see all visual rows and the text rows up to itself.
  * With `cache_only`, the last layer only stores its keys and values: the
  * visual rows' outputs are never read, only their cache rows (at git-base
  * size that skips 18 of the visual rows' 126 GFLOP per clip), and x is left
@@ -150,39 +126,10 @@ static void
 text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_only)
 {
   const Git *g = r->g;
-  int D = g->hidden_size, M = n_seq * rows, hd = D / g->num_heads;
-  VlmOps *ops = r->ops;
   const VlmMask mask = {TRUE, r->n_visual, pos};
-  for (int li = 0; li < g->num_layers; li++) {
-    const GitLayer *l = &g->layers[li];
-    size_t mark = vlm_arena_mark (&r->arena);
-    float *q = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *k = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *v = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *a = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    gboolean last = cache_only && li == g->num_layers - 1;
-    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->key, &l->value, &l->query }, NULL, last ? 2 : 3, x, M,
-                      (float *[]) { k, v, q });
-    if (last) {
-      for (int s = 0; s < n_seq; s++)
-        vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + (size_t) s * rows * D, D,
-                            v + (size_t) s * rows * D, D);
-      vlm_arena_rewind (&r->arena, mark);
-      break;
-    }
-    for (int s = 0; s < n_seq; s++) {
-      size_t o = (size_t) s * rows * D;
-      vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o, D, v + o, D);
-      vlm_kv_cache_attend (&r->cache, ops, li, s, q + o, D, rows, pos + rows, g->num_heads,
-                           1.0f / sqrtf ((float) hd), &mask, a + o, D);
-    }
-    vlm_linear (ops, &l->attn_out, a, M, x, VLM_ACT_NONE, x);
-    vlm_layer_norm (ops, x, M, D, l->attn_ln_w, l->attn_ln_b, g->eps, x);
-    vlm_arena_rewind (&r->arena, mark);
-
-    vlm_mlp (ops, &l->intermediate, g->act, &l->out, x, M, x, x);
-    vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, g->eps, x);
-  }
+  for (int li = 0; li < g->num_layers; li++)
+    vlm_postnorm_layer_forward (&g->text, &g->layers[li], r->ops, &r->arena, &r->cache, li, x, n_seq, rows, pos,
+                                &mask, NULL, cache_only && li == g->num_layers - 1);
 }
 
 /* x[i] = LayerNorm(word_embeddings[ids[i]] + position_embeddings[pos[i]]) */
@@ -190,14 +137,14 @@ static void
 embed_text (const GitRun *r, const int *ids, const int *positions, int n, float *x)
 {
   const Git *g = r->g;
-  int D = g->hidden_size;
+  int D = g->text.hidden_size;
   for (int i = 0; i < n; i++) {
     const float *we = g->word_embeddings + (size_t) ids[i] * D;
     const float *pe = g->position_embeddings + (size_t) positions[i] * D;
     for (int j = 0; j < D; j++)
       x[(size_t) i * D + j] = we[j] + pe[j];
   }
-  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->eps, x);
+  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->text.eps, x);
 }
 
 /* ids must be in the vocabulary and `end` (text length after them) must fit
@@ -224,7 +171,7 @@ static gboolean
 git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   GitRun *r = self;
-  int D = r->g->hidden_size;
+  int D = r->g->text.hidden_size;
   if (!check_ids (r, tokens, n_beams, pos + 1, error))
     return FALSE;
   size_t mark = vlm_arena_mark (&r->arena);
@@ -257,7 +204,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   const Git *g = model->impl;
   const VlmVitConfig *vc = &g->vision.cfg;
   GitRun *r = g_new0 (GitRun, 1);
-  int F = model->info.frames_per_clip, D = g->hidden_size;
+  int F = model->info.frames_per_clip, D = g->text.hidden_size;
   r->model = model;
   r->g = g;
   r->ops = ops;
@@ -272,14 +219,14 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
                   + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
                   + rows * 5 * (size_t) D;                                      /* one text layer */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
-                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->num_heads, D / g->num_heads);
+                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     git_run_free (r);
     return NULL;
   }
-  vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->num_heads,
-                     D / g->num_heads);
+  vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->text.num_heads,
+                     D / g->text.num_heads);
   r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
   r->visual = vlm_arena_new (&r->arena, float, V * D);
   r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);
@@ -304,7 +251,7 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
 {
   GitRun *r = run;
   const Git *g = r->g;
-  int Dv = g->vision.cfg.hidden_size, D = g->hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
+  int Dv = g->vision.cfg.hidden_size, D = g->text.hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
   g_assert (n_frames == r->model->info.frames_per_clip);
   vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
                    r->vision_out);
@@ -346,7 +293,7 @@ static const float *
 git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
 {
   GitRun *r = run;
-  int D = r->g->hidden_size;
+  int D = r->g->text.hidden_size;
   if (n < 1 || !check_ids (r, ids, n, n, error))
     return NULL;
   size_t mark = vlm_arena_mark (&r->arena);
