@@ -11,6 +11,7 @@
 #define VLM_ARCH_H
 
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 #include "generate.h"
 #include "image.h"
@@ -59,7 +60,27 @@ typedef struct {
   gboolean (*set_labels) (void *run, const char *const *labels, int n, GError **error);
   /* After encode: the clip's score against each label set last [n]. */
   void (*tag) (void *run, float *scores);
+  /* The stage hook: the run's intermediate tensor called `name` (as of the
+   * last encode or prefill), for tests comparing stages with HF's goldens;
+   * NULL for a name the architecture does not have. */
+  const float *(*stage) (void *run, const char *name);
 } VlmArch;
+
+/* One named stage of a run (VlmArch.stage). */
+typedef struct {
+  const char *name;
+  const float *data;
+} VlmStage;
+
+/* The data of the stage called `name` among n, or NULL. */
+static inline const float *
+vlm_stage_find (const VlmStage *stages, int n, const char *name)
+{
+  for (int i = 0; i < n; i++)
+    if (strcmp (stages[i].name, name) == 0)
+      return stages[i].data;
+  return NULL;
+}
 
 struct VlmModel {
   gint ref_count;

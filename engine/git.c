@@ -316,9 +316,17 @@ git_decoder (void *run)
   return &((GitRun *) run)->decoder;
 }
 
-const float *git_run_vision_out (const GitRun *run) { return run->vision_out; }
-const float *git_run_visual_tokens (const GitRun *run) { return run->visual; }
-const float *git_run_prompt_logits (const GitRun *run) { return run->logits; }
+/* vision_out: the tower's output of every frame before the temporal
+ * embedding [F·T, Dv]; visual_tokens: projected [F·T, D]; after prefill,
+ * prompt_logits: every prompt row's [n, V]. */
+static const float *
+git_stage (void *run, const char *name)
+{
+  const GitRun *r = run;
+  const VlmStage stages[] = {{"vision_out", r->vision_out}, {"visual_tokens", r->visual},
+                             {"prompt_logits", r->logits}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
 const VlmArch vlm_arch_git = {
   .name = "GitForCausalLM",
@@ -330,4 +338,5 @@ const VlmArch vlm_arch_git = {
   .prompt_ids = git_prompt_ids,
   .prefill = git_prefill,
   .decoder = git_decoder,
+  .stage = git_stage,
 };

@@ -28,11 +28,6 @@ typedef struct {
 
 typedef struct GitRun GitRun;
 
-/* Stage access for tests: after encode, the vision tower output of every
- * frame before the temporal embedding [F·T, Dv], and the projected visual
- * tokens [F·T, D]; after prefill, the logits of every prompt row [n, V]. */
-const float *git_run_vision_out (const GitRun *run);
-const float *git_run_visual_tokens (const GitRun *run);
-const float *git_run_prompt_logits (const GitRun *run);
+/* Its stages (VlmArch.stage): "vision_out", "visual_tokens", "prompt_logits". */
 
 #endif

@@ -274,8 +274,15 @@ lb_tag (void *run, float *scores)
   languagebind_scores (r->lb, r->video_embeds, r->label_embeds, r->n_labels, scores);
 }
 
-const float *languagebind_run_last_hidden_state (const LanguageBindRun *run) { return run->last_hidden_state; }
-const float *languagebind_run_video_embeds (const LanguageBindRun *run) { return run->video_embeds; }
+/* After encode: last_hidden_state [F · N, Dv] (before post_layernorm) and
+ * video_embeds [P]. */
+static const float *
+lb_stage (void *run, const char *name)
+{
+  const LanguageBindRun *r = run;
+  const VlmStage stages[] = {{"last_hidden_state", r->last_hidden_state}, {"video_embeds", r->video_embeds}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
 const VlmArch vlm_arch_languagebind_video = {
   .name = "LanguageBindVideo",
@@ -286,4 +293,5 @@ const VlmArch vlm_arch_languagebind_video = {
   .encode = lb_encode,
   .set_labels = lb_set_labels,
   .tag = lb_tag,
+  .stage = lb_stage,
 };

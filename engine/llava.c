@@ -270,7 +270,13 @@ llava_decoder (void *run)
   return vlm_llama_decoder (((LlavaRun *) run)->lm);
 }
 
-const float *llava_run_video_tokens (const LlavaRun *run) { return run->video; }
+/* video_tokens: after encode, what replaces the placeholders [n_video_tokens, D]. */
+static const float *
+llava_stage (void *run, const char *name)
+{
+  const VlmStage stages[] = {{"video_tokens", ((const LlavaRun *) run)->video}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
 /* One family, two rows of the registry: the flavour tells them apart. */
 #define LLAVA_ARCH(arch_name, flavour)                                                      \
@@ -278,6 +284,7 @@ const float *llava_run_video_tokens (const LlavaRun *run) { return run->video; }
     .name = arch_name, .variant = flavour, .load = llava_load, .free = llava_free,          \
     .run_new = llava_run_new, .run_free = llava_run_free, .encode = llava_encode,           \
     .prompt_ids = llava_prompt_ids, .prefill = llava_prefill, .decoder = llava_decoder,     \
+    .stage = llava_stage,                                                                   \
   }
 
 const VlmArch vlm_arch_video_llava = LLAVA_ARCH ("VideoLlavaForConditionalGeneration", &video_llava);

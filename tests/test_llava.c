@@ -138,7 +138,7 @@ test_stages (gconstpointer data)
   g_assert_no_error (error);
   if (c->fx->projector_out) {
     g_autofree float *proj = vt_tensor_f32 (gold, c->fx->projector_out, &n_proj);
-    vt_assert_close (c->fx->projector_out, llava_run_video_tokens (run), proj, n_proj, c->be->tol);
+    vt_assert_close (c->fx->projector_out, m->arch->stage (run, "video_tokens"), proj, n_proj, c->be->tol);
   }
 
   g_autofree float *logits = vt_tensor_f32 (gold, "logits_last4", &n_logits);
