@@ -58,7 +58,7 @@ git_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file,
 {
   Git *g = g_new0 (Git, 1);
   if (!read_config (g, cfg, file, error) ||
-      !vlm_vit_load (&g->vision, w, "git.image_encoder.vision_model.", error))
+      !vlm_vit_load (&g->vision, &vlm_vit_clip_names, w, "git.image_encoder.vision_model.", error))
     goto fail;
   int D = g->text.hidden_size, Dv = g->vision.cfg.hidden_size;
   int64_t d[] = {D}, dv3[] = {1, 1, Dv}, emb[] = {g->vocab_size, D}, pos[] = {g->max_positions, D};

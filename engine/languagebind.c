@@ -51,7 +51,7 @@ lb_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, 
   int P = 0;
   if (!read_config (lb, cfg, file, error) ||
       !vlm_json_require_int (cfg, "projection_dim", file, &P, error) ||
-      !vlm_vit_load (&lb->vision, w, "vision_model.", error))
+      !vlm_vit_load (&lb->vision, &vlm_vit_clip_names, w, "vision_model.", error))
     goto fail;
   int Dv = lb->vision.cfg.hidden_size, Dt = lb->text.hidden_size;
   int64_t dt[] = {Dt}, tok[] = {lb->vocab_size, Dt}, pos[] = {lb->max_positions, Dt};
@@ -59,7 +59,7 @@ lb_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, 
   if (!vlm_weights_linear (w, &lb->visual_projection, FALSE, P, Dv, error, "visual_projection") ||
       !(lb->token_embedding = vlm_weights_f32 (w, error, 2, tok, "text_model.embeddings.token_embedding.weight")) ||
       !(lb->position_embedding = vlm_weights_f32 (w, error, 2, pos, "text_model.embeddings.position_embedding.weight")) ||
-      !(lb->text_layers = vlm_vit_layers_load (&lb->text, w, "text_model.", error)) ||
+      !(lb->text_layers = vlm_vit_layers_load (&lb->text, &vlm_vit_clip_names, w, "text_model.", error)) ||
       !(lb->final_layer_norm_w = vlm_weights_f32 (w, error, 1, dt, "text_model.final_layer_norm.weight")) ||
       !(lb->final_layer_norm_b = vlm_weights_f32 (w, error, 1, dt, "text_model.final_layer_norm.bias")) ||
       !vlm_weights_linear (w, &lb->text_projection, FALSE, P, Dt, error, "text_projection") ||

@@ -88,11 +88,11 @@ llava_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *fil
   tower = g_strdup_printf ("%s%s.%s", root, flavour->tower, vm);
   const char *lm = *root ? "model.language_model." : "language_model.model.";
   const char *lm_head = *root ? "lm_head" : "language_model.lm_head";
-  if (!vlm_vit_load (&lv->tower, w, tower, error) ||
+  if (!vlm_vit_load (&lv->tower, &vlm_vit_clip_names, w, tower, error) ||
       !vlm_weights_linear (w, &lv->projector.linear_1, bias, D, Dv, error, "%smulti_modal_projector.linear_1", root) ||
       !vlm_weights_linear (w, &lv->projector.linear_2, bias, D, D, error, "%smulti_modal_projector.linear_2", root) ||
       (flavour->pool && !(lv->image_newline = vlm_weights_f32 (w, error, 1, d, "%simage_newline", root))) ||
-      !vlm_llama_load (&lv->language_model, w, lm, lm_head, error))
+      !vlm_llama_load (&lv->language_model, w, &vlm_llama_names, lm, lm_head, error))
     goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = CLIP_FRAMES,

@@ -61,9 +61,9 @@ smolvlm_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *f
     goto fail;
   int D = sv->text_model.cfg.hidden_size, s = sv->scale_factor;
   int Ds = sv->vision_model.cfg.hidden_size * s * s;
-  if (!vlm_vit_load (&sv->vision_model, w, "model.vision_model.", error) ||
+  if (!vlm_vit_load (&sv->vision_model, &vlm_vit_clip_names, w, "model.vision_model.", error) ||
       !vlm_weights_linear (w, &sv->proj, FALSE, D, Ds, error, "model.connector.modality_projection.proj") ||
-      !vlm_llama_load (&sv->text_model, w, "model.text_model.", "lm_head", error))
+      !vlm_llama_load (&sv->text_model, w, &vlm_llama_names, "model.text_model.", "lm_head", error))
     goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = CLIP_FRAMES,
