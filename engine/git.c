@@ -11,8 +11,6 @@
 
 #include "kvcache.h"
 
-#include <math.h>
-
 struct GitRun {
   VlmModel *model;
   const Git *g;
