@@ -9,7 +9,6 @@
  *      and processing_*.py of both (prompt and placeholder expansion) */
 #include "llava.h"
 
-
 /* Both are trained on 8-frame clips; neither config says so. */
 #define CLIP_FRAMES 8
 #define DEFAULT_PROMPT "Describe the video."

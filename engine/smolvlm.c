@@ -8,7 +8,6 @@
  *      chat template: the video prompt) */
 #include "smolvlm.h"
 
-
 /* SmolVLM2 samples videos at 1 fps up to 64 frames; 8 one-second frames
  * keep a CPU clip near 8 · image_seq_len tokens. */
 #define CLIP_FRAMES 8
