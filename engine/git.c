@@ -11,8 +11,6 @@
 
 #include "kvcache.h"
 
-#include <math.h>
-
 struct GitRun {
   VlmModel *model;
   const Git *g;
@@ -29,38 +27,21 @@ struct GitRun {
 /* ---------------------------------------------------------------- load */
 
 static gboolean
-load_layer (GitLayer *l, const Git *g, VlmWeights *w, int i, GError **error)
-{
-  int D = g->hidden_size, I = g->intermediate_size;
-  int64_t d[] = {D};
-  const char *p = "git.encoder.layer";
-  return vlm_weights_linear (w, &l->query, TRUE, D, D, error, "%s.%d.attention.self.query", p, i) &&
-         vlm_weights_linear (w, &l->key, TRUE, D, D, error, "%s.%d.attention.self.key", p, i) &&
-         vlm_weights_linear (w, &l->value, TRUE, D, D, error, "%s.%d.attention.self.value", p, i) &&
-         vlm_weights_linear (w, &l->attn_out, TRUE, D, D, error, "%s.%d.attention.output.dense", p, i) &&
-         (l->attn_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.weight", p, i)) &&
-         (l->attn_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.attention.output.LayerNorm.bias", p, i)) &&
-         vlm_weights_linear (w, &l->intermediate, TRUE, I, D, error, "%s.%d.intermediate.dense", p, i) &&
-         vlm_weights_linear (w, &l->out, TRUE, D, I, error, "%s.%d.output.dense", p, i) &&
-         (l->out_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.weight", p, i)) &&
-         (l->out_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.output.LayerNorm.bias", p, i));
-}
-
-static gboolean
 read_config (Git *g, JsonObject *cfg, const char *file, GError **error)
 {
-  if (!vlm_json_require_int (cfg, "hidden_size", file, &g->hidden_size, error) ||
-      !vlm_json_require_int (cfg, "intermediate_size", file, &g->intermediate_size, error) ||
-      !vlm_json_require_int (cfg, "num_attention_heads", file, &g->num_heads, error) ||
+  VlmPostNormConfig *t = &g->text;
+  if (!vlm_json_require_int (cfg, "hidden_size", file, &t->hidden_size, error) ||
+      !vlm_json_require_int (cfg, "intermediate_size", file, &t->intermediate_size, error) ||
+      !vlm_json_require_int (cfg, "num_attention_heads", file, &t->num_heads, error) ||
       !vlm_json_require_int (cfg, "num_hidden_layers", file, &g->num_layers, error) ||
       !vlm_json_require_int (cfg, "vocab_size", file, &g->vocab_size, error) ||
       !vlm_json_require_int (cfg, "max_position_embeddings", file, &g->max_positions, error))
     return FALSE;
-  g->eps = (float) vlm_json_double (cfg, "layer_norm_eps", 1e-12);
+  t->eps = (float) vlm_json_double (cfg, "layer_norm_eps", 1e-12);
   const char *act = vlm_json_string (cfg, "hidden_act", "gelu");
-  if (!vlm_act_from_name (act, &g->act) || g->hidden_size % g->num_heads) {
+  if (!vlm_act_from_name (act, &t->act) || t->hidden_size % t->num_heads) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_act \"%s\" or hidden_size %d / %d heads not supported",
-                 file, act, g->hidden_size, g->num_heads);
+                 file, act, t->hidden_size, t->num_heads);
     return FALSE;
   }
   g->n_frames = MAX (vlm_json_int (cfg, "num_image_with_embedding", 0), 0);
@@ -70,15 +51,14 @@ read_config (Git *g, JsonObject *cfg, const char *file, GError **error)
 static void git_free (void *impl);
 
 static void *
-git_load (VlmModel *model, JsonObject *cfg, GError **error)
+git_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+          GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   Git *g = g_new0 (Git, 1);
-  VlmWeights *w = &model->weights;
   if (!read_config (g, cfg, file, error) ||
-      !vlm_vit_load (&g->vision, w, "git.image_encoder.vision_model.", error))
+      !vlm_vit_load (&g->vision, &vlm_vit_clip_names, w, "git.image_encoder.vision_model.", error))
     goto fail;
-  int D = g->hidden_size, Dv = g->vision.cfg.hidden_size;
+  int D = g->text.hidden_size, Dv = g->vision.cfg.hidden_size;
   int64_t d[] = {D}, dv3[] = {1, 1, Dv}, emb[] = {g->vocab_size, D}, pos[] = {g->max_positions, D};
   if (!vlm_weights_check_count (w, g->n_frames, "num_image_with_embedding", error) ||
       !vlm_weights_check_count (w, g->num_layers, "num_hidden_layers", error))
@@ -99,15 +79,16 @@ git_load (VlmModel *model, JsonObject *cfg, GError **error)
       !(g->emb_ln_b = vlm_weights_f32 (w, error, 1, d, "git.embeddings.LayerNorm.bias")) ||
       !vlm_weights_linear (w, &g->output, TRUE, g->vocab_size, D, error, "output"))
     goto fail;
-  g->layers = g_new0 (GitLayer, g->num_layers);
-  for (int i = 0; i < g->num_layers; i++)
-    if (!load_layer (&g->layers[i], g, w, i, error))
-      goto fail;
-  model->frames_per_clip = MAX (g->n_frames, 1);
-  model->processor_section = "image_processor";
-  model->image_size = g->vision.cfg.image_size;
-  model->vocab_size = g->vocab_size;
-  model->max_positions = g->max_positions;
+  if (!(g->layers = vlm_postnorm_layers_load (&g->text, &vlm_postnorm_bert, 0, w, "git.encoder.layer", g->num_layers,
+                                              error)))
+    goto fail;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = MAX (g->n_frames, 1),
+    .processor_section = "image_processor",
+    .image_size = g->vision.cfg.image_size,
+    .vocab_size = g->vocab_size,
+    .max_positions = g->max_positions,
+  };
   return g;
 fail:
   git_free (g);
@@ -121,15 +102,9 @@ git_free (void *impl)
   if (!g)
     return;
   vlm_vit_clear (&g->vision);
-  for (int i = 0; g->layers && i < g->num_layers; i++) {
-    GitLayer *l = &g->layers[i];
-    VlmLinearW *all[] = {&l->query, &l->key, &l->value, &l->attn_out, &l->intermediate, &l->out};
-    for (guint j = 0; j < G_N_ELEMENTS (all); j++)
-      vlm_linear_clear (all[j]);
-  }
+  vlm_postnorm_layers_free (g->layers, g->num_layers);
   vlm_linear_clear (&g->projection);
   vlm_linear_clear (&g->output);
-  g_free (g->layers);
   g_free (g->temporal_embedding);
   g_free (g);
 }
@@ -139,8 +114,8 @@ git_free (void *impl)
 /* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each, at
  * cache rows [pos, pos + rows)) through every text layer, in place:
  *   x = LN(x + dense(attn(x)));  x = LN(x + out(gelu(intermediate(x))))
- * Keys are rows [0, pos + rows) of the sequence's cache; the GIT mask lets
- * a row see all visual rows and the text rows up to itself.
+ * (postnorm.h). Keys are rows [0, pos + rows) of the sequence's cache; the
+ * GIT mask lets a row see all visual rows and the text rows up to itself.
  * With `cache_only`, the last layer only stores its keys and values: the
  * visual rows' outputs are never read, only their cache rows (at git-base
  * size that skips 18 of the visual rows' 126 GFLOP per clip), and x is left
@@ -149,39 +124,10 @@ static void
 text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_only)
 {
   const Git *g = r->g;
-  int D = g->hidden_size, M = n_seq * rows, hd = D / g->num_heads;
-  VlmOps *ops = r->ops;
   const VlmMask mask = {TRUE, r->n_visual, pos};
-  for (int li = 0; li < g->num_layers; li++) {
-    const GitLayer *l = &g->layers[li];
-    size_t mark = vlm_arena_mark (&r->arena);
-    float *q = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *k = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *v = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *a = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    gboolean last = cache_only && li == g->num_layers - 1;
-    vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->key, &l->value, &l->query }, NULL, last ? 2 : 3, x, M,
-                      (float *[]) { k, v, q });
-    if (last) {
-      for (int s = 0; s < n_seq; s++)
-        vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + (size_t) s * rows * D, D,
-                            v + (size_t) s * rows * D, D);
-      vlm_arena_rewind (&r->arena, mark);
-      break;
-    }
-    for (int s = 0; s < n_seq; s++) {
-      size_t o = (size_t) s * rows * D;
-      vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o, D, v + o, D);
-      vlm_kv_cache_attend (&r->cache, ops, li, s, q + o, D, rows, pos + rows, g->num_heads,
-                           1.0f / sqrtf ((float) hd), &mask, a + o, D);
-    }
-    vlm_linear (ops, &l->attn_out, a, M, x, VLM_ACT_NONE, x);
-    vlm_layer_norm (ops, x, M, D, l->attn_ln_w, l->attn_ln_b, g->eps, x);
-    vlm_arena_rewind (&r->arena, mark);
-
-    vlm_mlp (ops, &l->intermediate, g->act, &l->out, x, M, x, x);
-    vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, g->eps, x);
-  }
+  for (int li = 0; li < g->num_layers; li++)
+    vlm_postnorm_layer_forward (&g->text, &g->layers[li], r->ops, &r->arena, &r->cache, li, x, n_seq, rows, pos,
+                                &mask, NULL, cache_only && li == g->num_layers - 1);
 }
 
 /* x[i] = LayerNorm(word_embeddings[ids[i]] + position_embeddings[pos[i]]) */
@@ -189,14 +135,14 @@ static void
 embed_text (const GitRun *r, const int *ids, const int *positions, int n, float *x)
 {
   const Git *g = r->g;
-  int D = g->hidden_size;
+  int D = g->text.hidden_size;
   for (int i = 0; i < n; i++) {
     const float *we = g->word_embeddings + (size_t) ids[i] * D;
     const float *pe = g->position_embeddings + (size_t) positions[i] * D;
     for (int j = 0; j < D; j++)
       x[(size_t) i * D + j] = we[j] + pe[j];
   }
-  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->eps, x);
+  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->text.eps, x);
 }
 
 /* ids must be in the vocabulary and `end` (text length after them) must fit
@@ -223,7 +169,7 @@ static gboolean
 git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   GitRun *r = self;
-  int D = r->g->hidden_size;
+  int D = r->g->text.hidden_size;
   if (!check_ids (r, tokens, n_beams, pos + 1, error))
     return FALSE;
   size_t mark = vlm_arena_mark (&r->arena);
@@ -256,7 +202,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   const Git *g = model->impl;
   const VlmVitConfig *vc = &g->vision.cfg;
   GitRun *r = g_new0 (GitRun, 1);
-  int F = model->frames_per_clip, D = g->hidden_size;
+  int F = model->info.frames_per_clip, D = g->text.hidden_size;
   r->model = model;
   r->g = g;
   r->ops = ops;
@@ -271,14 +217,14 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
                   + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
                   + rows * 5 * (size_t) D;                                      /* one text layer */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
-                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->num_heads, D / g->num_heads);
+                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     git_run_free (r);
     return NULL;
   }
-  vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->num_heads,
-                     D / g->num_heads);
+  vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->text.num_heads,
+                     D / g->text.num_heads);
   r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
   r->visual = vlm_arena_new (&r->arena, float, V * D);
   r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);
@@ -303,8 +249,8 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
 {
   GitRun *r = run;
   const Git *g = r->g;
-  int Dv = g->vision.cfg.hidden_size, D = g->hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
-  g_assert (n_frames == r->model->frames_per_clip);
+  int Dv = g->vision.cfg.hidden_size, D = g->text.hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
+  g_assert (n_frames == r->model->info.frames_per_clip);
   vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
                    r->vision_out);
   size_t mark = vlm_arena_mark (&r->arena);
@@ -345,7 +291,7 @@ static const float *
 git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
 {
   GitRun *r = run;
-  int D = r->g->hidden_size;
+  int D = r->g->text.hidden_size;
   if (n < 1 || !check_ids (r, ids, n, n, error))
     return NULL;
   size_t mark = vlm_arena_mark (&r->arena);
@@ -368,9 +314,17 @@ git_decoder (void *run)
   return &((GitRun *) run)->decoder;
 }
 
-const float *git_run_vision_out (const GitRun *run) { return run->vision_out; }
-const float *git_run_visual_tokens (const GitRun *run) { return run->visual; }
-const float *git_run_prompt_logits (const GitRun *run) { return run->logits; }
+/* vision_out: the tower's output of every frame before the temporal
+ * embedding [F·T, Dv]; visual_tokens: projected [F·T, D]; after prefill,
+ * prompt_logits: every prompt row's [n, V]. */
+static const float *
+git_stage (void *run, const char *name)
+{
+  const GitRun *r = run;
+  const VlmStage stages[] = {{"vision_out", r->vision_out}, {"visual_tokens", r->visual},
+                             {"prompt_logits", r->logits}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
 const VlmArch vlm_arch_git = {
   .name = "GitForCausalLM",
@@ -382,4 +336,5 @@ const VlmArch vlm_arch_git = {
   .prompt_ids = git_prompt_ids,
   .prefill = git_prefill,
   .decoder = git_decoder,
+  .stage = git_stage,
 };

@@ -757,32 +757,12 @@ bad_key (const Cfg *c, const char *key, const char *expected, GError **error)
   return FALSE;
 }
 
-/* Member `key`, or NULL when absent or null (HF writes null for unset). */
-static JsonNode *
-member (JsonObject *o, const char *key)
-{
-  JsonNode *n = json_object_get_member (o, key);
-  return n && !JSON_NODE_HOLDS_NULL (n) ? n : NULL;
-}
-
-static gboolean
-node_number (JsonNode *n, double *v)
-{
-  if (!JSON_NODE_HOLDS_VALUE (n))
-    return FALSE;
-  GType t = json_node_get_value_type (n);
-  if (t != G_TYPE_INT64 && t != G_TYPE_DOUBLE)
-    return FALSE;
-  *v = json_node_get_double (n);
-  return isfinite (*v);
-}
-
 /* A positive integer (an integral double is accepted). */
 static gboolean
 node_size (JsonNode *n, int *v)
 {
   double d;
-  if (!node_number (n, &d) || d != floor (d) || d < 1 || d > 65536)
+  if (!vlm_json_node_number (n, &d) || d != floor (d) || d < 1 || d > 65536)
     return FALSE;
   *v = (int) d;
   return TRUE;
@@ -791,10 +771,10 @@ node_size (JsonNode *n, int *v)
 static gboolean
 cfg_bool (const Cfg *c, const char *key, gboolean *v, GError **error)
 {
-  JsonNode *n = member (c->o, key);
+  JsonNode *n = vlm_json_member (c->o, key);
   if (!n)
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_BOOLEAN)
+  if (!vlm_json_node_is (n, G_TYPE_BOOLEAN))
     return bad_key (c, key, "true or false", error);
   *v = json_node_get_boolean (n);
   return TRUE;
@@ -807,7 +787,7 @@ static gboolean
 cfg_size (const Cfg *c, const char *key, gboolean square, int *shortest, int *h, int *w,
           int *longest, GError **error)
 {
-  JsonNode *n = member (c->o, key);
+  JsonNode *n = vlm_json_member (c->o, key);
   if (!n)
     return TRUE;
   const char *expected = "a positive int, [h, w], or an object with \"shortest_edge\", "
@@ -831,8 +811,8 @@ cfg_size (const Cfg *c, const char *key, gboolean square, int *shortest, int *h,
   if (!JSON_NODE_HOLDS_OBJECT (n))
     return bad_key (c, key, expected, error);
   JsonObject *o = json_node_get_object (n);
-  JsonNode *se = member (o, "shortest_edge"), *le = member (o, "longest_edge");
-  JsonNode *hn = member (o, "height"), *wn = member (o, "width");
+  JsonNode *se = vlm_json_member (o, "shortest_edge"), *le = vlm_json_member (o, "longest_edge");
+  JsonNode *hn = vlm_json_member (o, "height"), *wn = vlm_json_member (o, "width");
   if (se && !le && !hn && !wn && node_size (se, shortest))
     return TRUE;
   if (le && !se && !hn && !wn && node_size (le, longest))
@@ -847,16 +827,16 @@ cfg_size (const Cfg *c, const char *key, gboolean square, int *shortest, int *h,
 static gboolean
 cfg_rgb (const Cfg *c, const char *key, gboolean positive, float v[3], GError **error)
 {
-  JsonNode *n = member (c->o, key);
+  JsonNode *n = vlm_json_member (c->o, key);
   if (!n)
     return TRUE;
   const char *expected = positive ? "3 positive numbers" : "3 numbers";
   double d[3];
-  if (node_number (n, &d[0])) {
+  if (vlm_json_node_number (n, &d[0])) {
     d[1] = d[2] = d[0];
   } else if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (json_node_get_array (n)) == 3) {
     for (int i = 0; i < 3; i++)
-      if (!node_number (json_array_get_element (json_node_get_array (n), i), &d[i]))
+      if (!vlm_json_node_number (json_array_get_element (json_node_get_array (n), i), &d[i]))
         return bad_key (c, key, expected, error);
   } else {
     return bad_key (c, key, expected, error);
@@ -872,11 +852,11 @@ cfg_rgb (const Cfg *c, const char *key, gboolean positive, float v[3], GError **
 static gboolean
 cfg_resample (const Cfg *c, VlmResample *v, GError **error)
 {
-  JsonNode *n = member (c->o, "resample");
+  JsonNode *n = vlm_json_member (c->o, "resample");
   if (!n)
     return TRUE;
   double d;
-  if (!node_number (n, &d) || d != floor (d) || d < VLM_RESAMPLE_NEAREST ||
+  if (!vlm_json_node_number (n, &d) || d != floor (d) || d < VLM_RESAMPLE_NEAREST ||
       d > VLM_RESAMPLE_HAMMING)
     return bad_key (c, "resample", "a PIL resample code 0..5", error);
   *v = (VlmResample) d;
@@ -886,11 +866,11 @@ cfg_resample (const Cfg *c, VlmResample *v, GError **error)
 static gboolean
 cfg_rescale_factor (const Cfg *c, double *v, GError **error)
 {
-  JsonNode *n = member (c->o, "rescale_factor");
+  JsonNode *n = vlm_json_member (c->o, "rescale_factor");
   if (!n)
     return TRUE;
   double d;
-  if (!node_number (n, &d) || d <= 0)
+  if (!vlm_json_node_number (n, &d) || d <= 0)
     return bad_key (c, "rescale_factor", "a positive number", error);
   *v = d;
   return TRUE;
@@ -902,18 +882,18 @@ cfg_rescale_factor (const Cfg *c, double *v, GError **error)
 static gboolean
 video_sampling (const Cfg *c, VlmImageProcessor *p, JsonObject **video_size, GError **error)
 {
-  JsonNode *n = member (c->o, "video_sampling");
+  JsonNode *n = vlm_json_member (c->o, "video_sampling");
   *video_size = NULL;
   if (!n)
     return TRUE;
   if (!JSON_NODE_HOLDS_OBJECT (n))
     return bad_key (c, "video_sampling", "an object with \"fps\" and \"max_frames\"", error);
   JsonObject *o = json_node_get_object (n);
-  JsonNode *fps = member (o, "fps"), *max_frames = member (o, "max_frames");
-  if ((fps && (!node_number (fps, &p->video_fps) || p->video_fps <= 0)) ||
+  JsonNode *fps = vlm_json_member (o, "fps"), *max_frames = vlm_json_member (o, "max_frames");
+  if ((fps && (!vlm_json_node_number (fps, &p->video_fps) || p->video_fps <= 0)) ||
       (max_frames && !node_size (max_frames, &p->video_max_frames)))
     return bad_key (c, "video_sampling", "\"fps\" > 0 and \"max_frames\" ≥ 1", error);
-  if (member (o, "video_size") && !member (c->o, "size"))
+  if (vlm_json_member (o, "video_size") && !vlm_json_member (c->o, "size"))
     *video_size = o;
   return TRUE;
 }

@@ -1,6 +1,8 @@
-/* json.c — typed, forgiving getters over json-glib objects. */
+/* json.c — the engine's one layer over json-glib (json.h). */
 #include "json.h"
 #include "file.h"
+
+#include <math.h>
 
 gboolean
 vlm_json_parse_file (JsonParser *parser, const char *path, GError **error)
@@ -124,4 +126,111 @@ vlm_json_int_list (JsonObject *o, const char *key, int *out, int cap)
       out[k++] = (int) json_node_get_int (e);
   }
   return k;
+}
+
+/* ---------------------------------------------------------------- strict */
+
+/* The member `key` of `o`, or NULL when absent or JSON null. */
+JsonNode *
+vlm_json_member (JsonObject *o, const char *key)
+{
+  JsonNode *n = o && json_object_has_member (o, key) ? json_object_get_member (o, key) : NULL;
+  return n && !JSON_NODE_HOLDS_NULL (n) ? n : NULL;
+}
+
+gboolean
+vlm_json_node_is (JsonNode *n, GType type)
+{
+  return n && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == type;
+}
+
+/* Sets BAD_CONFIG naming `where`.`key` and what was expected; returns FALSE. */
+gboolean
+vlm_json_bad_key (GError **error, const char *where, const char *key, const char *expected)
+{
+  g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s%s%s: expected %s", where,
+               *where && *key ? "." : "", key, expected);
+  return FALSE;
+}
+
+/* *out: borrowed string, or NULL when the member is absent or null. */
+gboolean
+vlm_json_opt_string (JsonObject *o, const char *where, const char *key, const char **out, GError **error)
+{
+  JsonNode *n = vlm_json_member (o, key);
+  *out = NULL;
+  if (!n)
+    return TRUE;
+  if (!vlm_json_node_is (n, G_TYPE_STRING))
+    return vlm_json_bad_key (error, where, key, "a string");
+  *out = json_node_get_string (n);
+  return TRUE;
+}
+
+gboolean
+vlm_json_req_string (JsonObject *o, const char *where, const char *key, const char **out, GError **error)
+{
+  if (!vlm_json_opt_string (o, where, key, out, error))
+    return FALSE;
+  return *out ? TRUE : vlm_json_bad_key (error, where, key, "a string");
+}
+
+/* *out keeps its default when the member is absent or null. */
+gboolean
+vlm_json_opt_bool (JsonObject *o, const char *where, const char *key, gboolean *out, GError **error)
+{
+  JsonNode *n = vlm_json_member (o, key);
+  if (!n)
+    return TRUE;
+  if (!vlm_json_node_is (n, G_TYPE_BOOLEAN))
+    return vlm_json_bad_key (error, where, key, "true or false");
+  *out = json_node_get_boolean (n);
+  return TRUE;
+}
+
+/* A non-negative int that fits an int; *out keeps its default when absent. */
+gboolean
+vlm_json_opt_uint (JsonObject *o, const char *where, const char *key, int *out, GError **error)
+{
+  JsonNode *n = vlm_json_member (o, key);
+  if (!n)
+    return TRUE;
+  if (!vlm_json_node_is (n, G_TYPE_INT64) || json_node_get_int (n) < 0 || json_node_get_int (n) > G_MAXINT)
+    return vlm_json_bad_key (error, where, key, "a non-negative integer");
+  *out = (int) json_node_get_int (n);
+  return TRUE;
+}
+
+JsonObject *
+vlm_json_req_object (JsonObject *o, const char *where, const char *key, GError **error)
+{
+  JsonNode *n = vlm_json_member (o, key);
+  if (!n || !JSON_NODE_HOLDS_OBJECT (n)) {
+    vlm_json_bad_key (error, where, key, "an object");
+    return NULL;
+  }
+  return json_node_get_object (n);
+}
+
+JsonArray *
+vlm_json_req_array (JsonObject *o, const char *where, const char *key, GError **error)
+{
+  JsonNode *n = vlm_json_member (o, key);
+  if (!n || !JSON_NODE_HOLDS_ARRAY (n)) {
+    vlm_json_bad_key (error, where, key, "an array");
+    return NULL;
+  }
+  return json_node_get_array (n);
+}
+
+gboolean
+vlm_json_node_number (JsonNode *n, double *v)
+{
+  if (!n || !JSON_NODE_HOLDS_VALUE (n))
+    return FALSE;
+  GType t = json_node_get_value_type (n);
+  if (t != G_TYPE_INT64 && t != G_TYPE_DOUBLE)
+    return FALSE;
+  *v = json_node_get_double (n);
+  return isfinite (*v);
 }

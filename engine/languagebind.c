@@ -44,15 +44,14 @@ read_config (LanguageBind *lb, JsonObject *cfg, const char *file, GError **error
 static void lb_free (void *impl);
 
 static void *
-lb_load (VlmModel *model, JsonObject *cfg, GError **error)
+lb_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+         GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   LanguageBind *lb = g_new0 (LanguageBind, 1);
-  VlmWeights *w = &model->weights;
   int P = 0;
   if (!read_config (lb, cfg, file, error) ||
       !vlm_json_require_int (cfg, "projection_dim", file, &P, error) ||
-      !vlm_vit_load (&lb->vision, w, "vision_model.", error))
+      !vlm_vit_load (&lb->vision, &vlm_vit_clip_names, w, "vision_model.", error))
     goto fail;
   int Dv = lb->vision.cfg.hidden_size, Dt = lb->text.hidden_size;
   int64_t dt[] = {Dt}, tok[] = {lb->vocab_size, Dt}, pos[] = {lb->max_positions, Dt};
@@ -60,18 +59,20 @@ lb_load (VlmModel *model, JsonObject *cfg, GError **error)
   if (!vlm_weights_linear (w, &lb->visual_projection, FALSE, P, Dv, error, "visual_projection") ||
       !(lb->token_embedding = vlm_weights_f32 (w, error, 2, tok, "text_model.embeddings.token_embedding.weight")) ||
       !(lb->position_embedding = vlm_weights_f32 (w, error, 2, pos, "text_model.embeddings.position_embedding.weight")) ||
-      !(lb->text_layers = vlm_vit_layers_load (&lb->text, w, "text_model.", error)) ||
+      !(lb->text_layers = vlm_vit_layers_load (&lb->text, &vlm_vit_clip_names, w, "text_model.", error)) ||
       !(lb->final_layer_norm_w = vlm_weights_f32 (w, error, 1, dt, "text_model.final_layer_norm.weight")) ||
       !(lb->final_layer_norm_b = vlm_weights_f32 (w, error, 1, dt, "text_model.final_layer_norm.bias")) ||
       !vlm_weights_linear (w, &lb->text_projection, FALSE, P, Dt, error, "text_projection") ||
       !(logit_scale = vlm_weights_f32 (w, error, 0, NULL, "logit_scale")))
     goto fail;
   lb->logit_scale = *logit_scale;
-  model->frames_per_clip = lb->vision.cfg.num_frames;
-  model->processor_section = "image_processor";
-  model->image_size = lb->vision.cfg.image_size;
-  model->vocab_size = lb->vocab_size;
-  model->max_positions = lb->max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = lb->vision.cfg.num_frames,
+    .processor_section = "image_processor",
+    .image_size = lb->vision.cfg.image_size,
+    .vocab_size = lb->vocab_size,
+    .max_positions = lb->max_positions,
+  };
   return lb;
 fail:
   lb_free (lb);
@@ -101,7 +102,7 @@ lb_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError 
   const LanguageBind *lb = model->impl;
   const VlmVitConfig *vc = &lb->vision.cfg, *tc = &lb->text;
   LanguageBindRun *r = g_new0 (LanguageBindRun, 1);
-  int F = model->frames_per_clip;
+  int F = model->info.frames_per_clip;
   size_t rows = (size_t) F * vc->n_tokens, P = lb->visual_projection.n, L = lb->max_positions;
   r->model = model;
   r->lb = lb;
@@ -139,7 +140,7 @@ lb_encode (void *run, const float *pixels, int n_frames, GError **error)
   LanguageBindRun *r = run;
   const VlmVit *vit = &r->lb->vision;
   int D = vit->cfg.hidden_size, N = vit->cfg.n_tokens;
-  g_assert (n_frames == r->model->frames_per_clip);
+  g_assert (n_frames == r->model->info.frames_per_clip);
   vlm_vit_forward (vit, r->ops, &r->arena, pixels, n_frames, vit->cfg.num_layers, FALSE, r->last_hidden_state);
   size_t mark = vlm_arena_mark (&r->arena);
   float *cls = vlm_arena_new (&r->arena, float, (size_t) n_frames * D);
@@ -273,8 +274,15 @@ lb_tag (void *run, float *scores)
   languagebind_scores (r->lb, r->video_embeds, r->label_embeds, r->n_labels, scores);
 }
 
-const float *languagebind_run_last_hidden_state (const LanguageBindRun *run) { return run->last_hidden_state; }
-const float *languagebind_run_video_embeds (const LanguageBindRun *run) { return run->video_embeds; }
+/* After encode: last_hidden_state [F · N, Dv] (before post_layernorm) and
+ * video_embeds [P]. */
+static const float *
+lb_stage (void *run, const char *name)
+{
+  const LanguageBindRun *r = run;
+  const VlmStage stages[] = {{"last_hidden_state", r->last_hidden_state}, {"video_embeds", r->video_embeds}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
 const VlmArch vlm_arch_languagebind_video = {
   .name = "LanguageBindVideo",
@@ -285,4 +293,5 @@ const VlmArch vlm_arch_languagebind_video = {
   .encode = lb_encode,
   .set_labels = lb_set_labels,
   .tag = lb_tag,
+  .stage = lb_stage,
 };

@@ -9,6 +9,7 @@
 #ifndef VLM_LANGUAGEBIND_H
 #define VLM_LANGUAGEBIND_H
 
+#include "arch.h"
 #include "vit.h"
 
 typedef struct {
@@ -27,10 +28,9 @@ typedef struct {
 
 typedef struct LanguageBindRun LanguageBindRun;
 
-/* After encode: the last layer's output of every frame [F · N, Dv] (HF
- * last_hidden_state, before post_layernorm) and the video embedding [P]. */
-const float *languagebind_run_last_hidden_state (const LanguageBindRun *run);
-const float *languagebind_run_video_embeds (const LanguageBindRun *run);
+/* Its stages (VlmArch.stage), after encode: "last_hidden_state", the last
+ * layer's output of every frame [F · N, Dv] (before post_layernorm), and
+ * "video_embeds" [P]. */
 
 /* Text tower for one unpadded sequence of `n` ids → text_embeds [P] (HF
  * text_projection(pooler_output)). Error BAD_ARGUMENT for an id outside the

@@ -17,6 +17,7 @@ struct VlmLlamaRun {
   VlmKvCache cache;             /* max_beams × max_seq rows per layer */
   float *rope_cos, *rope_sin;   /* [max_seq][hd/2]: angle pos · inv_freq[j] */
   float *logits;                /* [max_beams][V] prefill logits */
+  float *embeds;                /* [max_seq][D] a merged prompt's inputs_embeds */
   VlmDecoder decoder;
 };
 
@@ -75,26 +76,37 @@ vlm_llama_config_read (VlmLlamaConfig *c, JsonObject *tc, const char *file, GErr
 
 /* ---------------------------------------------------------------- weights */
 
+const VlmLlamaNames vlm_llama_names = {
+  .embed_tokens = "embed_tokens", .layers = "layers", .norm = "norm",
+  .q_proj = "self_attn.q_proj", .k_proj = "self_attn.k_proj", .v_proj = "self_attn.v_proj",
+  .o_proj = "self_attn.o_proj", .gate_proj = "mlp.gate_proj", .up_proj = "mlp.up_proj",
+  .down_proj = "mlp.down_proj", .input_layernorm = "input_layernorm",
+  .post_attention_layernorm = "post_attention_layernorm",
+};
+
 static gboolean
-load_layer (VlmLlamaLayer *l, const VlmLlamaConfig *c, VlmWeights *w, const char *p, int i, GError **error)
+load_layer (VlmLlamaLayer *l, const VlmLlamaConfig *c, const VlmLlamaNames *n, VlmWeights *w, const char *p, int i,
+            GError **error)
 {
   int D = c->hidden_size, I = c->intermediate_size;
   int qd = c->num_heads * c->head_dim, kvd = c->num_kv_heads * c->head_dim;
   int64_t d[] = {D};
-  return vlm_weights_linear (w, &l->q_proj, c->qkv_bias, qd, D, error, "%slayers.%d.self_attn.q_proj", p, i) &&
-         vlm_weights_linear (w, &l->k_proj, c->qkv_bias, kvd, D, error, "%slayers.%d.self_attn.k_proj", p, i) &&
-         vlm_weights_linear (w, &l->v_proj, c->qkv_bias, kvd, D, error, "%slayers.%d.self_attn.v_proj", p, i) &&
-         vlm_weights_linear (w, &l->o_proj, c->o_bias, D, qd, error, "%slayers.%d.self_attn.o_proj", p, i) &&
-         vlm_weights_linear (w, &l->gate_proj, c->mlp_bias, I, D, error, "%slayers.%d.mlp.gate_proj", p, i) &&
-         vlm_weights_linear (w, &l->up_proj, c->mlp_bias, I, D, error, "%slayers.%d.mlp.up_proj", p, i) &&
-         vlm_weights_linear (w, &l->down_proj, c->mlp_bias, D, I, error, "%slayers.%d.mlp.down_proj", p, i) &&
-         (l->input_layernorm = vlm_weights_f32 (w, error, 1, d, "%slayers.%d.input_layernorm.weight", p, i)) &&
+  const char *L = n->layers, *f = "%s%s.%d.%s";
+  return vlm_weights_linear (w, &l->q_proj, c->qkv_bias, qd, D, error, f, p, L, i, n->q_proj) &&
+         vlm_weights_linear (w, &l->k_proj, c->qkv_bias, kvd, D, error, f, p, L, i, n->k_proj) &&
+         vlm_weights_linear (w, &l->v_proj, c->qkv_bias, kvd, D, error, f, p, L, i, n->v_proj) &&
+         vlm_weights_linear (w, &l->o_proj, c->o_bias, D, qd, error, f, p, L, i, n->o_proj) &&
+         vlm_weights_linear (w, &l->gate_proj, c->mlp_bias, I, D, error, f, p, L, i, n->gate_proj) &&
+         vlm_weights_linear (w, &l->up_proj, c->mlp_bias, I, D, error, f, p, L, i, n->up_proj) &&
+         vlm_weights_linear (w, &l->down_proj, c->mlp_bias, D, I, error, f, p, L, i, n->down_proj) &&
+         (l->input_layernorm = vlm_weights_f32 (w, error, 1, d, "%s%s.%d.%s.weight", p, L, i, n->input_layernorm)) &&
          (l->post_attention_layernorm =
-              vlm_weights_f32 (w, error, 1, d, "%slayers.%d.post_attention_layernorm.weight", p, i));
+              vlm_weights_f32 (w, error, 1, d, "%s%s.%d.%s.weight", p, L, i, n->post_attention_layernorm));
 }
 
 gboolean
-vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *p, const char *lm_head, GError **error)
+vlm_llama_load (VlmLlama *lm, VlmWeights *w, const VlmLlamaNames *n, const char *p, const char *lm_head,
+                GError **error)
 {
   const VlmLlamaConfig *c = &lm->cfg;
   int D = c->hidden_size, V = c->vocab_size;
@@ -102,19 +114,19 @@ vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *p, const char *lm_head,
   /* the head only ever sees a few rows (the beams' last positions); tied
    * or not, the lookup reads embed_tokens as stored, a row at a time */
   const char *head = vlm_weights_has (w, "%s.weight", lm_head) ? lm_head : NULL;
-  g_autofree char *tied = head ? NULL : g_strdup_printf ("%sembed_tokens", p);
+  g_autofree char *tied = head ? NULL : g_strdup_printf ("%s%s", p, n->embed_tokens);
   w->rows = 1;
   gboolean ok = vlm_weights_linear (w, &lm->lm_head, FALSE, V, D, error, "%s", head ? head : tied);
   w->rows = 0;
-  if (!ok || !(lm->embed_tokens = vlm_weights_tensor (w, error, 2, emb, "%sembed_tokens.weight", p)))
+  if (!ok || !(lm->embed_tokens = vlm_weights_tensor (w, error, 2, emb, "%s%s.weight", p, n->embed_tokens)))
     return FALSE;
-  if (!(lm->norm = vlm_weights_f32 (w, error, 1, d, "%snorm.weight", p)))
+  if (!(lm->norm = vlm_weights_f32 (w, error, 1, d, "%s%s.weight", p, n->norm)))
     return FALSE;
   if (!vlm_weights_check_count (w, c->num_layers, "text num_hidden_layers", error))
     return FALSE;
   lm->layers = g_new0 (VlmLlamaLayer, c->num_layers);
   for (int i = 0; i < c->num_layers; i++)
-    if (!load_layer (&lm->layers[i], c, w, p, i, error))
+    if (!load_layer (&lm->layers[i], c, n, w, p, i, error))
       return FALSE;
   return TRUE;
 }
@@ -248,6 +260,32 @@ vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError *
   return r->logits;
 }
 
+const float *
+vlm_llama_prefill_merged (VlmLlamaRun *r, const int *ids, int n, int placeholder, const float *features,
+                          int n_features, int logits_to_keep, GError **error)
+{
+  int D = r->lm->cfg.hidden_size, n_placeholders = 0;
+  if (n < 1 || n > r->max_seq) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
+                 r->max_seq);
+    return NULL;
+  }
+  for (int i = 0; i < n; i++)
+    n_placeholders += ids[i] == placeholder;
+  if (n_placeholders != n_features) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+                 "%d placeholders (id %d) in the prompt, the clip gives %d tokens", n_placeholders, placeholder,
+                 n_features);
+    return NULL;
+  }
+  if (!vlm_llama_embed (r->lm, ids, n, r->embeds, error))
+    return NULL;
+  for (int i = 0, k = 0; i < n; i++)
+    if (ids[i] == placeholder)
+      memcpy (r->embeds + (size_t) i * D, features + (size_t) k++ * D, D * sizeof (float));
+  return vlm_llama_prefill (r, r->embeds, n, logits_to_keep, error);
+}
+
 static gboolean
 llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
@@ -313,6 +351,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   size_t floats = S * hd                                      /* rope tables */
                   + B * c->vocab_size                         /* logits */
                   + B * D                                     /* step input */
+                  + S * D                                     /* merged prompt embeddings */
                   + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
   size_t bytes = floats * sizeof (float) + 32 * 64 +
                  vlm_kv_cache_bytes (c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
@@ -325,6 +364,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   r->rope_cos = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->rope_sin = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);
+  r->embeds = vlm_arena_new (&r->arena, float, S * D);
   rope_tables (c, max_seq, r->rope_cos, r->rope_sin);
   r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder};
   return r;

@@ -9,7 +9,9 @@
 #ifndef VLM_LLAMA_H
 #define VLM_LLAMA_H
 
-#include "model.h"
+#include "generate.h"
+#include "json.h"
+#include "weights.h"
 
 typedef struct {
   int hidden_size, intermediate_size, num_layers, vocab_size;
@@ -45,15 +47,26 @@ typedef struct {
   VlmLinearW lm_head;         /* lm_head.weight [V, D], or embed_tokens when absent (tied) */
 } VlmLlama;
 
+/* The HF keys of a decoder under its prefix: embed_tokens, layers, norm,
+ * and each layer's parts under `layers`.N. */
+typedef struct {
+  const char *embed_tokens, *layers, *norm;
+  const char *q_proj, *k_proj, *v_proj, *o_proj, *gate_proj, *up_proj, *down_proj;
+  const char *input_layernorm, *post_attention_layernorm;
+} VlmLlamaNames;
+
+/* LlamaModel's (and Qwen2Model's): embed_tokens, layers.N.self_attn.q_proj, ... */
+extern const VlmLlamaNames vlm_llama_names;
+
 /* Reads `text_config` (a LlamaConfig or Qwen2Config). BAD_CONFIG naming
  * `file` and the key on missing or unsupported values (e.g. rope scaling). */
 gboolean vlm_llama_config_read (VlmLlamaConfig *cfg, JsonObject *text_config, const char *file,
                                 GError **error);
-/* Loads `prefix`embed_tokens, layers.N.*, norm (prefix e.g.
+/* Loads the tensors `names` gives under `prefix` (e.g.
  * "language_model.model.") and `lm_head` ("language_model.lm_head"; tied to
  * embed_tokens when that tensor is absent). Error naming the tensor. */
-gboolean vlm_llama_load (VlmLlama *lm, VlmWeights *w, const char *prefix, const char *lm_head,
-                         GError **error);
+gboolean vlm_llama_load (VlmLlama *lm, VlmWeights *w, const VlmLlamaNames *names, const char *prefix,
+                         const char *lm_head, GError **error);
 void vlm_llama_clear (VlmLlama *lm);
 
 /* ---------------------------------------------------------------- run */
@@ -76,6 +89,16 @@ gboolean vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, G
  * run, valid until the next call), or NULL + BAD_ARGUMENT if n > max_seq. */
 const float *vlm_llama_prefill (VlmLlamaRun *run, float *x, int n, int logits_to_keep,
                                 GError **error);
+
+/* The decoder-only VLMs' prefill: inputs_embeds = embed_tokens(ids) with
+ * the row of each `placeholder` id replaced, in order, by the next of
+ * `features` [n_features, D] (HF's masked_scatter of the visual tokens),
+ * then vlm_llama_prefill with logits_to_keep. BAD_ARGUMENT for n outside
+ * 1..max_seq, a placeholder count other than n_features, or an id outside
+ * the vocabulary. */
+const float *vlm_llama_prefill_merged (VlmLlamaRun *run, const int *ids, int n, int placeholder,
+                                       const float *features, int n_features, int logits_to_keep,
+                                       GError **error);
 
 /* The run as a decoder for vlm_generate, continuing after the prefill. */
 const VlmDecoder *vlm_llama_decoder (VlmLlamaRun *run);

@@ -9,8 +9,6 @@
  *      and processing_*.py of both (prompt and placeholder expansion) */
 #include "llava.h"
 
-#include <math.h>
-
 /* Both are trained on 8-frame clips; neither config says so. */
 #define CLIP_FRAMES 8
 #define DEFAULT_PROMPT "Describe the video."
@@ -25,9 +23,7 @@ struct LlavaRun {
   VlmOps *ops;
   VlmArena arena;
   VlmLlamaRun *lm;
-  int max_tokens;
   float *video;      /* [n_video_tokens, D] what replaces the placeholders */
-  float *embeds;     /* [max_tokens, D] the prompt's inputs_embeds */
 };
 
 /* ---------------------------------------------------------------- load */
@@ -72,11 +68,11 @@ static void llava_free (void *impl);
  * but the head); save_pretrained in 5 writes the old names without
  * `vision_model.`. Chosen by probing. */
 static void *
-llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GError **error)
+llava_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+            GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
+  const LlavaFlavour *flavour = variant;
   Llava *lv = g_new0 (Llava, 1);
-  VlmWeights *w = &model->weights;
   g_autofree char *tower = NULL;
   lv->flavour = flavour;
   if (!read_config (lv, cfg, file, error))
@@ -90,25 +86,25 @@ llava_load (VlmModel *model, JsonObject *cfg, const LlavaFlavour *flavour, GErro
   tower = g_strdup_printf ("%s%s.%s", root, flavour->tower, vm);
   const char *lm = *root ? "model.language_model." : "language_model.model.";
   const char *lm_head = *root ? "lm_head" : "language_model.lm_head";
-  if (!vlm_vit_load (&lv->tower, w, tower, error) ||
+  if (!vlm_vit_load (&lv->tower, &vlm_vit_clip_names, w, tower, error) ||
       !vlm_weights_linear (w, &lv->projector.linear_1, bias, D, Dv, error, "%smulti_modal_projector.linear_1", root) ||
       !vlm_weights_linear (w, &lv->projector.linear_2, bias, D, D, error, "%smulti_modal_projector.linear_2", root) ||
       (flavour->pool && !(lv->image_newline = vlm_weights_f32 (w, error, 1, d, "%simage_newline", root))) ||
-      !vlm_llama_load (&lv->language_model, w, lm, lm_head, error))
+      !vlm_llama_load (&lv->language_model, w, &vlm_llama_names, lm, lm_head, error))
     goto fail;
-  model->frames_per_clip = CLIP_FRAMES;
-  model->processor_section = "video_processor";
-  model->image_size = lv->tower.cfg.image_size;
-  model->vocab_size = lv->language_model.cfg.vocab_size;
-  model->max_positions = lv->language_model.cfg.max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = CLIP_FRAMES,
+    .processor_section = "video_processor",
+    .image_size = lv->tower.cfg.image_size,
+    .vocab_size = lv->language_model.cfg.vocab_size,
+    .max_positions = lv->language_model.cfg.max_positions,
+  };
   return lv;
 fail:
   llava_free (lv);
   return NULL;
 }
 
-static void *video_llava_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &video_llava, error); }
-static void *onevision_load (VlmModel *m, JsonObject *cfg, GError **error) { return llava_load (m, cfg, &onevision, error); }
 
 static void
 llava_free (void *impl)
@@ -137,8 +133,7 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
   r->model = model;
   r->lv = lv;
   r->ops = ops;
-  r->max_tokens = max_tokens;
-  size_t floats = V * D + (size_t) max_tokens * D     /* video, embeds */
+  size_t floats = V * D                               /* video */
                   + T * Dv + T * D;                   /* encode: tower output, projector output */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&lv->tower, CLIP_FRAMES) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
@@ -147,7 +142,6 @@ llava_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GErr
     return NULL;
   }
   r->video = vlm_arena_new (&r->arena, float, V * D);
-  r->embeds = vlm_arena_new (&r->arena, float, (size_t) max_tokens * D);
   if (!(r->lm = vlm_llama_run_new (&lv->language_model, ops, max_beams, max_tokens, error))) {
     llava_run_free (r);
     return NULL;
@@ -252,31 +246,12 @@ llava_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
   return out;
 }
 
-/* inputs_embeds = embed_tokens(ids) with the placeholder rows replaced, in
- * order, by the video tokens (masked_scatter); then the decoder. */
+/* inputs_embeds with the video tokens in the placeholder rows; then the decoder. */
 const float *
 llava_run_forward (LlavaRun *r, const int *ids, int n, int logits_to_keep, GError **error)
 {
-  const Llava *lv = r->lv;
-  int D = lv->language_model.cfg.hidden_size, n_video = 0;
-  if (n < 1 || n > r->max_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
-                 r->max_tokens);
-    return NULL;
-  }
-  for (int i = 0; i < n; i++)
-    n_video += ids[i] == lv->video_token_index;
-  if (n_video != lv->n_video_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "%d video placeholders in the prompt, the clip has %d tokens",
-                 n_video, lv->n_video_tokens);
-    return NULL;
-  }
-  if (!vlm_llama_embed (&lv->language_model, ids, n, r->embeds, error))
-    return NULL;
-  for (int i = 0, v = 0; i < n; i++)
-    if (ids[i] == lv->video_token_index)
-      memcpy (r->embeds + (size_t) i * D, r->video + (size_t) v++ * D, D * sizeof (float));
-  return vlm_llama_prefill (r->lm, r->embeds, n, logits_to_keep, error);
+  return vlm_llama_prefill_merged (r->lm, ids, n, r->lv->video_token_index, r->video, r->lv->n_video_tokens,
+                                   logits_to_keep, error);
 }
 
 static const float *
@@ -293,28 +268,22 @@ llava_decoder (void *run)
   return vlm_llama_decoder (((LlavaRun *) run)->lm);
 }
 
-const float *llava_run_video_tokens (const LlavaRun *run) { return run->video; }
+/* video_tokens: after encode, what replaces the placeholders [n_video_tokens, D]. */
+static const float *
+llava_stage (void *run, const char *name)
+{
+  const VlmStage stages[] = {{"video_tokens", ((const LlavaRun *) run)->video}};
+  return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
+}
 
-const VlmArch vlm_arch_video_llava = {
-  .name = "VideoLlavaForConditionalGeneration",
-  .load = video_llava_load,
-  .free = llava_free,
-  .run_new = llava_run_new,
-  .run_free = llava_run_free,
-  .encode = llava_encode,
-  .prompt_ids = llava_prompt_ids,
-  .prefill = llava_prefill,
-  .decoder = llava_decoder,
-};
+/* One family, two rows of the registry: the flavour tells them apart. */
+#define LLAVA_ARCH(arch_name, flavour)                                                      \
+  {                                                                                         \
+    .name = arch_name, .variant = flavour, .load = llava_load, .free = llava_free,          \
+    .run_new = llava_run_new, .run_free = llava_run_free, .encode = llava_encode,           \
+    .prompt_ids = llava_prompt_ids, .prefill = llava_prefill, .decoder = llava_decoder,     \
+    .stage = llava_stage,                                                                   \
+  }
 
-const VlmArch vlm_arch_llava_onevision = {
-  .name = "LlavaOnevisionForConditionalGeneration",
-  .load = onevision_load,
-  .free = llava_free,
-  .run_new = llava_run_new,
-  .run_free = llava_run_free,
-  .encode = llava_encode,
-  .prompt_ids = llava_prompt_ids,
-  .prefill = llava_prefill,
-  .decoder = llava_decoder,
-};
+const VlmArch vlm_arch_video_llava = LLAVA_ARCH ("VideoLlavaForConditionalGeneration", &video_llava);
+const VlmArch vlm_arch_llava_onevision = LLAVA_ARCH ("LlavaOnevisionForConditionalGeneration", &onevision);

@@ -12,6 +12,7 @@
 #ifndef VLM_LLAVA_H
 #define VLM_LLAVA_H
 
+#include "arch.h"
 #include "llama.h"
 #include "vit.h"
 
@@ -43,9 +44,8 @@ typedef struct {
 
 typedef struct LlavaRun LlavaRun;
 
-/* Stage access for tests: after encode, the video tokens that replace the
+/* Its stage (VlmArch.stage): "video_tokens", after encode, what replaces the
  * placeholders [n_video_tokens, D] (Video-LLaVA: HF's projector output). */
-const float *llava_run_video_tokens (const LlavaRun *run);
 /* The prefill with HF's logits_to_keep: the prompt `ids` (placeholders
  * expanded) → logits of the last `logits_to_keep` rows [k, V] (k ≤ the run's
  * beams). NULL + error on a bad id or placeholder count. */

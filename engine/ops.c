@@ -1,38 +1,18 @@
 /* ops.c — the public ops API: weight preparation, the VlmOps context, the
- * kernels both backends share (RMSNorm, the attention mask and the
- * attention pipeline), and dispatch to ops_dnnl.c / ops_blas.c. */
-#include "ops_backend.h"
+ * small kernels both backends share (RMSNorm, RoPE), and dispatch to
+ * ops_dnnl.c / ops_blas.c / ops_attention.c. The top of the ops layer. */
+#include "ops.h"
+
+#include "cpu.h"
+#include "ops_attention.h"
+#include "ops_blas.h"
+#include "ops_dnnl.h"
+#include "ops_gemv.h"
+#include "ops_scratch.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-
-/* ------------------------------------------------------------ activations */
-
-static const struct {
-  const char *name;
-  VlmAct act;
-} act_names[] = {
-  { "gelu", VLM_ACT_GELU_ERF },
-  { "gelu_python", VLM_ACT_GELU_ERF },
-  { "gelu_pytorch_tanh", VLM_ACT_GELU_TANH },
-  { "gelu_new", VLM_ACT_GELU_TANH },
-  { "quick_gelu", VLM_ACT_QUICK_GELU },
-  { "silu", VLM_ACT_SILU },
-  { "swish", VLM_ACT_SILU },
-  { "relu", VLM_ACT_RELU },
-};
-
-gboolean
-vlm_act_from_name (const char *name, VlmAct *act)
-{
-  for (size_t i = 0; i < G_N_ELEMENTS (act_names); i++)
-    if (g_strcmp0 (name, act_names[i].name) == 0) {
-      *act = act_names[i].act;
-      return TRUE;
-    }
-  return FALSE;
-}
 
 /* ------------------------------------------------------------ weights */
 
@@ -151,32 +131,14 @@ vlm_ops_describe (VlmBackend backend, VlmDType dtype)
                           "engine's %s kernel", tier);
 }
 
-const VlmKernels *
-vlm_kernels (void)
-{
-  VlmCpuTier t = vlm_cpu_tier ();
-  return t >= VLM_CPU_AVX512 ? &vlm_kernels_avx512 : t == VLM_CPU_AVX2 ? &vlm_kernels_avx2 : &vlm_kernels_generic;
-}
-
-float *
-vlm_scratch_get (VlmScratch *s, size_t n)
-{
-  if (n > s->cap) {
-    /* by half again at least: decode asks for one more key per token */
-    s->cap = MAX (n, s->cap + s->cap / 2);
-    g_aligned_free (s->data);
-    s->data = g_aligned_alloc (s->cap, sizeof (float), 64);
-  }
-  return s->data;
-}
-
-void
-vlm_scratch_clear (VlmScratch *s)
-{
-  g_aligned_free (s->data);
-  s->data = NULL;
-  s->cap = 0;
-}
+struct VlmOps {
+  VlmBackend backend;
+  int n_threads;
+  VlmOpsDnnl *dnnl;     /* oneDNN engine, stream, primitive cache; NULL for BLAS */
+  VlmOpsBlas *blas;     /* the reference backend's state; NULL for oneDNN */
+  VlmAttention *attn;   /* attention's scratch and dtype */
+  VlmScratch hidden;    /* vlm_mlp's hidden activation (f32, or bf16 in its first half) */
+};
 
 VlmOps *
 vlm_ops_new (VlmBackend backend, int n_threads, GError **error)
@@ -188,6 +150,9 @@ vlm_ops_new (VlmBackend backend, int n_threads, GError **error)
     g_free (ops);
     return NULL;
   }
+  if (!ops->dnnl)
+    ops->blas = vlm_blas_new ();
+  ops->attn = vlm_attention_new ();
   return ops;
 }
 
@@ -197,9 +162,8 @@ vlm_ops_free (VlmOps *ops)
   if (!ops)
     return;
   vlm_dnnl_free (ops->dnnl);
-  vlm_scratch_clear (&ops->scores);
-  vlm_scratch_clear (&ops->staging);
-  vlm_scratch_clear (&ops->attn_in);
+  vlm_blas_free (ops->blas);
+  vlm_attention_free (ops->attn);
   vlm_scratch_clear (&ops->hidden);
   g_free (ops);
 }
@@ -207,7 +171,7 @@ vlm_ops_free (VlmOps *ops)
 void
 vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype)
 {
-  ops->attn_bf16 = ops->dnnl && dtype == VLM_DTYPE_BF16 && vlm_cpu_native_bf16 ();
+  vlm_attention_set_bf16 (ops->attn, ops->dnnl && dtype == VLM_DTYPE_BF16 && vlm_cpu_native_bf16 ());
 }
 
 gboolean
@@ -248,7 +212,7 @@ vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y,
   if (ops->dnnl)
     vlm_dnnl_linear (ops->dnnl, lin, x, m, y, act, residual);
   else
-    vlm_blas_linear (ops, lin, x, m, y, act, residual);
+    vlm_blas_linear (ops->blas, lin, x, m, y, act, residual);
 }
 
 void
@@ -264,7 +228,7 @@ vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts
     vlm_dnnl_linear_multi (ops->dnnl, lins, acts, n, x, m, ys);
   else
     for (int i = 0; i < n; i++)
-      vlm_blas_linear (ops, lins[i], x, m, ys[i], acts[i], NULL);
+      vlm_blas_linear (ops->blas, lins[i], x, m, ys[i], acts[i], NULL);
 }
 
 void
@@ -277,8 +241,8 @@ vlm_mlp (VlmOps *ops, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, 
     vlm_dnnl_mlp (ops->dnnl, fc1, act, fc2, x, m, hidden, y, residual);
     return;
   }
-  vlm_blas_linear (ops, fc1, x, m, hidden, act, NULL);
-  vlm_blas_linear (ops, fc2, hidden, m, y, VLM_ACT_NONE, residual);
+  vlm_blas_linear (ops->blas, fc1, x, m, hidden, act, NULL);
+  vlm_blas_linear (ops->blas, fc2, hidden, m, y, VLM_ACT_NONE, residual);
 }
 
 void
@@ -304,7 +268,7 @@ vlm_act (VlmOps *ops, VlmAct act, float *x, size_t n)
   if (ops->dnnl)
     vlm_dnnl_act (ops->dnnl, act, x, n);
   else
-    vlm_blas_act (act, x, n);
+    vlm_act_ref (act, x, n);
 }
 
 void
@@ -335,153 +299,13 @@ vlm_rms_norm (VlmOps *ops, const float *x, int m, int n, const float *weight, fl
   }
 }
 
-/* ------------------------------------------------------------ attention */
-
-/* Sets the scores of keys a query must not see to -inf (see VlmMask): for
- * query row i, keys from max(prefix, q_pos0 + i + 1) on. softmax turns
- * them into exact zeros, as HF's finfo.min additive mask does. */
-static void
-apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
-{
-  if (!mask || !mask->causal)
-    return;
-  for (int h = 0; h < n_heads; h++)
-    for (int i = 0; i < lq; i++) {
-      float *row = scores + ((size_t) h * lq + i) * lk;
-      for (int j = MAX (mask->prefix, mask->q_pos0 + i + 1); j < lk; j++) row[j] = -INFINITY;
-    }
-}
-
-#define ATTN_BLOCK_BYTES (4u << 20)
-
-/* Query row r of kv head g is (i = r / group, head g · group + r % group).
- * Work items are (kv head, block of rows), the blocks sized so that there
- * are items for every thread where the rows allow it; each item does its
- * rows from scores to context, so there is no barrier between stages. */
-static void
-decode_attention_kt (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *kt, const float *v,
-                     const VlmMask *mask, float *scores, float *out)
-{
-  int group = s->n_heads / s->n_kv_heads, hd = s->head_dim, nq = group * s->lq;
-  int nt = vlm_cpu_threads_now (ops->n_threads);   /* the cores others leave */
-  int per_head = (nt + s->n_kv_heads - 1) / s->n_kv_heads;
-  int R = CLAMP ((nq + per_head - 1) / per_head, 1, VLM_DECODE_MAX_ROWS);
-  int n_blocks = (nq + R - 1) / R;
-  const VlmKernels *kernels = vlm_kernels ();
-#pragma omp parallel for num_threads (nt) schedule (dynamic, 1)
-  for (int item = 0; item < s->n_kv_heads * n_blocks; item++) {
-    int g = item / n_blocks, r0 = (item % n_blocks) * R, n = MIN (R, nq - r0);
-    const float *qr[VLM_DECODE_MAX_ROWS];
-    float *sr[VLM_DECODE_MAX_ROWS], *or[VLM_DECODE_MAX_ROWS];
-    int lim[VLM_DECODE_MAX_ROWS];
-    for (int t = 0; t < n; t++) {
-      int i = (r0 + t) / group, h = g * group + (r0 + t) % group;
-      qr[t] = q + (size_t) i * s->ldq + (size_t) h * hd;
-      sr[t] = scores + ((size_t) h * s->lq + i) * s->lk;
-      or[t] = out + (size_t) i * s->ldo + (size_t) h * hd;
-      lim[t] = mask && mask->causal ? MIN (s->lk, MAX (mask->prefix, mask->q_pos0 + i + 1)) : s->lk;
-    }
-    kernels->attend_rows (qr, n, lim, kt + (size_t) g * hd * s->ldk, s->ldk, v + (size_t) g * hd, s->ldv, hd,
-                 s->scale, sr, or);
-  }
-}
-
-/* softmax(q kᵀ · scale + mask) v over all heads, through a scores buffer
- * [n_heads, lq, lk] owned by `ops` (grown on the first larger shape). */
-static void
-attention (VlmOps *ops, const VlmAttnShape *s, const float *q, const float *k, const float *v,
-           const VlmMask *mask, float *out)
-{
-  g_assert (s->n_kv_heads > 0 && s->n_heads % s->n_kv_heads == 0);
-  int lq = s->lq, lk = s->lk, n_heads = s->n_heads;
-  /* oneDNN's full-length queries go in blocks of `rows` (below) */
-  int rows = lq;
-  if (ops->dnnl && lq > VLM_DECODE_MAX_ROWS)
-    rows = MIN (lq, MAX (16, (int) (ATTN_BLOCK_BYTES / ((size_t) n_heads * lk * sizeof (float))) / 16 * 16));
-  float *scores = vlm_scratch_get (&ops->scores, (size_t) n_heads * rows * lk);
-
-  /* Decode-sized queries do not go to oneDNN: their key length grows by
-   * one each token, so oneDNN would JIT new primitives every step
-   * (measured: ~1 s of the first caption), and the work is memory-bound.
-   * Transposed keys with head_dim % 16 == 0 take the kernel above; others
-   * spread the heads over the cores, one single-threaded sgemm each (under
-   * oneDNN, OpenBLAS runs one thread: see vlm_ops_bind_thread). */
-  if (ops->dnnl && lq <= VLM_DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0) {
-    decode_attention_kt (ops, s, q, k, v, mask, scores, out);
-    return;
-  }
-  if (ops->dnnl && lq <= VLM_DECODE_MAX_ROWS) {
-#pragma omp parallel for num_threads (ops->n_threads) schedule (static)
-    for (int h = 0; h < n_heads; h++) {
-      float *sh = scores + (size_t) h * lq * lk;
-      vlm_blas_attn_scores (s, h, h + 1, q, k, scores);
-      apply_mask (sh, 1, lq, lk, mask);
-      vlm_blas_softmax (sh, lq, lk);
-      vlm_blas_attn_context (s, h, h + 1, scores, v, out);
-    }
-    return;
-  }
-  if (!ops->dnnl) {
-    vlm_blas_attn_scores (s, 0, n_heads, q, k, scores);
-    apply_mask (scores, n_heads, lq, lk, mask);
-    vlm_blas_softmax (scores, n_heads * lq, lk);
-    vlm_blas_attn_context (s, 0, n_heads, scores, v, out);
-    return;
-  }
-  /* oneDNN: blocks of query rows whose scores (all heads) fit in about
-   * ATTN_BLOCK_BYTES, so that scores, mask, softmax and context pass over
-   * data in cache; one block of all the scores streamed them through DRAM
-   * four times (GIT's 1182 visual rows: 67 MB a layer, the attention at
-   * 190 GFLOP/s). In bf16, q, k and v are converted once (k and v for all
-   * blocks) and the softmax writes bf16 probabilities: both matmuls then
-   * run at 1.4–1.9 times their f32 speed (GIT's and ViT's shapes). */
-  VlmAttnShape b = *s;
-  const void *kx = k, *vx = v;
-  uint16_t *q16 = NULL;
-  void *probs = scores;   /* the softmax's output, in place unless bf16 */
-  if (ops->attn_bf16) {
-    int kvw = s->n_kv_heads * s->head_dim, qw = n_heads * s->head_dim;
-    /* each part rounded up to 32 halves (64 bytes) */
-    size_t nk = ((size_t) lk * kvw + 31) & ~(size_t) 31, nq = ((size_t) rows * qw + 31) & ~(size_t) 31;
-    uint16_t *k16 = (uint16_t *) vlm_scratch_get (&ops->attn_in, (2 * nk + nq + (size_t) n_heads * rows * lk + 1) / 2);
-    uint16_t *v16 = k16 + nk;
-    q16 = v16 + nk;
-    probs = q16 + nq;
-    if (s->k_t)   /* [kv_heads·head_dim rows][lk], dense */
-      vlm_dnnl_to_bf16 (ops->dnnl, k, kvw, lk, s->ldk, k16);
-    else
-      vlm_dnnl_to_bf16 (ops->dnnl, k, lk, kvw, s->ldk, k16);
-    vlm_dnnl_to_bf16 (ops->dnnl, v, lk, kvw, s->ldv, v16);
-    kx = k16;
-    vx = v16;
-    b.bf16 = TRUE;
-    b.ldk = s->k_t ? lk : kvw;
-    b.ldv = kvw;
-    b.ldq = qw;
-  }
-  for (int i0 = 0; i0 < lq; i0 += rows) {
-    b.lq = MIN (rows, lq - i0);
-    VlmMask bm = mask ? *mask : (VlmMask) { FALSE, 0, 0 };
-    bm.q_pos0 += i0;
-    const void *qx = q + (size_t) i0 * s->ldq;
-    if (b.bf16) {
-      vlm_dnnl_to_bf16 (ops->dnnl, qx, b.lq, b.ldq, s->ldq, q16);
-      qx = q16;
-    }
-    vlm_dnnl_attn_scores (ops->dnnl, &b, qx, kx, scores);
-    apply_mask (scores, n_heads, b.lq, lk, &bm);
-    vlm_dnnl_softmax (ops->dnnl, scores, n_heads * b.lq, lk, probs, b.bf16);
-    vlm_dnnl_attn_context (ops->dnnl, &b, probs, vx, out + (size_t) i0 * s->ldo);
-  }
-}
-
 void
 vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ldk, const float *v,
                int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
                const VlmMask *mask, float *out, int ldo)
 {
   VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldk, ldv, ldo, scale, FALSE };
-  attention (ops, &s, q, k, v, mask, out);
+  vlm_attention_run (ops->attn, ops->dnnl, ops->n_threads, &s, q, k, v, mask, out);
 }
 
 void
@@ -491,7 +315,7 @@ vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, int ldk
 {
   g_assert (ldkt >= lk);
   VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldkt, ldv, ldo, scale, TRUE };
-  attention (ops, &s, q, kt, v, mask, out);
+  vlm_attention_run (ops->attn, ops->dnnl, ops->n_threads, &s, q, kt, v, mask, out);
 }
 
 /* ------------------------------------------------------------ rotary embedding */

@@ -9,38 +9,19 @@
  * All activations are f32, dense, row-major. Weights are prepared once at
  * load (VlmLinearW) and shared read-only between sessions.
  * Nothing here allocates in the steady state: caches and scratch grow only
- * the first time a shape is seen. */
+ * the first time a shape is seen.
+ *
+ * The layer below, by file: ops_types.h (VlmLinearW, VlmMask), ops_act.c
+ * (activations), ops_scratch.c, ops_attention.c (the attention pipeline and
+ * decode's kernel dispatch), the backends ops_blas.c and ops_dnnl.c,
+ * ops_gemv.c (decode's linears), ops_kernels.c (the engine's own kernels,
+ * one table per CPU tier, picked by ops_tier.c). None calls back up here. */
 #ifndef VLM_OPS_H
 #define VLM_OPS_H
 
-#include "tensor.h"
-#include "vlm/vlm.h"
-
-typedef enum {
-  VLM_ACT_NONE,
-  VLM_ACT_GELU_ERF,     /* HF "gelu" */
-  VLM_ACT_GELU_TANH,    /* HF "gelu_pytorch_tanh", "gelu_new" */
-  VLM_ACT_QUICK_GELU,   /* x * sigmoid(1.702 x) */
-  VLM_ACT_SILU,         /* x * sigmoid(x) */
-  VLM_ACT_RELU,
-} VlmAct;
-
-/* HF hidden_act string -> VlmAct; FALSE if unknown. */
-gboolean vlm_act_from_name (const char *name, VlmAct *act);
+#include "ops_types.h"
 
 /* ------------------------------------------------------------ weights */
-
-/* A Linear layer as HF stores it: weight [n, k] row-major (out × in),
- * optional bias [n]. Prepared once at load (dtype conversion, any layout the
- * backend prefers); read-only afterwards and shareable across threads. */
-typedef struct {
-  int n, k;
-  const float *weight;   /* [n, k] f32; NULL once packed from a converted copy */
-  const float *bias;     /* [n] or NULL */
-  void *owned_weight;    /* conversion buffers, freed by vlm_linear_clear */
-  void *owned_bias;
-  void *packed;          /* oneDNN's prepared form (vlm_linear_pack), or NULL */
-} VlmLinearW;
 
 /* From tensors (any of f32/bf16/f16; bias may be NULL). Shapes are checked:
  * error BAD_SHAPE naming `name` otherwise. */
@@ -138,15 +119,6 @@ void vlm_act (VlmOps *ops, VlmAct act, float *x, size_t n);
 
 /* In-place softmax over each of m rows of n values. */
 void vlm_softmax (VlmOps *ops, float *x, int m, int n);
-
-/* Which keys a query sees: query i (absolute position q_pos0 + i) sees
- * key j iff !causal || j < prefix || j <= q_pos0 + i.
- * ViT: {FALSE}. Llama: {TRUE, 0, past}. GIT: {TRUE, n_visual, q_pos0}. */
-typedef struct {
-  gboolean causal;
-  int prefix;
-  int q_pos0;
-} VlmMask;
 
 /* Scaled dot-product attention, all heads.
  * q [lq rows, stride ldq] holding n_heads × head_dim; k, v [lk rows, stride

@@ -2,47 +2,29 @@
  * loops written the way PyTorch defines each op for everything else. It is
  * the path the oneDNN backend is cross-checked against, so it favours
  * obviousness over speed. */
-#include "ops_backend.h"
+#include "ops_blas.h"
+#include "ops_scratch.h"
 
 #include <cblas.h>
 #include <math.h>
 
-/* ------------------------------------------------------------ activations */
+struct VlmOpsBlas {
+  VlmScratch staging;   /* a linear's x·Wᵀ before bias/act/residual */
+};
 
-/* torch.nn.functional.gelu(x, approximate="none") */
-static inline float
-gelu_erf (float x)
+VlmOpsBlas *
+vlm_blas_new (void)
 {
-  return 0.5f * x * (1.0f + erff (x * (float) M_SQRT1_2));
-}
-
-/* torch.nn.functional.gelu(x, approximate="tanh"):
- * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) */
-static inline float
-gelu_tanh (float x)
-{
-  const float k = (float) (M_2_SQRTPI * M_SQRT1_2);  /* sqrt(2/pi) */
-  return 0.5f * x * (1.0f + tanhf (k * (x + 0.044715f * x * x * x)));
-}
-
-/* x · sigmoid(alpha x): SiLU with alpha 1, quick_gelu with 1.702 */
-static inline float
-swish (float x, float alpha)
-{
-  return x / (1.0f + expf (-alpha * x));
+  return g_new0 (VlmOpsBlas, 1);
 }
 
 void
-vlm_blas_act (VlmAct act, float *x, size_t n)
+vlm_blas_free (VlmOpsBlas *b)
 {
-  switch (act) {
-    case VLM_ACT_NONE: break;
-    case VLM_ACT_GELU_ERF: for (size_t i = 0; i < n; i++) x[i] = gelu_erf (x[i]); break;
-    case VLM_ACT_GELU_TANH: for (size_t i = 0; i < n; i++) x[i] = gelu_tanh (x[i]); break;
-    case VLM_ACT_QUICK_GELU: for (size_t i = 0; i < n; i++) x[i] = swish (x[i], 1.702f); break;
-    case VLM_ACT_SILU: for (size_t i = 0; i < n; i++) x[i] = swish (x[i], 1.0f); break;
-    case VLM_ACT_RELU: for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
-  }
+  if (!b)
+    return;
+  vlm_scratch_clear (&b->staging);
+  g_free (b);
 }
 
 /* ------------------------------------------------------------ linear */
@@ -52,12 +34,12 @@ vlm_blas_act (VlmAct act, float *x, size_t n)
  * With a residual the product goes to staging first, because the residual
  * may be y itself and must be read before y is overwritten. */
 void
-vlm_blas_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y,
+vlm_blas_linear (VlmOpsBlas *b, const VlmLinearW *lin, const float *x, int m, float *y,
                  VlmAct act, const float *residual)
 {
   int n = lin->n, k = lin->k;
   g_assert (lin->weight);   /* packed for oneDNN from a converted copy: not here */
-  float *acc = residual ? vlm_scratch_get (&ops->staging, (size_t) m * n) : y;
+  float *acc = residual ? vlm_scratch_get (&b->staging, (size_t) m * n) : y;
 
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, lin->weight, k,
                0.0f, acc, n);
@@ -65,7 +47,7 @@ vlm_blas_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, floa
     float *row = acc + (size_t) i * n;
     if (lin->bias)
       for (int j = 0; j < n; j++) row[j] += lin->bias[j];
-    vlm_blas_act (act, row, n);
+    vlm_act_ref (act, row, n);
     if (residual)
       for (int j = 0; j < n; j++) y[(size_t) i * n + j] = row[j] + residual[(size_t) i * n + j];
   }

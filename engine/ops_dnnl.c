@@ -13,7 +13,11 @@
  * op after it does nothing until the session takes the error
  * (vlm_ops_take_error) and reports it. Descriptor set-up that can only fail
  * on our own invalid arguments stays an assertion. */
-#include "ops_backend.h"
+#include "cpu.h"
+#include "ops_dnnl.h"
+#include "ops_gemv.h"
+#include "ops_kernels.h"
+#include "ops_scratch.h"
 
 #include <dnnl.h>
 #include <dnnl_debug.h>

@@ -15,8 +15,8 @@
  * falls 10–30 % short of here (docs/performance.md); larger m go to
  * oneDNN. The epilogue (bias, activation, residual) is applied per block
  * while it is in cache. */
-#include "ops_backend.h"
 #include "cpu.h"
+#include "ops_gemv.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -101,7 +101,7 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
     float *v = out + r * 64;
     if (o->bias)
       for (int j = 0; j < len; j++) v[j] += o->bias[j0 + j];
-    vlm_blas_act (o->act, v, len);
+    vlm_act_ref (o->act, v, len);
     float *yr = o->y + (size_t) r * n + j0;
     const float *rr = o->residual ? o->residual + (size_t) r * n + j0 : NULL;
     if (rr)

@@ -1,6 +1,6 @@
 /* ops_kernels.c — the engine's own kernels, compiled once per CPU tier
  * (meson builds this file with -mavx512*, with -mavx2 -mfma and with
- * nothing, naming the table VLM_KERNELS_NAME); ops.c picks the table of the
+ * nothing, naming the table VLM_KERNELS_NAME); ops_tier.c picks the table of the
  * tier vlm_cpu_tier() reports, so a DNNL_MAX_CPU_ISA / VLM_MAX_CPU_ISA cap
  * holds for them as for oneDNN. Nothing here is called except through the
  * table: no code of a higher tier can run on a lower one. */

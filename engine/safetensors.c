@@ -123,12 +123,22 @@ check_overlap (const char *file, GPtrArray *list, GHashTable *names, GError **er
   return TRUE;
 }
 
+/* Maps `file` read-only for as long as `st` lives. */
+static GMappedFile *
+map_file (VlmSafetensors *st, const char *file, GError **error)
+{
+  GMappedFile *map = vlm_file_map (file, error);
+  if (map)
+    g_ptr_array_add (st->maps, map);
+  return map;
+}
+
 /* Maps one .safetensors file and adds its tensors to st->entries. */
 static gboolean
 load_file (VlmSafetensors *st, const char *file, GError **error)
 {
   GError *ferr = NULL;
-  GMappedFile *map = vlm_safetensors_map (st, file, error);
+  GMappedFile *map = map_file (st, file, error);
   if (!map)
     return FALSE;
   const uint8_t *base = (const uint8_t *) g_mapped_file_get_contents (map);
@@ -247,6 +257,30 @@ align_tensors (VlmSafetensors *st, GError **error)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- pytorch_model.bin */
+
+/* vlm_torchbin_load's sink: the .bin is the file opened, st->path. */
+static gboolean
+add_tensor (void *data, const char *name, const VlmTensor *tensor, GError **error)
+{
+  VlmSafetensors *st = data;
+  if (g_hash_table_contains (st->entries, name))
+    return BAD ("%s: tensor '%s' appears twice", st->path, name);
+  Entry *e = g_new0 (Entry, 1);
+  e->tensor = *tensor;
+  g_hash_table_insert (st->entries, g_strdup (name), e);
+  return TRUE;
+}
+
+static gboolean
+load_torchbin (VlmSafetensors *st, const char *file, GError **error)
+{
+  GMappedFile *map = vlm_torchbin_load (file, add_tensor, st, error);
+  if (map)
+    g_ptr_array_add (st->maps, map);
+  return map != NULL;
+}
+
 /* ---------------------------------------------------------------- public */
 
 static int
@@ -282,7 +316,7 @@ vlm_safetensors_open (const char *path, GError **error)
   st->copies = g_ptr_array_new_with_free_func (g_free);
   st->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   gboolean ok = g_str_has_suffix (file, ".json")  ? load_index (st, file, error)
-                : g_str_has_suffix (file, ".bin") ? vlm_torchbin_load (st, file, error)
+                : g_str_has_suffix (file, ".bin") ? load_torchbin (st, file, error)
                                                   : load_file (st, file, error);
   if (!ok || !align_tensors (st, error)) {
     vlm_safetensors_free (st);
@@ -355,23 +389,3 @@ vlm_safetensors_path (const VlmSafetensors *st)
   return st->path;
 }
 
-GMappedFile *
-vlm_safetensors_map (VlmSafetensors *st, const char *file, GError **error)
-{
-  GMappedFile *map = vlm_file_map (file, error);
-  if (map)
-    g_ptr_array_add (st->maps, map);
-  return map;
-}
-
-gboolean
-vlm_safetensors_add (VlmSafetensors *st, const char *file, const char *name, const VlmTensor *tensor,
-                     GError **error)
-{
-  if (g_hash_table_contains (st->entries, name))
-    return BAD ("%s: tensor '%s' appears twice", file, name);
-  Entry *e = g_new0 (Entry, 1);
-  e->tensor = *tensor;
-  g_hash_table_insert (st->entries, g_strdup (name), e);
-  return TRUE;
-}

@@ -38,12 +38,4 @@ const char *vlm_safetensors_name (const VlmSafetensors *st, int i);
 /* The path of the file (or index) that was opened, for messages. */
 const char *vlm_safetensors_path (const VlmSafetensors *st);
 
-/* For other weight containers (torchbin.c) while vlm_safetensors_open
- * reads them: maps `file` read-only for as long as `st` lives (NOT_FOUND /
- * IO naming it otherwise); a tensor pointing into it is added under `name`
- * (BAD_HEADER naming `file` if the name is taken). */
-GMappedFile *vlm_safetensors_map (VlmSafetensors *st, const char *file, GError **error);
-gboolean vlm_safetensors_add (VlmSafetensors *st, const char *file, const char *name,
-                              const VlmTensor *tensor, GError **error);
-
 #endif

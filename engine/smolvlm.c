@@ -8,8 +8,6 @@
  *      chat template: the video prompt) */
 #include "smolvlm.h"
 
-#include <math.h>
-
 /* SmolVLM2 samples videos at 1 fps up to 64 frames; 8 one-second frames
  * keep a CPU clip near 8 · image_seq_len tokens. */
 #define CLIP_FRAMES 8
@@ -21,10 +19,9 @@ struct SmolVLMRun {
   VlmOps *ops;
   VlmArena arena;
   VlmLlamaRun *text_model;
-  int max_frames, max_tokens;
+  int max_frames;
   int n_frames;                  /* frames the last encode saw */
   float *image_hidden_states;    /* [n_frames · image_seq_len, D] connector output */
-  float *embeds;                 /* [max_tokens, D] the prompt's inputs_embeds */
 };
 
 /* ---------------------------------------------------------------- load */
@@ -54,24 +51,25 @@ static void smolvlm_free (void *impl);
 /* Hub checkpoints (transformers ≥ 4.50) and transformers 5 share one layout:
  * everything under `model.` but the head. */
 static void *
-smolvlm_load (VlmModel *model, JsonObject *cfg, GError **error)
+smolvlm_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char *file, VlmArchInfo *info,
+              GError **error)
 {
-  g_autofree char *file = g_build_filename (model->dir, "config.json", NULL);
   SmolVLM *sv = g_new0 (SmolVLM, 1);
-  VlmWeights *w = &model->weights;
   if (!read_config (sv, cfg, file, error))
     goto fail;
   int D = sv->text_model.cfg.hidden_size, s = sv->scale_factor;
   int Ds = sv->vision_model.cfg.hidden_size * s * s;
-  if (!vlm_vit_load (&sv->vision_model, w, "model.vision_model.", error) ||
+  if (!vlm_vit_load (&sv->vision_model, &vlm_vit_clip_names, w, "model.vision_model.", error) ||
       !vlm_weights_linear (w, &sv->proj, FALSE, D, Ds, error, "model.connector.modality_projection.proj") ||
-      !vlm_llama_load (&sv->text_model, w, "model.text_model.", "lm_head", error))
+      !vlm_llama_load (&sv->text_model, w, &vlm_llama_names, "model.text_model.", "lm_head", error))
     goto fail;
-  model->frames_per_clip = CLIP_FRAMES;
-  model->processor_section = "video_processor";
-  model->image_size = sv->vision_model.cfg.image_size;
-  model->vocab_size = sv->text_model.cfg.vocab_size;
-  model->max_positions = sv->text_model.cfg.max_positions;
+  *info = (VlmArchInfo) {
+    .frames_per_clip = CLIP_FRAMES,
+    .processor_section = "video_processor",
+    .image_size = sv->vision_model.cfg.image_size,
+    .vocab_size = sv->text_model.cfg.vocab_size,
+    .max_positions = sv->text_model.cfg.max_positions,
+  };
   return sv;
 fail:
   smolvlm_free (sv);
@@ -99,14 +97,13 @@ smolvlm_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GE
 {
   const SmolVLM *sv = model->impl;
   SmolVLMRun *r = g_new0 (SmolVLMRun, 1);
-  size_t F = model->frames_per_clip, D = sv->text_model.cfg.hidden_size;
+  size_t F = model->info.frames_per_clip, D = sv->text_model.cfg.hidden_size;
   size_t T = F * sv->vision_model.cfg.n_tokens, Dv = sv->vision_model.cfg.hidden_size;
   r->sv = sv;
   r->ops = ops;
-  r->max_frames = model->frames_per_clip;
-  r->max_tokens = max_tokens;
-  size_t floats = F * sv->image_seq_len * D + (size_t) max_tokens * D   /* image_hidden_states, embeds */
-                  + 2 * T * Dv;                                         /* encode: tower output, shuffled */
+  r->max_frames = model->info.frames_per_clip;
+  size_t floats = F * sv->image_seq_len * D   /* image_hidden_states */
+                  + 2 * T * Dv;               /* encode: tower output, shuffled */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&sv->vision_model, F) + 8 * 64;
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
@@ -114,7 +111,6 @@ smolvlm_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GE
     return NULL;
   }
   r->image_hidden_states = vlm_arena_new (&r->arena, float, F * sv->image_seq_len * D);
-  r->embeds = vlm_arena_new (&r->arena, float, (size_t) max_tokens * D);
   if (!(r->text_model = vlm_llama_run_new (&sv->text_model, ops, max_beams, max_tokens, error))) {
     smolvlm_run_free (r);
     return NULL;
@@ -174,32 +170,12 @@ smolvlm_encode (void *run, const float *pixels, int n_frames, GError **error)
   return TRUE;
 }
 
-/* inputs_embeds = embed_tokens(ids) with the placeholder rows replaced, in
- * order, by the image tokens (inputs_merger); then the decoder. */
+/* inputs_merger: the image tokens in the placeholder rows; then the decoder. */
 const float *
 smolvlm_run_forward (SmolVLMRun *r, const int *ids, int n, int logits_to_keep, GError **error)
 {
-  const SmolVLM *sv = r->sv;
-  int D = sv->text_model.cfg.hidden_size, n_image = 0;
-  if (n < 1 || n > r->max_tokens) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "a prompt of %d tokens (this session holds 1 to %d)", n,
-                 r->max_tokens);
-    return NULL;
-  }
-  for (int i = 0; i < n; i++)
-    n_image += ids[i] == sv->image_token_id;
-  if (n_image != r->n_frames * sv->image_seq_len) {
-    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "%d <image> placeholders in the prompt, the %d frames give %d tokens", n_image, r->n_frames,
-                 r->n_frames * sv->image_seq_len);
-    return NULL;
-  }
-  if (!vlm_llama_embed (&sv->text_model, ids, n, r->embeds, error))
-    return NULL;
-  for (int i = 0, k = 0; i < n; i++)
-    if (ids[i] == sv->image_token_id)
-      memcpy (r->embeds + (size_t) i * D, r->image_hidden_states + (size_t) k++ * D, D * sizeof (float));
-  return vlm_llama_prefill (r->text_model, r->embeds, n, logits_to_keep, error);
+  return vlm_llama_prefill_merged (r->text_model, ids, n, r->sv->image_token_id, r->image_hidden_states,
+                                   r->n_frames * r->sv->image_seq_len, logits_to_keep, error);
 }
 
 static const float *
@@ -280,7 +256,7 @@ static int *
 smolvlm_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
   const SmolVLM *sv = model->impl;
-  const int frames = model->frames_per_clip;
+  const int frames = model->info.frames_per_clip;
   const double fps = model->processor.video_fps > 0 ? model->processor.video_fps : CLIP_FPS;
   double timestamps[CLIP_FRAMES];
   g_assert (frames <= CLIP_FRAMES);   /* load sets at most CLIP_FRAMES */

@@ -6,6 +6,7 @@
 #ifndef VLM_SMOLVLM_H
 #define VLM_SMOLVLM_H
 
+#include "arch.h"
 #include "llama.h"
 #include "vit.h"
 

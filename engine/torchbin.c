@@ -9,6 +9,7 @@
  *      (_rebuild_tensor_v2, _rebuild_parameter), CPython Lib/pickletools.py
  *      (opcodes), PKWARE APPNOTE.TXT (zip, zip64). */
 #include "torchbin.h"
+#include "file.h"
 
 #define BAD(...) (g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_HEADER, __VA_ARGS__), FALSE)
 #define FAIL(...) (g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_HEADER, __VA_ARGS__), NULL)
@@ -491,7 +492,7 @@ find_prefix (const Zip *z, GError **error)
 }
 
 static gboolean
-load_state_dict (VlmSafetensors *st, Zip *z, GError **error)
+load_state_dict (Zip *z, VlmTorchbinAddFunc add, void *user_data, GError **error)
 {
   g_autofree char *prefix = find_prefix (z, error);
   if (!prefix)
@@ -509,7 +510,7 @@ load_state_dict (VlmSafetensors *st, Zip *z, GError **error)
   for (guint i = 0; ok && i < dict->items->len; i += 2) {
     Value *k = dict->items->pdata[i], *v = dict->items->pdata[i + 1];
     ok = k->kind == V_STR && v->kind == V_TENSOR
-             ? vlm_safetensors_add (st, z->file, k->s, &v->t, error)
+             ? add (user_data, k->s, &v->t, error)
              : BAD ("%s: state dict entry %u is not a named tensor", z->file, i / 2);
   }
   g_ptr_array_free (P.stack, TRUE);
@@ -518,15 +519,17 @@ load_state_dict (VlmSafetensors *st, Zip *z, GError **error)
   return ok;
 }
 
-gboolean
-vlm_torchbin_load (VlmSafetensors *st, const char *file, GError **error)
+GMappedFile *
+vlm_torchbin_load (const char *file, VlmTorchbinAddFunc add, void *user_data, GError **error)
 {
-  GMappedFile *map = vlm_safetensors_map (st, file, error);
+  GMappedFile *map = vlm_file_map (file, error);
   if (!map)
-    return FALSE;
+    return NULL;
   Zip z = {file, (const uint8_t *) g_mapped_file_get_contents (map), g_mapped_file_get_length (map),
            g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free)};
-  gboolean ok = read_zip (&z, error) && load_state_dict (st, &z, error);
+  gboolean ok = read_zip (&z, error) && load_state_dict (&z, add, user_data, error);
   g_hash_table_destroy (z.entries);
-  return ok;
+  if (!ok)
+    g_clear_pointer (&map, g_mapped_file_unref);
+  return map;
 }

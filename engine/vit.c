@@ -94,44 +94,62 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
 
 /* ---------------------------------------------------------------- weights */
 
+const VlmVitNames vlm_vit_clip_names = {
+  .class_embedding = "embeddings.class_embedding",
+  .patch_embedding = "embeddings.patch_embedding",
+  .position_embedding = "embeddings.position_embedding",
+  .pre_layrnorm = "pre_layrnorm",
+  .post_layernorm = "post_layernorm",
+  .layers = "encoder.layers",
+  .proj = {"q_proj", "k_proj", "v_proj", "out_proj"},
+  .self_attn = "self_attn", .layer_norm1 = "layer_norm1", .fc1 = "mlp.fc1", .fc2 = "mlp.fc2",
+  .layer_norm2 = "layer_norm2",
+  .temporal_embedding = "temporal_embedding", .temporal_attn = "temporal_attn",
+  .temporal_layer_norm1 = "temporal_layer_norm1",
+};
+
 static gboolean
-load_attn (VlmVitAttn *a, int D, VlmWeights *w, const char *p, int i, const char *name, GError **error)
+load_attn (VlmVitAttn *a, int D, const VlmVitNames *n, VlmWeights *w, const char *p, int i, const char *name,
+           GError **error)
 {
-  const char *fmt = "%sencoder.layers.%d.%s.%s";
-  return vlm_weights_linear (w, &a->q_proj, TRUE, D, D, error, fmt, p, i, name, "q_proj") &&
-         vlm_weights_linear (w, &a->k_proj, TRUE, D, D, error, fmt, p, i, name, "k_proj") &&
-         vlm_weights_linear (w, &a->v_proj, TRUE, D, D, error, fmt, p, i, name, "v_proj") &&
-         vlm_weights_linear (w, &a->out_proj, TRUE, D, D, error, fmt, p, i, name, "out_proj");
+  const char *fmt = "%s%s.%d.%s.%s";
+  return vlm_weights_linear (w, &a->q_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[0]) &&
+         vlm_weights_linear (w, &a->k_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[1]) &&
+         vlm_weights_linear (w, &a->v_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[2]) &&
+         vlm_weights_linear (w, &a->out_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[3]);
 }
 
 static gboolean
-load_layer (VlmVitLayer *l, const VlmVitConfig *c, VlmWeights *w, const char *p, int i, GError **error)
+load_layer (VlmVitLayer *l, const VlmVitConfig *c, const VlmVitNames *n, VlmWeights *w, const char *p, int i,
+            GError **error)
 {
   int D = c->hidden_size, I = c->intermediate_size;
   int64_t d[] = {D}, temporal[] = {1, c->num_frames, D};
-#define LN(field, name)                                                                        \
-  (l->field##_w = vlm_weights_f32 (w, error, 1, d, "%sencoder.layers.%d.%s.weight", p, i, name)) && \
-  (l->field##_b = vlm_weights_f32 (w, error, 1, d, "%sencoder.layers.%d.%s.bias", p, i, name))
-  if (!(load_attn (&l->self_attn, D, w, p, i, "self_attn", error) &&
-        vlm_weights_linear (w, &l->fc1, TRUE, I, D, error, "%sencoder.layers.%d.mlp.fc1", p, i) &&
-        vlm_weights_linear (w, &l->fc2, TRUE, D, I, error, "%sencoder.layers.%d.mlp.fc2", p, i) &&
-        LN (layer_norm1, "layer_norm1") && LN (layer_norm2, "layer_norm2")))
+  const char *L = n->layers;
+#define LN(field, name)                                                                  \
+  (l->field##_w = vlm_weights_f32 (w, error, 1, d, "%s%s.%d.%s.weight", p, L, i, name)) && \
+  (l->field##_b = vlm_weights_f32 (w, error, 1, d, "%s%s.%d.%s.bias", p, L, i, name))
+  if (!(load_attn (&l->self_attn, D, n, w, p, i, n->self_attn, error) &&
+        vlm_weights_linear (w, &l->fc1, TRUE, I, D, error, "%s%s.%d.%s", p, L, i, n->fc1) &&
+        vlm_weights_linear (w, &l->fc2, TRUE, D, I, error, "%s%s.%d.%s", p, L, i, n->fc2) &&
+        LN (layer_norm1, n->layer_norm1) && LN (layer_norm2, n->layer_norm2)))
     return FALSE;
   return !c->num_frames ||
-         ((l->temporal_embedding = vlm_weights_f32 (w, error, 3, temporal, "%sencoder.layers.%d.temporal_embedding", p, i)) &&
-          load_attn (&l->temporal_attn, D, w, p, i, "temporal_attn", error) &&
-          LN (temporal_layer_norm1, "temporal_layer_norm1"));
+         ((l->temporal_embedding =
+               vlm_weights_f32 (w, error, 3, temporal, "%s%s.%d.%s", p, L, i, n->temporal_embedding)) &&
+          load_attn (&l->temporal_attn, D, n, w, p, i, n->temporal_attn, error) &&
+          LN (temporal_layer_norm1, n->temporal_layer_norm1));
 #undef LN
 }
 
 VlmVitLayer *
-vlm_vit_layers_load (const VlmVitConfig *c, VlmWeights *w, const char *p, GError **error)
+vlm_vit_layers_load (const VlmVitConfig *c, const VlmVitNames *n, VlmWeights *w, const char *p, GError **error)
 {
   if (!vlm_weights_check_count (w, c->num_layers, "vision num_hidden_layers", error))
     return NULL;
   VlmVitLayer *layers = g_new0 (VlmVitLayer, c->num_layers);
   for (int i = 0; i < c->num_layers; i++)
-    if (!load_layer (&layers[i], c, w, p, i, error)) {
+    if (!load_layer (&layers[i], c, n, w, p, i, error)) {
       vlm_vit_layers_free (c, layers);
       return NULL;
     }
@@ -157,38 +175,38 @@ vlm_vit_layers_free (const VlmVitConfig *c, VlmVitLayer *layers)
 }
 
 gboolean
-vlm_vit_load (VlmVit *vit, VlmWeights *w, const char *p, GError **error)
+vlm_vit_load (VlmVit *vit, const VlmVitNames *n, VlmWeights *w, const char *p, GError **error)
 {
   const VlmVitConfig *c = &vit->cfg;
   int D = c->hidden_size, P = c->patch_size;
   int64_t d[] = {D}, conv[] = {D, c->num_channels, P, P}, pos[] = {c->n_tokens, D};
 
   /* A stride-P conv over P×P patches is a Linear over flattened (c, ky, kx). */
-  g_autofree char *conv_name = g_strdup_printf ("%sembeddings.patch_embedding.weight", p);
+  g_autofree char *conv_name = g_strdup_printf ("%s%s.weight", p, n->patch_embedding);
   const VlmTensor *cw = vlm_safetensors_get (w->st, conv_name, 4, conv, error);
   if (!cw)
     return FALSE;
   VlmTensor flat = *cw;
   flat.ndim = 2;
   flat.shape[1] = (int64_t) c->num_channels * P * P;
-  g_autofree char *bias_name = g_strdup_printf ("%sembeddings.patch_embedding.bias", p);
+  g_autofree char *bias_name = g_strdup_printf ("%s%s.bias", p, n->patch_embedding);
   const VlmTensor *cb = c->patch_bias ? vlm_safetensors_get (w->st, bias_name, 1, d, error) : NULL;
   if ((c->patch_bias && !cb) || !vlm_linear_init (&vit->patch_embedding, conv_name, &flat, cb, error))
     return FALSE;
 
   if (c->class_token &&
-      !(vit->class_embedding = vlm_weights_f32 (w, error, 1, d, "%sembeddings.class_embedding", p)))
+      !(vit->class_embedding = vlm_weights_f32 (w, error, 1, d, "%s%s", p, n->class_embedding)))
     return FALSE;
-  if (!(vit->position_embedding = vlm_weights_f32 (w, error, 2, pos, "%sembeddings.position_embedding.weight", p)))
+  if (!(vit->position_embedding = vlm_weights_f32 (w, error, 2, pos, "%s%s.weight", p, n->position_embedding)))
     return FALSE;
   if (c->pre_norm &&
-      !((vit->pre_layrnorm_w = vlm_weights_f32 (w, error, 1, d, "%spre_layrnorm.weight", p)) &&
-        (vit->pre_layrnorm_b = vlm_weights_f32 (w, error, 1, d, "%spre_layrnorm.bias", p))))
+      !((vit->pre_layrnorm_w = vlm_weights_f32 (w, error, 1, d, "%s%s.weight", p, n->pre_layrnorm)) &&
+        (vit->pre_layrnorm_b = vlm_weights_f32 (w, error, 1, d, "%s%s.bias", p, n->pre_layrnorm))))
     return FALSE;
-  if (!((vit->post_layernorm_w = vlm_weights_f32 (w, error, 1, d, "%spost_layernorm.weight", p)) &&
-        (vit->post_layernorm_b = vlm_weights_f32 (w, error, 1, d, "%spost_layernorm.bias", p))))
+  if (!((vit->post_layernorm_w = vlm_weights_f32 (w, error, 1, d, "%s%s.weight", p, n->post_layernorm)) &&
+        (vit->post_layernorm_b = vlm_weights_f32 (w, error, 1, d, "%s%s.bias", p, n->post_layernorm))))
     return FALSE;
-  return (vit->layers = vlm_vit_layers_load (c, w, p, error)) != NULL;
+  return (vit->layers = vlm_vit_layers_load (c, n, w, p, error)) != NULL;
 }
 
 void

@@ -10,7 +10,8 @@
 #ifndef VLM_VIT_H
 #define VLM_VIT_H
 
-#include "model.h"
+#include "json.h"
+#include "weights.h"
 
 typedef struct {
   int hidden_size, intermediate_size, num_heads, num_layers;
@@ -51,12 +52,28 @@ typedef struct {
   VlmVitLayer *layers;               /* [num_layers] */
 } VlmVit;
 
+/* The HF keys of a tower under its prefix (embeddings, norms, layers) and
+ * of each layer's parts under `layers`.N.; a layer's attention is
+ * `self_attn` (or `temporal_attn`) + one of proj. */
+typedef struct {
+  const char *class_embedding, *patch_embedding, *position_embedding, *pre_layrnorm, *post_layernorm;
+  const char *layers;
+  const char *proj[4];                            /* q, k, v, out */
+  const char *self_attn, *layer_norm1, *fc1, *fc2, *layer_norm2;
+  const char *temporal_embedding, *temporal_attn, *temporal_layer_norm1;
+} VlmVitNames;
+
+/* CLIPVisionTransformer's (SigLIP's, GIT's and LanguageBind's towers and
+ * CLIP's text tower use the same). */
+extern const VlmVitNames vlm_vit_clip_names;
+
 /* Reads `vision_config`. class_token/pre_norm/patch_bias: CLIP = TRUE, TRUE,
  * FALSE; SigLIP = FALSE, FALSE, TRUE. `add_time_attn` requires `num_frames`. */
 gboolean vlm_vit_config_read (VlmVitConfig *cfg, JsonObject *vision_config, const char *file,
                               gboolean clip_style, GError **error);
-/* Loads tensors under `prefix` (e.g. "git.image_encoder.vision_model."). */
-gboolean vlm_vit_load (VlmVit *vit, VlmWeights *w, const char *prefix, GError **error);
+/* Loads the tensors `names` gives under `prefix` (e.g.
+ * "git.image_encoder.vision_model."). Error naming the tensor. */
+gboolean vlm_vit_load (VlmVit *vit, const VlmVitNames *names, VlmWeights *w, const char *prefix, GError **error);
 void vlm_vit_clear (VlmVit *vit);
 
 /* Arena bytes vlm_vit_forward needs for `n_frames` frames. */
@@ -77,9 +94,9 @@ void vlm_vit_forward (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const flo
  * `o` (e.g. text_config); the rest of *cfg is zeroed. */
 gboolean vlm_vit_encoder_config_read (VlmVitConfig *cfg, JsonObject *o, const char *file,
                                       const char *default_act, float default_eps, GError **error);
-/* Loads `prefix`encoder.layers.N.* for cfg->num_layers layers (g_free the
+/* Loads `prefix` + names->layers.N.* for cfg->num_layers layers (g_free the
  * array with vlm_vit_layers_free). NULL + error naming the tensor. */
-VlmVitLayer *vlm_vit_layers_load (const VlmVitConfig *cfg, VlmWeights *w, const char *prefix,
+VlmVitLayer *vlm_vit_layers_load (const VlmVitConfig *cfg, const VlmVitNames *names, VlmWeights *w, const char *prefix,
                                   GError **error);
 void vlm_vit_layers_free (const VlmVitConfig *cfg, VlmVitLayer *layers);
 /* One layer in place on x [n_seq · len, D]: sequences of `len` rows attend

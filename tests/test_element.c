@@ -17,6 +17,7 @@
 
 /* The engine itself, for the expected captions. */
 #include "testutil.h"
+#include "synth.h"
 #include "tokenizer.h"
 
 #define RED "a plain red screen"
@@ -892,163 +893,28 @@ GST_END_TEST;
 /* Writes a GIT checkpoint with random weights that is slow on purpose: a
  * ViT of 8 layers, 512 wide, on 224x224 crops (~40 GFLOP a clip), with the
  * test-card tokenizer. Its captions are noise; its speed is real. */
-typedef struct
-{
-  GString *header;
-  GByteArray *data;
-  guint64 rng;
-} Checkpoint;
-
-static void
-add_tensor (Checkpoint * c, const gchar * name, gint n_dims, const gint * dims,
-    gfloat fill)
-{
-  gsize n = 1, i, begin = c->data->len;
-  gint d;
-
-  g_string_append_printf (c->header, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
-      c->header->len > 1 ? "," : "", name);
-  for (d = 0; d < n_dims; d++) {
-    g_string_append_printf (c->header, "%s%d", d ? "," : "", dims[d]);
-    n *= dims[d];
-  }
-  g_byte_array_set_size (c->data, begin + n * 4);
-  for (i = 0; i < n; i++) {
-    gfloat v = fill;
-
-    if (isnan (fill)) {         /* xorshift, uniform in +-0.04 */
-      c->rng ^= c->rng << 13;
-      c->rng ^= c->rng >> 7;
-      c->rng ^= c->rng << 17;
-      v = ((c->rng >> 40) / (gfloat) (1 << 24) - 0.5f) * 0.08f;
-    }
-    memcpy (c->data->data + begin + 4 * i, &v, 4);
-  }
-  g_string_append_printf (c->header, "],\"data_offsets\":[%" G_GSIZE_FORMAT
-      ",%u]}", begin, c->data->len);
-}
-
-#define T1(c, name, a, fill) add_tensor (c, name, 1, (gint[]){a}, fill)
-#define T2(c, name, a, b) add_tensor (c, name, 2, (gint[]){a, b}, NAN)
-
-static void
-add_linear (Checkpoint * c, const gchar * prefix, gint out, gint in)
-{
-  gchar *w = g_strdup_printf ("%s.weight", prefix);
-  gchar *b = g_strdup_printf ("%s.bias", prefix);
-
-  T2 (c, w, out, in);
-  T1 (c, b, out, 0.0f);
-  g_free (w);
-  g_free (b);
-}
-
-static void
-add_norm (Checkpoint * c, const gchar * prefix, gint n)
-{
-  gchar *w = g_strdup_printf ("%s.weight", prefix);
-  gchar *b = g_strdup_printf ("%s.bias", prefix);
-
-  T1 (c, w, n, 1.0f);
-  T1 (c, b, n, 0.0f);
-  g_free (w);
-  g_free (b);
-}
-
 static gchar *
 write_slow_model (void)
 {
   const gint H = 512, I = 2048, LAYERS = 8, IMAGE = 224, PATCH = 16;
   const gint TH = 128, TI = 512, VOCAB = 46, POSITIONS = 32, FRAMES = 4;
-  const gint tokens = (IMAGE / PATCH) * (IMAGE / PATCH) + 1;
+  const SynthGit shape = { "slow", H, I, LAYERS, 8, IMAGE, PATCH, TH, TI, 2, 4,
+    VOCAB, POSITIONS, FRAMES
+  };
   const gchar *copied[] = { "tokenizer.json", "tokenizer_config.json",
     "generation_config.json"
   };
   gchar *dir = g_dir_make_tmp ("vlmcaption-slow-XXXXXX", NULL);
   const gchar *root = g_getenv ("VLM_PROJECT_ROOT");
-  Checkpoint c = { g_string_new ("{"), g_byte_array_new (), 88172645463325252ull };
-  gchar *path, *json, *p;
-  guint64 header_len;
-  FILE *out;
-  gint l, i;
+  SynthCheckpoint c;
+  gchar *path, *json;
+  gint i;
 
-  for (l = 0; l < LAYERS; l++) {
-    const gchar *fmt = "git.image_encoder.vision_model.encoder.layers.%d.%s";
-    const gchar *linears[] = { "self_attn.q_proj", "self_attn.k_proj",
-      "self_attn.v_proj", "self_attn.out_proj"
-    };
-    for (i = 0; i < 4; i++) {
-      p = g_strdup_printf (fmt, l, linears[i]);
-      add_linear (&c, p, H, H);
-      g_free (p);
-    }
-    p = g_strdup_printf (fmt, l, "mlp.fc1");
-    add_linear (&c, p, I, H);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "mlp.fc2");
-    add_linear (&c, p, H, I);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "layer_norm1");
-    add_norm (&c, p, H);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "layer_norm2");
-    add_norm (&c, p, H);
-    g_free (p);
-  }
-  T1 (&c, "git.image_encoder.vision_model.embeddings.class_embedding", H, NAN);
-  add_tensor (&c, "git.image_encoder.vision_model.embeddings.patch_embedding."
-      "weight", 4, (gint[]) {
-      H, 3, PATCH, PATCH}, NAN);
-  T2 (&c, "git.image_encoder.vision_model.embeddings.position_embedding.weight",
-      tokens, H);
-  add_norm (&c, "git.image_encoder.vision_model.pre_layrnorm", H);
-  add_norm (&c, "git.image_encoder.vision_model.post_layernorm", H);
-  for (i = 0; i < FRAMES; i++) {
-    p = g_strdup_printf ("git.img_temporal_embedding.%d", i);
-    add_tensor (&c, p, 3, (gint[]) {
-        1, 1, H}, NAN);
-    g_free (p);
-  }
-  add_linear (&c, "git.visual_projection.visual_projection.0", TH, H);
-  add_norm (&c, "git.visual_projection.visual_projection.1", TH);
-  for (l = 0; l < 2; l++) {
-    const gchar *fmt = "git.encoder.layer.%d.%s";
-    const gchar *linears[] = { "attention.self.query", "attention.self.key",
-      "attention.self.value", "attention.output.dense"
-    };
-    for (i = 0; i < 4; i++) {
-      p = g_strdup_printf (fmt, l, linears[i]);
-      add_linear (&c, p, TH, TH);
-      g_free (p);
-    }
-    p = g_strdup_printf (fmt, l, "intermediate.dense");
-    add_linear (&c, p, TI, TH);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "output.dense");
-    add_linear (&c, p, TH, TI);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "attention.output.LayerNorm");
-    add_norm (&c, p, TH);
-    g_free (p);
-    p = g_strdup_printf (fmt, l, "output.LayerNorm");
-    add_norm (&c, p, TH);
-    g_free (p);
-  }
-  add_norm (&c, "git.embeddings.LayerNorm", TH);
-  T2 (&c, "git.embeddings.position_embeddings.weight", POSITIONS, TH);
-  T2 (&c, "git.embeddings.word_embeddings.weight", VOCAB, TH);
-  add_linear (&c, "output", VOCAB, TH);
-  g_string_append (c.header, ",\"__metadata__\":{\"format\":\"pt\"}}");
-  while (c.header->len % 8)
-    g_string_append_c (c.header, ' ');
-
+  synth_init (&c, FALSE);
+  synth_git_tensors (&c, &shape, -1);
   path = g_build_filename (dir, "model.safetensors", NULL);
-  out = fopen (path, "wb");
-  header_len = GUINT64_TO_LE (c.header->len);
-  fwrite (&header_len, 8, 1, out);
-  fwrite (c.header->str, 1, c.header->len, out);
-  fwrite (c.data->data, 1, c.data->len, out);
-  fclose (out);
+  fail_unless (synth_write (path, &c, NULL));
+  synth_clear (&c);
   g_free (path);
 
   json = g_strdup_printf ("{\"architectures\":[\"GitForCausalLM\"],"
@@ -1093,8 +959,6 @@ write_slow_model (void)
     g_free (contents);
     g_free (from);
   }
-  g_string_free (c.header, TRUE);
-  g_byte_array_unref (c.data);
   return dir;
 }
 

@@ -28,12 +28,12 @@ test_stages (gconstpointer data)
 
   int64_t n_px, n_vis, n_proj, n_logits, n_ids;
   g_autofree float *pixels = vt_tensor_f32 (gold, "pixel_values", &n_px);
-  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  g_assert_true (m->arch->encode (run, pixels, m->info.frames_per_clip, &error));
   g_assert_no_error (error);
   g_autofree float *vis = vt_tensor_f32 (gold, "vision_frame_out", &n_vis);
-  vt_assert_close ("vision_frame_out", git_run_vision_out (run), vis, n_vis, be->tol);
+  vt_assert_close ("vision_frame_out", m->arch->stage (run, "vision_out"), vis, n_vis, be->tol);
   g_autofree float *proj = vt_tensor_f32 (gold, "visual_projection_out", &n_proj);
-  vt_assert_close ("visual_projection_out", git_run_visual_tokens (run), proj, n_proj, be->tol);
+  vt_assert_close ("visual_projection_out", m->arch->stage (run, "visual_tokens"), proj, n_proj, be->tol);
 
   /* logits (1, V + L, vocab): compare the L text rows the prompt produced. */
   g_autofree int *ids = vt_tensor_int (gold, "input_ids", &n_ids);
@@ -45,7 +45,7 @@ test_stages (gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (pos, ==, n_text);
   const float *text_gold = logits + (lt->shape[1] - n_text) * vocab;
-  vt_assert_close ("logits (text rows)", git_run_prompt_logits (run), text_gold, (int64_t) n_text * vocab, be->tol);
+  vt_assert_close ("logits (text rows)", m->arch->stage (run, "prompt_logits"), text_gold, (int64_t) n_text * vocab, be->tol);
 
   m->arch->run_free (run);
   vlm_ops_free (ops);

@@ -146,7 +146,7 @@ pixels_from_frames (VlmModel *m, VlmSafetensors *gold)
   const VlmImageProcessor *p = &m->processor;
   int F, S = p->out_h;
   g_autofree VlmFrame *frames = vt_golden_frames (gold, &F);
-  g_assert_cmpint (F, ==, m->frames_per_clip);
+  g_assert_cmpint (F, ==, m->info.frames_per_clip);
   g_assert_cmpint (p->out_w, ==, S);
   size_t hw = (size_t) S * S;
   float *px = g_new (float, (size_t) F * 3 * hw);
@@ -211,7 +211,7 @@ check_stages (const char *dir, const VtBackend *be)
   vlm_ops_bind_thread (ops);
 
   g_autofree float *px = pixels_from_frames (m, gold);
-  int F = m->frames_per_clip, L = vit->cfg.num_layers;
+  int F = m->info.frames_per_clip, L = vit->cfg.num_layers;
   size_t rows = (size_t) F * vit->cfg.n_tokens;
   VlmArena arena;
   g_assert_true (vlm_arena_init (&arena, vlm_vit_arena_size (vit, F)));
@@ -230,21 +230,21 @@ check_stages (const char *dir, const VtBackend *be)
   g_assert_no_error (error);
   int64_t n_last, n_video, n_text, n_logits;
   g_autofree float *last = vt_tensor_f32 (gold, "last_hidden_state", &n_last);
-  vt_assert_close ("last_hidden_state", languagebind_run_last_hidden_state (run), last, n_last, be->tol);
+  vt_assert_close ("last_hidden_state", m->arch->stage (run, "last_hidden_state"), last, n_last, be->tol);
   g_autofree float *video = vt_tensor_f32 (gold, "video_embeds", &n_video);
-  vt_assert_close ("video_embeds", languagebind_run_video_embeds (run), video, n_video, be->tol);
+  vt_assert_close ("video_embeds", m->arch->stage (run, "video_embeds"), video, n_video, be->tol);
 
   int n_rows;
   g_autofree float *text = text_embeds (run, gold, &n_rows);
   g_autofree float *text_want = vt_tensor_f32 (gold, "text_embeds", &n_text);
   vt_assert_close ("text_embeds", text, text_want, n_text, be->tol);
   g_autofree float *logits = g_new (float, n_rows);
-  languagebind_scores (lb, languagebind_run_video_embeds (run), text, n_rows, logits);
+  languagebind_scores (lb, m->arch->stage (run, "video_embeds"), text, n_rows, logits);
   g_autofree float *logits_want = vt_tensor_f32 (gold, "logits_per_video", &n_logits);
   g_assert_cmpint (n_logits, ==, n_rows);
   vt_assert_close ("logits_per_video", logits, logits_want, n_logits, be->tol);
   float *outputs = g_new (float, n_last + n_rows);
-  memcpy (outputs, languagebind_run_last_hidden_state (run), n_last * sizeof (float));
+  memcpy (outputs, m->arch->stage (run, "last_hidden_state"), n_last * sizeof (float));
   memcpy (outputs + n_last, logits, n_rows * sizeof (float));
 
   m->arch->run_free (run);

@@ -96,7 +96,7 @@ test_pixel_values (gconstpointer data)
   int64_t n_px;
   g_autofree float *want = vt_tensor_f32 (gold, "pixel_values_videos", &n_px);
   size_t plane = (size_t) p->out_h * p->out_w;
-  g_assert_cmpint (n_frames, ==, m->frames_per_clip);
+  g_assert_cmpint (n_frames, ==, m->info.frames_per_clip);
   g_assert_cmpint (n_px, ==, (int64_t) n_frames * 3 * plane);
   g_autofree float *px = g_new (float, n_px);
   g_autofree void *scratch = g_malloc (vlm_image_scratch_size (p, frames[0].width, frames[0].height));
@@ -134,11 +134,11 @@ test_stages (gconstpointer data)
   vlm_ops_bind_thread (ops);
 
   g_autofree float *pixels = vt_tensor_f32 (gold, "pixel_values_videos", &n_px);
-  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  g_assert_true (m->arch->encode (run, pixels, m->info.frames_per_clip, &error));
   g_assert_no_error (error);
   if (c->fx->projector_out) {
     g_autofree float *proj = vt_tensor_f32 (gold, c->fx->projector_out, &n_proj);
-    vt_assert_close (c->fx->projector_out, llava_run_video_tokens (run), proj, n_proj, c->be->tol);
+    vt_assert_close (c->fx->projector_out, m->arch->stage (run, "video_tokens"), proj, n_proj, c->be->tol);
   }
 
   g_autofree float *logits = vt_tensor_f32 (gold, "logits_last4", &n_logits);
@@ -155,7 +155,7 @@ test_stages (gconstpointer data)
   lv->language_model.cfg.rope_bf16 = TRUE;
   run = m->arch->run_new (m, ops, 4, (int) n_ids, &error);
   g_assert_no_error (error);
-  g_assert_true (m->arch->encode (run, pixels, m->frames_per_clip, &error));
+  g_assert_true (m->arch->encode (run, pixels, m->info.frames_per_clip, &error));
   ours = llava_run_forward (run, ids, (int) n_ids, 4, &error);
   g_assert_no_error (error);
   vt_assert_close ("logits_last4", ours, logits, n_logits, c->be->tol);

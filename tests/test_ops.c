@@ -6,7 +6,8 @@
 #include "testutil.h"
 
 #include "ops.h"
-#include "ops_backend.h"
+#include "cpu.h"
+#include "ops_gemv.h"
 
 #include <math.h>
 
@@ -316,7 +317,7 @@ test_gemv_rows (void)
                 float v = blk[i * 64 + j];
                 if (!o) {
                   v += b[j0 + j];
-                  vlm_blas_act (VLM_ACT_GELU_TANH, &v, 1);
+                  vlm_act_ref (VLM_ACT_GELU_TANH, &v, 1);
                   v += res[i * N + j0 + j];
                 }
                 out[i * n + j0 + j] = v;

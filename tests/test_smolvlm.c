@@ -70,7 +70,7 @@ test_logits (gconstpointer data)
   g_autofree float *want = vt_tensor_f32 (t.gold, "logits", &n_logits);
   const float *ours = smolvlm_run_forward (t.run, t.ids, (int) t.n_ids, (int) t.n_ids, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (n_logits, ==, t.n_ids * t.m->vocab_size);
+  g_assert_cmpint (n_logits, ==, t.n_ids * t.m->info.vocab_size);
   vt_assert_close ("logits", ours, want, n_logits, be->tol);
   teardown (&t);
 }
@@ -93,7 +93,7 @@ test_greedy (gconstpointer data)
   gp.max_new_tokens = (int) n_want;
   volatile gint cancel = 0;
   VlmGenInput in = {t.ids, (int) t.n_ids, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &cancel};
-  VlmGenState *gen = vlm_gen_state_new (m->vocab_size, 1, gp.max_new_tokens);
+  VlmGenState *gen = vlm_gen_state_new (m->info.vocab_size, 1, gp.max_new_tokens);
   g_autofree int *out = g_new (int, gp.max_new_tokens);
   int n_out = 0;
   g_assert_true (vlm_generate (gen, m->arch->decoder (t.run), &in, &gp, NULL, NULL, out, &n_out, &error));
@@ -115,8 +115,8 @@ test_bad_inputs (void)
   g_assert_null (smolvlm_run_forward (t.run, no_image, G_N_ELEMENTS (no_image), 1, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
   g_clear_error (&error);
-  g_autofree float *pixels = g_new0 (float, (size_t) (t.m->frames_per_clip + 1) * 3 * 32 * 32);
-  g_assert_false (t.m->arch->encode (t.run, pixels, t.m->frames_per_clip + 1, &error));
+  g_autofree float *pixels = g_new0 (float, (size_t) (t.m->info.frames_per_clip + 1) * 3 * 32 * 32);
+  g_assert_false (t.m->arch->encode (t.run, pixels, t.m->info.frames_per_clip + 1, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
   g_clear_error (&error);
   teardown (&t);
@@ -264,7 +264,7 @@ test_video_processor (void)
   g_assert_cmpint (p->out_w, ==, VT_SMOLVLM2_MAX_IMAGE);
   g_assert_cmpint (p->resample, ==, VLM_RESAMPLE_BICUBIC);
   g_assert_cmpfloat (p->video_fps, ==, VT_SMOLVLM2_FPS);
-  g_assert_cmpint (m->frames_per_clip, ==, VT_SMOLVLM2_MAX_FRAMES);
+  g_assert_cmpint (m->info.frames_per_clip, ==, VT_SMOLVLM2_MAX_FRAMES);
 
   static const struct { int w, h; } sizes[] = { {60, 29}, {29, 60} };
   for (guint k = 0; k < G_N_ELEMENTS (sizes); k++) {
@@ -451,7 +451,7 @@ test_processor_size_mismatch (void)
   set_json_int (dir, "config.json", "vision_config", "image_size", 36);
   m = vlm_model_load (dir, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (m->image_size, ==, 36);
+  g_assert_cmpint (m->info.image_size, ==, 36);
   g_assert_cmpint (m->processor.out_h, ==, 36);
   vlm_model_unref (m);
   vt_remove_folder (dir);

@@ -1,0 +1,105 @@
+/* arch.h — how an architecture plugs into the engine.
+ *
+ * A model is assembled from config.json: an architecture entry (VlmArch, one
+ * row of registry.c's table) loads its parts (tower, projector, decoder)
+ * from the checkpoint and provides per-session run state that encodes a
+ * clip, prefills a prompt and then serves the shared generation loop as a
+ * VlmDecoder. Everything architecture-independent is above it: model.c
+ * (files, tokenizer, image processor, generation defaults) and session.c
+ * (the caption pipeline). */
+#ifndef VLM_ARCH_H
+#define VLM_ARCH_H
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "generate.h"
+#include "image.h"
+#include "json.h"
+#include "tokenizer.h"
+#include "weights.h"
+
+/* ---------------------------------------------------------------- architectures */
+
+typedef struct VlmModel VlmModel;
+
+/* What a loaded architecture tells the model about itself. */
+typedef struct {
+  int frames_per_clip;             /* frames encode() takes */
+  const char *processor_section;   /* "image_processor" / "video_processor" */
+  int image_size;                  /* the vision tower reads image_size² frames */
+  int vocab_size;
+  int max_positions;               /* text positions the decoder can hold (prompt + new) */
+} VlmArchInfo;
+
+typedef struct {
+  const char *name;      /* config.json "architectures"[0] */
+  const void *variant;   /* what tells apart the members of one family (a row each); given to load */
+  /* Reads `config` (from `file`, for messages) + weights into an
+   * arch-private model and fills *info. NULL + error naming the file,
+   * key or tensor otherwise. */
+  void *(*load) (const void *variant, VlmWeights *w, JsonObject *config, const char *file, VlmArchInfo *info,
+                 GError **error);
+  void (*free) (void *impl);
+  /* Per-session run state able to caption a clip with up to `max_beams`
+   * beams and `max_tokens` text tokens (prompt + generated). */
+  void *(*run_new) (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError **error);
+  void (*run_free) (void *run);
+  /* Encodes `n_frames` preprocessed frames [n, 3, H, W] (n == frames_per_clip). */
+  gboolean (*encode) (void *run, const float *pixels, int n_frames, GError **error);
+  /* Builds the prompt ids for user text `prompt` ("" = plain captioning)
+   * into a new array (g_free), count in *n. */
+  int *(*prompt_ids) (VlmModel *model, const char *prompt, int *n, GError **error);
+  /* Runs the prompt through beam 0 after encode; returns the last position's
+   * logits (owned by run) and the cache length in *pos. */
+  const float *(*prefill) (void *run, const int *ids, int n, int *pos, GError **error);
+  /* The run as a decoder for vlm_generate. */
+  const VlmDecoder *(*decoder) (void *run);
+  /* Tag models (those without a decoder): embeds `n` text labels into the
+   * run, where they stay until the next call. */
+  gboolean (*set_labels) (void *run, const char *const *labels, int n, GError **error);
+  /* After encode: the clip's score against each label set last [n]. */
+  void (*tag) (void *run, float *scores);
+  /* The stage hook: the run's intermediate tensor called `name` (as of the
+   * last encode or prefill), for tests comparing stages with HF's goldens;
+   * NULL for a name the architecture does not have. */
+  const float *(*stage) (void *run, const char *name);
+} VlmArch;
+
+/* One named stage of a run (VlmArch.stage). */
+typedef struct {
+  const char *name;
+  const float *data;
+} VlmStage;
+
+/* The data of the stage called `name` among n, or NULL. */
+static inline const float *
+vlm_stage_find (const VlmStage *stages, int n, const char *name)
+{
+  for (int i = 0; i < n; i++)
+    if (strcmp (stages[i].name, name) == 0)
+      return stages[i].data;
+  return NULL;
+}
+
+struct VlmModel {
+  gint ref_count;
+  char *dir, *name, *architecture;
+  VlmModelParams params;
+  const VlmArch *arch;
+  void *impl;
+  VlmWeights weights;
+  VlmTokenizer *tokenizer;
+  VlmImageProcessor processor;
+  VlmGenParams gen_defaults;
+  int eos_ids[8], n_eos, bos_id, pad_id;
+  /* the architecture's, frames_per_clip capped by the processor's video_max_frames */
+  VlmArchInfo info;
+};
+
+/* The architecture config.json names ("architectures"[0]), from the table in
+ * registry.c. UNSUPPORTED_ARCHITECTURE naming `file` and the supported ones,
+ * or BAD_CONFIG without such a list. */
+const VlmArch *vlm_arch_find (JsonObject *config, const char *file, GError **error);
+
+#endif

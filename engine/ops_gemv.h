@@ -1,0 +1,37 @@
+/* ops_gemv.h — decode's linears (ops_gemv.c): a few rows of input
+ * against each weight, streamed once from memory. Internal to the ops. */
+#ifndef VLM_OPS_GEMV_H
+#define VLM_OPS_GEMV_H
+
+#include "ops_kernels.h"
+#include "ops_types.h"
+
+/* Whether the tier runs the blocked bf16 GEMV (vlm_cpu_native_bf16). */
+gboolean vlm_gemv_bf16_supported (void);
+/* One output of vlm_gemv: y[m, n] = act(x · Wᵀ + bias) + residual. W is
+ * bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], zero
+ * padded) when the input is given in bf16 (VlmGemvIn.xb), else HF's rows
+ * [n][ldw], f32 or bf16. bias and residual may be NULL; residual may alias y. */
+typedef struct {
+  const void *w;
+  size_t ldw;
+  gboolean bf16;
+  int n;
+  const float *bias;
+  VlmAct act;
+  const float *residual;
+  float *y;
+} VlmGemvOut;
+/* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
+ * k; kpad a multiple of 32) for blocked weights, else f32 x [m, k]. */
+typedef struct {
+  int m, k, kpad;
+  const uint16_t *xb;
+  const float *x;
+} VlmGemvIn;
+#define VLM_GEMV_MAX_OUTS 4
+/* Every output, their blocks shared out over OpenMP's current thread count
+ * in one parallel region. */
+void vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in);
+
+#endif

@@ -1,0 +1,40 @@
+/* ops_types.h — the types the ops and their backends share: a prepared
+ * Linear, an attention mask and one attention call's geometry. */
+#ifndef VLM_OPS_TYPES_H
+#define VLM_OPS_TYPES_H
+
+#include "ops_act.h"
+#include "tensor.h"
+#include "vlm/vlm.h"
+
+/* A Linear layer as HF stores it: weight [n, k] row-major (out × in),
+ * optional bias [n]. Prepared once at load (dtype conversion, any layout the
+ * backend prefers); read-only afterwards and shareable across threads. */
+typedef struct {
+  int n, k;
+  const float *weight;   /* [n, k] f32; NULL once packed from a converted copy */
+  const float *bias;     /* [n] or NULL */
+  void *owned_weight;    /* conversion buffers, freed by vlm_linear_clear */
+  void *owned_bias;
+  void *packed;          /* oneDNN's prepared form (vlm_linear_pack), or NULL */
+} VlmLinearW;
+
+/* Which keys a query sees: query i (absolute position q_pos0 + i) sees
+ * key j iff !causal || j < prefix || j <= q_pos0 + i.
+ * ViT: {FALSE}. Llama: {TRUE, 0, past}. GIT: {TRUE, n_visual, q_pos0}. */
+typedef struct {
+  gboolean causal;
+  int prefix;
+  int q_pos0;
+} VlmMask;
+
+/* One attention call's geometry (see vlm_attention). Internal to the ops. */
+typedef struct {
+  int lq, lk, n_heads, n_kv_heads, head_dim;
+  int ldq, ldk, ldv, ldo;
+  float scale;
+  gboolean k_t;   /* keys transposed (vlm_attention_kt): ldk is the stride of a dim */
+  gboolean bf16;  /* oneDNN: q, k, v and the probabilities in bf16 (scores and out f32) */
+} VlmAttnShape;
+
+#endif

@@ -1,0 +1,163 @@
+/* bench.h — what vlm-bench's files share: the run's options, the result
+ * types, and each file's functions. vlm-bench.c holds the options, the
+ * statistics, the model runs and main; bench_presets.c what is measured;
+ * bench_limits.c the machine's limits; bench_report.c the report. The
+ * engine is seen through vlm.h and probe.h only. */
+#ifndef VLM_BENCH_H
+#define VLM_BENCH_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "probe.h"
+#include "synth.h"
+#include "vlm/vlm.h"
+
+/* the presets besides GIT's (bench_presets.c) */
+#define LB_PRESET "languagebind-video"
+#define OV_PRESET "llava-onevision-0.5b"
+
+/* ---- options (vlm-bench.c) */
+extern char *preset_name, *out_dir, *backend_name, *json_path, *precision_name;
+extern VlmPrecision precision;
+extern int n_runs, n_warmup, n_threads, max_new_tokens;
+extern gboolean quick, skip_limits;
+extern int n_busy;   /* --busy: spinning processes started beside the runs */
+
+#define MIB (1024.0 * 1024.0)
+
+typedef SynthGit GitPreset;
+
+enum { PAD_ID = 0, UNK_ID = 100, CLS_ID = 101, SEP_ID = 102, MASK_ID = 103 };
+
+typedef struct {
+  double median, min, max;
+} Stats;
+
+/* Other processes share this 2-core machine (compilers, tests): how many
+ * cores they took while a phase ran tells whether its numbers are clean.
+ * Machine busy time from /proc/stat (steal included: a VM's lost time)
+ * minus this process's own CPU time, over the wall time. */
+typedef struct {
+  gint64 wall_us;
+  double busy_s, self_s;
+} CpuMark;
+
+typedef struct {
+  const char *backend;
+  const char *dtype;      /* what the matmuls ran in: "f32" or "bf16" */
+  double load_ms, peak_rss_mib;
+  double other_cores;     /* other processes' largest CPU use during a kept run */
+  int n_disturbed;        /* timed runs kept although others took > MAX_OTHER_CORES */
+  int n_tokens;
+  char *text;
+  Stats preprocess, vision, prefill, decode, total;
+  Stats vision_one_layer; /* vision_ms of the one-text-layer variant */
+  gboolean has_one_layer;
+  double *decode_runs;    /* [n_runs] each kept run's decode ms */
+  double *probe_runs;     /* [n_runs] the GEMV probe's GB/s just before it; NULL without a probe */
+} ModelResult;
+
+typedef struct {
+  double matmul_f32, matmul_bf16, matmul_u8s8;   /* GFLOP/s, oneDNN 1182×768×3072; 0 = unavailable */
+  char *impl_f32, *impl_bf16, *impl_u8s8;
+  double sgemm;                                   /* GFLOP/s, OpenBLAS 2048³ */
+  double gemv_f32_blas, gemv_f32_dnnl, gemv_bf16; /* GB/s of weights read */
+  double gemv_bf16_dnnl, gemv_bf16_engine;        /* gemv_bf16 is the better of these */
+  double gemv_f32_engine;                         /* the engine's own f32 linear at m = 1 */
+  char *impl_gemv_f32, *impl_gemv_bf16;
+  double gemv_f32;                                /* the better f32 library */
+  double other_cores;                             /* other processes' largest CPU use while measured */
+} Limits;
+
+enum { LIM_M = 1182, LIM_K = 768, LIM_N = 3072, SGEMM_N = 2048, GEMV_ROUNDS = 3 };
+
+typedef void (*BenchFunc) (void *data, int iteration);
+
+typedef struct {
+  const GitPreset *p;
+  double tower_gflop, projection_gflop, visual_kv_gflop, encode_gflop;
+  int n_tokens;           /* generated per caption, for the KV a step reads */
+} Work;
+
+/* Derived numbers of one backend against its limits: the matmul peak of the
+ * library and dtype it uses, and the GEMV bandwidth of that dtype for decode. */
+typedef struct {
+  double tower_ms, tower_gflops, encode_gflops, step_ms, token_ms, step_mb, decode_gbps, bound_ms;
+  double peak, gemv, r_tower, r_encode, r_decode, r_e2e;
+  Stats r_decode_paired;   /* per run, against the GEMV probe of its minute */
+  const char *peak_name, *gemv_name;
+} Derived;
+
+/* A run during which other processes took more than this is repeated. */
+#define MAX_OTHER_CORES (0.1 + n_busy)   /* --busy N adds the N cores its own spinners take */
+
+/* ---- the engine's linear at m = 1 on a GEMV_ROWS × GEMV_COLS weight packed
+ * as a model's are (probe.h), in precision prec, cycling through copies
+ * that exceed the caches: the engine's GEMV from DRAM. */
+enum { GEMV_ROWS = 11008, GEMV_COLS = 4096 };
+
+typedef VlmGemvProbe EngineGemv;
+
+/* ---- files written into a temp dir, removed at exit (bench_presets.c) */
+extern GPtrArray *written;
+/* ---- the GEMV probe and the limits' load (bench_limits.c) */
+extern EngineGemv *probe;
+extern double limits_others;
+
+/* ---- vlm-bench.c */
+void progress (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+Stats stats_of (const double *v, int n);
+void peak_rss_reset (void);
+double peak_rss_mib (void);
+CpuMark cpu_mark (void);
+double other_cores_since (CpuMark a);
+void wait_quiet (void);
+Stats paired_decode_ratio (const ModelResult *m, double step_mb, int steps);
+VlmFrame *make_frames (int n, int w, int h, guint8 **pixels);
+gboolean run_captions (VlmSession *s, const VlmFrame *frames, int n_frames, const VlmGenParams *gp, const char *label, double *ms[5], double *probe_runs, int *n_tokens, char **text, int *n_disturbed, double *max_others, GError **error);
+const char *dtype_name (const VlmModel *model);
+gboolean measure_model (const char *dir, VlmBackend backend, gboolean one_layer, ModelResult *res, GError **error);
+double loadavg (void);
+int fail (const char *what, GError *error);
+const char *begin_run (double load_before, char **tmp);
+int measure_backends (const char *dir, const char *one_layer_dir, ModelResult *models, GError **error);
+
+/* ---- bench_presets.c */
+const GitPreset *find_preset (const char *name);
+int lb_main (void);
+int ov_main (void);
+gboolean write_checkpoint (const char *dir, const GitPreset *p, GError **error);
+gboolean write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **error);
+void remove_written (const char *tmp_dir);
+double vision_tower_flops (const GitPreset *p);
+double visual_projection_flops (const GitPreset *p);
+double visual_kv_flops (const GitPreset *p);
+double visual_layer_flops (const GitPreset *p, gboolean kv_only);
+double decode_step_bytes (const GitPreset *p, int n_tokens, int weight_bytes);
+
+/* ---- bench_limits.c */
+void probe_open (void);
+double probe_mib (void);
+double probe_gbps (void);
+void probe_close (void);
+double gflops (double flop, double seconds);
+void measure_limits (Limits *l);
+
+/* ---- bench_report.c */
+void print_paired (Stats r);
+double ratio (double value, double limit);
+Derived derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits);
+void print_stats (const char *what, Stats s, const char *extra);
+void print_model (const ModelResult *m, const Work *w, const Derived *d);
+void print_limits (const Limits *l);
+void json_stats (JsonBuilder *b, const char *key, Stats s);
+void json_num (JsonBuilder *b, const char *key, double v);
+void json_int (JsonBuilder *b, const char *key, gint64 v);
+void json_str (JsonBuilder *b, const char *key, const char *v);
+void json_limits (JsonBuilder *b, const Limits *l);
+JsonBuilder *json_begin (const char *preset, int frames, double load_before);
+gboolean json_finish (JsonBuilder *b, const char *path, GError **error);
+gboolean write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived, const Limits *l, gboolean have_limits, double load_before, GError **error);
+
+#endif

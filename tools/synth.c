@@ -1,0 +1,207 @@
+/* synth.c — synthetic checkpoints (synth.h). */
+#include "synth.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* splitmix64: a fixed seed gives the same checkpoint on every machine. */
+static guint64 rng_state = 0x5eed5eedULL;
+
+float
+synth_uniform (void)   /* [-1, 1) */
+{
+  guint64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return (float) ((z >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+const char *
+synth_name (SynthCheckpoint *c, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *s = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  return g_string_chunk_insert (c->names, s);
+}
+
+SynthTensor *
+synth_tensor (SynthCheckpoint *c, const char *name, SynthInit init, int ndim, int64_t d0, int64_t d1, int64_t d2,
+            int64_t d3)
+{
+  SynthTensor t = {name, ndim, {d0, d1, d2, d3}, init, -1, 0};
+  g_array_append_val (c->specs, t);
+  return &g_array_index (c->specs, SynthTensor, c->specs->len - 1);
+}
+
+void
+synth_linear (SynthCheckpoint *c, const char *prefix, int n, int k)
+{
+  synth_tensor (c, synth_name (c, "%s.weight", prefix), SYNTH_WEIGHT, 2, n, k, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.bias", prefix), SYNTH_WEIGHT, 1, n, 0, 0, 0);
+}
+
+void
+synth_layer_norm (SynthCheckpoint *c, const char *prefix, int d)
+{
+  synth_tensor (c, synth_name (c, "%s.weight", prefix), SYNTH_NORM_GAIN, 1, d, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.bias", prefix), SYNTH_WEIGHT, 1, d, 0, 0, 0);
+}
+
+/* Every tensor GitForCausalLM's state dict holds, under the Hub's names. */
+void
+synth_git_tensors (SynthCheckpoint *c, const SynthGit *p, int pin_id)
+{
+  const char *vm = "git.image_encoder.vision_model";
+  int Dv = p->vision_hidden, D = p->hidden, P = p->patch_size;
+  synth_tensor (c, synth_name (c, "%s.embeddings.class_embedding", vm), SYNTH_WEIGHT, 1, Dv, 0, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.embeddings.patch_embedding.weight", vm), SYNTH_WEIGHT, 4, Dv, 3, P, P);
+  synth_tensor (c, synth_name (c, "%s.embeddings.position_embedding.weight", vm), SYNTH_WEIGHT, 2, (p->image_size / p->patch_size) * (p->image_size / p->patch_size) + 1, Dv, 0, 0);
+  synth_layer_norm (c, synth_name (c, "%s.pre_layrnorm", vm), Dv);
+  for (int i = 0; i < p->vision_layers; i++) {
+    const char *l = synth_name (c, "%s.encoder.layers.%d", vm, i);
+    synth_linear (c, synth_name (c, "%s.self_attn.q_proj", l), Dv, Dv);
+    synth_linear (c, synth_name (c, "%s.self_attn.k_proj", l), Dv, Dv);
+    synth_linear (c, synth_name (c, "%s.self_attn.v_proj", l), Dv, Dv);
+    synth_linear (c, synth_name (c, "%s.self_attn.out_proj", l), Dv, Dv);
+    synth_layer_norm (c, synth_name (c, "%s.layer_norm1", l), Dv);
+    synth_linear (c, synth_name (c, "%s.mlp.fc1", l), p->vision_intermediate, Dv);
+    synth_linear (c, synth_name (c, "%s.mlp.fc2", l), Dv, p->vision_intermediate);
+    synth_layer_norm (c, synth_name (c, "%s.layer_norm2", l), Dv);
+  }
+  synth_layer_norm (c, synth_name (c, "%s.post_layernorm", vm), Dv);
+  for (int i = 0; i < p->frames; i++)   /* sic: the Hub's spelling */
+    synth_tensor (c, synth_name (c, "git.img_temperal_embedding.%d", i), SYNTH_WEIGHT, 3, 1, 1, Dv, 0);
+  synth_linear (c, "git.visual_projection.visual_projection.0", D, Dv);
+  synth_layer_norm (c, "git.visual_projection.visual_projection.1", D);
+  synth_tensor (c, "git.embeddings.word_embeddings.weight", SYNTH_WEIGHT, 2, p->vocab, D, 0, 0);
+  synth_tensor (c, "git.embeddings.position_embeddings.weight", SYNTH_WEIGHT, 2, p->max_positions, D, 0, 0);
+  synth_layer_norm (c, "git.embeddings.LayerNorm", D);
+  for (int i = 0; i < p->layers; i++) {
+    const char *l = synth_name (c, "git.encoder.layer.%d", i);
+    synth_linear (c, synth_name (c, "%s.attention.self.query", l), D, D);
+    synth_linear (c, synth_name (c, "%s.attention.self.key", l), D, D);
+    synth_linear (c, synth_name (c, "%s.attention.self.value", l), D, D);
+    synth_linear (c, synth_name (c, "%s.attention.output.dense", l), D, D);
+    synth_layer_norm (c, synth_name (c, "%s.attention.output.LayerNorm", l), D);
+    synth_linear (c, synth_name (c, "%s.intermediate.dense", l), p->intermediate, D);
+    synth_linear (c, synth_name (c, "%s.output.dense", l), D, p->intermediate);
+    synth_layer_norm (c, synth_name (c, "%s.output.LayerNorm", l), D);
+  }
+  synth_linear (c, "output", p->vocab, D);
+  /* Random weights would pick [SEP] early now and then and end the caption;
+   * a large negative bias on pin_id makes every caption max_new_tokens
+   * long, so runs are comparable (a decode step costs the same whatever the
+   * token). */
+  if (pin_id >= 0) {
+    SynthTensor *bias = &g_array_index (c->specs, SynthTensor, c->specs->len - 1);
+    bias->pinned = pin_id;
+    bias->pinned_value = -100.0f;
+  }
+}
+
+int64_t
+synth_numel (const SynthTensor *t)
+{
+  int64_t n = 1;
+  for (int i = 0; i < t->ndim; i++)
+    n *= t->shape[i];
+  return n;
+}
+
+/* The safetensors header: {"name": {"dtype", "shape", "data_offsets"}, ...},
+ * padded with spaces so the data starts 8-byte aligned. */
+static GString *
+safetensors_header (const SynthCheckpoint *c, guint64 *data_bytes)
+{
+  GString *h = g_string_new ("{\"__metadata__\":{\"format\":\"pt\"}");
+  guint64 off = 0;
+  for (guint i = 0; i < c->specs->len; i++) {
+    const SynthTensor *t = &g_array_index (c->specs, SynthTensor, i);
+    guint64 bytes = (guint64) synth_numel (t) * (c->bf16 ? 2 : 4);
+    g_string_append_printf (h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, c->bf16 ? "BF16" : "F32");
+    for (int d = 0; d < t->ndim; d++)
+      g_string_append_printf (h, "%s%" G_GINT64_FORMAT, d ? "," : "", t->shape[d]);
+    g_string_append_printf (h, "],\"data_offsets\":[%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "]}", off, off + bytes);
+    off += bytes;
+  }
+  g_string_append_c (h, '}');
+  while ((8 + h->len) % 8)
+    g_string_append_c (h, ' ');
+  *data_bytes = off;
+  return h;
+}
+
+/* Streams one tensor's values in chunks, so writing 700 MB needs 4 MB. */
+static gboolean
+write_tensor (FILE *f, const SynthTensor *t, gboolean bf16, float *buf, size_t cap)
+{
+  const float amp = 0.02f * sqrtf (3.0f);   /* uniform(-a, a) has std a/√3 */
+  int64_t n = synth_numel (t);
+  for (int64_t done = 0; done < n;) {
+    size_t k = (size_t) MIN ((int64_t) cap, n - done);
+    for (size_t i = 0; i < k; i++)
+      buf[i] = (t->init == SYNTH_NORM_GAIN ? 1.0f : 0.0f) + amp * synth_uniform ();
+    if (t->pinned >= done && t->pinned < done + (int64_t) k)
+      buf[t->pinned - done] = t->pinned_value;
+    if (bf16) {   /* in place, forwards: halfword i lies within floats 0..i, already read */
+      guint16 *h = (guint16 *) buf;
+      for (size_t i = 0; i < k; i++) {
+        guint32 u;
+        memcpy (&u, &buf[i], 4);
+        h[i] = (guint16) ((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+      }
+    }
+    if (fwrite (buf, bf16 ? 2 : sizeof (float), k, f) != k)
+      return FALSE;
+    done += k;
+  }
+  return TRUE;
+}
+
+gboolean
+synth_write (const char *path, const SynthCheckpoint *c, GError **error)
+{
+  guint64 data_bytes;
+  g_autoptr (GString) header = safetensors_header (c, &data_bytes);
+  FILE *f = fopen (path, "wb");
+  if (!f) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path, g_strerror (errno));
+    return FALSE;
+  }
+  guint8 len[8];
+  for (int i = 0; i < 8; i++)   /* little-endian u64 */
+    len[i] = (guint8) ((guint64) header->len >> (8 * i));
+  size_t cap = 1 << 20;
+  float *buf = g_new (float, cap);
+  gboolean ok = fwrite (len, 1, 8, f) == 8 && fwrite (header->str, 1, header->len, f) == header->len;
+  for (guint i = 0; ok && i < c->specs->len; i++)
+    ok = write_tensor (f, &g_array_index (c->specs, SynthTensor, i), c->bf16, buf, cap);
+  g_free (buf);
+  if (fclose (f) != 0)
+    ok = FALSE;
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "%s: write failed (%" G_GUINT64_FORMAT " MiB needed)",
+                 path, data_bytes >> 20);
+  return ok;
+}
+
+void
+synth_init (SynthCheckpoint *c, gboolean bf16)
+{
+  c->specs = g_array_new (FALSE, FALSE, sizeof (SynthTensor));
+  c->names = g_string_chunk_new (4096);
+  c->bf16 = bf16;
+}
+
+void
+synth_clear (SynthCheckpoint *c)
+{
+  g_array_free (c->specs, TRUE);
+  g_string_chunk_free (c->names);
+  memset (c, 0, sizeof *c);
+}

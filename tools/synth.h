@@ -1,0 +1,63 @@
+/* synth.h — synthetic checkpoints for benchmarks and tests: tensors under
+ * their HF names filled with seeded random values, written as a
+ * model.safetensors any loader reads. For models whose speed is real and
+ * whose outputs do not matter. One writer, shared by tools/vlm-bench and
+ * tests/test_element.c; it uses GLib only, not the engine. */
+#ifndef VLM_SYNTH_H
+#define VLM_SYNTH_H
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef enum {
+  SYNTH_WEIGHT,     /* HF initializer_range 0.02, as a uniform of that std */
+  SYNTH_NORM_GAIN,  /* LayerNorm weight ≈ 1 */
+} SynthInit;
+
+typedef struct {
+  const char *name;
+  int ndim;
+  int64_t shape[4];
+  SynthInit init;
+  int64_t pinned;      /* element set to pinned_value, or -1 */
+  float pinned_value;
+} SynthTensor;
+
+typedef struct {
+  GArray *specs;       /* SynthTensor */
+  GStringChunk *names;
+  gboolean bf16;       /* every tensor stored as BF16 (round to nearest even), else F32 */
+} SynthCheckpoint;
+
+
+/* A GIT checkpoint's shape: what config.json says, nothing more. */
+typedef struct {
+  const char *name;
+  int vision_hidden, vision_intermediate, vision_layers, vision_heads, image_size, patch_size;
+  int hidden, intermediate, layers, heads, vocab, max_positions, frames;
+} SynthGit;
+
+/* An empty checkpoint (bf16: every tensor stored as BF16, else F32), and
+ * its release. */
+void synth_init (SynthCheckpoint *c, gboolean bf16);
+void synth_clear (SynthCheckpoint *c);
+/* Uniform in [-1, 1) from a fixed seed: the same values on every machine. */
+float synth_uniform (void);
+/* printf-style name kept as long as c. */
+const char *synth_name (SynthCheckpoint *c, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+/* Adds a tensor of ndim (≤ 4) dimensions d0..; the pointer is valid until the next add. */
+SynthTensor *synth_tensor (SynthCheckpoint *c, const char *name, SynthInit init, int ndim, int64_t d0, int64_t d1,
+                           int64_t d2, int64_t d3);
+/* PREFIX.weight [n, k] and PREFIX.bias [n]. */
+void synth_linear (SynthCheckpoint *c, const char *prefix, int n, int k);
+/* PREFIX.weight [d] (≈ 1) and PREFIX.bias [d]. */
+void synth_layer_norm (SynthCheckpoint *c, const char *prefix, int d);
+/* Every tensor GitForCausalLM's state dict holds, under the Hub's names;
+ * pin_id ≥ 0: that token's output bias is -100 (never generated). */
+void synth_git_tensors (SynthCheckpoint *c, const SynthGit *p, int pin_id);
+int64_t synth_numel (const SynthTensor *t);
+/* Streams every tensor to `path` (4 MB of buffer whatever the size).
+ * G_FILE_ERROR naming `path` otherwise. */
+gboolean synth_write (const char *path, const SynthCheckpoint *c, GError **error);
+
+#endif
