@@ -12,6 +12,7 @@
 #include "generate.h"
 
 #include <json-glib/json-glib.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -871,7 +872,7 @@ static gboolean
 in_range (const VlmGenKey *key, double v)
 {
   return !isnan (v) && (key->lo_open ? v > key->lo : v >= key->lo) && v <= key->hi
-         && (key->type != KEY_FLOAT || isfinite (v));
+         && (key->type != KEY_FLOAT || (isfinite (v) && fabs (v) <= FLT_MAX));   /* stored as a float */
 }
 
 static gboolean

@@ -833,6 +833,9 @@ test_params_parse_bad (void)
     { "seed=-1", "seed" },
     { "do_sample", "do_sample" },
     { "length_penalty=", "length_penalty" },
+    /* finite as a double, inf as the float it is kept in (found by fuzz_genconfig) */
+    { "num_beams=3,length_penalty=4e81", "length_penalty" },
+    { "repetition_penalty=1e39", "repetition_penalty" },
     { "max_new_tokens=5,stop_strings=a||b", "stop_strings" },
   };
 

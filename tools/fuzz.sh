@@ -25,8 +25,18 @@ libs="$(pkg-config --libs glib-2.0 json-glib-1.0 openblas) -ldnnl -lm"
 stamp=$out/obj/.stamp
 if [ ! -f $stamp ] || [ -n "$(find engine include tests/fuzz/fuzz.c tests/fuzz/fuzz.h -newer $stamp -type f)" ]; then
   echo "fuzz: building the engine with clang"
+  rm -f $out/obj/*.o
   for src in engine/*.c tests/fuzz/fuzz.c; do
+    [ "$src" = engine/ops_kernels.c ] && continue
     clang $cflags -fsanitize=fuzzer-no-link -c "$src" -o "$out/obj/$(basename "$src" .c).o"
+  done
+  # the kernels once per CPU tier, as engine/meson.build builds them
+  for t in "avx512 16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma" "avx2 8 -mavx2 -mfma" "generic 4"; do
+    set -- $t
+    name=$1 vec=$2
+    shift 2
+    clang $cflags "$@" -DVLM_VEC=$vec -DVLM_KERNELS_NAME=vlm_kernels_$name -fsanitize=fuzzer-no-link \
+      -c engine/ops_kernels.c -o "$out/obj/ops_kernels_$name.o"
   done
   touch $stamp
 fi
