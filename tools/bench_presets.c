@@ -883,7 +883,8 @@ ov_main (void)
   double prefill_gflop = (2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D)
                           - 2.0 * (prompt - 1) * past_kv + 2.0 * OV_VOCAB * OV_D
                           + 4.0 * (OV_L - 1) * OV_D * (double) prompt * prompt / 2 + 4.0 * OV_D * prompt) / 1e9;
-  double peak = int8 ? limits.matmul_u8s8 : bf16 ? limits.matmul_bf16 : limits.matmul_f32;
+  /* bf16 weights without bf16 multiplies (matmul_bf16 0) run f32 matmuls */
+  double peak = int8 ? limits.matmul_u8s8 : bf16 && limits.matmul_bf16 > 0 ? limits.matmul_bf16 : limits.matmul_f32;
   double gemv = bf16 || int8 ? limits.gemv_bf16 : limits.gemv_f32;
   printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 checkpoint run in %s; SigLIP tower cut to %d layers), "
           "oneDNN, %d frames 320x240, %d new tokens greedy (eos never produced), %d threads, load average %.2f "
@@ -900,7 +901,8 @@ ov_main (void)
   print_stats ("prefill", m.prefill, pf);
   if (!skip_limits && peak > 0)
     printf ("  %-22s = %.0f%% of oneDNN %s matmul %.0f GFLOP/s\n", "",
-            100 * prefill_gflop / (m.prefill.median / 1000) / peak, int8 ? "u8s8" : m.dtype, peak);
+            100 * prefill_gflop / (m.prefill.median / 1000) / peak,
+            int8 ? "u8s8" : bf16 && limits.matmul_bf16 > 0 ? "bf16" : "f32", peak);
   g_autofree char *dc = g_strdup_printf ("  %d tokens: %.1f ms/step = %.2f tokens/s, %.1f GB/s", m.n_tokens, step_ms,
                                          decode_tps, gbps);
   print_stats ("decode", m.decode, dc);
