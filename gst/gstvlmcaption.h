@@ -1,4 +1,15 @@
-/* gstvlmcaption.h — the vlmcaption element. */
+/* gstvlmcaption.h — the vlmcaption element, shared by its files.
+ *
+ * The element is split by thread role, each file touching the state its
+ * thread owns (the struct below says which field belongs to whom):
+ *
+ *   gstvlmcaption.c  the GObject: properties, start/stop, class, plugin
+ *   gstvlmstream.c   the streaming thread: sampling, sink events, queries
+ *   gstvlmworker.c   the inference thread: frames -> caption or tags
+ *   gstvlmtextsrc.c  the text_src task: queue order, GAPs, deadlines
+ *   gstvlmtext*.c    the text formats, one file per family (gstvlmtext.h)
+ *
+ * Not installed: applications read captions through vlmcaptionmeta.h. */
 #ifndef __GST_VLM_CAPTION_H__
 #define __GST_VLM_CAPTION_H__
 
@@ -8,6 +19,7 @@
 #include <vlm/vlm.h>
 
 #include "gstvlmsampler.h"
+#include "gstvlmtext.h"
 
 G_BEGIN_DECLS
 
@@ -20,13 +32,6 @@ typedef enum {
   GST_VLM_CAPTION_DROP_NEWEST,
   GST_VLM_CAPTION_BLOCK,
 } GstVlmCaptionDropPolicy;
-
-typedef enum {
-  GST_VLM_CAPTION_TEXT_UTF8,
-  GST_VLM_CAPTION_TEXT_PANGO,
-  GST_VLM_CAPTION_TEXT_VTT,
-  GST_VLM_CAPTION_TEXT_SRT,
-} GstVlmCaptionTextFormat;
 
 struct _GstVlmCaption
 {
@@ -63,11 +68,12 @@ struct _GstVlmCaption
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
   GstClockTime clip_stride;
-  gboolean can_generate;        /* FALSE: the model only tags */
+  gboolean can_generate;        /* vlm_model_can_generate */
+  gboolean can_tag;             /* vlm_model_can_tag */
 
   /* worker thread only, until stop() joined it */
   gchar **tag_labels;           /* labels split, kept while they hold */
-  gboolean tag_unsupported;     /* the model refused to score tag_labels */
+  gboolean labels_warned;       /* said that the model ignores tag_labels */
 
   /* streaming thread only */
   GstVideoInfo vinfo;
@@ -75,11 +81,9 @@ struct _GstVlmCaption
   gboolean latency_known;
 
   /* text_src task only */
-  GstVlmCaptionTextFormat text_format;
+  GstVlmTextWriter text_writer;
   gboolean text_caps_set;
-  gboolean vtt_header_sent;
   gboolean text_preroll_gap;    /* a GAP follows the next segment */
-  guint srt_index;
   GstSegment text_segment;
   GstClockTime text_position;
 
@@ -103,6 +107,68 @@ struct _GstVlmCaption
 };
 
 GST_ELEMENT_REGISTER_DECLARE (vlmcaption);
+
+/* ---------------------------------------------------------------- between the files */
+
+GST_DEBUG_CATEGORY_EXTERN (gst_vlm_caption_debug);
+
+enum
+{
+  GST_VLM_CAPTION_SIGNAL_CAPTION,
+  GST_VLM_CAPTION_LAST_SIGNAL
+};
+extern guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
+
+/* One entry of the text_src queue: an event to forward, or a clip whose
+ * caption (or GAP) goes out once it is resolved. */
+typedef struct
+{
+  GstEvent *event;
+  GstVlmClip *clip;
+} GstVlmOutItem;
+
+GstVlmOutItem *gst_vlm_out_item_new (GstEvent * event, GstVlmClip * clip);
+void gst_vlm_out_item_free (GstVlmOutItem * item);
+
+/* gstvlmcaption.c: settings read under the object lock. */
+gboolean gst_vlm_caption_build_gen_params (GstVlmCaption * self,
+    VlmGenParams * params, GError ** error);
+gchar **gst_vlm_caption_split_labels (const gchar * text);
+
+/* gstvlmstream.c */
+/* Wakes every thread waiting on `cond` or on the text task's clock.
+ * Called with the lock held. */
+void gst_vlm_caption_wake_locked (GstVlmCaption * self);
+/* Empties the work and text queues. Called with the lock held. */
+void gst_vlm_caption_flush_queues_locked (GstVlmCaption * self);
+GstMessage *gst_vlm_caption_drop_message_new (GstVlmCaption * self,
+    GstVlmClip * clip, const gchar * reason);
+/* Forwards a seek from either source pad upstream, once per seqnum. */
+gboolean gst_vlm_caption_forward_seek (GstVlmCaption * self, GstEvent * event);
+gboolean gst_vlm_caption_latency_query (GstVlmCaption * self,
+    GstQuery * query);
+GstFlowReturn gst_vlm_caption_transform_ip (GstBaseTransform * trans,
+    GstBuffer * buffer);
+gboolean gst_vlm_caption_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps);
+gboolean gst_vlm_caption_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+gboolean gst_vlm_caption_src_event (GstBaseTransform * trans,
+    GstEvent * event);
+gboolean gst_vlm_caption_query (GstBaseTransform * trans,
+    GstPadDirection direction, GstQuery * query);
+
+/* gstvlmworker.c: the inference thread's body (data: the element). */
+gpointer gst_vlm_caption_worker (gpointer data);
+
+/* gstvlmtextsrc.c */
+void gst_vlm_caption_text_loop (GstVlmCaption * self);
+gboolean gst_vlm_caption_text_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active);
+gboolean gst_vlm_caption_text_event (GstPad * pad, GstObject * parent,
+    GstEvent * event);
+gboolean gst_vlm_caption_text_query (GstPad * pad, GstObject * parent,
+    GstQuery * query);
 
 G_END_DECLS
 

@@ -1401,6 +1401,45 @@ GST_START_TEST (test_tags_need_labels)
 
 GST_END_TEST;
 
+/* A captioner without a text tower, given labels: the element asks the
+ * engine (vlm_model_can_tag), warns once naming the model, and captions. */
+GST_START_TEST (test_labels_on_captioner)
+{
+  GstMessage *msg;
+  GError *error = NULL;
+  gchar *dir = vt_project_path ("models/testcard-git");
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  Fixture f;
+
+  g_free (dir);
+  fail_if (vlm_model_can_tag (model));
+  fail_unless (vlm_model_can_generate (model));
+  vlm_model_unref (model);
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  g_object_set (f.element, "labels", "a dog;a cat", NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_frames (&f, FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  pull_caption (&f, RED, GST_SECOND, GST_SECOND);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning about the labels");
+  gst_message_parse_warning (msg, &error, NULL);
+  fail_unless (strstr (error->message, "Ignoring labels") != NULL, "%s",
+      error->message);
+  fail_unless (strstr (error->message, "testcard-git") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+  /* once per label set */
+  fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING) == NULL);
+  push_eos (&f);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------------------- other models */
 
 /* The decoder-only VLMs of the fixtures caption through the element from
@@ -1638,6 +1677,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_tags_per_clip);
   tcase_add_test (tc, test_tags_top_k);
   tcase_add_test (tc, test_tags_need_labels);
+  tcase_add_test (tc, test_labels_on_captioner);
   tcase_add_loop_test (tc, test_generative_models, 0,
       G_N_ELEMENTS (generative_fixtures));
   tcase_add_test (tc, test_smolvlm2_folder);
