@@ -131,6 +131,22 @@ post_messages (GstVlmCaption * self, GList * messages)
   g_list_free (messages);
 }
 
+/* `rt` as a position in `segment`; a time past the segment's stop (a clip
+ * end past the last frame of a file) is the stop. */
+static GstClockTime
+clip_position (const GstSegment * segment, GstClockTime rt)
+{
+  GstClockTime pos = gst_segment_position_from_running_time (segment,
+      GST_FORMAT_TIME, rt);
+
+  if (!GST_CLOCK_TIME_IS_VALID (pos) && GST_CLOCK_TIME_IS_VALID (rt)
+      && GST_CLOCK_TIME_IS_VALID (segment->stop)
+      && gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+          segment->stop) <= rt)
+    pos = segment->stop;
+  return pos;
+}
+
 /* Streaming thread: places the finished clips of `done` on the text_src
  * timeline and hands them to the worker. In live mode a full queue drops a
  * clip by policy; otherwise (or with the block policy) this waits for room.
@@ -161,11 +177,10 @@ queue_clips (GstVlmCaption * self, GQueue * done)
     clip->epoch = self->epoch;
     clip->pts = gst_segment_position_from_running_time (segment,
         GST_FORMAT_TIME, clip->start_rt);
-    clip->end_pts = gst_segment_position_from_running_time (segment,
-        GST_FORMAT_TIME, clip->end_rt);
-    shown_end = gst_vlm_clock_add (clip->start_rt, shown);
-    text_end = gst_segment_position_from_running_time (segment,
-        GST_FORMAT_TIME, shown_end);
+    clip->end_pts = clip_position (segment, clip->end_rt);
+    /* shown until the next clip starts, or until the video ended */
+    shown_end = MIN (gst_vlm_clock_add (clip->start_rt, shown), clip->end_rt);
+    text_end = clip_position (segment, shown_end);
     /* A clip that never ends (clip-duration near G_MAXUINT64) shows its
      * caption for an unknown duration. */
     if (GST_CLOCK_TIME_IS_VALID (clip->pts) && (GST_CLOCK_TIME_IS_VALID (text_end)
@@ -224,17 +239,27 @@ gst_vlm_caption_transform_ip (GstBaseTransform * trans, GstBuffer * buffer)
 {
   GstVlmCaption *self = GST_VLM_CAPTION (trans);
   GQueue done = G_QUEUE_INIT;
-  GstClockTime rt = GST_CLOCK_TIME_NONE;
+  GstClockTime rt = GST_CLOCK_TIME_NONE, end = GST_CLOCK_TIME_NONE;
+  GstClockTime pts = GST_BUFFER_PTS (buffer), duration;
   GstFlowReturn ret;
 
   if (!self->latency_known)
     query_upstream_latency (self);
 
-  if (trans->segment.format == GST_FORMAT_TIME)
-    rt = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
-        GST_BUFFER_PTS (buffer));
+  /* a frame lasts its duration, else a frame period */
+  duration = GST_BUFFER_DURATION (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (duration) && self->vinfo.fps_n > 0)
+    duration = gst_util_uint64_scale (GST_SECOND, self->vinfo.fps_d,
+        self->vinfo.fps_n);
+  if (trans->segment.format == GST_FORMAT_TIME) {
+    rt = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, pts);
+    if (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration))
+      end = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
+          MIN (pts + duration, trans->segment.stop));
+  }
   if (GST_CLOCK_TIME_IS_VALID (rt))
-    gst_vlm_sampler_push (&self->sampler, rt, buffer, &self->vinfo, &done);
+    gst_vlm_sampler_push (&self->sampler, rt, end, buffer, &self->vinfo,
+        &done);
   else
     GST_LOG_OBJECT (self, "buffer without running time, not sampled");
 
@@ -338,9 +363,16 @@ gst_vlm_caption_sink_event (GstBaseTransform * trans, GstEvent * event)
     case GST_EVENT_STREAM_START:
       queue_text_event (self, text_stream_start_new (event));
       break;
-    case GST_EVENT_SEGMENT:
+    case GST_EVENT_SEGMENT:{
+      GQueue done = G_QUEUE_INIT;
+
+      /* Clips of the old segment end with it, placed on its timeline, before
+       * the text of the new one (concat: no clip lost at the boundary). */
+      gst_vlm_sampler_drain (&self->sampler, &done);
+      queue_clips (self, &done);
       queue_text_event (self, gst_event_ref (event));
       break;
+    }
     case GST_EVENT_GAP:{
       GstClockTime ts, duration, rt = GST_CLOCK_TIME_NONE;
       GQueue done = G_QUEUE_INIT;

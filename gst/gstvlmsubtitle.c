@@ -1,11 +1,12 @@
 /* gstvlmsubtitle.c — WebVTT and SubRip cues. */
 #include "gstvlmtext.h"
 
-/* HH:MM:SS.mmm (WebVTT) or HH:MM:SS,mmm (SubRip). */
+/* HH:MM:SS.mmm (WebVTT) or HH:MM:SS,mmm (SubRip), to the nearest ms: frame
+ * times are rarely whole ms (1/30 s), and 1.499999999 s reads as 1.500. */
 static void
 append_cue_time (GString * out, GstClockTime t, gchar separator)
 {
-  guint64 ms = t / GST_MSECOND;
+  guint64 ms = (t + GST_MSECOND / 2) / GST_MSECOND;
 
   g_string_append_printf (out, "%02" G_GUINT64_FORMAT ":%02u:%02u%c%03u",
       ms / 3600000, (guint) (ms / 60000 % 60), (guint) (ms / 1000 % 60),

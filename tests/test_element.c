@@ -23,6 +23,8 @@
 #define BLUE "a plain blue screen"
 #define FPS 30
 #define FRAME_DURATION (GST_SECOND / FPS)
+/* where the last frame pushed ends (next_frame counts them) */
+#define LAST_FRAME_END(f) (((f).next_frame - 1) * GST_SECOND / FPS + FRAME_DURATION)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -391,9 +393,63 @@ GST_START_TEST (test_text_timestamps)
 
   pull_caption (&f, RED, 0, GST_SECOND);
   pull_caption (&f, BLUE, GST_SECOND, GST_SECOND);
-  /* the last clip closes at EOS with the frames it has */
-  pull_caption (&f, RED, 2 * GST_SECOND, GST_SECOND);
+  /* the last clip closes at EOS with the frames it has, and ends with the
+   * last frame (frame 74 at 74/30 s, lasting 1/30 s) */
+  pull_caption (&f, RED, 2 * GST_SECOND, LAST_FRAME_END (f) - 2 * GST_SECOND);
   fail_unless_equals_int (gst_harness_buffers_in_queue (f.text), 0);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* A file of 1.5 s (its segment stops there): the last partial clip once
+ * went out with end = GST_CLOCK_TIME_NONE and never reached text_src or a
+ * subtitle file. It ends at the last frame's end in the message and on
+ * text_src, in every format. */
+static const struct
+{
+  const gchar *caps, *last;
+} tails[] = {
+  {"text/x-raw,format=utf8", RED},
+  {"application/x-subtitle", "2\n00:00:01,000 --> 00:00:01,500\n" RED "\n\n"},
+  {"application/x-subtitle-vtt", "00:00:01.000 --> 00:00:01.500\n" RED "\n\n"},
+};
+
+GST_START_TEST (test_tail_reaches_outputs)
+{
+  GstSegment segment;
+  GstMessage *msg;
+  GstBuffer *buffer;
+  guint64 end;
+  gchar *text;
+  Fixture f;
+
+  fixture_init (&f, tails[__i__].caps, FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.stop = 1500 * GST_MSECOND;
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+  push_frames (&f, FPS + FPS / 2, 255, 0, 0);
+  push_eos (&f);
+
+  gst_message_unref (wait_caption_message (&f));
+  msg = wait_caption_message (&f);
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "end", &end));
+  fail_unless_equals_uint64 (end, LAST_FRAME_END (f));
+  gst_message_unref (msg);
+
+  gst_buffer_unref (gst_harness_pull (f.text));
+  buffer = gst_harness_pull (f.text);
+  fail_unless (buffer != NULL, "the tail never reached text_src");
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buffer), GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buffer),
+      LAST_FRAME_END (f) - GST_SECOND);
+  text = buffer_text (buffer);
+  fail_unless_equals_string (text, tails[__i__].last);
+  g_free (text);
+  gst_buffer_unref (buffer);
   fixture_clear (&f);
 }
 
@@ -402,14 +458,14 @@ GST_END_TEST;
 /* caption-interval or clip-duration = G_MAXUINT64 once wrapped the clip
  * grid round to the first frame and opened a clip per nanosecond. Now an
  * endless interval gives one clip, and an endless clip one caption at EOS
- * from the frame it saw, shown for an unknown duration. */
+ * from the frame it saw, shown until the last frame's end (2 s). */
 static const struct
 {
   const gchar *props;
   GstClockTime duration;
 } endless[] = {
   { "caption-interval=18446744073709551615", GST_SECOND },
-  { "clip-duration=18446744073709551615", GST_CLOCK_TIME_NONE },
+  { "clip-duration=18446744073709551615", 59 * GST_SECOND / FPS + FRAME_DURATION },
 };
 
 GST_START_TEST (test_endless_clips)
@@ -1662,6 +1718,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_meta_message_signal);
   tcase_add_test (tc, test_text_timestamps);
   tcase_add_test (tc, test_gap_events);
+  tcase_add_loop_test (tc, test_tail_reaches_outputs, 0, G_N_ELEMENTS (tails));
   tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_prompt_change);
