@@ -182,4 +182,5 @@ gst_vlm_sampler_drain (GstVlmSampler * sampler, GQueue * done)
     clip->end_rt = MIN (clip->end_rt, MAX (sampler->reached, clip->start_rt));
     g_queue_push_tail (done, clip);
   }
+  sampler->started = FALSE;
 }

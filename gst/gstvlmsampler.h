@@ -90,7 +90,8 @@ void gst_vlm_sampler_push (GstVlmSampler * sampler, GstClockTime rt,
 void gst_vlm_sampler_advance (GstVlmSampler * sampler, GstClockTime rt,
     GQueue * done);
 /* Closes every open clip, full or not, ending it where the video reached
- * (EOS, a segment boundary). The clip grid goes on. */
+ * (EOS, a segment boundary). The clip grid starts again at the next frame,
+ * as each source of a concat starts its own clips. */
 void gst_vlm_sampler_drain (GstVlmSampler * sampler, GQueue * done);
 
 G_END_DECLS

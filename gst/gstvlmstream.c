@@ -321,6 +321,7 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   gst_pad_push_event (self->text_srcpad, gst_event_ref (event));
   self->text_position = GST_CLOCK_TIME_NONE;
   self->text_preroll_gap = TRUE;    /* sinks preroll again after a flush */
+  gst_vlm_text_writer_flush (&self->text_writer);
   gst_vlm_sampler_reset (&self->sampler);
   self->latency_known = FALSE;
   g_mutex_lock (&self->lock);

@@ -1,12 +1,17 @@
 /* gstvlmtext.h — what text_src writes: one writer per format family.
  *
- * A writer turns one caption, with its start and end in stream time, into
- * the bytes of one text_src buffer. Plain text (utf8, pango-markup) is in
- * gstvlmtextplain.c, the subtitle files (WebVTT, SubRip) in
- * gstvlmsubtitle.c. A writer knows nothing of pads or threads: it keeps the
- * little state its format needs across cues (a header written, a cue
- * number), reset at each new file (stream-start). Used by the text_src task
- * only; no locking.
+ * A writer turns one caption, with its start and end on the output's
+ * timeline, into the bytes of one text_src buffer. Plain text (utf8,
+ * pango-markup) is in gstvlmtextplain.c, the subtitle files (WebVTT,
+ * SubRip) in gstvlmsubtitle.c. A writer knows nothing of pads or threads.
+ *
+ * A subtitle stream is one file for as long as text_src is active: one
+ * WebVTT header, SubRip numbers that go on, and cue times that never go
+ * back or overlap, whatever the segments do. Its times are the text's
+ * running time plus `base`, which a flush moves to the last cue's end, so a
+ * seek back or concat continues the file instead of rewinding it.
+ *
+ * Used by the text_src task only; no locking.
  */
 #ifndef __GST_VLM_TEXT_H__
 #define __GST_VLM_TEXT_H__
@@ -26,17 +31,25 @@ typedef struct {
   GstVlmCaptionTextFormat format;
   gboolean header_sent;           /* WebVTT: "WEBVTT" went out */
   guint cue_index;                /* SubRip: the last cue's number */
+  GstClockTime base;              /* added to every cue time */
+  GstClockTime last_end;          /* end of the last cue, base included */
 } GstVlmTextWriter;
 
 /* The format of fixed text_src caps (their first structure). */
 GstVlmCaptionTextFormat gst_vlm_text_format_from_caps (const GstCaps * caps);
 
-/* A new file starts: headers and numbering begin again. Keeps the format. */
+/* A new file starts (text_src activated): header, numbering and times
+ * begin again. Keeps the format. */
 void gst_vlm_text_writer_reset (GstVlmTextWriter * writer);
 
+/* The running time restarts (a flush): later cues follow the last one. */
+void gst_vlm_text_writer_flush (GstVlmTextWriter * writer);
+
 /* The bytes of one buffer holding `text` (UTF-8) shown from `start` to
- * `end` (stream time, ns; `end` may be GST_CLOCK_TIME_NONE for "unknown").
- * Returns a new GString (g_string_free). */
+ * `end` (running time, ns; `end` GST_CLOCK_TIME_NONE: unknown). Returns a
+ * new GString (g_string_free), or NULL when there is nothing to show: ""
+ * (or, for subtitles, only white space), or a cue hidden under the
+ * previous one. Plain text goes out as the model wrote it. */
 GString *gst_vlm_text_writer_render (GstVlmTextWriter * writer,
     const gchar * text, GstClockTime start, GstClockTime end);
 
@@ -44,7 +57,8 @@ GString *gst_vlm_text_writer_render (GstVlmTextWriter * writer,
 GString *gst_vlm_text_plain_render (const gchar * text, gboolean markup);
 
 /* gstvlmsubtitle.c: one WebVTT or SubRip cue (the WebVTT header before the
- * first one). */
+ * first one), normalised and escaped as the format requires, times made
+ * monotonic. NULL as for gst_vlm_text_writer_render. */
 GString *gst_vlm_subtitle_render (GstVlmTextWriter * writer,
     const gchar * text, GstClockTime start, GstClockTime end);
 

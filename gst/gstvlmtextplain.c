@@ -21,12 +21,22 @@ gst_vlm_text_writer_reset (GstVlmTextWriter * writer)
 {
   writer->header_sent = FALSE;
   writer->cue_index = 0;
+  writer->base = 0;
+  writer->last_end = 0;
+}
+
+void
+gst_vlm_text_writer_flush (GstVlmTextWriter * writer)
+{
+  writer->base = writer->last_end;
 }
 
 GString *
 gst_vlm_text_writer_render (GstVlmTextWriter * writer, const gchar * text,
     GstClockTime start, GstClockTime end)
 {
+  if (!*text)
+    return NULL;
   switch (writer->format) {
     case GST_VLM_CAPTION_TEXT_VTT:
     case GST_VLM_CAPTION_TEXT_SRT:

@@ -35,26 +35,25 @@ ensure_text_caps (GstVlmCaption * self)
   return TRUE;
 }
 
-/* `pts` in the text segment's stream time (itself where it has none). */
-static GstClockTime
-text_stream_time (GstVlmCaption * self, GstClockTime pts)
-{
-  GstClockTime t = gst_segment_to_stream_time (&self->text_segment,
-      GST_FORMAT_TIME, pts);
-
-  return GST_CLOCK_TIME_IS_VALID (t) ? t : pts;
-}
-
+/* The buffer of `text` from `pts` for `duration`, or NULL when the writer
+ * has nothing to show. Subtitle cues are timed by running time (see
+ * gstvlmtext.h), the buffer by `pts`. */
 static GstBuffer *
 text_buffer_new (GstVlmCaption * self, const gchar * text, GstClockTime pts,
     GstClockTime duration)
 {
+  const GstSegment *segment = &self->text_segment;
   GString *out = gst_vlm_text_writer_render (&self->text_writer, text,
-      text_stream_time (self, pts),
-      text_stream_time (self, gst_vlm_clock_add (pts, duration)));
-  gsize len = out->len;
-  GstBuffer *buffer = gst_buffer_new_wrapped (g_string_free (out, FALSE), len);
+      gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts),
+      gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+          gst_vlm_clock_add (pts, duration)));
+  GstBuffer *buffer;
+  gsize len;
 
+  if (!out)
+    return NULL;
+  len = out->len;
+  buffer = gst_buffer_new_wrapped (g_string_free (out, FALSE), len);
   GST_BUFFER_PTS (buffer) = pts;
   GST_BUFFER_DURATION (buffer) = duration;
   return buffer;
@@ -67,6 +66,7 @@ push_text_clip (GstVlmCaption * self, GstVlmClip * clip, const gchar * text)
 {
   GstClockTime pts = clip->text_pts, duration = clip->text_duration;
   GstFlowReturn ret = GST_FLOW_OK;
+  GstBuffer *buffer = NULL;
 
   if (!GST_CLOCK_TIME_IS_VALID (pts))
     return GST_FLOW_OK;
@@ -78,9 +78,10 @@ push_text_clip (GstVlmCaption * self, GstVlmClip * clip, const gchar * text)
     gst_pad_push_event (self->text_srcpad,
         gst_event_new_gap (self->text_position, pts - self->text_position));
 
-  if (text && *text)
-    ret = gst_pad_push (self->text_srcpad,
-        text_buffer_new (self, text, pts, duration));
+  if (text)
+    buffer = text_buffer_new (self, text, pts, duration);
+  if (buffer)
+    ret = gst_pad_push (self->text_srcpad, buffer);
   else
     gst_pad_push_event (self->text_srcpad, gst_event_new_gap (pts, duration));
   self->text_position = gst_vlm_clock_add (pts, duration);
@@ -93,7 +94,7 @@ push_text_event (GstVlmCaption * self, GstEvent * event)
 {
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_STREAM_START:
-      gst_vlm_text_writer_reset (&self->text_writer);
+      /* the subtitle file goes on (concat): only the preroll starts anew */
       self->text_preroll_gap = TRUE;
       break;
     case GST_EVENT_SEGMENT:

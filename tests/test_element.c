@@ -15,6 +15,8 @@
 #include <gstvlmcaption/vlmcaptionmeta.h>
 #include <json-glib/json-glib.h>
 
+#include "subtitlecheck.h"
+
 /* The engine itself, for the expected captions. */
 #include "testutil.h"
 #include "tokenizer.h"
@@ -450,6 +452,86 @@ GST_START_TEST (test_tail_reaches_outputs)
   fail_unless_equals_string (text, tails[__i__].last);
   g_free (text);
   gst_buffer_unref (buffer);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+static void push_flush (Fixture * f);
+
+/* Pulls every text buffer into one file (g_free). */
+static gchar *
+pull_file (Fixture * f)
+{
+  GString *file = g_string_new (NULL);
+  GstBuffer *buffer;
+
+  while ((buffer = gst_harness_try_pull (f->text))) {
+    gchar *text = buffer_text (buffer);
+
+    g_string_append (file, text);
+    g_free (text);
+    gst_buffer_unref (buffer);
+  }
+  return g_string_free (file, FALSE);
+}
+
+/* Concat's second source (a new stream-start, PTS from 0 again, a segment
+ * whose base is the first one's length), then a flushing seek back to 0:
+ * the file once had WEBVTT twice, SubRip numbers from 1 again, cue times
+ * back at 0, and lost the first source's last clip. Now the strict reader
+ * takes it: one header, numbers 1-5, times 0-1, 1-1.5 (the first source's
+ * half clip), 1.5-2.5, then after the flush 2.5-3.5, 3.5-4.5. */
+GST_START_TEST (test_subtitle_segments)
+{
+  const gchar *caps[] = { "application/x-subtitle",
+    "application/x-subtitle-vtt"
+  };
+  const guint64 want[][2] = { {0, 1000}, {1000, 1500}, {1500, 2500},
+    {2500, 3500}, {3500, 4500}
+  };
+  GstSegment segment;
+  GPtrArray *cues;
+  gchar *file, *why;
+  guint i;
+  Fixture f;
+
+  fixture_init (&f, caps[__i__], FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS + FPS / 2, 255, 0, 0);
+
+  gst_harness_push_event (f.video, gst_event_new_stream_start ("second"));
+  set_video_caps (&f, "RGB", 320, 240);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.base = LAST_FRAME_END (f);
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+  f.next_frame = 0;
+  push_frames (&f, FPS, 0, 0, 255);
+  /* let the text task write what it has before the flush discards it */
+  for (i = 0; i < 3; i++)
+    gst_message_unref (wait_caption_message (&f));
+  while (gst_harness_buffers_in_queue (f.text) < 3)
+    g_usleep (1000);
+
+  push_flush (&f);
+  f.next_frame = 0;
+  push_frames (&f, 2 * FPS, 255, 0, 0);
+  push_eos (&f);
+
+  file = pull_file (&f);
+  cues = vt_parse_subtitles (file, __i__ == 1, &why);
+  fail_unless (cues != NULL, "%s in:\n%s", why, file);
+  fail_unless_equals_int (cues->len, G_N_ELEMENTS (want));
+  for (i = 0; i < cues->len; i++) {
+    VtCue *cue = g_ptr_array_index (cues, i);
+
+    fail_unless_equals_uint64 (cue->start_ms, want[i][0]);
+    fail_unless_equals_uint64 (cue->end_ms, want[i][1]);
+    fail_unless_equals_string (cue->text, i == 2 ? BLUE : RED);
+  }
+  g_ptr_array_unref (cues);
+  g_free (file);
   fixture_clear (&f);
 }
 
@@ -1719,6 +1801,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_text_timestamps);
   tcase_add_test (tc, test_gap_events);
   tcase_add_loop_test (tc, test_tail_reaches_outputs, 0, G_N_ELEMENTS (tails));
+  tcase_add_loop_test (tc, test_subtitle_segments, 0, 2);
   tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_prompt_change);
