@@ -105,6 +105,7 @@ GST_DEBUG_CATEGORY (gst_vlm_caption_debug);
 #define DEFAULT_PROP_QUEUE_SIZE 1
 #define DEFAULT_PROP_LABELS NULL
 #define DEFAULT_PROP_TOP_K 3
+#define DEFAULT_PROP_ALIGNMENT GST_VLM_CAPTION_ALIGNED
 
 enum
 {
@@ -128,6 +129,7 @@ enum
   PROP_LABELS,
   PROP_TOP_K,
   PROP_DROPPED_CLIPS,
+  PROP_ALIGNMENT,
 };
 
 guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
@@ -181,6 +183,26 @@ gst_vlm_caption_drop_policy_get_type (void)
   if (g_once_init_enter (&type))
     g_once_init_leave (&type,
         g_enum_register_static ("GstVlmCaptionDropPolicy", values));
+  return type;
+}
+
+#define GST_TYPE_VLM_CAPTION_ALIGNMENT (gst_vlm_caption_alignment_get_type ())
+static GType
+gst_vlm_caption_alignment_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_VLM_CAPTION_ALIGNED, "Video waits until text_src sent the text that "
+          "covers it (live: at most the reported latency); the meta rides on "
+          "the first frame of its clip", "aligned"},
+    {GST_VLM_CAPTION_IMMEDIATE, "Video passes at once; the meta rides on the "
+          "first buffer after the caption is ready", "immediate"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstVlmCaptionAlignment", values));
   return type;
 }
 
@@ -317,6 +339,9 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
     case PROP_TOP_K:
       self->top_k = g_value_get_uint (value);
       break;
+    case PROP_ALIGNMENT:
+      self->alignment = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -397,6 +422,9 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_TOP_K:
       g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_ALIGNMENT:
+      g_value_set_enum (value, self->alignment);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -524,6 +552,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   duration = self->clip_duration;
   interval = self->caption_interval;
   overlap = self->overlap;
+  self->aligned = self->alignment == GST_VLM_CAPTION_ALIGNED;
   GST_OBJECT_UNLOCK (self);
 
   if (!interval && overlap >= duration)
@@ -572,6 +601,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->live = FALSE;
   self->upstream_min = 0;
   self->dropped = 0;
+  self->text_done_rt = 0;
   g_mutex_unlock (&self->lock);
   self->worker = g_thread_new ("vlmcaption", gst_vlm_caption_worker, self);
 
@@ -629,6 +659,7 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   self->worker = NULL;
 
   gst_vlm_sampler_reset (&self->sampler);
+  gst_vlm_caption_clear_held (self);
   g_clear_pointer (&self->tag_labels, g_strfreev);
   self->labels_warned = FALSE;
   g_clear_pointer (&self->session, vlm_session_free);
@@ -716,6 +747,8 @@ gst_vlm_caption_init (GstVlmCaption * self)
   self->queue_size = DEFAULT_PROP_QUEUE_SIZE;
   self->labels = g_strdup (DEFAULT_PROP_LABELS);
   self->top_k = DEFAULT_PROP_TOP_K;
+  self->alignment = DEFAULT_PROP_ALIGNMENT;
+  g_queue_init (&self->held);
 
   gst_video_info_init (&self->vinfo);
   g_queue_init (&self->sampler.open);
@@ -866,6 +899,18 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           DEFAULT_PROP_TOP_K,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ALIGNMENT,
+      g_param_spec_enum ("alignment", "Alignment",
+          "How the video waits for its captions. aligned: each caption leaves "
+          "text_src before the frames it describes and its meta rides on the "
+          "first of them, so textoverlay needs no queue; the element holds "
+          "(references to) the video for up to the latency it reports live, "
+          "until the clip is captioned otherwise (at most queue-size + 2 clip "
+          "spans). immediate: video passes at once, the meta rides on the "
+          "first buffer after the caption is ready",
+          GST_TYPE_VLM_CAPTION_ALIGNMENT, DEFAULT_PROP_ALIGNMENT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DROPPED_CLIPS,
       g_param_spec_uint64 ("dropped-clips", "Dropped clips",
           "Clips left uncaptioned since the element started: dropped from "
@@ -904,11 +949,13 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   trans_class->stop = gst_vlm_caption_stop;
   trans_class->set_caps = gst_vlm_caption_set_caps;
   trans_class->transform_ip = gst_vlm_caption_transform_ip;
+  trans_class->generate_output = gst_vlm_caption_generate_output;
   trans_class->sink_event = gst_vlm_caption_sink_event;
   trans_class->src_event = gst_vlm_caption_src_event;
   trans_class->query = gst_vlm_caption_query;
 
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_DROP_POLICY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_ALIGNMENT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_PRECISION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_BACKEND, 0);
   gst_vlm_caption_meta_get_info ();

@@ -28,6 +28,11 @@ G_DECLARE_FINAL_TYPE (GstVlmCaption, gst_vlm_caption, GST, VLM_CAPTION,
     GstBaseTransform)
 
 typedef enum {
+  GST_VLM_CAPTION_ALIGNED,
+  GST_VLM_CAPTION_IMMEDIATE,
+} GstVlmCaptionAlignment;
+
+typedef enum {
   GST_VLM_CAPTION_DROP_OLDEST,
   GST_VLM_CAPTION_DROP_NEWEST,
   GST_VLM_CAPTION_BLOCK,
@@ -58,6 +63,7 @@ struct _GstVlmCaption
   guint queue_size;
   gchar *labels;
   guint top_k;
+  GstVlmCaptionAlignment alignment;
   gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
@@ -70,6 +76,7 @@ struct _GstVlmCaption
   GstClockTime clip_stride;
   gboolean can_generate;        /* vlm_model_can_generate */
   gboolean can_tag;             /* vlm_model_can_tag */
+  gboolean aligned;             /* alignment=aligned: video waits for text */
 
   /* worker thread only, until stop() joined it */
   gchar **tag_labels;           /* labels split, kept while they hold */
@@ -79,6 +86,7 @@ struct _GstVlmCaption
   GstVideoInfo vinfo;
   GstVlmSampler sampler;
   gboolean latency_known;
+  GQueue held;                  /* GstVlmHeld: video waiting for its text */
 
   /* text_src task only */
   GstVlmTextWriter text_writer;
@@ -101,7 +109,8 @@ struct _GstVlmCaption
   GQueue work;                  /* GstVlmClip waiting for the worker */
   GQueue out;                   /* OutItem, in stream order, for text_src */
   GstClockID text_clock_id;     /* the text_src task's deadline wait */
-  GList *pending_metas;         /* GstStructure for the next video buffer */
+  GList *pending_metas;         /* GstVlmPendingMeta, newest first */
+  GstClockTime text_done_rt;    /* text_src went out up to this running time */
   guint64 dropped;
   GThread *worker;
 };
@@ -120,14 +129,34 @@ enum
 extern guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
 
 /* One entry of the text_src queue: an event to forward, or a clip whose
- * caption (or GAP) goes out once it is resolved. */
+ * caption (or GAP) goes out once it is resolved. Once it went out, the text
+ * is complete up to `done_rt` (running time; NONE: no change), which lets
+ * held video go in aligned mode. */
 typedef struct
 {
   GstEvent *event;
   GstVlmClip *clip;
+  GstClockTime done_rt;
 } GstVlmOutItem;
 
+/* A caption for the video: its meta structure and the running time its
+ * clip starts at (aligned mode puts it on the first frame from there). */
+typedef struct
+{
+  GstStructure *s;
+  GstClockTime start_rt;
+} GstVlmPendingMeta;
+
+/* A held video buffer, or a serialized event held in its place. */
+typedef struct
+{
+  GstBuffer *buffer;
+  GstEvent *event;
+  GstClockTime rt;              /* where it starts; NONE: goes at once */
+} GstVlmHeld;
+
 GstVlmOutItem *gst_vlm_out_item_new (GstEvent * event, GstVlmClip * clip);
+void gst_vlm_pending_meta_free (GstVlmPendingMeta * meta);
 void gst_vlm_out_item_free (GstVlmOutItem * item);
 
 /* gstvlmcaption.c: settings read under the object lock. */
@@ -157,6 +186,10 @@ gboolean gst_vlm_caption_src_event (GstBaseTransform * trans,
     GstEvent * event);
 gboolean gst_vlm_caption_query (GstBaseTransform * trans,
     GstPadDirection direction, GstQuery * query);
+GstFlowReturn gst_vlm_caption_generate_output (GstBaseTransform * trans,
+    GstBuffer ** outbuf);
+/* Drops the held video (flush, stop). Streaming thread or stopped pads. */
+void gst_vlm_caption_clear_held (GstVlmCaption * self);
 
 /* gstvlmworker.c: the inference thread's body (data: the element). */
 gpointer gst_vlm_caption_worker (gpointer data);

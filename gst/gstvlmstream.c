@@ -19,25 +19,45 @@ copy_field (GQuark field, const GValue * value, gpointer user_data)
   return TRUE;
 }
 
-/* Streaming thread: hands the captions that became ready to `buffer`. */
-static void
-attach_metas (GstVlmCaption * self, GstBuffer * buffer)
+void
+gst_vlm_pending_meta_free (GstVlmPendingMeta * meta)
 {
-  GList *metas, *l;
+  gst_structure_free (meta->s);
+  g_free (meta);
+}
+
+/* Streaming thread: hands the captions that became ready to `buffer`, which
+ * starts at running time `rt`. Immediate mode: all of them, on the first
+ * buffer after. Aligned mode: those whose clip started by `rt`, so that a
+ * caption rides on the first frame of its clip (every frame before it went
+ * out earlier). */
+static void
+attach_metas (GstVlmCaption * self, GstBuffer * buffer, GstClockTime rt)
+{
+  GList *metas = NULL, *l, *next;
 
   g_mutex_lock (&self->lock);
-  metas = g_list_reverse (self->pending_metas);
-  self->pending_metas = NULL;
+  for (l = self->pending_metas; l; l = next) {
+    GstVlmPendingMeta *pending = l->data;
+
+    next = l->next;
+    if (!self->aligned || !GST_CLOCK_TIME_IS_VALID (rt)
+        || pending->start_rt <= rt) {
+      self->pending_metas = g_list_remove_link (self->pending_metas, l);
+      metas = g_list_concat (l, metas);         /* oldest first */
+    }
+  }
   g_mutex_unlock (&self->lock);
 
   for (l = metas; l; l = l->next) {
+    GstVlmPendingMeta *pending = l->data;
     GstCustomMeta *meta = gst_buffer_add_custom_meta (buffer,
         GST_VLM_CAPTION_META_NAME);
 
-    gst_structure_foreach (l->data, copy_field,
+    gst_structure_foreach (pending->s, copy_field,
         gst_custom_meta_get_structure (meta));
   }
-  g_list_free_full (metas, (GDestroyNotify) gst_structure_free);
+  g_list_free_full (metas, (GDestroyNotify) gst_vlm_pending_meta_free);
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -49,6 +69,7 @@ gst_vlm_out_item_new (GstEvent * event, GstVlmClip * clip)
 
   item->event = event;
   item->clip = clip;
+  item->done_rt = GST_CLOCK_TIME_NONE;
   return item;
 }
 
@@ -84,7 +105,8 @@ gst_vlm_caption_flush_queues_locked (GstVlmCaption * self)
 {
   g_queue_clear_full (&self->work, (GDestroyNotify) gst_vlm_clip_unref);
   g_queue_clear_full (&self->out, (GDestroyNotify) gst_vlm_out_item_free);
-  g_list_free_full (self->pending_metas, (GDestroyNotify) gst_structure_free);
+  g_list_free_full (self->pending_metas,
+      (GDestroyNotify) gst_vlm_pending_meta_free);
   self->pending_metas = NULL;
 }
 
@@ -157,7 +179,8 @@ queue_clips (GstVlmCaption * self, GQueue * done)
   const GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime shown = MIN (self->clip_stride, self->clip_span);
   GstVlmCaptionDropPolicy policy;
-  GstClockTime budget, shown_end, text_end;
+  GstClockTime budget, shown_end, text_end, next_start;
+  GstVlmOutItem *item;
   guint queue_size;
   GList *messages = NULL;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -198,7 +221,22 @@ queue_clips (GstVlmCaption * self, GQueue * done)
       ret = GST_FLOW_FLUSHING;
       continue;
     }
-    g_queue_push_tail (&self->out, gst_vlm_out_item_new (NULL, gst_vlm_clip_ref (clip)));
+    item = gst_vlm_out_item_new (NULL, gst_vlm_clip_ref (clip));
+    item->done_rt = shown_end;
+    g_queue_push_tail (&self->out, item);
+    /* Clips further apart than they last leave a hole no clip will cover:
+     * its GAP follows this caption at once, not the next one. */
+    next_start = gst_vlm_clock_add (clip->start_rt, self->clip_stride);
+    if (shown_end < next_start && GST_CLOCK_TIME_IS_VALID (text_end)) {
+      GstClockTime gap_end = clip_position (segment, next_start);
+
+      if (GST_CLOCK_TIME_IS_VALID (gap_end)) {
+        item = gst_vlm_out_item_new (gst_event_new_gap (text_end,
+                gap_end - text_end), NULL);
+        item->done_rt = next_start;
+        g_queue_push_tail (&self->out, item);
+      }
+    }
 
     if (self->work.length >= queue_size && self->live
         && policy != GST_VLM_CAPTION_BLOCK) {
@@ -264,8 +302,138 @@ gst_vlm_caption_transform_ip (GstBaseTransform * trans, GstBuffer * buffer)
     GST_LOG_OBJECT (self, "buffer without running time, not sampled");
 
   ret = queue_clips (self, &done);
-  attach_metas (self, buffer);
+  if (!self->aligned)
+    attach_metas (self, buffer, rt);
   return ret;
+}
+
+/* ---------------------------------------------------------------- aligned video */
+
+/* In aligned mode the video waits in `held` until text_src has pushed the
+ * text that covers it (a caption, or a GAP: live, a late caption's GAP goes
+ * out at its deadline), so each caption reaches text_src before its frames
+ * and its meta rides on the first of them. Held are references to the
+ * buffers, not copies; the bound is in docs/element.md. Serialized events
+ * that arrive meanwhile wait in line with the buffers; CAPS, SEGMENT and
+ * STREAM_START first let everything held go (settle), as the frames before
+ * them belong to the old caps or segment. */
+
+static void
+held_free (GstVlmHeld * held)
+{
+  gst_clear_buffer (&held->buffer);
+  gst_clear_event (&held->event);
+  g_free (held);
+}
+
+static void
+hold (GstVlmCaption * self, GstBuffer * buffer, GstEvent * event,
+    GstClockTime rt)
+{
+  GstVlmHeld *held = g_new (GstVlmHeld, 1);
+
+  held->buffer = buffer;
+  held->event = event;
+  held->rt = rt;
+  g_queue_push_tail (&self->held, held);
+}
+
+void
+gst_vlm_caption_clear_held (GstVlmCaption * self)
+{
+  g_queue_clear_full (&self->held, (GDestroyNotify) held_free);
+}
+
+/* Whether the head of `held` may go: its text went out, or text_src
+ * stopped waiting for captions (EOS pushed, an error). Called with the
+ * lock held. */
+static gboolean
+head_releasable_locked (GstVlmCaption * self)
+{
+  GstVlmHeld *head = g_queue_peek_head (&self->held);
+
+  return head && (!GST_CLOCK_TIME_IS_VALID (head->rt) || self->text_eos
+      || self->text_stopped || head->rt < self->text_done_rt);
+}
+
+/* Pops the next releasable buffer into *outbuf (NULL: none), pushing the
+ * held events before it. */
+static GstFlowReturn
+release_one (GstVlmCaption * self, GstBuffer ** outbuf)
+{
+  GstVlmHeld *head;
+  gboolean ok;
+
+  *outbuf = NULL;
+  for (;;) {
+    g_mutex_lock (&self->lock);
+    ok = !self->flushing && head_releasable_locked (self);
+    g_mutex_unlock (&self->lock);
+    if (!ok)
+      return GST_FLOW_OK;
+    head = g_queue_pop_head (&self->held);
+    if (head->event) {
+      gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
+          g_steal_pointer (&head->event));
+      held_free (head);
+      continue;
+    }
+    *outbuf = gst_buffer_make_writable (g_steal_pointer (&head->buffer));
+    attach_metas (self, *outbuf, head->rt);
+    held_free (head);
+    return GST_FLOW_OK;
+  }
+}
+
+/* Pushes what may go; with `all`, waits until everything held went (or a
+ * flush): settling before CAPS/SEGMENT/STREAM_START, and EOS. */
+static GstFlowReturn
+push_released (GstVlmCaption * self, gboolean all)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstBuffer *buffer;
+
+  for (;;) {
+    ret = release_one (self, &buffer);
+    if (buffer) {
+      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buffer);
+      if (ret != GST_FLOW_OK)
+        break;
+      continue;
+    }
+    g_mutex_lock (&self->lock);
+    if (!all || g_queue_is_empty (&self->held) || self->flushing) {
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+    if (!head_releasable_locked (self))
+      g_cond_wait (&self->cond, &self->lock);
+    g_mutex_unlock (&self->lock);
+  }
+  return ret;
+}
+
+/* Holds each transformed buffer in aligned mode and hands back the held
+ * ones whose text went out, one per call (the base class calls until it
+ * gets NULL). */
+GstFlowReturn
+gst_vlm_caption_generate_output (GstBaseTransform * trans, GstBuffer ** outbuf)
+{
+  GstVlmCaption *self = GST_VLM_CAPTION (trans);
+  GstFlowReturn ret =
+      GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans, outbuf);
+
+  if (ret != GST_FLOW_OK || !self->aligned)
+    return ret;
+  if (*outbuf) {
+    GstClockTime rt = GST_CLOCK_TIME_NONE;
+
+    if (trans->segment.format == GST_FORMAT_TIME)
+      rt = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
+          GST_BUFFER_PTS (*outbuf));
+    hold (self, *outbuf, NULL, rt);
+  }
+  return release_one (self, outbuf);
 }
 
 gboolean
@@ -323,8 +491,10 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   self->text_preroll_gap = TRUE;    /* sinks preroll again after a flush */
   gst_vlm_text_writer_flush (&self->text_writer);
   gst_vlm_sampler_reset (&self->sampler);
+  gst_vlm_caption_clear_held (self);
   self->latency_known = FALSE;
   g_mutex_lock (&self->lock);
+  self->text_done_rt = 0;
   self->epoch++;
   self->flushing = FALSE;
   self->text_flushing = FALSE;
@@ -349,10 +519,28 @@ drain (GstVlmCaption * self)
   self->text_eos = FALSE;
   g_queue_push_tail (&self->out, gst_vlm_out_item_new (gst_event_new_eos (), NULL));
   gst_vlm_caption_wake_locked (self);
+  g_mutex_unlock (&self->lock);
+  /* held video follows its text as it goes out, the rest after text EOS */
+  push_released (self, TRUE);
+  g_mutex_lock (&self->lock);
   while (!self->text_eos && !self->text_flushing && !self->text_stopped)
     g_cond_wait (&self->cond, &self->lock);
   g_mutex_unlock (&self->lock);
   GST_DEBUG_OBJECT (self, "drained");
+}
+
+/* Aligned mode: closes the open clips (their video ends here) and lets all
+ * held video go, before an event that starts new caps, a segment or a
+ * stream. */
+static void
+settle (GstVlmCaption * self)
+{
+  GQueue done = G_QUEUE_INIT;
+
+  gst_vlm_sampler_drain (&self->sampler, &done);
+  queue_clips (self, &done);
+  if (self->aligned)
+    push_released (self, TRUE);
 }
 
 gboolean
@@ -362,18 +550,19 @@ gst_vlm_caption_sink_event (GstBaseTransform * trans, GstEvent * event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_STREAM_START:
+      settle (self);
       queue_text_event (self, text_stream_start_new (event));
       break;
-    case GST_EVENT_SEGMENT:{
-      GQueue done = G_QUEUE_INIT;
-
+    case GST_EVENT_CAPS:
+      if (self->aligned)
+        settle (self);
+      break;
+    case GST_EVENT_SEGMENT:
       /* Clips of the old segment end with it, placed on its timeline, before
        * the text of the new one (concat: no clip lost at the boundary). */
-      gst_vlm_sampler_drain (&self->sampler, &done);
-      queue_clips (self, &done);
+      settle (self);
       queue_text_event (self, gst_event_ref (event));
       break;
-    }
     case GST_EVENT_GAP:{
       GstClockTime ts, duration, rt = GST_CLOCK_TIME_NONE;
       GQueue done = G_QUEUE_INIT;
@@ -387,6 +576,13 @@ gst_vlm_caption_sink_event (GstBaseTransform * trans, GstEvent * event)
         gst_vlm_sampler_advance (&self->sampler, rt, &done);
         queue_clips (self, &done);
       }
+      if (self->aligned) {
+        hold (self, NULL, event, trans->segment.format == GST_FORMAT_TIME ?
+            gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME,
+                ts) : GST_CLOCK_TIME_NONE);
+        push_released (self, FALSE);
+        return TRUE;
+      }
       break;
     }
     case GST_EVENT_EOS:
@@ -399,6 +595,12 @@ gst_vlm_caption_sink_event (GstBaseTransform * trans, GstEvent * event)
       flush_stop (self, event);
       break;
     default:
+      /* in line with the held video */
+      if (self->aligned && GST_EVENT_IS_SERIALIZED (event)
+          && !g_queue_is_empty (&self->held)) {
+        hold (self, NULL, event, GST_CLOCK_TIME_NONE);
+        return TRUE;
+      }
       break;
   }
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);

@@ -106,14 +106,31 @@ push_text_event (GstVlmCaption * self, GstEvent * event)
       gst_event_copy_segment (event, &self->text_segment);
       self->text_position = GST_CLOCK_TIME_NONE;
       gst_pad_push_event (self->text_srcpad, event);
-      /* An empty GAP lets sinks on the text branch preroll now: the first
-       * caption needs a clip of video, which a sink on the video branch
-       * waiting for the whole pipeline to preroll would never let through. */
-      if (self->text_preroll_gap)
+      /* Immediate mode: an empty GAP lets sinks on the text branch preroll
+       * now: the first caption needs a clip of video, which a sink on the
+       * video branch waiting for the whole pipeline to preroll would never
+       * let through. Aligned mode must not: a text sink would wait in that
+       * GAP for PLAYING, and a video sink for the caption's video. */
+      if (self->text_preroll_gap && !self->aligned)
         gst_pad_push_event (self->text_srcpad,
             gst_event_new_gap (self->text_segment.start, 0));
       self->text_preroll_gap = FALSE;
       return GST_FLOW_OK;
+    case GST_EVENT_GAP:{
+      GstClockTime ts, duration, end;
+
+      /* a hole between clips (queue_clips): from where the text is */
+      gst_event_parse_gap (event, &ts, &duration);
+      end = gst_vlm_clock_add (ts, duration);
+      if (GST_CLOCK_TIME_IS_VALID (self->text_position))
+        ts = MAX (ts, self->text_position);
+      if (ts < end)
+        gst_pad_push_event (self->text_srcpad, gst_event_new_gap (ts,
+                end - ts));
+      gst_event_unref (event);
+      self->text_position = end;
+      return GST_FLOW_OK;
+    }
     case GST_EVENT_EOS:
       gst_pad_push_event (self->text_srcpad, event);
       g_mutex_lock (&self->lock);
@@ -193,6 +210,15 @@ gst_vlm_caption_text_loop (GstVlmCaption * self)
     text = g_strdup (item->clip->text);
   g_mutex_unlock (&self->lock);
 
+  /* The video this text covers may go (aligned mode) as the text does: a
+   * sink downstream of text_src may block the push until the pipeline
+   * plays, which it does once a video sink prerolled on that video. */
+  if (GST_CLOCK_TIME_IS_VALID (item->done_rt)) {
+    g_mutex_lock (&self->lock);
+    self->text_done_rt = MAX (self->text_done_rt, item->done_rt);
+    gst_vlm_caption_wake_locked (self);
+    g_mutex_unlock (&self->lock);
+  }
   if (item->event)
     ret = push_text_event (self, g_steal_pointer (&item->event));
   else

@@ -268,9 +268,13 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
    * signal come before the caption's text buffer and a drained EOS. */
   g_mutex_lock (&self->lock);
   stale = clip->epoch != self->epoch || self->flushing;
-  if (!stale && s)
-    self->pending_metas = g_list_prepend (self->pending_metas,
-        gst_structure_copy (s));
+  if (!stale && s) {
+    GstVlmPendingMeta *meta = g_new (GstVlmPendingMeta, 1);
+
+    meta->s = gst_structure_copy (s);
+    meta->start_rt = clip->start_rt;
+    self->pending_metas = g_list_prepend (self->pending_metas, meta);
+  }
   g_mutex_unlock (&self->lock);
   if (stale) {
     GST_DEBUG_OBJECT (self, "discarding the caption of a flushed clip");

@@ -146,14 +146,25 @@ next_frame (Fixture * f, guint8 r, guint8 g, guint8 b)
   return buffer;
 }
 
-/* Pushes `n` frames of one colour and drops what comes out on src. */
+/* Drops the video that came out on src so far. */
+static void
+drop_video (Fixture * f)
+{
+  GstBuffer *buffer;
+
+  while ((buffer = gst_harness_try_pull (f->video)))
+    gst_buffer_unref (buffer);
+}
+
+/* Pushes `n` frames of one colour and drops what came out on src (aligned
+ * mode holds the frames until their text went out). */
 static void
 push_frames (Fixture * f, guint n, guint8 r, guint8 g, guint8 b)
 {
   while (n--) {
     fail_unless_equals_int (gst_harness_push (f->video, next_frame (f, r, g,
                 b)), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->video));
+    drop_video (f);
   }
 }
 
@@ -279,7 +290,7 @@ GST_START_TEST (test_video_passthrough)
   Fixture f;
   guint i;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "alignment=immediate");
   set_video_caps (&f, "I420", 320, 240);
   for (i = 0; i < 2 * FPS; i++) {
     GstBuffer *in = next_frame (&f, 0, 0, 255), *out;
@@ -311,8 +322,8 @@ GST_START_TEST (test_video_passthrough)
 
 GST_END_TEST;
 
-/* The caption rides on the first video buffer after it is ready, and the
- * bus message and signal carry it too. */
+/* alignment=immediate: the caption rides on the first video buffer after
+ * it is ready, and the bus message and signal carry it too. */
 static void
 on_caption (GstElement * element, const gchar * text, guint64 start,
     guint64 end, GPtrArray * seen)
@@ -334,7 +345,7 @@ GST_START_TEST (test_meta_message_signal)
 
   Fixture f;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "alignment=immediate");
   g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
   set_video_caps (&f, "RGB", 320, 240);
   push_frames (&f, FPS, 255, 0, 0);
@@ -376,6 +387,117 @@ GST_START_TEST (test_meta_message_signal)
   push_eos (&f);
   fixture_clear (&f);
   g_ptr_array_unref (seen);
+}
+
+GST_END_TEST;
+
+/* alignment=aligned (the default), not live: each frame leaves only once
+ * the text covering it went to text_src, the caption's meta rides on the
+ * first frame of its clip (start == that frame's PTS), and the element
+ * holds at most queue-size + 2 clips of video. The most it held is printed
+ * for docs/element.md, at 320x240 and 1920x1080 I420. */
+typedef struct
+{
+  GMutex lock;
+  guint n_text;                 /* text buffers pushed on text_src */
+  GPtrArray *metas;             /* "start on pts" of each meta */
+  guint early;                  /* frames out before their caption */
+} AlignSeen;
+
+static GstPadProbeReturn
+count_text (GstPad * pad, GstPadProbeInfo * info, AlignSeen * seen)
+{
+  g_mutex_lock (&seen->lock);
+  seen->n_text++;
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+check_video (GstPad * pad, GstPadProbeInfo * info, AlignSeen * seen)
+{
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  const GstStructure *s = gst_vlm_caption_meta_get (buffer);
+  guint clip = GST_BUFFER_PTS (buffer) / GST_SECOND;
+  gint64 until = g_get_monotonic_time () + G_TIME_SPAN_SECOND;
+  guint64 start;
+
+  /* the text is committed before the frames go; its push may still be on
+   * its way when the first frame is */
+  g_mutex_lock (&seen->lock);
+  while (seen->n_text < clip + 1 && g_get_monotonic_time () < until) {
+    g_mutex_unlock (&seen->lock);
+    g_usleep (1000);
+    g_mutex_lock (&seen->lock);
+  }
+  if (seen->n_text < clip + 1)
+    seen->early++;
+  if (s && gst_structure_get_uint64 (s, "start", &start))
+    g_ptr_array_add (seen->metas, g_strdup_printf ("%" G_GUINT64_FORMAT
+            " on %" G_GUINT64_FORMAT, start, GST_BUFFER_PTS (buffer)));
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_aligned_video)
+{
+  const gint sizes[][2] = { {320, 240}, {1920, 1080} };
+  AlignSeen seen = { {0}, 0, g_ptr_array_new_with_free_func (g_free), 0 };
+  guint pushed = 0, out = 0, max_held = 0, i;
+  GstVideoInfo info;
+  GstPad *pad;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "queue-size=1");
+  pad = gst_element_get_static_pad (f.element, "text_src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      (GstPadProbeCallback) count_text, &seen, NULL);
+  gst_object_unref (pad);
+  pad = gst_element_get_static_pad (f.element, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      (GstPadProbeCallback) check_video, &seen, NULL);
+  gst_object_unref (pad);
+  set_video_caps (&f, "I420", sizes[__i__][0], sizes[__i__][1]);
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_I420, sizes[__i__][0],
+      sizes[__i__][1]);
+
+  for (i = 0; i < 4 * FPS; i++) {
+    GstBuffer *buffer;
+
+    fail_unless_equals_int (gst_harness_push (f.video, next_frame (&f,
+                i / FPS % 2 ? 0 : 255, 0, i / FPS % 2 ? 255 : 0)), GST_FLOW_OK);
+    pushed++;
+    while ((buffer = gst_harness_try_pull (f.video))) {
+      out++;
+      gst_buffer_unref (buffer);
+    }
+    max_held = MAX (max_held, pushed - out);
+  }
+  push_eos (&f);
+  drop_video (&f);
+  g_print ("aligned %dx%d I420: held at most %u frames, %.1f MiB\n",
+      sizes[__i__][0], sizes[__i__][1], max_held,
+      max_held * GST_VIDEO_INFO_SIZE (&info) / 1048576.0);
+  /* one clip captioned, one queued, one filling, and the frame that
+   * closed the last */
+  fail_unless (max_held <= 3 * FPS + 1, "held %u frames", max_held);
+  /* and at least the frames up to the clip's last slot (0.75 s) */
+  fail_unless (max_held >= 3 * FPS / 4, "held %u frames: not aligned?",
+      max_held);
+
+  for (i = 0; i < 4; i++)
+    pull_caption (&f, i % 2 ? BLUE : RED, i * GST_SECOND, GST_SECOND);
+  fail_unless_equals_int (seen.early, 0);
+  fail_unless_equals_int (seen.metas->len, 4);
+  for (i = 0; i < 4; i++) {
+    gchar *want = g_strdup_printf ("%" G_GUINT64_FORMAT " on %"
+        G_GUINT64_FORMAT, i * GST_SECOND, i * GST_SECOND);
+
+    fail_unless_equals_string (g_ptr_array_index (seen.metas, i), want);
+    g_free (want);
+  }
+  fixture_clear (&f);
+  g_ptr_array_unref (seen.metas);
 }
 
 GST_END_TEST;
@@ -585,16 +707,23 @@ pull_gaps (Fixture * f)
   return gaps;
 }
 
-/* Captions of 1 s every 2 s: a GAP covers each second in between, and an
- * empty GAP at the start lets text sinks preroll. */
+/* Captions of 1 s every 2 s: a GAP covers each second in between (the
+ * last one too: the video went on to 4 s). With alignment=immediate an
+ * empty GAP at the start lets text sinks preroll (aligned, the first
+ * caption does). */
 GST_START_TEST (test_gap_events)
 {
+  const GstClockTime want[][2] = { {0, 0}, {GST_SECOND, GST_SECOND},
+    {3 * GST_SECOND, GST_SECOND}
+  };
+  gboolean aligned = __i__ == 0;
   Fixture f;
   GArray *gaps;
-  GstClockTime *gap;
+  guint i;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE,
-      "caption-interval=2000000000");
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, aligned ?
+      "caption-interval=2000000000" :
+      "caption-interval=2000000000 alignment=immediate");
   set_video_caps (&f, "RGB", 320, 240);
   push_frames (&f, FPS, 255, 0, 0);
   push_frames (&f, FPS, 0, 255, 0);
@@ -605,14 +734,51 @@ GST_START_TEST (test_gap_events)
   pull_caption (&f, RED, 0, GST_SECOND);
   pull_caption (&f, BLUE, 2 * GST_SECOND, GST_SECOND);
   gaps = pull_gaps (&f);
-  fail_unless_equals_int (gaps->len, 2);
-  gap = &g_array_index (gaps, GstClockTime, 0);
-  fail_unless_equals_uint64 (gap[0], 0);
-  fail_unless_equals_uint64 (gap[1], 0);
-  gap = &g_array_index (gaps, GstClockTime, 2);
-  fail_unless_equals_uint64 (gap[0], GST_SECOND);
-  fail_unless_equals_uint64 (gap[1], GST_SECOND);
+  fail_unless_equals_int (gaps->len, G_N_ELEMENTS (want) - aligned);
+  for (i = 0; i < gaps->len; i++) {
+    GstClockTime *gap = &g_array_index (gaps, GstClockTime, 2 * i);
+
+    fail_unless_equals_uint64 (gap[0], want[i + aligned][0]);
+    fail_unless_equals_uint64 (gap[1], want[i + aligned][1]);
+  }
   g_array_unref (gaps);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* The GAP for a span no clip covers goes out as soon as the clip before it
+ * is captioned: with clips of 1 s every 3 s, the GAP for 1-3 s once came
+ * only after the 3-4 s caption, and a file pipeline through textoverlay
+ * and a default queue hung on it. Here it comes with 2 s of video pushed,
+ * before any frame of the next clip. */
+GST_START_TEST (test_gap_without_next_clip)
+{
+  gint64 until = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  gboolean seen = FALSE;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE,
+      "caption-interval=3000000000");
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, 2 * FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  while (!seen && g_get_monotonic_time () < until) {
+    GstEvent *event = gst_harness_try_pull_event (f.text);
+    GstClockTime ts, duration;
+
+    if (!event) {
+      g_usleep (1000);
+      continue;
+    }
+    if (GST_EVENT_TYPE (event) == GST_EVENT_GAP) {
+      gst_event_parse_gap (event, &ts, &duration);
+      seen = ts == GST_SECOND && duration == 2 * GST_SECOND;
+    }
+    gst_event_unref (event);
+  }
+  fail_unless (seen, "no GAP for 1-3 s before the next clip");
+  push_eos (&f);
   fixture_clear (&f);
 }
 
@@ -1335,8 +1501,8 @@ GST_START_TEST (test_drop_policy_slow_model)
       break;
   fail_unless (i < starts->len, "the clip at %" GST_TIME_FORMAT " was dropped",
       GST_TIME_ARGS (policies[__i__].kept));
-  /* every clip is a caption or a GAP on text_src, after the preroll GAP */
-  fail_unless_equals_int (n_buffers + n_gaps, 1 + 10);
+  /* every clip is a caption or a GAP on text_src (aligned: no preroll GAP) */
+  fail_unless_equals_int (n_buffers + n_gaps, 10);
   /* dropping: pushing the frames took less than one caption */
   if (policies[__i__].drops)
     fail_unless (pushed_us / 1000.0 < first_ms, "pushing took %.1f ms, a "
@@ -1637,7 +1803,7 @@ push_rgb_frames (Fixture * f, const VlmFrame * frames, gint n_frames)
     GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
     f->next_frame++;
     fail_unless_equals_int (gst_harness_push (f->video, buffer), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->video));
+    drop_video (f);
   }
 }
 
@@ -1798,8 +1964,10 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_video_passthrough);
   tcase_add_test (tc, test_meta_message_signal);
+  tcase_add_loop_test (tc, test_aligned_video, 0, 2);
   tcase_add_test (tc, test_text_timestamps);
-  tcase_add_test (tc, test_gap_events);
+  tcase_add_loop_test (tc, test_gap_events, 0, 2);
+  tcase_add_test (tc, test_gap_without_next_clip);
   tcase_add_loop_test (tc, test_tail_reaches_outputs, 0, G_N_ELEMENTS (tails));
   tcase_add_loop_test (tc, test_subtitle_segments, 0, 2);
   tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));

@@ -19,6 +19,7 @@ typedef struct
   GMutex lock;
   GPtrArray *texts;             /* from text_src buffers */
   GPtrArray *metas;             /* from video buffer metas */
+  GstClockTime first_pts;       /* of the first video buffer */
 } Seen;
 
 static GstPadProbeReturn
@@ -35,25 +36,32 @@ on_text (GstPad * pad, GstPadProbeInfo * info, Seen * seen)
   return GST_PAD_PROBE_OK;
 }
 
+/* Each meta as "text@start on pts" (ns), times from the first frame's. */
 static GstPadProbeReturn
 on_video (GstPad * pad, GstPadProbeInfo * info, Seen * seen)
 {
-  const GstStructure *s =
-      gst_vlm_caption_meta_get (GST_PAD_PROBE_INFO_BUFFER (info));
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  const GstStructure *s = gst_vlm_caption_meta_get (buffer);
+  guint64 start = 0;
 
+  g_mutex_lock (&seen->lock);
+  if (!GST_CLOCK_TIME_IS_VALID (seen->first_pts))
+    seen->first_pts = GST_BUFFER_PTS (buffer);
   if (s) {
-    g_mutex_lock (&seen->lock);
-    g_ptr_array_add (seen->metas, g_strdup (gst_structure_get_string (s,
-                "text")));
-    g_mutex_unlock (&seen->lock);
+    gst_structure_get_uint64 (s, "start", &start);
+    g_ptr_array_add (seen->metas, g_strdup_printf ("%s@%" G_GUINT64_FORMAT
+            " on %" G_GUINT64_FORMAT, gst_structure_get_string (s, "text"),
+            start - seen->first_pts, GST_BUFFER_PTS (buffer) -
+            seen->first_pts));
   }
+  g_mutex_unlock (&seen->lock);
   return GST_PAD_PROBE_OK;
 }
 
 GST_START_TEST (test_testcard_pipeline)
 {
   Seen seen = { {0}, g_ptr_array_new_with_free_func (g_free),
-    g_ptr_array_new_with_free_func (g_free)
+    g_ptr_array_new_with_free_func (g_free), GST_CLOCK_TIME_NONE
   };
   GstElement *pipeline, *caption;
   GstMessage *msg;
@@ -103,10 +111,16 @@ GST_START_TEST (test_testcard_pipeline)
   fail_unless_equals_int (seen.texts->len, 3);
   for (i = 0; i < seen.texts->len; i++)
     fail_unless_equals_string (g_ptr_array_index (seen.texts, i), BARS);
-  /* the last caption comes at EOS, after the last video buffer */
-  fail_unless_equals_int (seen.metas->len, 2);
-  for (i = 0; i < seen.metas->len; i++)
-    fail_unless_equals_string (g_ptr_array_index (seen.metas, i), BARS);
+  /* aligned: each caption rides on the first frame of its clip, the last
+   * one at EOS too (it once rode on the frame at 2.767 s, or on none) */
+  fail_unless_equals_int (seen.metas->len, 3);
+  for (i = 0; i < seen.metas->len; i++) {
+    gchar *want = g_strdup_printf (BARS "@%" G_GUINT64_FORMAT " on %"
+        G_GUINT64_FORMAT, i * GST_SECOND, i * GST_SECOND);
+
+    fail_unless_equals_string (g_ptr_array_index (seen.metas, i), want);
+    g_free (want);
+  }
 
   gst_object_unref (caption);
   gst_object_unref (pipeline);
