@@ -130,6 +130,7 @@ enum
   PROP_TOP_K,
   PROP_DROPPED_CLIPS,
   PROP_ALIGNMENT,
+  PROP_LATE_CAPTIONS,
 };
 
 guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
@@ -360,9 +361,10 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
 {
   GstVlmCaption *self = GST_VLM_CAPTION (object);
 
-  if (prop_id == PROP_DROPPED_CLIPS) {
+  if (prop_id == PROP_DROPPED_CLIPS || prop_id == PROP_LATE_CAPTIONS) {
     g_mutex_lock (&self->lock);
-    g_value_set_uint64 (value, self->dropped);
+    g_value_set_uint64 (value, prop_id == PROP_DROPPED_CLIPS ? self->dropped :
+        self->late);
     g_mutex_unlock (&self->lock);
     return;
   }
@@ -601,6 +603,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->live = FALSE;
   self->upstream_min = 0;
   self->dropped = 0;
+  self->late = 0;
   self->text_done_rt = 0;
   g_mutex_unlock (&self->lock);
   self->worker = g_thread_new ("vlmcaption", gst_vlm_caption_worker, self);
@@ -914,8 +917,16 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   g_object_class_install_property (gobject_class, PROP_DROPPED_CLIPS,
       g_param_spec_uint64 ("dropped-clips", "Dropped clips",
           "Clips left uncaptioned since the element started: dropped from "
-          "a full queue, or skipped past their deadline (live only)",
-          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          "a full queue, skipped past their deadline (live only), or whose "
+          "inference failed. Captions + dropped-clips + late-captions = "
+          "clips", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LATE_CAPTIONS,
+      g_param_spec_uint64 ("late-captions", "Late captions",
+          "Captions that came after their text_src deadline (live only): "
+          "text_src had a GAP in their place; they are still posted and "
+          "signalled, each with a vlmcaption-late message", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
    * GstVlmCaption::caption:

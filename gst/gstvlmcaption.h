@@ -111,7 +111,8 @@ struct _GstVlmCaption
   GstClockID text_clock_id;     /* the text_src task's deadline wait */
   GList *pending_metas;         /* GstVlmPendingMeta, newest first */
   GstClockTime text_done_rt;    /* text_src went out up to this running time */
-  guint64 dropped;
+  guint64 dropped;              /* clips that got no caption */
+  guint64 late;                 /* captions that came past their deadline */
   GThread *worker;
 };
 

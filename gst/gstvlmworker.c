@@ -231,14 +231,34 @@ infer_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
   return caption_frames (self, clip, frames, n_frames, error);
 }
 
-/* Worker thread: captions (or tags) one clip and publishes the result. */
+/* The element's running time now, or NONE without a clock. */
+static GstClockTime
+running_time_now (GstVlmCaption * self)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  GstClockTime now, base = gst_element_get_base_time (GST_ELEMENT (self));
+
+  if (!clock)
+    return GST_CLOCK_TIME_NONE;
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  return now > base ? now - base : 0;
+}
+
+/* Worker thread: captions (or tags) one clip and publishes the result. A
+ * caption whose text_src deadline passed during inference (the text task
+ * made it LATE and sent a GAP) is still posted and signalled, and counted
+ * in late-captions with a vlmcaption-late message; a failed clip counts as
+ * dropped. */
 static void
 caption_clip (GstVlmCaption * self, GstVlmClip * clip)
 {
   GstVideoFrame *vframes = g_new0 (GstVideoFrame, clip->n_filled);
   VlmFrame *frames = g_new0 (VlmFrame, clip->n_filled);
   GstStructure *s = NULL;
+  GstMessage *message = NULL;
   GError *error = NULL;
+  GstClockTime lateness;
   gboolean stale;
   gdouble ms = 0;
   const gchar *text = NULL;
@@ -294,8 +314,25 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
         (NULL));
   }
 
+  lateness = running_time_now (self);
   g_mutex_lock (&self->lock);
   if (clip->epoch == self->epoch && !self->flushing) {
+    /* every clip ends as a caption, a late caption, or a dropped clip */
+    if (!s && !g_error_matches (error, VLM_ERROR, VLM_ERROR_CANCELLED)) {
+      self->dropped++;
+      message = gst_vlm_caption_drop_message_new (self, clip, "failed");
+    } else if (s && clip->state == GST_VLM_CLIP_LATE) {
+      self->late++;
+      lateness = GST_CLOCK_TIME_IS_VALID (lateness)
+          && lateness > clip->deadline_rt ? lateness - clip->deadline_rt : 0;
+      message = gst_message_new_element (GST_OBJECT (self),
+          gst_structure_new ("vlmcaption-late",
+              "late-captions", G_TYPE_UINT64, self->late,
+              "start", G_TYPE_UINT64, clip->pts,
+              "end", G_TYPE_UINT64, clip->end_pts,
+              "lateness", G_TYPE_UINT64, lateness,
+              "text", G_TYPE_STRING, text, NULL));
+    }
     if (clip->state == GST_VLM_CLIP_QUEUED) {
       clip->state = s ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
       clip->text = g_strdup (text);
@@ -303,6 +340,11 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
     gst_vlm_caption_wake_locked (self);
   }
   g_mutex_unlock (&self->lock);
+  if (message) {
+    GST_DEBUG_OBJECT (self, "%" GST_PTR_FORMAT,
+        gst_message_get_structure (message));
+    gst_element_post_message (GST_ELEMENT (self), message);
+  }
 
 done:
   if (s)

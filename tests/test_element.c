@@ -1516,6 +1516,98 @@ GST_START_TEST (test_drop_policy_slow_model)
 
 GST_END_TEST;
 
+/* Live, with a slow model and no time budget (latency=0): every caption
+ * misses its text_src deadline, which once made the captions vanish with
+ * text_src getting only GAPs and dropped-clips at 0. Now each clip is
+ * accounted for: a late caption is posted and signalled, counted in
+ * late-captions and announced with its lateness; a clip skipped past its
+ * deadline is dropped; captions + dropped + late = the 10 clips. */
+GST_START_TEST (test_late_captions)
+{
+  gchar *dir = write_slow_model ();
+  gchar *props = g_strdup_printf ("model=%s drop-policy=block "
+      "frames-per-clip=4 clip-duration=100000000 max-new-tokens=3 latency=0",
+      dir);
+  guint n_captions = 0, n_late = 0, n_dropped = 0, n_signals = 0, n_buffers = 0;
+  guint64 late_captions = 0;
+  gint64 until;
+  GPtrArray *seen = g_ptr_array_new_with_free_func (g_free);
+  GstBuffer *buffer;
+  GstMessage *msg;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", TRUE, props);
+  g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
+  GstClock *clock = gst_system_clock_obtain ();
+
+  /* running time from now: the first clip's deadline (its end + one frame
+   * of upstream latency, 133 ms) passes while the model is on its four
+   * 224x224 frames (~160 GFLOP) */
+  gst_element_set_clock (f.element, clock);
+  gst_element_set_base_time (f.element, gst_clock_get_time (clock));
+  gst_object_unref (clock);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_eos (&f);
+
+  /* live, EOS does not wait for captions already late: the worker may
+   * still be on one; every clip is accounted for within a minute */
+  until = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (g_get_monotonic_time () < until) {
+    g_object_get (f.element, "late-captions", &late_captions, NULL);
+    if (n_captions + n_dropped == 10 && n_late == late_captions)
+      break;
+    msg = gst_bus_timed_pop_filtered (f.bus, 10 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT);
+    if (!msg)
+      continue;
+    {
+    const GstStructure *s = gst_message_get_structure (msg);
+    guint64 lateness, start, end;
+
+    if (gst_structure_has_name (s, "vlmcaption")) {
+      n_captions++;
+    } else if (gst_structure_has_name (s, "vlmcaption-late")) {
+      n_late++;
+      fail_unless (gst_structure_get_uint64 (s, "lateness", &lateness));
+      fail_unless (gst_structure_get_uint64 (s, "start", &start));
+      fail_unless (gst_structure_get_uint64 (s, "end", &end));
+      fail_unless (lateness > 0);
+      fail_unless_equals_uint64 (end - start, 100 * GST_MSECOND);
+      fail_unless (gst_structure_get_string (s, "text") != NULL);
+    } else if (gst_structure_has_name (s, "vlmcaption-dropped")) {
+      n_dropped++;
+    }
+    gst_message_unref (msg);
+    }
+  }
+  while ((buffer = gst_harness_try_pull (f.text))) {
+    n_buffers++;
+    gst_buffer_unref (buffer);
+  }
+  n_signals = seen->len;
+  g_object_get (f.element, "late-captions", &late_captions, NULL);
+
+  fail_unless (n_late >= 1, "no late caption: %u captions, %u dropped, %"
+      G_GUINT64_FORMAT " late, %" G_GUINT64_FORMAT " dropped-clips",
+      n_captions, n_dropped, late_captions, dropped_clips (&f));
+  fail_unless_equals_int (late_captions, n_late);
+  fail_unless_equals_int (n_dropped, dropped_clips (&f));
+  fail_unless_equals_int (n_signals, n_captions);
+  /* late ones are among the captions posted, none reached text_src */
+  fail_unless (n_late <= n_captions);
+  fail_unless_equals_int (n_buffers, n_captions - n_late);
+  fail_unless_equals_int ((n_captions - n_late) + dropped_clips (&f) +
+      late_captions, 10);
+
+  g_ptr_array_unref (seen);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------------------- tags */
 
 /* The LanguageBind fixture in a temporary folder (its files linked, never
@@ -1982,6 +2074,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_offline_drain);
   tcase_add_loop_test (tc, test_drop_policy_slow_model, 0,
       G_N_ELEMENTS (policies));
+  tcase_add_test (tc, test_late_captions);
   tcase_add_test (tc, test_tags_per_clip);
   tcase_add_test (tc, test_tags_top_k);
   tcase_add_test (tc, test_tags_need_labels);
