@@ -15,29 +15,36 @@
  *
  * - on `text_src`, as timed subtitles: `text/x-raw` (utf8 or pango-markup)
  *   for textoverlay and matroskamux, or whole WebVTT / SubRip files
- *   (`application/x-subtitle-vtt`, `application/x-subtitle`) for filesink.
- *   Each buffer starts where its clip starts and lasts until the next clip;
- *   GAP events cover spans without a caption;
+ *   (`application/x-subtitle-vtt`, `application/x-subtitle`: escaped, one
+ *   header, numbering and cue times that go on across segments and seeks)
+ *   for filesink. Each buffer starts where its clip starts and lasts until
+ *   the next clip; GAP events cover spans without a caption;
  * - as a custom meta (`GstVlmCaptionMeta`, see `gstvlmcaption/vlmcaptionmeta.h`)
- *   on the first video buffer pushed after the caption is ready;
+ *   on the first frame of the captioned clip;
  * - as a `vlmcaption` element message on the bus;
  * - through the #GstVlmCaption::caption signal.
  *
  * The video itself goes through untouched: same buffers, same timestamps.
+ * With #GstVlmCaption:alignment aligned (the default) it waits in the
+ * element until text_src has sent the text that covers it, so each caption
+ * goes out before its frames and textoverlay needs no queue; immediate lets
+ * it pass at once (the meta then rides on the first buffer after the
+ * caption).
  *
  * In a live pipeline the streaming thread never waits for the model: clips
  * that find the queue full are dropped according to #GstVlmCaption:drop-policy
  * and counted in #GstVlmCaption:dropped-clips, and a caption that misses its
  * deadline (clip end + #GstVlmCaption:latency) is replaced by a GAP on
- * `text_src` so that nothing downstream waits for it. The element adds
+ * `text_src` so that nothing downstream waits for it; it is still posted,
+ * and counted in #GstVlmCaption:late-captions. The element adds
  * #GstVlmCaption:clip-duration + #GstVlmCaption:latency to the pipeline
- * latency. With a non-live source every clip is captioned and EOS waits for
- * the last caption.
+ * latency, which is also the longest it holds video live. With a non-live
+ * source every clip is captioned and EOS waits for the last caption; the
+ * last clip ends with the last frame.
  *
  * Like tee, the element has two source pads fed from one stream: put a queue
- * on each branch when they end in separate sinks or meet again (textoverlay,
- * a muxer). The video branch's queue must hold a clip span plus the time the
- * model takes (max-size-time).
+ * on each branch when they end in separate sinks or a muxer. docs/element.md
+ * has a launch line per output and the memory held.
  *
  * Without #GstVlmCaption:model the element uses its embedded test-card
  * model, a small GIT captioner trained on videotestsrc's patterns.
@@ -55,8 +62,7 @@
  * ]| Prints the test card's captions as SubRip: "television color bars".
  * |[
  * gst-launch-1.0 videotestsrc pattern=ball is-live=true ! video/x-raw,width=640,height=480 ! \
- *     vlmcaption name=c ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 ! \
- *     textoverlay name=o ! videoconvert ! autovideosink  c.text_src ! queue ! o.text_sink
+ *     vlmcaption name=c ! textoverlay name=o ! videoconvert ! autovideosink  c.text_src ! o.text_sink
  * ]| Shows a live test card with its captions overlaid.
  * |[
  * gst-launch-1.0 filesrc location=in.mkv ! decodebin ! videoconvert ! \
@@ -74,9 +80,16 @@
  * across all labels), with `prompt` "" and `n-tokens` 0. The meta carries
  * the same fields.
  *
- * `vlmcaption-dropped` (element message, one per dropped clip):
+ * `vlmcaption-dropped` (element message, one per clip without a caption):
  * `dropped-clips` (guint64, total so far), `start`, `end` (guint64),
- * `reason` ("queue-full" or "late").
+ * `reason` ("queue-full", "late": past its deadline before inference, or
+ * "failed").
+ *
+ * `vlmcaption-late` (element message, one per caption past its deadline):
+ * `late-captions` (guint64, total so far), `start`, `end` (guint64),
+ * `lateness` (guint64, ns past the deadline), `text` (string).
+ *
+ * Captions on time + dropped-clips + late-captions = clips.
  */
 
 #include <gstvlmcaption/vlmcaptionmeta.h>
@@ -150,7 +163,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 static GstStaticPadTemplate text_src_template =
 GST_STATIC_PAD_TEMPLATE ("text_src", GST_PAD_SRC, GST_PAD_ALWAYS,
     GST_STATIC_CAPS ("text/x-raw, format = (string) { utf8, pango-markup }; "
-        "application/x-subtitle-vtt; application/x-subtitle"));
+        "application/x-subtitle-vtt; application/x-subtitle; "
+        "application/x-json"));
 
 /* GstBaseTransform rather than a plain element with three pads: the video
  * path is an in-place transform, and the base class brings segment tracking,

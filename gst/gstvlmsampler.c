@@ -12,7 +12,8 @@ gst_vlm_clip_clear (gpointer data)
   for (i = 0; i < clip->n_filled; i++)
     gst_buffer_unref (clip->slots[i].buffer);
   g_free (clip->slots);
-  g_free (clip->text);
+  if (clip->caption)
+    gst_structure_free (clip->caption);
 }
 
 static GstVlmClip *

@@ -49,7 +49,7 @@ typedef struct {
   GstClockTime text_pts, text_duration; /* where its caption sits on text_src */
   GstClockTime deadline_rt;       /* live: latest running time for its text */
   GstVlmClipState state;
-  gchar *text;                    /* caption, when DONE */
+  GstStructure *caption;          /* the caption message's fields, when DONE */
 } GstVlmClip;
 
 /* a + b, or GST_CLOCK_TIME_NONE ("never") past the clock's range: a span

@@ -3,7 +3,8 @@
  * A writer turns one caption, with its start and end on the output's
  * timeline, into the bytes of one text_src buffer. Plain text (utf8,
  * pango-markup) is in gstvlmtextplain.c, the subtitle files (WebVTT,
- * SubRip) in gstvlmsubtitle.c. A writer knows nothing of pads or threads.
+ * SubRip) in gstvlmsubtitle.c, JSON in gstvlmtextjson.c. A writer knows
+ * nothing of pads or threads.
  *
  * A subtitle stream is one file for as long as text_src is active: one
  * WebVTT header, SubRip numbers that go on, and cue times that never go
@@ -25,6 +26,7 @@ typedef enum {
   GST_VLM_CAPTION_TEXT_PANGO,
   GST_VLM_CAPTION_TEXT_VTT,
   GST_VLM_CAPTION_TEXT_SRT,
+  GST_VLM_CAPTION_TEXT_JSON,
 } GstVlmCaptionTextFormat;
 
 typedef struct {
@@ -46,12 +48,15 @@ void gst_vlm_text_writer_reset (GstVlmTextWriter * writer);
 void gst_vlm_text_writer_flush (GstVlmTextWriter * writer);
 
 /* The bytes of one buffer holding `text` (UTF-8) shown from `start` to
- * `end` (running time, ns; `end` GST_CLOCK_TIME_NONE: unknown). Returns a
- * new GString (g_string_free), or NULL when there is nothing to show: ""
- * (or, for subtitles, only white space), or a cue hidden under the
- * previous one. Plain text goes out as the model wrote it. */
+ * `end` (running time, ns; `end` GST_CLOCK_TIME_NONE: unknown); `caption`
+ * (the vlmcaption message's fields, may be NULL) is what JSON writes.
+ * Returns a new GString (g_string_free), or NULL when there is nothing to
+ * show: "" (or, for subtitles, only white space), or a cue hidden under
+ * the previous one. Plain text goes out as the model wrote it; JSON has an
+ * object for every caption. */
 GString *gst_vlm_text_writer_render (GstVlmTextWriter * writer,
-    const gchar * text, GstClockTime start, GstClockTime end);
+    const gchar * text, const GstStructure * caption, GstClockTime start,
+    GstClockTime end);
 
 /* gstvlmtextplain.c: utf8 as is, pango-markup escaped. */
 GString *gst_vlm_text_plain_render (const gchar * text, gboolean markup);
@@ -61,6 +66,11 @@ GString *gst_vlm_text_plain_render (const gchar * text, gboolean markup);
  * monotonic. NULL as for gst_vlm_text_writer_render. */
 GString *gst_vlm_subtitle_render (GstVlmTextWriter * writer,
     const gchar * text, GstClockTime start, GstClockTime end);
+
+/* gstvlmtextjson.c: one JSON object and a newline per caption, from the
+ * fields of `caption` (NULL: `text` alone). */
+GString *gst_vlm_json_render (const gchar * text,
+    const GstStructure * caption);
 
 G_END_DECLS
 

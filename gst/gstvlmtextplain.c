@@ -11,6 +11,8 @@ gst_vlm_text_format_from_caps (const GstCaps * caps)
     return GST_VLM_CAPTION_TEXT_VTT;
   if (gst_structure_has_name (s, "application/x-subtitle"))
     return GST_VLM_CAPTION_TEXT_SRT;
+  if (gst_structure_has_name (s, "application/x-json"))
+    return GST_VLM_CAPTION_TEXT_JSON;
   if (!g_strcmp0 (gst_structure_get_string (s, "format"), "pango-markup"))
     return GST_VLM_CAPTION_TEXT_PANGO;
   return GST_VLM_CAPTION_TEXT_UTF8;
@@ -33,8 +35,10 @@ gst_vlm_text_writer_flush (GstVlmTextWriter * writer)
 
 GString *
 gst_vlm_text_writer_render (GstVlmTextWriter * writer, const gchar * text,
-    GstClockTime start, GstClockTime end)
+    const GstStructure * caption, GstClockTime start, GstClockTime end)
 {
+  if (writer->format == GST_VLM_CAPTION_TEXT_JSON)
+    return gst_vlm_json_render (text, caption);
   if (!*text)
     return NULL;
   switch (writer->format) {

@@ -39,11 +39,13 @@ ensure_text_caps (GstVlmCaption * self)
  * has nothing to show. Subtitle cues are timed by running time (see
  * gstvlmtext.h), the buffer by `pts`. */
 static GstBuffer *
-text_buffer_new (GstVlmCaption * self, const gchar * text, GstClockTime pts,
-    GstClockTime duration)
+text_buffer_new (GstVlmCaption * self, const GstStructure * caption,
+    GstClockTime pts, GstClockTime duration)
 {
   const GstSegment *segment = &self->text_segment;
-  GString *out = gst_vlm_text_writer_render (&self->text_writer, text,
+  const gchar *text = gst_structure_get_string (caption, "text");
+  GString *out = gst_vlm_text_writer_render (&self->text_writer,
+      text ? text : "", caption,
       gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts),
       gst_segment_to_running_time (segment, GST_FORMAT_TIME,
           gst_vlm_clock_add (pts, duration)));
@@ -59,10 +61,11 @@ text_buffer_new (GstVlmCaption * self, const gchar * text, GstClockTime pts,
   return buffer;
 }
 
-/* Text task: the caption of `clip` (or a GAP for it), after a GAP for any
- * hole since the previous clip. */
+/* Text task: the caption of `clip` (its message fields, or NULL: a GAP),
+ * after a GAP for any hole since the previous clip. */
 static GstFlowReturn
-push_text_clip (GstVlmCaption * self, GstVlmClip * clip, const gchar * text)
+push_text_clip (GstVlmCaption * self, GstVlmClip * clip,
+    const GstStructure * caption)
 {
   GstClockTime pts = clip->text_pts, duration = clip->text_duration;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -78,8 +81,8 @@ push_text_clip (GstVlmCaption * self, GstVlmClip * clip, const gchar * text)
     gst_pad_push_event (self->text_srcpad,
         gst_event_new_gap (self->text_position, pts - self->text_position));
 
-  if (text)
-    buffer = text_buffer_new (self, text, pts, duration);
+  if (caption)
+    buffer = text_buffer_new (self, caption, pts, duration);
   if (buffer)
     ret = gst_pad_push (self->text_srcpad, buffer);
   else
@@ -197,7 +200,7 @@ void
 gst_vlm_caption_text_loop (GstVlmCaption * self)
 {
   GstVlmOutItem *item;
-  gchar *text = NULL;
+  GstStructure *caption = NULL;
   GstFlowReturn ret;
 
   g_mutex_lock (&self->lock);
@@ -206,8 +209,9 @@ gst_vlm_caption_text_loop (GstVlmCaption * self)
     goto pause;
   }
   item = g_queue_pop_head (&self->out);
-  if (item->clip && item->clip->state == GST_VLM_CLIP_DONE)
-    text = g_strdup (item->clip->text);
+  if (item->clip && item->clip->state == GST_VLM_CLIP_DONE
+      && item->clip->caption)
+    caption = gst_structure_copy (item->clip->caption);
   g_mutex_unlock (&self->lock);
 
   /* The video this text covers may go (aligned mode) as the text does: a
@@ -222,9 +226,10 @@ gst_vlm_caption_text_loop (GstVlmCaption * self)
   if (item->event)
     ret = push_text_event (self, g_steal_pointer (&item->event));
   else
-    ret = push_text_clip (self, item->clip, text);
+    ret = push_text_clip (self, item->clip, caption);
   gst_vlm_out_item_free (item);
-  g_free (text);
+  if (caption)
+    gst_structure_free (caption);
 
   /* An unlinked text_src is normal: the video is what must flow. */
   if (ret == GST_FLOW_OK || ret == GST_FLOW_NOT_LINKED || ret == GST_FLOW_EOS)

@@ -335,7 +335,7 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
     }
     if (clip->state == GST_VLM_CLIP_QUEUED) {
       clip->state = s ? GST_VLM_CLIP_DONE : GST_VLM_CLIP_FAILED;
-      clip->text = g_strdup (text);
+      clip->caption = s ? gst_structure_copy (s) : NULL;
     }
     gst_vlm_caption_wake_locked (self);
   }

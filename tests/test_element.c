@@ -1573,7 +1573,8 @@ GST_START_TEST (test_late_captions)
       fail_unless (gst_structure_get_uint64 (s, "start", &start));
       fail_unless (gst_structure_get_uint64 (s, "end", &end));
       fail_unless (lateness > 0);
-      fail_unless_equals_uint64 (end - start, 100 * GST_MSECOND);
+      /* 100 ms, the last (at EOS) to the last frame's end */
+      fail_unless (end > start && end - start <= 100 * GST_MSECOND);
       fail_unless (gst_structure_get_string (s, "text") != NULL);
     } else if (gst_structure_has_name (s, "vlmcaption-dropped")) {
       n_dropped++;
@@ -1782,6 +1783,93 @@ GST_START_TEST (test_tags_top_k)
   fixture_clear (&f);
   g_free (props);
   remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* application/x-json: one object per caption and a newline, with the
+ * message's fields; a tagged clip carries its labels, scores and probs as
+ * arrays matching the message. Parsed back with json-glib. */
+static JsonObject *
+pull_json (Fixture * f, JsonParser * parser)
+{
+  GstBuffer *buffer = gst_harness_pull (f->text);
+  GError *error = NULL;
+  gchar *text;
+
+  fail_unless (buffer != NULL, "no JSON on text_src");
+  text = buffer_text (buffer);
+  fail_unless (g_str_has_suffix (text, "}\n"), "%s", text);
+  fail_unless (strchr (text, '\n') == text + strlen (text) - 1, "%s", text);
+  fail_unless (json_parser_load_from_data (parser, text, -1, &error), "%s: %s",
+      text, error ? error->message : "");
+  g_free (text);
+  gst_buffer_unref (buffer);
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+GST_START_TEST (test_json_output)
+{
+  JsonParser *parser = json_parser_new ();
+  gchar *dir = write_languagebind_model ();
+  gchar *props = g_strdup_printf ("model=%s labels=red;blue;dog top-k=2", dir);
+  const GstStructure *s;
+  JsonObject *o;
+  JsonArray *labels;
+  GstMessage *msg;
+  GstCaps *caps;
+  Fixture f;
+
+  fixture_init (&f, "application/x-json", FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  o = pull_json (&f, parser);
+  fail_unless_equals_int (json_object_get_int_member (o, "start"), 0);
+  fail_unless_equals_int (json_object_get_int_member (o, "end"), GST_SECOND);
+  fail_unless_equals_string (json_object_get_string_member (o, "text"), RED);
+  fail_unless (json_object_get_int_member (o, "tokens") >= 4);
+  fail_unless_equals_string (json_object_get_string_member (o, "model"),
+      "testcard-git");
+  fail_unless_equals_string (json_object_get_string_member (o, "prompt"), "");
+  fail_unless (json_object_get_double_member (o, "inference_ms") > 0);
+  fail_if (json_object_has_member (o, "labels"));
+  caps = gst_pad_get_current_caps (f.text->sinkpad);
+  fail_unless (gst_structure_has_name (gst_caps_get_structure (caps, 0),
+          "application/x-json"));
+  gst_caps_unref (caps);
+  push_eos (&f);
+  fixture_clear (&f);
+
+  fixture_init (&f, "application/x-json", FALSE, props);
+  set_video_caps (&f, "RGB", 64, 48);
+  push_frames (&f, FPS, 255, 0, 0);
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  o = pull_json (&f, parser);
+  fail_unless_equals_string (json_object_get_string_member (o, "text"),
+      gst_structure_get_string (s, "text"));
+  fail_unless_equals_int (json_object_get_int_member (o, "tokens"), 0);
+  labels = json_object_get_array_member (o, "labels");
+  fail_unless_equals_int (json_array_get_length (labels), 2);
+  for (guint i = 0; i < 2; i++) {
+    const GValue *v = gst_value_array_get_value (gst_structure_get_value (s,
+            "labels"), i);
+
+    fail_unless_equals_string (json_array_get_string_element (labels, i),
+        g_value_get_string (v));
+    v = gst_value_array_get_value (gst_structure_get_value (s, "probs"), i);
+    fail_unless (fabs (json_array_get_double_element
+            (json_object_get_array_member (o, "probs"), i) -
+            g_value_get_double (v)) < 1e-9);
+  }
+  fail_unless_equals_int (json_array_get_length (json_object_get_array_member
+          (o, "scores")), 2);
+  gst_message_unref (msg);
+  push_eos (&f);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+  g_object_unref (parser);
 }
 
 GST_END_TEST;
@@ -2078,6 +2166,7 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_tags_per_clip);
   tcase_add_test (tc, test_tags_top_k);
   tcase_add_test (tc, test_tags_need_labels);
+  tcase_add_test (tc, test_json_output);
   tcase_add_test (tc, test_labels_on_captioner);
   tcase_add_loop_test (tc, test_generative_models, 0,
       G_N_ELEMENTS (generative_fixtures));

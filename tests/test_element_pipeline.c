@@ -278,7 +278,7 @@ GST_START_TEST (test_awkward_subparse)
 
   gst_vlm_text_writer_reset (&w);
   for (i = 0; i < G_N_ELEMENTS (texts); i++) {
-    GString *cue = gst_vlm_text_writer_render (&w, texts[i], i * GST_SECOND,
+    GString *cue = gst_vlm_text_writer_render (&w, texts[i], NULL, i * GST_SECOND,
         (i + 1) * GST_SECOND);
 
     g_string_append (file, cue->str);

@@ -28,7 +28,7 @@ render_all (GstVlmTextWriter * w, GstClockTime * t)
   GString *file = g_string_new (NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (awkward); i++) {
-    GString *cue = gst_vlm_text_writer_render (w, awkward[i].text, *t,
+    GString *cue = gst_vlm_text_writer_render (w, awkward[i].text, NULL, *t,
         *t + GST_SECOND);
 
     g_assert_nonnull (cue);
@@ -97,18 +97,18 @@ test_blank_caption (void)
   GString *cue;
 
   gst_vlm_text_writer_reset (&w);
-  g_assert_null (gst_vlm_text_writer_render (&w, " \n\r\n\t", 0, GST_SECOND));
-  g_assert_null (gst_vlm_text_writer_render (&w, "", 0, GST_SECOND));
-  cue = gst_vlm_text_writer_render (&w, "x", 0, GST_SECOND);
+  g_assert_null (gst_vlm_text_writer_render (&w, " \n\r\n\t", NULL, 0, GST_SECOND));
+  g_assert_null (gst_vlm_text_writer_render (&w, "", NULL, 0, GST_SECOND));
+  cue = gst_vlm_text_writer_render (&w, "x", NULL, 0, GST_SECOND);
   g_assert_cmpstr (cue->str, ==, "1\n00:00:00,000 --> 00:00:01,000\nx\n\n");
   g_string_free (cue, TRUE);
   /* plain text keeps its white space: it is what the model wrote */
   w.format = GST_VLM_CAPTION_TEXT_UTF8;
-  cue = gst_vlm_text_writer_render (&w, "\n\n", 0, GST_SECOND);
+  cue = gst_vlm_text_writer_render (&w, "\n\n", NULL, 0, GST_SECOND);
   g_assert_cmpstr (cue->str, ==, "\n\n");
   g_string_free (cue, TRUE);
   w.format = GST_VLM_CAPTION_TEXT_PANGO;
-  cue = gst_vlm_text_writer_render (&w, "a & <b>", 0, GST_SECOND);
+  cue = gst_vlm_text_writer_render (&w, "a & <b>", NULL, 0, GST_SECOND);
   g_assert_cmpstr (cue->str, ==, "a &amp; &lt;b&gt;");
   g_string_free (cue, TRUE);
 }
@@ -143,7 +143,7 @@ test_timeline (void)
 
     if (steps[i].flush)
       gst_vlm_text_writer_flush (&w);
-    cue = gst_vlm_text_writer_render (&w, "x", steps[i].start, steps[i].end);
+    cue = gst_vlm_text_writer_render (&w, "x", NULL, steps[i].start, steps[i].end);
     g_assert_true ((cue != NULL) == (steps[i].want_end != 0));
     if (cue)
       g_string_append (file, cue->str);
@@ -164,6 +164,29 @@ test_timeline (void)
   g_assert_cmpuint (n, ==, cues->len);
   g_ptr_array_unref (cues);
   g_string_free (file, TRUE);
+}
+
+/* JSON: one object and a newline, strings escaped, the message's fields. */
+static void
+test_json (void)
+{
+  GstStructure *s = gst_structure_new ("vlmcaption",
+      "text", G_TYPE_STRING, "say \"hi\"\n\\ \x01",
+      "start", G_TYPE_UINT64, (guint64) 1000000000,
+      "end", G_TYPE_UINT64, (guint64) 2000000000,
+      "model", G_TYPE_STRING, "m", "prompt", G_TYPE_STRING, "",
+      "n-tokens", G_TYPE_INT, 5, "inference-ms", G_TYPE_DOUBLE, 12.5, NULL);
+  GstVlmTextWriter w = { GST_VLM_CAPTION_TEXT_JSON };
+  GString *out;
+
+  gst_vlm_text_writer_reset (&w);
+  out = gst_vlm_text_writer_render (&w, "say \"hi\"\n\\ \x01", s, 0,
+      GST_SECOND);
+  g_assert_cmpstr (out->str, ==, "{\"start\":1000000000,\"end\":2000000000,"
+      "\"text\":\"say \\\"hi\\\"\\n\\\\ \\u0001\",\"tokens\":5,"
+      "\"model\":\"m\",\"prompt\":\"\",\"inference_ms\":12.5}\n");
+  g_string_free (out, TRUE);
+  gst_structure_free (s);
 }
 
 /* The readers themselves refuse what the element once wrote. */
@@ -204,6 +227,7 @@ main (int argc, char **argv)
   g_test_add_func ("/text/awkward-vtt", test_awkward_vtt);
   g_test_add_func ("/text/blank-caption", test_blank_caption);
   g_test_add_func ("/text/timeline", test_timeline);
+  g_test_add_func ("/text/json", test_json);
   g_test_add_func ("/text/readers-refuse", test_readers_refuse);
   return g_test_run ();
 }

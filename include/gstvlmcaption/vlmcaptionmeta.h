@@ -1,8 +1,9 @@
 /* vlmcaptionmeta.h — reading vlmcaption's captions from video buffers.
  *
  * The vlmcaption element attaches a custom meta (gst_meta_register_custom,
- * GStreamer >= 1.20) named GST_VLM_CAPTION_META_NAME to the first video
- * buffer it pushes after a caption is ready. The meta holds a GstStructure
+ * GStreamer >= 1.20) named GST_VLM_CAPTION_META_NAME to the first frame of
+ * the captioned clip (alignment=aligned, the default), or to the first video
+ * buffer it pushes after a caption is ready (alignment=immediate). The meta holds a GstStructure
  * with the fields below; the element's "vlmcaption" bus message and its
  * "caption" signal carry the same caption.
  *
