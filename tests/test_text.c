@@ -184,7 +184,7 @@ test_json (void)
       GST_SECOND);
   g_assert_cmpstr (out->str, ==, "{\"start\":1000000000,\"end\":2000000000,"
       "\"text\":\"say \\\"hi\\\"\\n\\\\ \\u0001\",\"tokens\":5,"
-      "\"model\":\"m\",\"prompt\":\"\",\"inference_ms\":12.5}\n");
+      "\"model\":\"m\",\"prompt\":\"\",\"inference_ms\":12.500}\n");
   g_string_free (out, TRUE);
   gst_structure_free (s);
 }
