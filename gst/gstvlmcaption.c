@@ -678,6 +678,7 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   gst_vlm_sampler_reset (&self->sampler);
   gst_vlm_caption_clear_held (self);
   g_clear_pointer (&self->tag_labels, g_strfreev);
+  g_clear_pointer (&self->stream_prompt, g_free);
   self->labels_warned = FALSE;
   g_clear_pointer (&self->session, vlm_session_free);
   gst_vlm_model_table_release (self->model_instance, self->model);
@@ -722,6 +723,7 @@ gst_vlm_caption_finalize (GObject * object)
   g_free (self->generation_config);
   g_free (self->model_instance_id);
   g_free (self->labels);
+  g_free (self->stream_prompt);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -800,7 +802,9 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "Text the caption continues or answers; NULL or empty: the model's "
-          "plain captioning prompt. Applies from the next clip",
+          "plain captioning prompt. {start}, {end}, {duration} (s), {frames} "
+          "and {labels} are filled in per clip; a vlmcaption-prompt event "
+          "overrides it for one stream. Applies from the next clip",
           DEFAULT_PROP_PROMPT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));

@@ -87,6 +87,7 @@ struct _GstVlmCaption
   GstVlmSampler sampler;
   gboolean latency_known;
   GQueue held;                  /* GstVlmHeld: video waiting for its text */
+  gchar *stream_prompt;         /* from a vlmcaption-prompt event; NULL: none */
 
   /* text_src task only */
   GstVlmTextWriter text_writer;

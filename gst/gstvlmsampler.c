@@ -14,6 +14,7 @@ gst_vlm_clip_clear (gpointer data)
   g_free (clip->slots);
   if (clip->caption)
     gst_structure_free (clip->caption);
+  g_free (clip->prompt);
 }
 
 static GstVlmClip *

@@ -50,6 +50,8 @@ typedef struct {
   GstClockTime deadline_rt;       /* live: latest running time for its text */
   GstVlmClipState state;
   GstStructure *caption;          /* the caption message's fields, when DONE */
+  gchar *prompt;                  /* the stream's prompt (vlmcaption-prompt
+                                   * event) when it closed; NULL: the property */
 } GstVlmClip;
 
 /* a + b, or GST_CLOCK_TIME_NONE ("never") past the clock's range: a span

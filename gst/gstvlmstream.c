@@ -198,6 +198,7 @@ queue_clips (GstVlmCaption * self, GQueue * done)
   g_mutex_lock (&self->lock);
   while ((clip = g_queue_pop_head (done))) {
     clip->epoch = self->epoch;
+    clip->prompt = g_strdup (self->stream_prompt);
     clip->pts = gst_segment_position_from_running_time (segment,
         GST_FORMAT_TIME, clip->start_rt);
     clip->end_pts = clip_position (segment, clip->end_rt);
@@ -551,7 +552,19 @@ gst_vlm_caption_sink_event (GstBaseTransform * trans, GstEvent * event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_STREAM_START:
       settle (self);
+      g_clear_pointer (&self->stream_prompt, g_free);
       queue_text_event (self, text_stream_start_new (event));
+      break;
+    case GST_EVENT_CUSTOM_DOWNSTREAM_STICKY:
+      if (gst_event_has_name (event, GST_VLM_CAPTION_PROMPT_EVENT)) {
+        const gchar *prompt = gst_structure_get_string
+            (gst_event_get_structure (event), "prompt");
+
+        /* the clips that close from now on; "" or none: the property */
+        g_free (self->stream_prompt);
+        self->stream_prompt = prompt && *prompt ? g_strdup (prompt) : NULL;
+        GST_DEBUG_OBJECT (self, "stream prompt %s", self->stream_prompt);
+      }
       break;
     case GST_EVENT_CAPS:
       if (self->aligned)

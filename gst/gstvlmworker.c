@@ -62,6 +62,56 @@ on_token (int token_id, const char *piece, void *user_data)
   return go_on;
 }
 
+/* The prompt for `clip`: the stream's (vlmcaption-prompt event) or the
+ * property's, with {start}, {end}, {duration} (seconds, 2 decimals, from
+ * the clip's PTS), {frames} and {labels} (the labels property, ", "
+ * between) filled in. NULL for the model's plain prompt. g_free. */
+static gchar *
+expand_prompt (GstVlmCaption * self, GstVlmClip * clip, guint n_frames)
+{
+  gchar *prompt, **labels;
+  GString *out;
+  const gchar *p;
+
+  GST_OBJECT_LOCK (self);
+  prompt = g_strdup (clip->prompt ? clip->prompt : self->prompt);
+  labels = gst_vlm_caption_split_labels (self->labels);
+  GST_OBJECT_UNLOCK (self);
+  if (!prompt || !strchr (prompt, '{')) {
+    g_strfreev (labels);
+    return prompt;
+  }
+
+  out = g_string_new (NULL);
+  for (p = prompt; *p; p++) {
+    if (g_str_has_prefix (p, "{start}")) {
+      g_string_append_printf (out, "%.2f", (gdouble) clip->pts / GST_SECOND);
+      p += strlen ("{start}") - 1;
+    } else if (g_str_has_prefix (p, "{end}")) {
+      g_string_append_printf (out, "%.2f", (gdouble) clip->end_pts / GST_SECOND);
+      p += strlen ("{end}") - 1;
+    } else if (g_str_has_prefix (p, "{duration}")) {
+      g_string_append_printf (out, "%.2f",
+          (gdouble) (clip->end_pts - clip->pts) / GST_SECOND);
+      p += strlen ("{duration}") - 1;
+    } else if (g_str_has_prefix (p, "{frames}")) {
+      g_string_append_printf (out, "%u", n_frames);
+      p += strlen ("{frames}") - 1;
+    } else if (g_str_has_prefix (p, "{labels}")) {
+      gchar *joined = g_strjoinv (", ", labels);
+
+      g_string_append (out, joined);
+      g_free (joined);
+      p += strlen ("{labels}") - 1;
+    } else {
+      g_string_append_c (out, *p);
+    }
+  }
+  g_strfreev (labels);
+  g_free (prompt);
+  return g_string_free (out, FALSE);
+}
+
 /* Worker thread: the caption of `n_frames` mapped frames of `clip` as the
  * message structure, or NULL with `error` set. */
 static GstStructure *
@@ -76,9 +126,7 @@ caption_frames (GstVlmCaption * self, GstVlmClip * clip,
   gboolean warn_config;
   gchar *prompt;
 
-  GST_OBJECT_LOCK (self);
-  prompt = g_strdup (self->prompt);
-  GST_OBJECT_UNLOCK (self);
+  prompt = expand_prompt (self, clip, n_frames);
 
   if (!gst_vlm_caption_build_gen_params (self, &params, &config_error)) {
     GST_OBJECT_LOCK (self);

@@ -869,6 +869,57 @@ GST_START_TEST (test_prompt_change)
 
 GST_END_TEST;
 
+/* Placeholders in the prompt are filled in per clip (the message's prompt
+ * is what the model got), and a vlmcaption-prompt event sets the prompt
+ * of the stream: "a plain" makes the test card say "red screen"; "" goes
+ * back to the property. */
+GST_START_TEST (test_prompt_per_clip)
+{
+  const gchar *want[] = { "1.00-2.00 1.00 4 [a, b]", "a plain",
+    "3.00-4.00 1.00 4 [a, b]"
+  };
+  const gchar *captions[] = { NULL, "red screen", NULL };
+  GstMessage *msg;
+  GstBuffer *buffer;
+  GstEvent *sticky;
+  guint i;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  g_object_set (f.element, "labels", "a;b",
+      "prompt", "{start}-{end} {duration} {frames} [{labels}]", NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);     /* 0-1 s */
+  gst_message_unref (wait_caption_message (&f));
+  for (i = 0; i < G_N_ELEMENTS (want); i++) {
+    if (i == 1)
+      fail_unless (gst_harness_push_event (f.video,
+              gst_vlm_caption_prompt_event_new ("a plain")));
+    if (i == 2)
+      fail_unless (gst_harness_push_event (f.video,
+              gst_vlm_caption_prompt_event_new ("")));
+    push_frames (&f, FPS, 255, 0, 0);
+    msg = wait_caption_message (&f);
+    fail_unless_equals_string (gst_structure_get_string
+        (gst_message_get_structure (msg), "prompt"), want[i]);
+    if (captions[i])
+      fail_unless_equals_string (gst_structure_get_string
+          (gst_message_get_structure (msg), "text"), captions[i]);
+    gst_message_unref (msg);
+  }
+  push_eos (&f);
+  /* the event went on downstream, sticky */
+  buffer = gst_harness_try_pull (f.video);
+  gst_clear_buffer (&buffer);
+  sticky = gst_pad_get_sticky_event (f.video->sinkpad,
+      GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, 0);
+  fail_unless (sticky != NULL);
+  gst_event_unref (sticky);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
 static gchar *
 shared_path (const gchar * rel)
 {
@@ -1595,9 +1646,10 @@ GST_START_TEST (test_late_captions)
   fail_unless_equals_int (late_captions, n_late);
   fail_unless_equals_int (n_dropped, dropped_clips (&f));
   fail_unless_equals_int (n_signals, n_captions);
-  /* late ones are among the captions posted, none reached text_src */
+  /* late ones are among the captions posted, none reached text_src (an
+   * on-time caption of random weights may be empty: a GAP) */
   fail_unless (n_late <= n_captions);
-  fail_unless_equals_int (n_buffers, n_captions - n_late);
+  fail_unless (n_buffers <= n_captions - n_late);
   fail_unless_equals_int ((n_captions - n_late) + dropped_clips (&f) +
       late_captions, 10);
 
@@ -2153,6 +2205,7 @@ vlmcaption_suite (void)
   tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_prompt_change);
+  tcase_add_test (tc, test_prompt_per_clip);
   tcase_add_test (tc, test_model_sharing);
   tcase_add_test (tc, test_bad_model);
   tcase_add_test (tc, test_state_cycles);
