@@ -957,7 +957,8 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
    * as the caption is ready (before it reaches text_src or a video buffer).
    * Handlers must not block.
    */
-  gst_vlm_caption_signals[GST_VLM_CAPTION_SIGNAL_CAPTION] = g_signal_new ("caption",
+  gst_vlm_caption_signals[GST_VLM_CAPTION_SIGNAL_CAPTION] =
+      g_signal_new ("caption",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_UINT64, G_TYPE_UINT64);
 

@@ -119,7 +119,7 @@ struct _GstVlmCaption
 
 GST_ELEMENT_REGISTER_DECLARE (vlmcaption);
 
-/* ---------------------------------------------------------------- between the files */
+/* ---------------------------------------------------------------- shared */
 
 GST_DEBUG_CATEGORY_EXTERN (gst_vlm_caption_debug);
 

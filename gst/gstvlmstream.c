@@ -133,7 +133,8 @@ query_upstream_latency (GstVlmCaption * self)
 }
 
 GstMessage *
-gst_vlm_caption_drop_message_new (GstVlmCaption * self, GstVlmClip * clip, const gchar * reason)
+gst_vlm_caption_drop_message_new (GstVlmCaption * self, GstVlmClip * clip,
+    const gchar * reason)
 {
   return gst_message_new_element (GST_OBJECT (self),
       gst_structure_new ("vlmcaption-dropped",
@@ -207,7 +208,8 @@ queue_clips (GstVlmCaption * self, GQueue * done)
     text_end = clip_position (segment, shown_end);
     /* A clip that never ends (clip-duration near G_MAXUINT64) shows its
      * caption for an unknown duration. */
-    if (GST_CLOCK_TIME_IS_VALID (clip->pts) && (GST_CLOCK_TIME_IS_VALID (text_end)
+    if (GST_CLOCK_TIME_IS_VALID (clip->pts)
+        && (GST_CLOCK_TIME_IS_VALID (text_end)
             || !GST_CLOCK_TIME_IS_VALID (shown_end))) {
       clip->text_pts = clip->pts;
       clip->text_duration = GST_CLOCK_TIME_IS_VALID (text_end) ?
@@ -308,7 +310,7 @@ gst_vlm_caption_transform_ip (GstBaseTransform * trans, GstBuffer * buffer)
   return ret;
 }
 
-/* ---------------------------------------------------------------- aligned video */
+/* ---------------------------------------------------------------- aligned */
 
 /* In aligned mode the video waits in `held` until text_src has pushed the
  * text that covers it (a caption, or a GAP: live, a late caption's GAP goes
@@ -518,7 +520,8 @@ drain (GstVlmCaption * self)
 
   g_mutex_lock (&self->lock);
   self->text_eos = FALSE;
-  g_queue_push_tail (&self->out, gst_vlm_out_item_new (gst_event_new_eos (), NULL));
+  g_queue_push_tail (&self->out, gst_vlm_out_item_new (gst_event_new_eos (),
+          NULL));
   gst_vlm_caption_wake_locked (self);
   g_mutex_unlock (&self->lock);
   /* held video follows its text as it goes out, the rest after text EOS */

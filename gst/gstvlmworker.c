@@ -351,7 +351,9 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
   if (s) {
     GST_INFO_OBJECT (self, "%" GST_TIME_FORMAT ": \"%s\" (%.1f ms)",
         GST_TIME_ARGS (clip->pts), text, ms);
-    g_signal_emit (self, gst_vlm_caption_signals[GST_VLM_CAPTION_SIGNAL_CAPTION], 0, text, clip->pts,
+    g_signal_emit (self,
+        gst_vlm_caption_signals[GST_VLM_CAPTION_SIGNAL_CAPTION], 0, text,
+        clip->pts,
         clip->end_pts);
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self), gst_structure_copy (s)));

@@ -97,7 +97,8 @@ test_blank_caption (void)
   GString *cue;
 
   gst_vlm_text_writer_reset (&w);
-  g_assert_null (gst_vlm_text_writer_render (&w, " \n\r\n\t", NULL, 0, GST_SECOND));
+  g_assert_null (gst_vlm_text_writer_render (&w, " \n\r\n\t", NULL, 0,
+          GST_SECOND));
   g_assert_null (gst_vlm_text_writer_render (&w, "", NULL, 0, GST_SECOND));
   cue = gst_vlm_text_writer_render (&w, "x", NULL, 0, GST_SECOND);
   g_assert_cmpstr (cue->str, ==, "1\n00:00:00,000 --> 00:00:01,000\nx\n\n");
@@ -143,7 +144,8 @@ test_timeline (void)
 
     if (steps[i].flush)
       gst_vlm_text_writer_flush (&w);
-    cue = gst_vlm_text_writer_render (&w, "x", NULL, steps[i].start, steps[i].end);
+    cue = gst_vlm_text_writer_render (&w, "x", NULL, steps[i].start,
+        steps[i].end);
     g_assert_true ((cue != NULL) == (steps[i].want_end != 0));
     if (cue)
       g_string_append (file, cue->str);
