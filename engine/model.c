@@ -142,6 +142,7 @@ vlm_model_get_precision (const VlmModel *m)
          : m->weights.dtype == VLM_DTYPE_I8 ? VLM_PRECISION_INT8 : VLM_PRECISION_F32;
 }
 gboolean vlm_model_can_generate (const VlmModel *m) { return m->arch->decoder != NULL; }
+gboolean vlm_model_can_tag (const VlmModel *m) { return m->arch->tag != NULL; }
 
 VlmGenParams
 vlm_gen_default_params (const VlmModel *model)

@@ -1,4 +1,15 @@
-/* gstvlmcaption.h — the vlmcaption element. */
+/* gstvlmcaption.h — the vlmcaption element, shared by its files.
+ *
+ * The element is split by thread role, each file touching the state its
+ * thread owns (the struct below says which field belongs to whom):
+ *
+ *   gstvlmcaption.c  the GObject: properties, start/stop, class, plugin
+ *   gstvlmstream.c   the streaming thread: sampling, sink events, queries
+ *   gstvlmworker.c   the inference thread: frames -> caption or tags
+ *   gstvlmtextsrc.c  the text_src task: queue order, GAPs, deadlines
+ *   gstvlmtext*.c    the text formats, one file per family (gstvlmtext.h)
+ *
+ * Not installed: applications read captions through vlmcaptionmeta.h. */
 #ifndef __GST_VLM_CAPTION_H__
 #define __GST_VLM_CAPTION_H__
 
@@ -8,6 +19,7 @@
 #include <vlm/vlm.h>
 
 #include "gstvlmsampler.h"
+#include "gstvlmtext.h"
 
 G_BEGIN_DECLS
 
@@ -16,17 +28,15 @@ G_DECLARE_FINAL_TYPE (GstVlmCaption, gst_vlm_caption, GST, VLM_CAPTION,
     GstBaseTransform)
 
 typedef enum {
+  GST_VLM_CAPTION_ALIGNED,
+  GST_VLM_CAPTION_IMMEDIATE,
+} GstVlmCaptionAlignment;
+
+typedef enum {
   GST_VLM_CAPTION_DROP_OLDEST,
   GST_VLM_CAPTION_DROP_NEWEST,
   GST_VLM_CAPTION_BLOCK,
 } GstVlmCaptionDropPolicy;
-
-typedef enum {
-  GST_VLM_CAPTION_TEXT_UTF8,
-  GST_VLM_CAPTION_TEXT_PANGO,
-  GST_VLM_CAPTION_TEXT_VTT,
-  GST_VLM_CAPTION_TEXT_SRT,
-} GstVlmCaptionTextFormat;
 
 struct _GstVlmCaption
 {
@@ -53,6 +63,7 @@ struct _GstVlmCaption
   guint queue_size;
   gchar *labels;
   guint top_k;
+  GstVlmCaptionAlignment alignment;
   gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
@@ -63,23 +74,25 @@ struct _GstVlmCaption
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
   GstClockTime clip_stride;
-  gboolean can_generate;        /* FALSE: the model only tags */
+  gboolean can_generate;        /* vlm_model_can_generate */
+  gboolean can_tag;             /* vlm_model_can_tag */
+  gboolean aligned;             /* alignment=aligned: video waits for text */
 
   /* worker thread only, until stop() joined it */
   gchar **tag_labels;           /* labels split, kept while they hold */
-  gboolean tag_unsupported;     /* the model refused to score tag_labels */
+  gboolean labels_warned;       /* said that the model ignores tag_labels */
 
   /* streaming thread only */
   GstVideoInfo vinfo;
   GstVlmSampler sampler;
   gboolean latency_known;
+  GQueue held;                  /* GstVlmHeld: video waiting for its text */
+  gchar *stream_prompt;         /* from a vlmcaption-prompt event; NULL: none */
 
   /* text_src task only */
-  GstVlmCaptionTextFormat text_format;
+  GstVlmTextWriter text_writer;
   gboolean text_caps_set;
-  gboolean vtt_header_sent;
   gboolean text_preroll_gap;    /* a GAP follows the next segment */
-  guint srt_index;
   GstSegment text_segment;
   GstClockTime text_position;
 
@@ -97,12 +110,100 @@ struct _GstVlmCaption
   GQueue work;                  /* GstVlmClip waiting for the worker */
   GQueue out;                   /* OutItem, in stream order, for text_src */
   GstClockID text_clock_id;     /* the text_src task's deadline wait */
-  GList *pending_metas;         /* GstStructure for the next video buffer */
-  guint64 dropped;
+  GList *pending_metas;         /* GstVlmPendingMeta, newest first */
+  GstClockTime text_done_rt;    /* text_src went out up to this running time */
+  guint64 dropped;              /* clips that got no caption */
+  guint64 late;                 /* captions that came past their deadline */
   GThread *worker;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (vlmcaption);
+
+/* ---------------------------------------------------------------- shared */
+
+GST_DEBUG_CATEGORY_EXTERN (gst_vlm_caption_debug);
+
+enum
+{
+  GST_VLM_CAPTION_SIGNAL_CAPTION,
+  GST_VLM_CAPTION_LAST_SIGNAL
+};
+extern guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
+
+/* One entry of the text_src queue: an event to forward, or a clip whose
+ * caption (or GAP) goes out once it is resolved. Once it went out, the text
+ * is complete up to `done_rt` (running time; NONE: no change), which lets
+ * held video go in aligned mode. */
+typedef struct
+{
+  GstEvent *event;
+  GstVlmClip *clip;
+  GstClockTime done_rt;
+} GstVlmOutItem;
+
+/* A caption for the video: its meta structure and the running time its
+ * clip starts at (aligned mode puts it on the first frame from there). */
+typedef struct
+{
+  GstStructure *s;
+  GstClockTime start_rt;
+} GstVlmPendingMeta;
+
+/* A held video buffer, or a serialized event held in its place. */
+typedef struct
+{
+  GstBuffer *buffer;
+  GstEvent *event;
+  GstClockTime rt;              /* where it starts; NONE: goes at once */
+} GstVlmHeld;
+
+GstVlmOutItem *gst_vlm_out_item_new (GstEvent * event, GstVlmClip * clip);
+void gst_vlm_pending_meta_free (GstVlmPendingMeta * meta);
+void gst_vlm_out_item_free (GstVlmOutItem * item);
+
+/* gstvlmcaption.c: settings read under the object lock. */
+gboolean gst_vlm_caption_build_gen_params (GstVlmCaption * self,
+    VlmGenParams * params, GError ** error);
+gchar **gst_vlm_caption_split_labels (const gchar * text);
+
+/* gstvlmstream.c */
+/* Wakes every thread waiting on `cond` or on the text task's clock.
+ * Called with the lock held. */
+void gst_vlm_caption_wake_locked (GstVlmCaption * self);
+/* Empties the work and text queues. Called with the lock held. */
+void gst_vlm_caption_flush_queues_locked (GstVlmCaption * self);
+GstMessage *gst_vlm_caption_drop_message_new (GstVlmCaption * self,
+    GstVlmClip * clip, const gchar * reason);
+/* Forwards a seek from either source pad upstream, once per seqnum. */
+gboolean gst_vlm_caption_forward_seek (GstVlmCaption * self, GstEvent * event);
+gboolean gst_vlm_caption_latency_query (GstVlmCaption * self,
+    GstQuery * query);
+GstFlowReturn gst_vlm_caption_transform_ip (GstBaseTransform * trans,
+    GstBuffer * buffer);
+gboolean gst_vlm_caption_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps);
+gboolean gst_vlm_caption_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+gboolean gst_vlm_caption_src_event (GstBaseTransform * trans,
+    GstEvent * event);
+gboolean gst_vlm_caption_query (GstBaseTransform * trans,
+    GstPadDirection direction, GstQuery * query);
+GstFlowReturn gst_vlm_caption_generate_output (GstBaseTransform * trans,
+    GstBuffer ** outbuf);
+/* Drops the held video (flush, stop). Streaming thread or stopped pads. */
+void gst_vlm_caption_clear_held (GstVlmCaption * self);
+
+/* gstvlmworker.c: the inference thread's body (data: the element). */
+gpointer gst_vlm_caption_worker (gpointer data);
+
+/* gstvlmtextsrc.c */
+void gst_vlm_caption_text_loop (GstVlmCaption * self);
+gboolean gst_vlm_caption_text_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active);
+gboolean gst_vlm_caption_text_event (GstPad * pad, GstObject * parent,
+    GstEvent * event);
+gboolean gst_vlm_caption_text_query (GstPad * pad, GstObject * parent,
+    GstQuery * query);
 
 G_END_DECLS
 

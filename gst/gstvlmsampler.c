@@ -12,7 +12,9 @@ gst_vlm_clip_clear (gpointer data)
   for (i = 0; i < clip->n_filled; i++)
     gst_buffer_unref (clip->slots[i].buffer);
   g_free (clip->slots);
-  g_free (clip->text);
+  if (clip->caption)
+    gst_structure_free (clip->caption);
+  g_free (clip->prompt);
 }
 
 static GstVlmClip *
@@ -82,6 +84,7 @@ gst_vlm_sampler_init (GstVlmSampler * sampler, guint n_frames,
   sampler->duration = duration;
   sampler->stride = stride;
   sampler->started = FALSE;
+  sampler->reached = 0;
   g_queue_init (&sampler->open);
 }
 
@@ -90,6 +93,7 @@ gst_vlm_sampler_reset (GstVlmSampler * sampler)
 {
   g_queue_clear_full (&sampler->open, (GDestroyNotify) gst_vlm_clip_unref);
   sampler->started = FALSE;
+  sampler->reached = 0;
 }
 
 /* Moves open clips that are full or that ended by `rt` to `done`, in order. */
@@ -112,12 +116,15 @@ close_clips (GstVlmSampler * sampler, GstClockTime rt, GQueue * done)
 
 void
 gst_vlm_sampler_push (GstVlmSampler * sampler, GstClockTime rt,
-    GstBuffer * buffer, const GstVideoInfo * info, GQueue * done)
+    GstClockTime end, GstBuffer * buffer, const GstVideoInfo * info,
+    GQueue * done)
 {
   GstBuffer *copy = NULL;
   GList *l;
 
   close_clips (sampler, rt, done);
+  sampler->reached = MAX (sampler->reached,
+      GST_CLOCK_TIME_IS_VALID (end) && end > rt ? end : rt);
 
   if (!sampler->started) {
     sampler->next_start = rt;
@@ -163,6 +170,7 @@ void
 gst_vlm_sampler_advance (GstVlmSampler * sampler, GstClockTime rt,
     GQueue * done)
 {
+  sampler->reached = MAX (sampler->reached, rt);
   close_clips (sampler, rt, done);
 }
 
@@ -171,6 +179,10 @@ gst_vlm_sampler_drain (GstVlmSampler * sampler, GQueue * done)
 {
   GstVlmClip *clip;
 
-  while ((clip = g_queue_pop_head (&sampler->open)))
+  while ((clip = g_queue_pop_head (&sampler->open))) {
+    /* a clip opens at a frame, so it reached past its start */
+    clip->end_rt = MIN (clip->end_rt, MAX (sampler->reached, clip->start_rt));
     g_queue_push_tail (done, clip);
+  }
+  sampler->started = FALSE;
 }

@@ -7,7 +7,9 @@
  * or when a frame (or a GAP) reaches its end. Clips start every `stride`, so
  * stride < duration makes them overlap and stride > duration leaves gaps.
  * Because slots are instants in running time, neither a variable frame rate
- * nor frames dropped upstream skew what a clip sees.
+ * nor frames dropped upstream skew what a clip sees. Clips closed before
+ * their end (EOS, a new segment) end where the video did: at the end of
+ * the last frame or GAP seen.
  *
  * Used by the streaming thread only; no locking.
  */
@@ -47,7 +49,9 @@ typedef struct {
   GstClockTime text_pts, text_duration; /* where its caption sits on text_src */
   GstClockTime deadline_rt;       /* live: latest running time for its text */
   GstVlmClipState state;
-  gchar *text;                    /* caption, when DONE */
+  GstStructure *caption;          /* the caption message's fields, when DONE */
+  gchar *prompt;                  /* the stream's prompt (vlmcaption-prompt
+                                   * event) when it closed; NULL: the property */
 } GstVlmClip;
 
 /* a + b, or GST_CLOCK_TIME_NONE ("never") past the clock's range: a span
@@ -68,6 +72,7 @@ typedef struct {
   gboolean started;               /* the clip grid starts at the first frame */
   GstClockTime next_start;        /* running time of the next clip to open;
                                    * NONE: none will */
+  GstClockTime reached;           /* end of the last frame or GAP seen */
   GQueue open;                    /* GstVlmClip, oldest first */
 } GstVlmSampler;
 
@@ -76,15 +81,19 @@ void gst_vlm_sampler_init (GstVlmSampler * sampler, guint n_frames,
 /* Forgets open clips and the clip grid (after a flush). */
 void gst_vlm_sampler_reset (GstVlmSampler * sampler);
 
-/* Takes the frame `buffer` (layout `info`) at running time `rt`: copies it
- * into every open clip with a slot due, opening clips as their start passes.
- * Finished clips are appended to `done` (transfer full). */
+/* Takes the frame `buffer` (layout `info`) shown from running time `rt` to
+ * `end` (NONE or <= rt: an instant): copies it into every open clip with a
+ * slot due, opening clips as their start passes. Finished clips are
+ * appended to `done` (transfer full). */
 void gst_vlm_sampler_push (GstVlmSampler * sampler, GstClockTime rt,
-    GstBuffer * buffer, const GstVideoInfo * info, GQueue * done);
+    GstClockTime end, GstBuffer * buffer, const GstVideoInfo * info,
+    GQueue * done);
 /* Time reached `rt` without frames (a GAP): closes clips that ended. */
 void gst_vlm_sampler_advance (GstVlmSampler * sampler, GstClockTime rt,
     GQueue * done);
-/* Closes every open clip, full or not (EOS). */
+/* Closes every open clip, full or not, ending it where the video reached
+ * (EOS, a segment boundary). The clip grid starts again at the next frame,
+ * as each source of a concat starts its own clips. */
 void gst_vlm_sampler_drain (GstVlmSampler * sampler, GQueue * done);
 
 G_END_DECLS

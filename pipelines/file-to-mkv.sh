@@ -6,7 +6,6 @@ set -e
 [ $# -ge 2 ] || { echo "usage: $0 INPUT OUTPUT.mkv [MODEL_DIR]" >&2; exit 2; }
 MODEL=${3:+model=$3}
 exec gst-launch-1.0 -q filesrc location="$1" ! decodebin ! videoconvert \
-  ! vlmcaption name=c $MODEL \
-  ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=10000000000 \
+  ! vlmcaption name=c $MODEL ! queue \
   ! videoconvert ! vp8enc deadline=1 ! matroskamux name=m ! filesink location="$2" \
   c.text_src ! text/x-raw,format=utf8 ! queue ! m.subtitle_%u

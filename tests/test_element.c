@@ -15,6 +15,8 @@
 #include <gstvlmcaption/vlmcaptionmeta.h>
 #include <json-glib/json-glib.h>
 
+#include "subtitlecheck.h"
+
 /* The engine itself, for the expected captions. */
 #include "testutil.h"
 #include "synth.h"
@@ -24,6 +26,8 @@
 #define BLUE "a plain blue screen"
 #define FPS 30
 #define FRAME_DURATION (GST_SECOND / FPS)
+/* where the last frame pushed ends (next_frame counts them) */
+#define LAST_FRAME_END(f) (((f).next_frame - 1) * GST_SECOND / FPS + FRAME_DURATION)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -143,14 +147,25 @@ next_frame (Fixture * f, guint8 r, guint8 g, guint8 b)
   return buffer;
 }
 
-/* Pushes `n` frames of one colour and drops what comes out on src. */
+/* Drops the video that came out on src so far. */
+static void
+drop_video (Fixture * f)
+{
+  GstBuffer *buffer;
+
+  while ((buffer = gst_harness_try_pull (f->video)))
+    gst_buffer_unref (buffer);
+}
+
+/* Pushes `n` frames of one colour and drops what came out on src (aligned
+ * mode holds the frames until their text went out). */
 static void
 push_frames (Fixture * f, guint n, guint8 r, guint8 g, guint8 b)
 {
   while (n--) {
     fail_unless_equals_int (gst_harness_push (f->video, next_frame (f, r, g,
                 b)), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->video));
+    drop_video (f);
   }
 }
 
@@ -276,7 +291,7 @@ GST_START_TEST (test_video_passthrough)
   Fixture f;
   guint i;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "alignment=immediate");
   set_video_caps (&f, "I420", 320, 240);
   for (i = 0; i < 2 * FPS; i++) {
     GstBuffer *in = next_frame (&f, 0, 0, 255), *out;
@@ -308,8 +323,8 @@ GST_START_TEST (test_video_passthrough)
 
 GST_END_TEST;
 
-/* The caption rides on the first video buffer after it is ready, and the
- * bus message and signal carry it too. */
+/* alignment=immediate: the caption rides on the first video buffer after
+ * it is ready, and the bus message and signal carry it too. */
 static void
 on_caption (GstElement * element, const gchar * text, guint64 start,
     guint64 end, GPtrArray * seen)
@@ -331,7 +346,7 @@ GST_START_TEST (test_meta_message_signal)
 
   Fixture f;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "alignment=immediate");
   g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
   set_video_caps (&f, "RGB", 320, 240);
   push_frames (&f, FPS, 255, 0, 0);
@@ -377,6 +392,117 @@ GST_START_TEST (test_meta_message_signal)
 
 GST_END_TEST;
 
+/* alignment=aligned (the default), not live: each frame leaves only once
+ * the text covering it went to text_src, the caption's meta rides on the
+ * first frame of its clip (start == that frame's PTS), and the element
+ * holds at most queue-size + 2 clips of video. The most it held is printed
+ * for docs/element.md, at 320x240 and 1920x1080 I420. */
+typedef struct
+{
+  GMutex lock;
+  guint n_text;                 /* text buffers pushed on text_src */
+  GPtrArray *metas;             /* "start on pts" of each meta */
+  guint early;                  /* frames out before their caption */
+} AlignSeen;
+
+static GstPadProbeReturn
+count_text (GstPad * pad, GstPadProbeInfo * info, AlignSeen * seen)
+{
+  g_mutex_lock (&seen->lock);
+  seen->n_text++;
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+check_video (GstPad * pad, GstPadProbeInfo * info, AlignSeen * seen)
+{
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  const GstStructure *s = gst_vlm_caption_meta_get (buffer);
+  guint clip = GST_BUFFER_PTS (buffer) / GST_SECOND;
+  gint64 until = g_get_monotonic_time () + G_TIME_SPAN_SECOND;
+  guint64 start;
+
+  /* the text is committed before the frames go; its push may still be on
+   * its way when the first frame is */
+  g_mutex_lock (&seen->lock);
+  while (seen->n_text < clip + 1 && g_get_monotonic_time () < until) {
+    g_mutex_unlock (&seen->lock);
+    g_usleep (1000);
+    g_mutex_lock (&seen->lock);
+  }
+  if (seen->n_text < clip + 1)
+    seen->early++;
+  if (s && gst_structure_get_uint64 (s, "start", &start))
+    g_ptr_array_add (seen->metas, g_strdup_printf ("%" G_GUINT64_FORMAT
+            " on %" G_GUINT64_FORMAT, start, GST_BUFFER_PTS (buffer)));
+  g_mutex_unlock (&seen->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_aligned_video)
+{
+  const gint sizes[][2] = { {320, 240}, {1920, 1080} };
+  AlignSeen seen = { {0}, 0, g_ptr_array_new_with_free_func (g_free), 0 };
+  guint pushed = 0, out = 0, max_held = 0, i;
+  GstVideoInfo info;
+  GstPad *pad;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, "queue-size=1");
+  pad = gst_element_get_static_pad (f.element, "text_src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      (GstPadProbeCallback) count_text, &seen, NULL);
+  gst_object_unref (pad);
+  pad = gst_element_get_static_pad (f.element, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      (GstPadProbeCallback) check_video, &seen, NULL);
+  gst_object_unref (pad);
+  set_video_caps (&f, "I420", sizes[__i__][0], sizes[__i__][1]);
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_I420, sizes[__i__][0],
+      sizes[__i__][1]);
+
+  for (i = 0; i < 4 * FPS; i++) {
+    GstBuffer *buffer;
+
+    fail_unless_equals_int (gst_harness_push (f.video, next_frame (&f,
+                i / FPS % 2 ? 0 : 255, 0, i / FPS % 2 ? 255 : 0)), GST_FLOW_OK);
+    pushed++;
+    while ((buffer = gst_harness_try_pull (f.video))) {
+      out++;
+      gst_buffer_unref (buffer);
+    }
+    max_held = MAX (max_held, pushed - out);
+  }
+  push_eos (&f);
+  drop_video (&f);
+  g_print ("aligned %dx%d I420: held at most %u frames, %.1f MiB\n",
+      sizes[__i__][0], sizes[__i__][1], max_held,
+      max_held * GST_VIDEO_INFO_SIZE (&info) / 1048576.0);
+  /* one clip captioned, one queued, one filling, and the frame that
+   * closed the last */
+  fail_unless (max_held <= 3 * FPS + 1, "held %u frames", max_held);
+  /* and at least the frames up to the clip's last slot (0.75 s) */
+  fail_unless (max_held >= 3 * FPS / 4, "held %u frames: not aligned?",
+      max_held);
+
+  for (i = 0; i < 4; i++)
+    pull_caption (&f, i % 2 ? BLUE : RED, i * GST_SECOND, GST_SECOND);
+  fail_unless_equals_int (seen.early, 0);
+  fail_unless_equals_int (seen.metas->len, 4);
+  for (i = 0; i < 4; i++) {
+    gchar *want = g_strdup_printf ("%" G_GUINT64_FORMAT " on %"
+        G_GUINT64_FORMAT, i * GST_SECOND, i * GST_SECOND);
+
+    fail_unless_equals_string (g_ptr_array_index (seen.metas, i), want);
+    g_free (want);
+  }
+  fixture_clear (&f);
+  g_ptr_array_unref (seen.metas);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------------------- timeline */
 
 GST_START_TEST (test_text_timestamps)
@@ -392,9 +518,143 @@ GST_START_TEST (test_text_timestamps)
 
   pull_caption (&f, RED, 0, GST_SECOND);
   pull_caption (&f, BLUE, GST_SECOND, GST_SECOND);
-  /* the last clip closes at EOS with the frames it has */
-  pull_caption (&f, RED, 2 * GST_SECOND, GST_SECOND);
+  /* the last clip closes at EOS with the frames it has, and ends with the
+   * last frame (frame 74 at 74/30 s, lasting 1/30 s) */
+  pull_caption (&f, RED, 2 * GST_SECOND, LAST_FRAME_END (f) - 2 * GST_SECOND);
   fail_unless_equals_int (gst_harness_buffers_in_queue (f.text), 0);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* A file of 1.5 s (its segment stops there): the last partial clip once
+ * went out with end = GST_CLOCK_TIME_NONE and never reached text_src or a
+ * subtitle file. It ends at the last frame's end in the message and on
+ * text_src, in every format. */
+static const struct
+{
+  const gchar *caps, *last;
+} tails[] = {
+  {"text/x-raw,format=utf8", RED},
+  {"application/x-subtitle", "2\n00:00:01,000 --> 00:00:01,500\n" RED "\n\n"},
+  {"application/x-subtitle-vtt", "00:00:01.000 --> 00:00:01.500\n" RED "\n\n"},
+};
+
+GST_START_TEST (test_tail_reaches_outputs)
+{
+  GstSegment segment;
+  GstMessage *msg;
+  GstBuffer *buffer;
+  guint64 end;
+  gchar *text;
+  Fixture f;
+
+  fixture_init (&f, tails[__i__].caps, FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.stop = 1500 * GST_MSECOND;
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+  push_frames (&f, FPS + FPS / 2, 255, 0, 0);
+  push_eos (&f);
+
+  gst_message_unref (wait_caption_message (&f));
+  msg = wait_caption_message (&f);
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "end", &end));
+  fail_unless_equals_uint64 (end, LAST_FRAME_END (f));
+  gst_message_unref (msg);
+
+  gst_buffer_unref (gst_harness_pull (f.text));
+  buffer = gst_harness_pull (f.text);
+  fail_unless (buffer != NULL, "the tail never reached text_src");
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buffer), GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buffer),
+      LAST_FRAME_END (f) - GST_SECOND);
+  text = buffer_text (buffer);
+  fail_unless_equals_string (text, tails[__i__].last);
+  g_free (text);
+  gst_buffer_unref (buffer);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+static void push_flush (Fixture * f);
+
+/* Pulls every text buffer into one file (g_free). */
+static gchar *
+pull_file (Fixture * f)
+{
+  GString *file = g_string_new (NULL);
+  GstBuffer *buffer;
+
+  while ((buffer = gst_harness_try_pull (f->text))) {
+    gchar *text = buffer_text (buffer);
+
+    g_string_append (file, text);
+    g_free (text);
+    gst_buffer_unref (buffer);
+  }
+  return g_string_free (file, FALSE);
+}
+
+/* Concat's second source (a new stream-start, PTS from 0 again, a segment
+ * whose base is the first one's length), then a flushing seek back to 0:
+ * the file once had WEBVTT twice, SubRip numbers from 1 again, cue times
+ * back at 0, and lost the first source's last clip. Now the strict reader
+ * takes it: one header, numbers 1-5, times 0-1, 1-1.5 (the first source's
+ * half clip), 1.5-2.5, then after the flush 2.5-3.5, 3.5-4.5. */
+GST_START_TEST (test_subtitle_segments)
+{
+  const gchar *caps[] = { "application/x-subtitle",
+    "application/x-subtitle-vtt"
+  };
+  const guint64 want[][2] = { {0, 1000}, {1000, 1500}, {1500, 2500},
+    {2500, 3500}, {3500, 4500}
+  };
+  GstSegment segment;
+  GPtrArray *cues;
+  gchar *file, *why;
+  guint i;
+  Fixture f;
+
+  fixture_init (&f, caps[__i__], FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS + FPS / 2, 255, 0, 0);
+
+  gst_harness_push_event (f.video, gst_event_new_stream_start ("second"));
+  set_video_caps (&f, "RGB", 320, 240);
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.base = LAST_FRAME_END (f);
+  fail_unless (gst_harness_push_event (f.video,
+          gst_event_new_segment (&segment)));
+  f.next_frame = 0;
+  push_frames (&f, FPS, 0, 0, 255);
+  /* let the text task write what it has before the flush discards it */
+  for (i = 0; i < 3; i++)
+    gst_message_unref (wait_caption_message (&f));
+  while (gst_harness_buffers_in_queue (f.text) < 3)
+    g_usleep (1000);
+
+  push_flush (&f);
+  f.next_frame = 0;
+  push_frames (&f, 2 * FPS, 255, 0, 0);
+  push_eos (&f);
+
+  file = pull_file (&f);
+  cues = vt_parse_subtitles (file, __i__ == 1, &why);
+  fail_unless (cues != NULL, "%s in:\n%s", why, file);
+  fail_unless_equals_int (cues->len, G_N_ELEMENTS (want));
+  for (i = 0; i < cues->len; i++) {
+    VtCue *cue = g_ptr_array_index (cues, i);
+
+    fail_unless_equals_uint64 (cue->start_ms, want[i][0]);
+    fail_unless_equals_uint64 (cue->end_ms, want[i][1]);
+    fail_unless_equals_string (cue->text, i == 2 ? BLUE : RED);
+  }
+  g_ptr_array_unref (cues);
+  g_free (file);
   fixture_clear (&f);
 }
 
@@ -403,14 +663,14 @@ GST_END_TEST;
 /* caption-interval or clip-duration = G_MAXUINT64 once wrapped the clip
  * grid round to the first frame and opened a clip per nanosecond. Now an
  * endless interval gives one clip, and an endless clip one caption at EOS
- * from the frame it saw, shown for an unknown duration. */
+ * from the frame it saw, shown until the last frame's end (2 s). */
 static const struct
 {
   const gchar *props;
   GstClockTime duration;
 } endless[] = {
   { "caption-interval=18446744073709551615", GST_SECOND },
-  { "clip-duration=18446744073709551615", GST_CLOCK_TIME_NONE },
+  { "clip-duration=18446744073709551615", 59 * GST_SECOND / FPS + FRAME_DURATION },
 };
 
 GST_START_TEST (test_endless_clips)
@@ -448,16 +708,23 @@ pull_gaps (Fixture * f)
   return gaps;
 }
 
-/* Captions of 1 s every 2 s: a GAP covers each second in between, and an
- * empty GAP at the start lets text sinks preroll. */
+/* Captions of 1 s every 2 s: a GAP covers each second in between (the
+ * last one too: the video went on to 4 s). With alignment=immediate an
+ * empty GAP at the start lets text sinks preroll (aligned, the first
+ * caption does). */
 GST_START_TEST (test_gap_events)
 {
+  const GstClockTime want[][2] = { {0, 0}, {GST_SECOND, GST_SECOND},
+    {3 * GST_SECOND, GST_SECOND}
+  };
+  gboolean aligned = __i__ == 0;
   Fixture f;
   GArray *gaps;
-  GstClockTime *gap;
+  guint i;
 
-  fixture_init (&f, "text/x-raw,format=utf8", FALSE,
-      "caption-interval=2000000000");
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, aligned ?
+      "caption-interval=2000000000" :
+      "caption-interval=2000000000 alignment=immediate");
   set_video_caps (&f, "RGB", 320, 240);
   push_frames (&f, FPS, 255, 0, 0);
   push_frames (&f, FPS, 0, 255, 0);
@@ -468,14 +735,51 @@ GST_START_TEST (test_gap_events)
   pull_caption (&f, RED, 0, GST_SECOND);
   pull_caption (&f, BLUE, 2 * GST_SECOND, GST_SECOND);
   gaps = pull_gaps (&f);
-  fail_unless_equals_int (gaps->len, 2);
-  gap = &g_array_index (gaps, GstClockTime, 0);
-  fail_unless_equals_uint64 (gap[0], 0);
-  fail_unless_equals_uint64 (gap[1], 0);
-  gap = &g_array_index (gaps, GstClockTime, 2);
-  fail_unless_equals_uint64 (gap[0], GST_SECOND);
-  fail_unless_equals_uint64 (gap[1], GST_SECOND);
+  fail_unless_equals_int (gaps->len, G_N_ELEMENTS (want) - aligned);
+  for (i = 0; i < gaps->len; i++) {
+    GstClockTime *gap = &g_array_index (gaps, GstClockTime, 2 * i);
+
+    fail_unless_equals_uint64 (gap[0], want[i + aligned][0]);
+    fail_unless_equals_uint64 (gap[1], want[i + aligned][1]);
+  }
   g_array_unref (gaps);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* The GAP for a span no clip covers goes out as soon as the clip before it
+ * is captioned: with clips of 1 s every 3 s, the GAP for 1-3 s once came
+ * only after the 3-4 s caption, and a file pipeline through textoverlay
+ * and a default queue hung on it. Here it comes with 2 s of video pushed,
+ * before any frame of the next clip. */
+GST_START_TEST (test_gap_without_next_clip)
+{
+  gint64 until = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  gboolean seen = FALSE;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE,
+      "caption-interval=3000000000");
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, 2 * FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  while (!seen && g_get_monotonic_time () < until) {
+    GstEvent *event = gst_harness_try_pull_event (f.text);
+    GstClockTime ts, duration;
+
+    if (!event) {
+      g_usleep (1000);
+      continue;
+    }
+    if (GST_EVENT_TYPE (event) == GST_EVENT_GAP) {
+      gst_event_parse_gap (event, &ts, &duration);
+      seen = ts == GST_SECOND && duration == 2 * GST_SECOND;
+    }
+    gst_event_unref (event);
+  }
+  fail_unless (seen, "no GAP for 1-3 s before the next clip");
+  push_eos (&f);
   fixture_clear (&f);
 }
 
@@ -561,6 +865,57 @@ GST_START_TEST (test_prompt_change)
   gst_message_unref (msg);
   pull_caption (&f, "red screen", 2 * GST_SECOND, GST_SECOND);
   push_eos (&f);
+  fixture_clear (&f);
+}
+
+GST_END_TEST;
+
+/* Placeholders in the prompt are filled in per clip (the message's prompt
+ * is what the model got), and a vlmcaption-prompt event sets the prompt
+ * of the stream: "a plain" makes the test card say "red screen"; "" goes
+ * back to the property. */
+GST_START_TEST (test_prompt_per_clip)
+{
+  const gchar *want[] = { "1.00-2.00 1.00 4 [a, b]", "a plain",
+    "3.00-4.00 1.00 4 [a, b]"
+  };
+  const gchar *captions[] = { NULL, "red screen", NULL };
+  GstMessage *msg;
+  GstBuffer *buffer;
+  GstEvent *sticky;
+  guint i;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  g_object_set (f.element, "labels", "a;b",
+      "prompt", "{start}-{end} {duration} {frames} [{labels}]", NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);     /* 0-1 s */
+  gst_message_unref (wait_caption_message (&f));
+  for (i = 0; i < G_N_ELEMENTS (want); i++) {
+    if (i == 1)
+      fail_unless (gst_harness_push_event (f.video,
+              gst_vlm_caption_prompt_event_new ("a plain")));
+    if (i == 2)
+      fail_unless (gst_harness_push_event (f.video,
+              gst_vlm_caption_prompt_event_new ("")));
+    push_frames (&f, FPS, 255, 0, 0);
+    msg = wait_caption_message (&f);
+    fail_unless_equals_string (gst_structure_get_string
+        (gst_message_get_structure (msg), "prompt"), want[i]);
+    if (captions[i])
+      fail_unless_equals_string (gst_structure_get_string
+          (gst_message_get_structure (msg), "text"), captions[i]);
+    gst_message_unref (msg);
+  }
+  push_eos (&f);
+  /* the event went on downstream, sticky */
+  buffer = gst_harness_try_pull (f.video);
+  gst_clear_buffer (&buffer);
+  sticky = gst_pad_get_sticky_event (f.video->sinkpad,
+      GST_EVENT_CUSTOM_DOWNSTREAM_STICKY, 0);
+  fail_unless (sticky != NULL);
+  gst_event_unref (sticky);
   fixture_clear (&f);
 }
 
@@ -1061,14 +1416,108 @@ GST_START_TEST (test_drop_policy_slow_model)
       break;
   fail_unless (i < starts->len, "the clip at %" GST_TIME_FORMAT " was dropped",
       GST_TIME_ARGS (policies[__i__].kept));
-  /* every clip is a caption or a GAP on text_src, after the preroll GAP */
-  fail_unless_equals_int (n_buffers + n_gaps, 1 + 10);
+  /* every clip is a caption or a GAP on text_src (aligned: no preroll GAP) */
+  fail_unless_equals_int (n_buffers + n_gaps, 10);
   /* dropping: pushing the frames took less than one caption */
   if (policies[__i__].drops)
     fail_unless (pushed_us / 1000.0 < first_ms, "pushing took %.1f ms, a "
         "caption %.1f ms", pushed_us / 1000.0, first_ms);
 
   g_array_unref (starts);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* Live, with a slow model and no time budget (latency=0): every caption
+ * misses its text_src deadline, which once made the captions vanish with
+ * text_src getting only GAPs and dropped-clips at 0. Now each clip is
+ * accounted for: a late caption is posted and signalled, counted in
+ * late-captions and announced with its lateness; a clip skipped past its
+ * deadline is dropped; captions + dropped + late = the 10 clips. */
+GST_START_TEST (test_late_captions)
+{
+  gchar *dir = write_slow_model ();
+  gchar *props = g_strdup_printf ("model=%s drop-policy=block "
+      "frames-per-clip=4 clip-duration=100000000 max-new-tokens=3 latency=0",
+      dir);
+  guint n_captions = 0, n_late = 0, n_dropped = 0, n_signals = 0, n_buffers = 0;
+  guint64 late_captions = 0;
+  gint64 until;
+  GPtrArray *seen = g_ptr_array_new_with_free_func (g_free);
+  GstBuffer *buffer;
+  GstMessage *msg;
+  Fixture f;
+
+  fixture_init (&f, "text/x-raw,format=utf8", TRUE, props);
+  g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
+  GstClock *clock = gst_system_clock_obtain ();
+
+  /* running time from now: the first clip's deadline (its end + one frame
+   * of upstream latency, 133 ms) passes while the model is on its four
+   * 224x224 frames (~160 GFLOP) */
+  gst_element_set_clock (f.element, clock);
+  gst_element_set_base_time (f.element, gst_clock_get_time (clock));
+  gst_object_unref (clock);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_eos (&f);
+
+  /* live, EOS does not wait for captions already late: the worker may
+   * still be on one; every clip is accounted for within a minute */
+  until = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (g_get_monotonic_time () < until) {
+    g_object_get (f.element, "late-captions", &late_captions, NULL);
+    if (n_captions + n_dropped == 10 && n_late == late_captions)
+      break;
+    msg = gst_bus_timed_pop_filtered (f.bus, 10 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT);
+    if (!msg)
+      continue;
+    {
+    const GstStructure *s = gst_message_get_structure (msg);
+    guint64 lateness, start, end;
+
+    if (gst_structure_has_name (s, "vlmcaption")) {
+      n_captions++;
+    } else if (gst_structure_has_name (s, "vlmcaption-late")) {
+      n_late++;
+      fail_unless (gst_structure_get_uint64 (s, "lateness", &lateness));
+      fail_unless (gst_structure_get_uint64 (s, "start", &start));
+      fail_unless (gst_structure_get_uint64 (s, "end", &end));
+      fail_unless (lateness > 0);
+      /* 100 ms, the last (at EOS) to the last frame's end */
+      fail_unless (end > start && end - start <= 100 * GST_MSECOND);
+      fail_unless (gst_structure_get_string (s, "text") != NULL);
+    } else if (gst_structure_has_name (s, "vlmcaption-dropped")) {
+      n_dropped++;
+    }
+    gst_message_unref (msg);
+    }
+  }
+  while ((buffer = gst_harness_try_pull (f.text))) {
+    n_buffers++;
+    gst_buffer_unref (buffer);
+  }
+  n_signals = seen->len;
+  g_object_get (f.element, "late-captions", &late_captions, NULL);
+
+  fail_unless (n_late >= 1, "no late caption: %u captions, %u dropped, %"
+      G_GUINT64_FORMAT " late, %" G_GUINT64_FORMAT " dropped-clips",
+      n_captions, n_dropped, late_captions, dropped_clips (&f));
+  fail_unless_equals_int (late_captions, n_late);
+  fail_unless_equals_int (n_dropped, dropped_clips (&f));
+  fail_unless_equals_int (n_signals, n_captions);
+  /* late ones are among the captions posted, none reached text_src (an
+   * on-time caption of random weights may be empty: a GAP) */
+  fail_unless (n_late <= n_captions);
+  fail_unless (n_buffers <= n_captions - n_late);
+  fail_unless_equals_int ((n_captions - n_late) + dropped_clips (&f) +
+      late_captions, 10);
+
+  g_ptr_array_unref (seen);
   fixture_clear (&f);
   g_free (props);
   remove_model (dir);
@@ -1254,6 +1703,93 @@ GST_START_TEST (test_tags_top_k)
 
 GST_END_TEST;
 
+/* application/x-json: one object per caption and a newline, with the
+ * message's fields; a tagged clip carries its labels, scores and probs as
+ * arrays matching the message. Parsed back with json-glib. */
+static JsonObject *
+pull_json (Fixture * f, JsonParser * parser)
+{
+  GstBuffer *buffer = gst_harness_pull (f->text);
+  GError *error = NULL;
+  gchar *text;
+
+  fail_unless (buffer != NULL, "no JSON on text_src");
+  text = buffer_text (buffer);
+  fail_unless (g_str_has_suffix (text, "}\n"), "%s", text);
+  fail_unless (strchr (text, '\n') == text + strlen (text) - 1, "%s", text);
+  fail_unless (json_parser_load_from_data (parser, text, -1, &error), "%s: %s",
+      text, error ? error->message : "");
+  g_free (text);
+  gst_buffer_unref (buffer);
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+GST_START_TEST (test_json_output)
+{
+  JsonParser *parser = json_parser_new ();
+  gchar *dir = write_languagebind_model ();
+  gchar *props = g_strdup_printf ("model=%s labels=red;blue;dog top-k=2", dir);
+  const GstStructure *s;
+  JsonObject *o;
+  JsonArray *labels;
+  GstMessage *msg;
+  GstCaps *caps;
+  Fixture f;
+
+  fixture_init (&f, "application/x-json", FALSE, NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  o = pull_json (&f, parser);
+  fail_unless_equals_int (json_object_get_int_member (o, "start"), 0);
+  fail_unless_equals_int (json_object_get_int_member (o, "end"), GST_SECOND);
+  fail_unless_equals_string (json_object_get_string_member (o, "text"), RED);
+  fail_unless (json_object_get_int_member (o, "tokens") >= 4);
+  fail_unless_equals_string (json_object_get_string_member (o, "model"),
+      "testcard-git");
+  fail_unless_equals_string (json_object_get_string_member (o, "prompt"), "");
+  fail_unless (json_object_get_double_member (o, "inference_ms") > 0);
+  fail_if (json_object_has_member (o, "labels"));
+  caps = gst_pad_get_current_caps (f.text->sinkpad);
+  fail_unless (gst_structure_has_name (gst_caps_get_structure (caps, 0),
+          "application/x-json"));
+  gst_caps_unref (caps);
+  push_eos (&f);
+  fixture_clear (&f);
+
+  fixture_init (&f, "application/x-json", FALSE, props);
+  set_video_caps (&f, "RGB", 64, 48);
+  push_frames (&f, FPS, 255, 0, 0);
+  msg = wait_caption_message (&f);
+  s = gst_message_get_structure (msg);
+  o = pull_json (&f, parser);
+  fail_unless_equals_string (json_object_get_string_member (o, "text"),
+      gst_structure_get_string (s, "text"));
+  fail_unless_equals_int (json_object_get_int_member (o, "tokens"), 0);
+  labels = json_object_get_array_member (o, "labels");
+  fail_unless_equals_int (json_array_get_length (labels), 2);
+  for (guint i = 0; i < 2; i++) {
+    const GValue *v = gst_value_array_get_value (gst_structure_get_value (s,
+            "labels"), i);
+
+    fail_unless_equals_string (json_array_get_string_element (labels, i),
+        g_value_get_string (v));
+    v = gst_value_array_get_value (gst_structure_get_value (s, "probs"), i);
+    fail_unless (fabs (json_array_get_double_element
+            (json_object_get_array_member (o, "probs"), i) -
+            g_value_get_double (v)) < 1e-9);
+  }
+  fail_unless_equals_int (json_array_get_length (json_object_get_array_member
+          (o, "scores")), 2);
+  gst_message_unref (msg);
+  push_eos (&f);
+  fixture_clear (&f);
+  g_free (props);
+  remove_model (dir);
+  g_object_unref (parser);
+}
+
+GST_END_TEST;
+
 /* A tag-only model without labels cannot start, and says what is missing. */
 GST_START_TEST (test_tags_need_labels)
 {
@@ -1261,6 +1797,45 @@ GST_START_TEST (test_tags_need_labels)
 
   expect_load_error (dir, GST_RESOURCE_ERROR_SETTINGS, "labels");
   remove_model (dir);
+}
+
+GST_END_TEST;
+
+/* A captioner without a text tower, given labels: the element asks the
+ * engine (vlm_model_can_tag), warns once naming the model, and captions. */
+GST_START_TEST (test_labels_on_captioner)
+{
+  GstMessage *msg;
+  GError *error = NULL;
+  gchar *dir = vt_project_path ("models/testcard-git");
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  Fixture f;
+
+  g_free (dir);
+  fail_if (vlm_model_can_tag (model));
+  fail_unless (vlm_model_can_generate (model));
+  vlm_model_unref (model);
+
+  fixture_init (&f, "text/x-raw,format=utf8", FALSE, NULL);
+  g_object_set (f.element, "labels", "a dog;a cat", NULL);
+  set_video_caps (&f, "RGB", 320, 240);
+  push_frames (&f, FPS, 255, 0, 0);
+  push_frames (&f, FPS, 255, 0, 0);
+  pull_caption (&f, RED, 0, GST_SECOND);
+  pull_caption (&f, RED, GST_SECOND, GST_SECOND);
+  msg = gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning about the labels");
+  gst_message_parse_warning (msg, &error, NULL);
+  fail_unless (strstr (error->message, "Ignoring labels") != NULL, "%s",
+      error->message);
+  fail_unless (strstr (error->message, "testcard-git") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+  /* once per label set */
+  fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_WARNING) == NULL);
+  push_eos (&f);
+  fixture_clear (&f);
 }
 
 GST_END_TEST;
@@ -1324,7 +1899,7 @@ push_rgb_frames (Fixture * f, const VlmFrame * frames, gint n_frames)
     GST_BUFFER_DURATION (buffer) = FRAME_DURATION;
     f->next_frame++;
     fail_unless_equals_int (gst_harness_push (f->video, buffer), GST_FLOW_OK);
-    gst_buffer_unref (gst_harness_pull (f->video));
+    drop_video (f);
   }
 }
 
@@ -1485,11 +2060,16 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_video_passthrough);
   tcase_add_test (tc, test_meta_message_signal);
+  tcase_add_loop_test (tc, test_aligned_video, 0, 2);
   tcase_add_test (tc, test_text_timestamps);
-  tcase_add_test (tc, test_gap_events);
+  tcase_add_loop_test (tc, test_gap_events, 0, 2);
+  tcase_add_test (tc, test_gap_without_next_clip);
+  tcase_add_loop_test (tc, test_tail_reaches_outputs, 0, G_N_ELEMENTS (tails));
+  tcase_add_loop_test (tc, test_subtitle_segments, 0, 2);
   tcase_add_loop_test (tc, test_endless_clips, 0, G_N_ELEMENTS (endless));
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_prompt_change);
+  tcase_add_test (tc, test_prompt_per_clip);
   tcase_add_test (tc, test_model_sharing);
   tcase_add_test (tc, test_bad_model);
   tcase_add_test (tc, test_state_cycles);
@@ -1499,9 +2079,12 @@ vlmcaption_suite (void)
   tcase_add_test (tc, test_offline_drain);
   tcase_add_loop_test (tc, test_drop_policy_slow_model, 0,
       G_N_ELEMENTS (policies));
+  tcase_add_test (tc, test_late_captions);
   tcase_add_test (tc, test_tags_per_clip);
   tcase_add_test (tc, test_tags_top_k);
   tcase_add_test (tc, test_tags_need_labels);
+  tcase_add_test (tc, test_json_output);
+  tcase_add_test (tc, test_labels_on_captioner);
   tcase_add_loop_test (tc, test_generative_models, 0,
       G_N_ELEMENTS (generative_fixtures));
   tcase_add_test (tc, test_smolvlm2_folder);

@@ -15,6 +15,18 @@ gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=90 \
   ! video/x-raw,width=320,height=240,framerate=30/1 ! jpegenc ! matroskamux \
   ! filesink location="$TMP/in.mkv"
 
+echo "# the README's first pipeline, headless (fakesink, 90 frames)"
+CMD=$(sed -n '/GST_PLUGIN_PATH=build\/gst gst-launch-1.0/,/[^\\]$/p' "$ROOT/README.md" \
+  | sed 's/^ *GST_PLUGIN_PATH=build\/gst //; s/\\$//' | tr -d '\n' \
+  | sed 's/autovideosink/fakesink/; s/videotestsrc/videotestsrc num-buffers=90/')
+case "$CMD" in *vlmcaption*textoverlay*) ;; *) fail "no pipeline found in README.md: $CMD" ;; esac
+timeout 120 sh -c "$CMD" > "$TMP/readme.log" 2>&1 || { cat "$TMP/readme.log" >&2; fail "README pipeline: $CMD"; }
+# the hang: clips every 3 s and a default queue before textoverlay
+timeout 120 gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=150 \
+  ! video/x-raw,width=320,height=240 ! vlmcaption name=c caption-interval=3000000000 \
+  ! videoconvert ! queue ! textoverlay name=o ! fakesink c.text_src ! o.text_sink \
+  || fail "caption-interval=3 s through textoverlay"
+
 echo "# testcard-overlay.sh"
 SINK=fakesink NUM_BUFFERS=60 "$ROOT/pipelines/testcard-overlay.sh" smpte > "$TMP/overlay.log" 2>&1 \
   || { cat "$TMP/overlay.log" >&2; fail "testcard-overlay.sh"; }

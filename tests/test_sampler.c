@@ -34,7 +34,8 @@ push_frames (Fixture * f, GstClockTime until, guint max_open)
   for (GstClockTime rt = 0; rt <= until; rt += 40 * MS) {
     GstBuffer *frame =
         gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&f->info), NULL);
-    gst_vlm_sampler_push (&f->sampler, rt, frame, &f->info, &f->done);
+    gst_vlm_sampler_push (&f->sampler, rt, rt + 40 * MS, frame, &f->info,
+        &f->done);
     gst_buffer_unref (frame);
     g_assert_cmpuint (f->sampler.open.length, <=, max_open);
   }
@@ -76,6 +77,37 @@ test_endless_clip (void)
   g_assert_cmpuint (clip->n_filled, ==, 1);
   gst_vlm_sampler_drain (&f.sampler, &f.done);
   g_assert_cmpuint (f.done.length, ==, 1);
+  /* it ends with the last frame: 3 s + 40 ms */
+  clip = g_queue_peek_head (&f.done);
+  g_assert_cmpuint (clip->end_rt, ==, 3 * GST_SECOND + 40 * MS);
+  fixture_clear (&f);
+}
+
+/* The last partial clip at drain ends at the last frame's end, not at its
+ * nominal end (which once reached the text as 2 s for 1.5 s of video); a
+ * GAP past the last frame moves that end on. The grid starts again at the
+ * next frame. */
+static void
+test_drain_tail (void)
+{
+  Fixture f;
+  GstVlmClip *clip;
+
+  fixture_init (&f, 4, GST_SECOND, GST_SECOND);
+  push_frames (&f, 1460 * MS, 2);       /* the last at 1.44 s, for 40 ms */
+  g_assert_cmpuint (f.done.length, ==, 1);
+  gst_vlm_sampler_drain (&f.sampler, &f.done);
+  g_assert_cmpuint (f.done.length, ==, 2);
+  clip = g_queue_peek_tail (&f.done);
+  g_assert_cmpuint (clip->start_rt, ==, GST_SECOND);
+  g_assert_cmpuint (clip->end_rt, ==, 1480 * MS);
+  g_assert_cmpuint (clip->n_filled, ==, 2);     /* slots at 1.0 and 1.25 s */
+  g_assert_false (f.sampler.started);
+
+  gst_vlm_sampler_advance (&f.sampler, 1800 * MS, &f.done);
+  gst_vlm_sampler_drain (&f.sampler, &f.done);
+  g_assert_cmpuint (f.done.length, ==, 2);      /* nothing was open */
+  g_assert_cmpuint (f.sampler.reached, ==, 1800 * MS);
   fixture_clear (&f);
 }
 
@@ -91,7 +123,8 @@ test_hole_huge_stride (void)
   fixture_init (&f, 1, GST_SECOND, G_MAXUINT64 / 2 + GST_SECOND);
   push_frames (&f, 0, 1);
   frame = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&f.info), NULL);
-  gst_vlm_sampler_push (&f.sampler, late, frame, &f.info, &f.done);
+  gst_vlm_sampler_push (&f.sampler, late, late + 40 * MS, frame, &f.info,
+      &f.done);
   gst_buffer_unref (frame);
   /* the first clip closed, the second (at stride) ended before `late`, and
    * the third would start past the clock's range */
@@ -126,6 +159,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/sampler/endless-interval", test_endless_interval);
   g_test_add_func ("/sampler/endless-clip", test_endless_clip);
+  g_test_add_func ("/sampler/drain-tail", test_drain_tail);
   g_test_add_func ("/sampler/hole-huge-stride", test_hole_huge_stride);
   g_test_add_func ("/sampler/overlapping-grid", test_overlapping_grid);
   return g_test_run ();

@@ -1,8 +1,9 @@
 /* vlmcaptionmeta.h — reading vlmcaption's captions from video buffers.
  *
  * The vlmcaption element attaches a custom meta (gst_meta_register_custom,
- * GStreamer >= 1.20) named GST_VLM_CAPTION_META_NAME to the first video
- * buffer it pushes after a caption is ready. The meta holds a GstStructure
+ * GStreamer >= 1.20) named GST_VLM_CAPTION_META_NAME to the first frame of
+ * the captioned clip (alignment=aligned, the default), or to the first video
+ * buffer it pushes after a caption is ready (alignment=immediate). The meta holds a GstStructure
  * with the fields below; the element's "vlmcaption" bus message and its
  * "caption" signal carry the same caption.
  *
@@ -40,6 +41,24 @@
 G_BEGIN_DECLS
 
 #define GST_VLM_CAPTION_META_NAME "GstVlmCaptionMeta"
+
+/* The prompt of one stream, set from upstream or by an application: a
+ * sticky custom downstream event whose structure has this name and a
+ * "prompt" string (the element's prompt property syntax, placeholders
+ * included; "" goes back to the property). It applies to the clips that
+ * close after it, until the next one or a new stream (stream-start):
+ *
+ *   gst_pad_send_event (sinkpad, gst_vlm_caption_prompt_event_new ("..."));
+ */
+#define GST_VLM_CAPTION_PROMPT_EVENT "vlmcaption-prompt"
+
+static inline GstEvent *
+gst_vlm_caption_prompt_event_new (const gchar * prompt)
+{
+  return gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_STICKY,
+      gst_structure_new (GST_VLM_CAPTION_PROMPT_EVENT, "prompt",
+          G_TYPE_STRING, prompt, NULL));
+}
 
 /* Returns the structure of the first caption meta on `buffer`, or NULL when
  * it has none (or the plugin is not loaded). Owned by the buffer: valid while

@@ -145,8 +145,12 @@ VlmPrecision vlm_model_get_precision (const VlmModel *model);
 /* The CPU tier and the kernels the model's linears and attention run on
  * there, for logs. g_free. */
 char *vlm_model_describe_kernels (const VlmModel *model);
-/* TRUE when the model generates text; FALSE for tag-only models. */
+/* TRUE when the model generates text (vlm_session_caption); FALSE for
+ * tag-only models. */
 gboolean vlm_model_can_generate (const VlmModel *model);
+/* TRUE when the model scores clips against text labels (vlm_session_tag:
+ * it has a text tower), whether or not it also generates. */
+gboolean vlm_model_can_tag (const VlmModel *model);
 
 /* ---------------------------------------------------------------- generation */
 
