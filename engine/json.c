@@ -50,11 +50,26 @@ number (JsonObject *o, const char *key)
   return t == G_TYPE_INT64 || t == G_TYPE_DOUBLE || t == G_TYPE_BOOLEAN ? n : NULL;
 }
 
+/* A number node as an int, saturated: a count past int's range (or a
+ * float one) becomes G_MAXINT / G_MININT, which the loader's bounds then
+ * refuse, instead of wrapping to a small plausible value (4294967298
+ * layers was 2). NaN is `def`. */
+static int
+node_int (JsonNode *n, int def)
+{
+  if (json_node_get_value_type (n) == G_TYPE_DOUBLE) {
+    double d = json_node_get_double (n);
+    return isnan (d) ? def : d >= G_MAXINT ? G_MAXINT : d <= G_MININT ? G_MININT : (int) d;
+  }
+  gint64 v = json_node_get_int (n);
+  return v > G_MAXINT ? G_MAXINT : v < G_MININT ? G_MININT : (int) v;
+}
+
 int
 vlm_json_int (JsonObject *o, const char *key, int def)
 {
   JsonNode *n = number (o, key);
-  return n ? (int) json_node_get_int (n) : def;
+  return n ? node_int (n, def) : def;
 }
 
 double
@@ -113,7 +128,7 @@ vlm_json_int_list (JsonObject *o, const char *key, int *out, int cap)
 {
   JsonNode *n = o ? json_object_get_member (o, key) : NULL;
   if (number (o, key)) {
-    out[0] = (int) json_node_get_int (n);
+    out[0] = node_int (n, 0);
     return 1;
   }
   if (!n || !JSON_NODE_HOLDS_ARRAY (n))
@@ -123,7 +138,7 @@ vlm_json_int_list (JsonObject *o, const char *key, int *out, int cap)
   for (guint i = 0; i < json_array_get_length (a) && k < cap; i++) {
     JsonNode *e = json_array_get_element (a, i);
     if (JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_INT64)
-      out[k++] = (int) json_node_get_int (e);
+      out[k++] = node_int (e, 0);
   }
   return k;
 }

@@ -93,6 +93,11 @@ test_config_counts (void)
     { "\"num_image_with_embedding\": 4,", "\"num_image_with_embedding\": 2147483647,",
       "num_image_with_embedding is 2147483647" },
     { "\"num_hidden_layers\": 3,", "\"num_hidden_layers\": 2147483647,", "vision num_hidden_layers is 2147483647" },
+    /* past int's range: saturated, not wrapped (4294967300 frame embeddings were 4, loaded silently) */
+    { "\"num_image_with_embedding\": 4,", "\"num_image_with_embedding\": 4294967300,",
+      "num_image_with_embedding is 2147483647" },
+    { "\"num_image_with_embedding\": 4,", "\"num_image_with_embedding\": 1e30,",
+      "num_image_with_embedding is 2147483647" },
   };
   g_autofree char *src = vt_project_path ("models/testcard-git/config.json");
   g_autofree char *config = NULL;
