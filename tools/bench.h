@@ -143,6 +143,12 @@ double probe_gbps (void);
 void probe_close (void);
 double gflops (double flop, double seconds);
 void measure_limits (Limits *l);
+/* The matmul peak that bounds a run of `dtype` ("f32", "bf16", "int8") on
+ * oneDNN (dnnl) or OpenBLAS, and its name. bf16 weights on a tier without
+ * bf16 multiplies (matmul_bf16 0) run f32 matmuls: f32's peak bounds them. */
+double limits_matmul_peak (const Limits *l, gboolean dnnl, const char *dtype, const char **name);
+/* Frees the implementation names measure_limits wrote. */
+void limits_clear (Limits *l);
 
 /* ---- bench_report.c */
 void print_paired (Stats r);

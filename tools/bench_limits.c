@@ -363,3 +363,34 @@ measure_limits (Limits *l)
   l->gemv_f32 = MAX (MAX (l->gemv_f32_blas, l->gemv_f32_dnnl), l->gemv_f32_engine);
   dnnl_engine_destroy (engine);
 }
+
+double
+limits_matmul_peak (const Limits *l, gboolean dnnl, const char *dtype, const char **name)
+{
+  const char *unused;
+  name = name ? name : &unused;
+  if (!dnnl) {
+    *name = "OpenBLAS sgemm";
+    return l->sgemm;
+  }
+  if (strcmp (dtype, "int8") == 0) {
+    *name = "oneDNN u8s8 matmul";
+    return l->matmul_u8s8;
+  }
+  if (strcmp (dtype, "bf16") == 0 && l->matmul_bf16 > 0) {
+    *name = "oneDNN bf16 matmul";
+    return l->matmul_bf16;
+  }
+  *name = "oneDNN f32 matmul";
+  return l->matmul_f32;
+}
+
+void
+limits_clear (Limits *l)
+{
+  g_clear_pointer (&l->impl_f32, g_free);
+  g_clear_pointer (&l->impl_bf16, g_free);
+  g_clear_pointer (&l->impl_u8s8, g_free);
+  g_clear_pointer (&l->impl_gemv_f32, g_free);
+  g_clear_pointer (&l->impl_gemv_bf16, g_free);
+}

@@ -647,27 +647,20 @@ lb_main (void)
   for (int i = 0; i < n; i++) {
     const LbResult *r = &res[i];
     double gfs = gflops (spatial + temporal, r->clip.median / 1000);
-    gboolean dnnl = strcmp (r->backend, "onednn") == 0, bf16 = strcmp (r->dtype, "bf16") == 0,
-             int8 = strcmp (r->dtype, "int8") == 0;
-    double limit = dnnl ? (int8 ? limits.matmul_u8s8 : bf16 ? limits.matmul_bf16 : limits.matmul_f32) : limits.sgemm;
+    const char *limit_name;
+    double limit = limits_matmul_peak (&limits, strcmp (r->backend, "onednn") == 0, r->dtype, &limit_name);
     printf ("%-7s %s: ms per clip %.1f (min %.1f, max %.1f, %d runs); first clip with label embeddings %.1f ms; "
             "load %.0f ms; %.1f GFLOP/s", r->backend, r->dtype, r->clip.median, r->clip.min, r->clip.max, n_runs,
             r->first_ms, r->load_ms, gfs);
     if (!skip_limits && limit > 0)
-      printf (" = %.2f of the %s limit %.1f GFLOP/s", gfs / limit,
-              dnnl ? (int8 ? "oneDNN u8s8 matmul" : bf16 ? "oneDNN bf16 matmul" : "oneDNN f32 matmul")
-                   : "OpenBLAS sgemm", limit);
+      printf (" = %.2f of the %s limit %.1f GFLOP/s", gfs / limit, limit_name, limit);
     printf ("; disturbed runs kept %d\n", r->n_disturbed);
     printf ("        scores:");
     for (guint j = 0; j < G_N_ELEMENTS (lb_labels); j++)
       printf (" \"%s\" %.3f", lb_labels[j], r->scores[j]);
     printf ("\n");
   }
-  g_free (limits.impl_f32);
-  g_free (limits.impl_bf16);
-  g_free (limits.impl_u8s8);
-  g_free (limits.impl_gemv_f32);
-  g_free (limits.impl_gemv_bf16);
+  limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;
 }
@@ -883,8 +876,8 @@ ov_main (void)
   double prefill_gflop = (2.0 * prompt * (dec_params - (double) OV_VOCAB * OV_D)
                           - 2.0 * (prompt - 1) * past_kv + 2.0 * OV_VOCAB * OV_D
                           + 4.0 * (OV_L - 1) * OV_D * (double) prompt * prompt / 2 + 4.0 * OV_D * prompt) / 1e9;
-  /* bf16 weights without bf16 multiplies (matmul_bf16 0) run f32 matmuls */
-  double peak = int8 ? limits.matmul_u8s8 : bf16 && limits.matmul_bf16 > 0 ? limits.matmul_bf16 : limits.matmul_f32;
+  const char *peak_name;
+  double peak = limits_matmul_peak (&limits, TRUE, m.dtype, &peak_name);
   double gemv = bf16 || int8 ? limits.gemv_bf16 : limits.gemv_f32;
   printf ("vlm-bench: %s (Qwen2-0.5B decoder, bf16 checkpoint run in %s; SigLIP tower cut to %d layers), "
           "oneDNN, %d frames 320x240, %d new tokens greedy (eos never produced), %d threads, load average %.2f "
@@ -900,9 +893,8 @@ ov_main (void)
                                          "");
   print_stats ("prefill", m.prefill, pf);
   if (!skip_limits && peak > 0)
-    printf ("  %-22s = %.0f%% of oneDNN %s matmul %.0f GFLOP/s\n", "",
-            100 * prefill_gflop / (m.prefill.median / 1000) / peak,
-            int8 ? "u8s8" : bf16 && limits.matmul_bf16 > 0 ? "bf16" : "f32", peak);
+    printf ("  %-22s = %.0f%% of %s %.0f GFLOP/s\n", "", 100 * prefill_gflop / (m.prefill.median / 1000) / peak,
+            peak_name, peak);
   g_autofree char *dc = g_strdup_printf ("  %d tokens: %.1f ms/step = %.2f tokens/s, %.1f GB/s", m.n_tokens, step_ms,
                                          decode_tps, gbps);
   print_stats ("decode", m.decode, dc);
@@ -964,11 +956,7 @@ ov_main (void)
   g_free (m.text);
   g_free (m.decode_runs);
   g_free (m.probe_runs);
-  g_free (limits.impl_f32);
-  g_free (limits.impl_bf16);
-  g_free (limits.impl_u8s8);
-  g_free (limits.impl_gemv_f32);
-  g_free (limits.impl_gemv_bf16);
+  limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;
 }

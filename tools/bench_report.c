@@ -31,12 +31,9 @@ derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limi
    * s8·s8) and, for decode, the best GEMV bandwidth measured (bf16's) */
   gboolean dnnl = strcmp (m->backend, "onednn") == 0, bf16 = strcmp (m->dtype, "bf16") == 0,
            int8 = strcmp (m->dtype, "int8") == 0;
-  /* bf16 weights on a tier without bf16 multiplies (matmul_bf16 0) run
-   * f32 matmuls: f32's peak bounds them */
-  gboolean bf16_math = bf16 && l->matmul_bf16 > 0;
-  d.peak = have_limits ? (dnnl ? (int8 ? l->matmul_u8s8 : bf16_math ? l->matmul_bf16 : l->matmul_f32) : l->sgemm) : 0;
-  d.peak_name = dnnl ? (int8 ? "oneDNN u8s8 matmul" : bf16_math ? "oneDNN bf16 matmul" : "oneDNN f32 matmul")
-                     : "OpenBLAS sgemm";
+  d.peak = limits_matmul_peak (l, dnnl, m->dtype, &d.peak_name);
+  if (!have_limits)
+    d.peak = 0;
   d.gemv = have_limits ? (bf16 || int8 ? l->gemv_bf16 : l->gemv_f32) : 0;
   d.gemv_name = bf16 || int8 ? "GEMV bf16" : "GEMV f32";
   d.step_mb = decode_step_bytes (w->p, w->n_tokens, int8 ? 1 : bf16 ? 2 : 4) / 1e6;

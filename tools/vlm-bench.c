@@ -495,11 +495,7 @@ main (int argc, char **argv)
     g_free (models[i].decode_runs);
     g_free (models[i].probe_runs);
   }
-  g_free (limits.impl_f32);
-  g_free (limits.impl_bf16);
-  g_free (limits.impl_u8s8);
-  g_free (limits.impl_gemv_f32);
-  g_free (limits.impl_gemv_bf16);
+  limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;
 }
