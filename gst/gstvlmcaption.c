@@ -119,6 +119,7 @@ GST_DEBUG_CATEGORY (gst_vlm_caption_debug);
 #define DEFAULT_PROP_LABELS NULL
 #define DEFAULT_PROP_TOP_K 3
 #define DEFAULT_PROP_ALIGNMENT GST_VLM_CAPTION_ALIGNED
+#define DEFAULT_PROP_CLOSED_CAPTIONS GST_VLM_CC_NONE
 
 enum
 {
@@ -143,6 +144,7 @@ enum
   PROP_TOP_K,
   PROP_DROPPED_CLIPS,
   PROP_ALIGNMENT,
+  PROP_CLOSED_CAPTIONS,
   PROP_LATE_CAPTIONS,
 };
 
@@ -218,6 +220,27 @@ gst_vlm_caption_alignment_get_type (void)
   if (g_once_init_enter (&type))
     g_once_init_leave (&type,
         g_enum_register_static ("GstVlmCaptionAlignment", values));
+  return type;
+}
+
+#define GST_TYPE_VLM_CAPTION_CLOSED_CAPTIONS \
+    (gst_vlm_caption_closed_captions_get_type ())
+static GType
+gst_vlm_caption_closed_captions_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_VLM_CC_NONE, "No closed captions", "none"},
+    {GST_VLM_CC_POP_ON, "CEA-608 pop-on: each caption loaded off screen, "
+          "then shown whole (pages of up to 4 rows)", "pop-on"},
+    {GST_VLM_CC_ROLL_UP, "CEA-608 roll-up: 3 rows scrolling on the bottom "
+          "row as the text arrives", "roll-up"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstVlmCaptionClosedCaptions", values));
   return type;
 }
 
@@ -357,6 +380,9 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
     case PROP_ALIGNMENT:
       self->alignment = g_value_get_enum (value);
       break;
+    case PROP_CLOSED_CAPTIONS:
+      self->closed_captions = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -441,6 +467,9 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_ALIGNMENT:
       g_value_set_enum (value, self->alignment);
+      break;
+    case PROP_CLOSED_CAPTIONS:
+      g_value_set_enum (value, self->closed_captions);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -569,6 +598,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   interval = self->caption_interval;
   overlap = self->overlap;
   self->aligned = self->alignment == GST_VLM_CAPTION_ALIGNED;
+  gst_vlm_cc608_init (&self->cc, self->closed_captions);
   GST_OBJECT_UNLOCK (self);
 
   if (!interval && overlap >= duration)
@@ -677,6 +707,7 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
 
   gst_vlm_sampler_reset (&self->sampler);
   gst_vlm_caption_clear_held (self);
+  gst_vlm_cc608_clear (&self->cc);
   g_clear_pointer (&self->tag_labels, g_strfreev);
   g_clear_pointer (&self->stream_prompt, g_free);
   self->labels_warned = FALSE;
@@ -767,6 +798,8 @@ gst_vlm_caption_init (GstVlmCaption * self)
   self->labels = g_strdup (DEFAULT_PROP_LABELS);
   self->top_k = DEFAULT_PROP_TOP_K;
   self->alignment = DEFAULT_PROP_ALIGNMENT;
+  self->closed_captions = DEFAULT_PROP_CLOSED_CAPTIONS;
+  gst_vlm_cc608_init (&self->cc, GST_VLM_CC_NONE);
   g_queue_init (&self->held);
 
   gst_video_info_init (&self->vinfo);
@@ -932,6 +965,16 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           GST_TYPE_VLM_CAPTION_ALIGNMENT, DEFAULT_PROP_ALIGNMENT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CLOSED_CAPTIONS,
+      g_param_spec_enum ("closed-captions", "Closed captions",
+          "Also send each caption as CEA-608 closed captions (CC1, field 1) "
+          "in a GstVideoCaptionMeta (s334-1a) on the video buffers, one byte "
+          "pair per 1/29.97 s, for ccextractor, ccconverter, cccombiner and "
+          "encoders that carry 608/708. With alignment=aligned a caption "
+          "starts loading on the first frame of its clip",
+          GST_TYPE_VLM_CAPTION_CLOSED_CAPTIONS, DEFAULT_PROP_CLOSED_CAPTIONS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DROPPED_CLIPS,
       g_param_spec_uint64 ("dropped-clips", "Dropped clips",
           "Clips left uncaptioned since the element started: dropped from "
@@ -986,6 +1029,7 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_DROP_POLICY, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_ALIGNMENT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_CLOSED_CAPTIONS, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_PRECISION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_BACKEND, 0);
   gst_vlm_caption_meta_get_info ();

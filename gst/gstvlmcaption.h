@@ -18,6 +18,7 @@
 #include <gst/video/video.h>
 #include <vlm/vlm.h>
 
+#include "gstvlmcc608.h"
 #include "gstvlmsampler.h"
 #include "gstvlmtext.h"
 
@@ -64,6 +65,7 @@ struct _GstVlmCaption
   gchar *labels;
   guint top_k;
   GstVlmCaptionAlignment alignment;
+  GstVlmCcMode closed_captions;
   gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
@@ -88,6 +90,7 @@ struct _GstVlmCaption
   gboolean latency_known;
   GQueue held;                  /* GstVlmHeld: video waiting for its text */
   gchar *stream_prompt;         /* from a vlmcaption-prompt event; NULL: none */
+  GstVlmCc608 cc;               /* closed captions for the video meta */
 
   /* text_src task only */
   GstVlmTextWriter text_writer;

@@ -53,11 +53,25 @@ attach_metas (GstVlmCaption * self, GstBuffer * buffer, GstClockTime rt)
     GstVlmPendingMeta *pending = l->data;
     GstCustomMeta *meta = gst_buffer_add_custom_meta (buffer,
         GST_VLM_CAPTION_META_NAME);
+    guint64 start = 0, end = 0;
 
     gst_structure_foreach (pending->s, copy_field,
         gst_custom_meta_get_structure (meta));
+    gst_structure_get_uint64 (pending->s, "start", &start);
+    gst_structure_get_uint64 (pending->s, "end", &end);
+    gst_vlm_cc608_caption (&self->cc, gst_structure_get_string (pending->s,
+            "text"), end > start ? end - start : 0);
   }
   g_list_free_full (metas, (GDestroyNotify) gst_vlm_pending_meta_free);
+
+  /* CEA-608: the byte pair due at this frame */
+  {
+    guint8 triplet[3];
+
+    if (gst_vlm_cc608_next (&self->cc, rt, triplet))
+      gst_buffer_add_video_caption_meta (buffer,
+          GST_VIDEO_CAPTION_TYPE_CEA608_S334_1A, triplet, 3);
+  }
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -495,6 +509,7 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   gst_vlm_text_writer_flush (&self->text_writer);
   gst_vlm_sampler_reset (&self->sampler);
   gst_vlm_caption_clear_held (self);
+  gst_vlm_cc608_reset (&self->cc);
   self->latency_known = FALSE;
   g_mutex_lock (&self->lock);
   self->text_done_rt = 0;
