@@ -5,14 +5,18 @@
  * system's videotestsrc (gst-plugins-base). */
 #include <gst/check/gstcheck.h>
 #include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
 #include <glib/gstdio.h>
 #include <gstvlmcaption/vlmcaptionmeta.h>
 
 #include "gstvlmtext.h"
 #include "subtitlecheck.h"
+#include "cc608check.h"
 
 #define BARS "television color bars"
 #define RED "a plain red screen"
+#define UNBOUNDED_QUEUE \
+  "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! "
 
 typedef struct
 {
@@ -69,11 +73,15 @@ GST_START_TEST (test_testcard_pipeline)
   GError *error = NULL;
   guint n_messages = 0, i;
 
-  /* live, so that video keeps flowing after the first caption is ready */
+  /* live, so that video keeps flowing after the first caption is ready;
+   * the queues hold the 10 s latency the sinks wait for (a default queue
+   * fills after 1 s and stalls the source, which under load made clips
+   * miss their deadline) */
   pipeline = gst_parse_launch ("videotestsrc pattern=smpte is-live=true "
       "num-buffers=75 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "vlmcaption name=c latency=10000000000 ! queue ! fakesink sync=true "
-      "c.text_src ! queue ! fakesink sync=true", &error);
+      "vlmcaption name=c latency=10000000000 ! " UNBOUNDED_QUEUE
+      "fakesink sync=true c.text_src ! " UNBOUNDED_QUEUE "fakesink sync=true",
+      &error);
   fail_unless (pipeline != NULL, "%s", error ? error->message : "");
   caption = gst_bin_get_by_name (GST_BIN (pipeline), "c");
   pad = gst_element_get_static_pad (caption, "text_src");
@@ -316,6 +324,160 @@ GST_START_TEST (test_awkward_subparse)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------- CEA-608 */
+
+typedef struct
+{
+  Cc608Check d;
+  guint n_buffers, n_metas;
+} CcSeen;
+
+/* Each video buffer's GstVideoCaptionMeta (s334-1a, field 1) into the
+ * decoder, at the buffer's PTS. */
+static GstPadProbeReturn
+on_cc_video (GstPad * pad, GstPadProbeInfo * info, CcSeen * seen)
+{
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstVideoCaptionMeta *meta;
+  gpointer state = NULL;
+
+  seen->n_buffers++;
+  while ((meta = (GstVideoCaptionMeta *) gst_buffer_iterate_meta_filtered
+          (buffer, &state, GST_VIDEO_CAPTION_META_API_TYPE))) {
+    fail_unless_equals_int (meta->caption_type,
+        GST_VIDEO_CAPTION_TYPE_CEA608_S334_1A);
+    fail_unless_equals_int (meta->size, 3);
+    cc608_triplet (&seen->d, meta->data, GST_BUFFER_PTS (buffer));
+    seen->n_metas++;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Pop-on on the video meta, aligned: each clip's caption loads from the
+ * first frame of its clip and flips 19 pairs later (0.633 s at 30 fps). */
+GST_START_TEST (test_cea608_pop_on_meta)
+{
+  CcSeen seen = { 0 };
+  GError *error = NULL;
+  GstElement *pipeline, *caption;
+  GstMessage *msg;
+  GstPad *pad;
+
+  cc608_init (&seen.d);
+  pipeline = gst_parse_launch ("videotestsrc pattern=smpte num-buffers=90 ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "vlmcaption name=c closed-captions=pop-on ! fakesink", &error);
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  caption = gst_bin_get_by_name (GST_BIN (pipeline), "c");
+  pad = gst_element_get_static_pad (caption, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+      (GstPadProbeCallback) on_cc_video, &seen, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (caption);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+      120 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+
+  fail_unless (seen.d.error == NULL, "%s", seen.d.error);
+  fail_unless_equals_int (seen.n_buffers, 90);
+  /* one pair per 1/29.97 s: a frame in ~250 at 30 fps goes without */
+  fail_unless (seen.n_metas >= 89, "%u metas", seen.n_metas);
+  fail_unless_equals_int (seen.d.shown->len, 3);
+  for (guint i = 0; i < 3; i++) {
+    gchar *want = g_strdup_printf (BARS "@%" G_GUINT64_FORMAT,
+        (i * GST_SECOND + 19 * (GST_SECOND / 30)) / GST_MSECOND);
+
+    fail_unless_equals_string (g_ptr_array_index (seen.d.shown, i), want);
+    g_free (want);
+  }
+  cc608_free (&seen.d);
+}
+
+GST_END_TEST;
+
+/* Roll-up through Debian's closedcaption elements: ccextractor takes the
+ * meta off, ccconverter makes CDP (CEA-708 with the 608 inside) and back:
+ * the rows decoded at the end are the captions. */
+GST_START_TEST (test_cea608_roll_up_through_ccconverter)
+{
+  Cc608Check d;
+  GError *error = NULL;
+  GstElement *pipeline, *sink;
+  GstSample *sample;
+  guint n_rows = 0;
+
+  cc608_init (&d);
+  pipeline = gst_parse_launch ("videotestsrc pattern=smpte num-buffers=90 ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "vlmcaption closed-captions=roll-up ! ccextractor name=e "
+      "e.src ! queue ! fakesink e.caption ! queue ! ccconverter ! "
+      "closedcaption/x-cea-708,format=cdp ! ccconverter ! "
+      "closedcaption/x-cea-608,format=s334-1a ! "
+      "appsink name=s sync=false", &error);
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while ((sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink),
+              120 * GST_SECOND))) {
+    GstBuffer *buffer = gst_sample_get_buffer (sample);
+    GstMapInfo map;
+
+    gst_buffer_map (buffer, &map, GST_MAP_READ);
+    fail_unless_equals_int (map.size % 3, 0);
+    /* field 2 (line byte without 0x80) carries nothing of ours */
+    for (gsize i = 0; i < map.size; i += 3)
+      if (map.data[i] & 0x80)
+        cc608_triplet (&d, map.data + i, GST_BUFFER_PTS (buffer));
+    gst_buffer_unmap (buffer, &map);
+    gst_sample_unref (sample);
+  }
+  fail_unless (gst_app_sink_is_eos (GST_APP_SINK (sink)));
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+
+  fail_unless (d.error == NULL, "%s", d.error);
+  fail_unless_equals_int (d.roll_rows, 3);
+  /* rows recorded as they scrolled up: the captions before the last */
+  for (guint i = 0; i < d.shown->len; i++) {
+    const gchar *row = g_ptr_array_index (d.shown, i);
+
+    fail_unless (g_str_has_prefix (row, BARS "@"), "%s", row);
+    n_rows++;
+  }
+  fail_unless_equals_int (n_rows, 2);
+  /* and the last one still on the base row */
+  {
+    gchar *base = cc608_row_text (d.mem[0][14]);
+
+    fail_unless_equals_string (base, BARS);
+    g_free (base);
+  }
+  cc608_free (&d);
+}
+
+GST_END_TEST;
+
+/* cccombiner and cc708overlay take the stream the meta becomes. */
+GST_START_TEST (test_cea608_cccombiner_cc708overlay)
+{
+  run_to_eos ("videotestsrc pattern=smpte num-buffers=60 ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "vlmcaption closed-captions=pop-on ! tee name=t "
+      "t. ! queue ! cccombiner name=m ! cc708overlay ! fakesink "
+      "t. ! queue ! ccextractor name=e e.src ! queue ! fakesink "
+      "e.caption ! queue ! ccconverter ! closedcaption/x-cea-708,format=cdp ! "
+      "m.caption");
+}
+
+GST_END_TEST;
+
 static Suite *
 vlmcaption_pipeline_suite (void)
 {
@@ -327,6 +489,9 @@ vlmcaption_pipeline_suite (void)
   tcase_add_test (tc, test_testcard_pipeline);
   tcase_add_loop_test (tc, test_concat_subtitles, 0, 2);
   tcase_add_loop_test (tc, test_awkward_subparse, 0, 2);
+  tcase_add_test (tc, test_cea608_pop_on_meta);
+  tcase_add_test (tc, test_cea608_roll_up_through_ccconverter);
+  tcase_add_test (tc, test_cea608_cccombiner_cc708overlay);
   return s;
 }
 

@@ -5,6 +5,7 @@ set -e
 PKGS="build-essential pkg-config meson ninja-build libglib2.0-dev libjson-glib-dev \
 libdnnl-dev libopenblas-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x \
+gstreamer1.0-plugins-bad \
 valgrind python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 \
 clang libclang-rt-14-dev"
 missing=""
