@@ -648,6 +648,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->upstream_min = 0;
   self->dropped = 0;
   self->late = 0;
+  self->eos_drop = FALSE;
   self->text_done_rt = 0;
   g_mutex_unlock (&self->lock);
   self->worker = g_thread_new ("vlmcaption", gst_vlm_caption_worker, self);

@@ -117,6 +117,9 @@ struct _GstVlmCaption
   GstClockTime text_done_rt;    /* text_src went out up to this running time */
   guint64 dropped;              /* clips that got no caption */
   guint64 late;                 /* captions that came past their deadline */
+  GstVlmClip *inferring;        /* the worker's clip, until it is counted */
+  gboolean eos_drop;            /* live EOS went out: the late clip in
+                                 * inference is cancelled and dropped */
   GThread *worker;
 };
 

@@ -513,6 +513,7 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   self->latency_known = FALSE;
   g_mutex_lock (&self->lock);
   self->text_done_rt = 0;
+  self->eos_drop = FALSE;
   self->epoch++;
   self->flushing = FALSE;
   self->text_flushing = FALSE;
@@ -524,11 +525,42 @@ flush_stop (GstVlmCaption * self, GstEvent * event)
   GST_PAD_STREAM_UNLOCK (self->text_srcpad);
 }
 
+/* Live, once text_src pushed EOS every clip's text went out, as a caption
+ * or, past its deadline, as a GAP. The late ones left would only be counted
+ * when inference got to them, after the application has torn the pipeline
+ * down: drop those waiting now, cancel the one in inference, and wait until
+ * it is counted, so that captions + dropped + late = clips at EOS. */
+static void
+drop_late_after_eos (GstVlmCaption * self)
+{
+  GList *messages = NULL, *l;
+  GstVlmClip *clip;
+
+  g_mutex_lock (&self->lock);
+  self->eos_drop = TRUE;
+  while ((clip = g_queue_pop_head (&self->work))) {
+    self->dropped++;
+    messages = g_list_prepend (messages,
+        gst_vlm_caption_drop_message_new (self, clip, "late"));
+    gst_vlm_clip_unref (clip);
+  }
+  if (self->inferring)
+    vlm_session_cancel (self->session);
+  while (self->inferring && !self->flushing)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+  messages = g_list_reverse (messages);
+  for (l = messages; l; l = l->next)
+    gst_element_post_message (GST_ELEMENT (self), l->data);
+  g_list_free (messages);
+}
+
 /* EOS: caption what is left and wait until text_src pushed its EOS. */
 static void
 drain (GstVlmCaption * self)
 {
   GQueue done = G_QUEUE_INIT;
+  gboolean live;
 
   gst_vlm_sampler_drain (&self->sampler, &done);
   queue_clips (self, &done);
@@ -544,7 +576,10 @@ drain (GstVlmCaption * self)
   g_mutex_lock (&self->lock);
   while (!self->text_eos && !self->text_flushing && !self->text_stopped)
     g_cond_wait (&self->cond, &self->lock);
+  live = self->live;
   g_mutex_unlock (&self->lock);
+  if (live)
+    drop_late_after_eos (self);
   GST_DEBUG_OBJECT (self, "drained");
 }
 

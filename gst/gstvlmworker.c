@@ -371,6 +371,10 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
     if (!s && !g_error_matches (error, VLM_ERROR, VLM_ERROR_CANCELLED)) {
       self->dropped++;
       message = gst_vlm_caption_drop_message_new (self, clip, "failed");
+    } else if (!s && self->eos_drop && clip->state == GST_VLM_CLIP_LATE) {
+      /* cancelled at live EOS: its GAP went out, nothing waits for it */
+      self->dropped++;
+      message = gst_vlm_caption_drop_message_new (self, clip, "late");
     } else if (s && clip->state == GST_VLM_CLIP_LATE) {
       self->late++;
       lateness = GST_CLOCK_TIME_IS_VALID (lateness)
@@ -431,8 +435,13 @@ gst_vlm_caption_worker (gpointer data)
           ", past its deadline", GST_TIME_ARGS (clip->pts));
       gst_element_post_message (GST_ELEMENT (self), message);
     } else {
+      self->inferring = clip;
       g_mutex_unlock (&self->lock);
       caption_clip (self, clip);
+      g_mutex_lock (&self->lock);
+      self->inferring = NULL;
+      gst_vlm_caption_wake_locked (self);
+      g_mutex_unlock (&self->lock);
     }
     gst_vlm_clip_unref (clip);
     g_mutex_lock (&self->lock);
