@@ -40,19 +40,26 @@ read_config (Llava *lv, JsonObject *cfg, const char *file, GError **error)
     return FALSE;
   /* transformers 5 also spells it video_token_id */
   lv->video_token_index = vlm_json_int (cfg, "video_token_index", vlm_json_int (cfg, "video_token_id", -1));
-  /* hidden_states has num_layers + 1 entries: -2 is the second-to-last layer's output */
-  int fl = layer && JSON_NODE_HOLDS_VALUE (layer) ? (int) json_node_get_int (layer) : -2;
-  lv->feature_layers = fl < 0 ? vc->num_layers + 1 + fl : fl;
+  /* hidden_states has num_layers + 1 entries: -2 is the second-to-last
+   * layer's output. Saturated, so that 4294967294 is not read as -2, and
+   * counted in 64 bits: num_layers is not yet bounded by the tensors. */
+  int fl = layer ? vlm_json_int (cfg, "vision_feature_layer", G_MININT) : -2;
+  gint64 index = fl < 0 ? (gint64) vc->num_layers + 1 + fl : fl;
+  lv->feature_layers = index < 0 || index > vc->num_layers ? -1 : (int) index;
+  if ((layer && !JSON_NODE_HOLDS_VALUE (layer)) || lv->feature_layers < 0) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
+                 "%s: vision_feature_layer must be one index into the tower's %d hidden states "
+                 "(-%d..%d)", file, vc->num_layers + 1, vc->num_layers + 1, vc->num_layers);
+    return FALSE;
+  }
   const char *act = vlm_json_string (cfg, "projector_hidden_act", "gelu");
   /* OneVision pools a full grid: "default" (drop the first token) cannot apply;
    * Video-LLaVA keeps every token of a video whatever the strategy. */
   gboolean full = g_strcmp0 (vlm_json_string (cfg, "vision_feature_select_strategy", "default"), "full") == 0;
-  if ((layer && !JSON_NODE_HOLDS_VALUE (layer)) || lv->feature_layers < 0 || lv->feature_layers > vc->num_layers ||
-      !vlm_act_from_name (act, &lv->projector.act) || (lv->flavour->pool && !full) || lv->video_token_index < 0) {
+  if (!vlm_act_from_name (act, &lv->projector.act) || (lv->flavour->pool && !full) || lv->video_token_index < 0) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
-                 "%s: video_token_index missing, or vision_feature_layer (one layer of %d), "
-                 "vision_feature_select_strategy or projector_hidden_act \"%s\" not supported",
-                 file, vc->num_layers, act);
+                 "%s: video_token_index missing, or vision_feature_select_strategy or "
+                 "projector_hidden_act \"%s\" not supported", file, act);
     return FALSE;
   }
   lv->pooled_grid = (vc->grid + 1) / 2;

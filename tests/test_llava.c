@@ -232,6 +232,52 @@ test_beam_then_greedy (gconstpointer data)
   vlm_model_unref (m);
 }
 
+/* vision_feature_layer past int's range, past the tower, or not a number:
+ * refused by name (4294967294 was read as -2 and loaded silently). */
+static void
+test_bad_feature_layer (void)
+{
+  static const char *const values[] = { "4294967294", "-4294967298", "2147483647", "-2147483648",
+                                        "4", "-5", "\"-2\"", "1e30" };
+  g_autofree char *src = vt_shared_path ("fixtures/video-llava-tiny");
+  g_autofree char *cfg_path = g_build_filename (src, "config.json", NULL);
+  g_autofree char *config = NULL;
+  g_assert_true (g_file_get_contents (cfg_path, &config, NULL, NULL));
+  char **parts = g_strsplit (config, "\"vision_feature_layer\": -2", 2);
+  g_assert_cmpuint (g_strv_length (parts), ==, 2);
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("vlm-llava-XXXXXX", &error);
+  g_assert_no_error (error);
+  const char *linked[] = { "model.safetensors", "processor_config.json", "tokenizer.json",
+                           "tokenizer_config.json", "generation_config.json" };
+  for (guint i = 0; i < G_N_ELEMENTS (linked); i++) {
+    g_autofree char *target = g_build_filename (src, linked[i], NULL);
+    g_autofree char *link = g_build_filename (dir, linked[i], NULL);
+    g_assert_cmpint (symlink (target, link), ==, 0);
+  }
+  g_autofree char *out = g_build_filename (dir, "config.json", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++) {
+    g_autofree char *with = g_strdup_printf ("\"vision_feature_layer\": %s", values[i]);
+    g_autofree char *text = g_strjoin (with, parts[0], parts[1], NULL);
+    g_assert_true (g_file_set_contents (out, text, -1, NULL));
+    VlmModel *m = vlm_model_load (dir, NULL, &error);
+    g_assert_null (m);
+    g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG);
+    g_test_message ("%s: %s", values[i], error->message);
+    g_assert_nonnull (strstr (error->message, "vision_feature_layer"));
+    g_clear_error (&error);
+  }
+  /* the value it had loads */
+  g_autofree char *text = g_strjoin ("\"vision_feature_layer\": -2", parts[0], parts[1], NULL);
+  g_assert_true (g_file_set_contents (out, text, -1, NULL));
+  VlmModel *m = vlm_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  vlm_model_unref (m);
+  g_strfreev (parts);
+  vt_remove_folder (dir);
+  g_free (dir);
+}
+
 /* Placeholder counts that do not fit the clip are errors, not crashes. */
 static void
 test_bad_placeholders (void)
@@ -281,5 +327,6 @@ main (int argc, char **argv)
     g_test_add_data_func (g, &int8[f], test_stages);
   }
   g_test_add_func ("/llava/bad-placeholders", test_bad_placeholders);
+  g_test_add_func ("/llava/bad-feature-layer", test_bad_feature_layer);
   return g_test_run ();
 }
