@@ -22,6 +22,20 @@ run_frames (GstVlmCc608 * cc, Cc608Check * d, GstClockTime * rt,
     }
 }
 
+/* Encodes one caption of `duration` in `mode` from running time 0 and
+ * decodes the frames of 30 fps up to `until`; *rt is where it stopped. */
+static void
+encode_one (GstVlmCc608 * cc, Cc608Check * d, GstVlmCcMode mode,
+    const gchar * text, GstClockTime duration, GstClockTime until,
+    GstClockTime * rt)
+{
+  gst_vlm_cc608_init (cc, mode);
+  cc608_init (d);
+  gst_vlm_cc608_caption (cc, text, duration);
+  *rt = 0;
+  run_frames (cc, d, rt, until, FRAME_30, NULL);
+}
+
 /* "text@ms" of shown[i], split: the text, and the ms in *ms. */
 static gchar *
 shown_at (Cc608Check * d, guint i, guint64 * ms)
@@ -38,14 +52,12 @@ test_pop_on_short (void)
 {
   GstVlmCc608 cc;
   Cc608Check d;
-  GstClockTime rt = 0;
+  GstClockTime rt;
   guint64 ms;
   gchar *text;
 
-  gst_vlm_cc608_init (&cc, GST_VLM_CC_POP_ON);
-  cc608_init (&d);
-  gst_vlm_cc608_caption (&cc, "television color bars", GST_SECOND);
-  run_frames (&cc, &d, &rt, GST_SECOND, FRAME_30, NULL);
+  encode_one (&cc, &d, GST_VLM_CC_POP_ON, "television color bars",
+      GST_SECOND, GST_SECOND, &rt);
   /* on the bottom row, centred: 21 columns from column 5 */
   {
     gchar *row = cc608_row_text (d.mem[0][14]);
@@ -86,15 +98,13 @@ test_pop_on_pages (void)
       "that_runs_past_one_row_of_captions end.";
   GstVlmCc608 cc;
   Cc608Check d;
-  GstClockTime rt = 0;
+  GstClockTime rt;
   GString *all = g_string_new (NULL);
   guint64 ms, last_ms = 0;
   gchar **words, *joined;
 
-  gst_vlm_cc608_init (&cc, GST_VLM_CC_POP_ON);
-  cc608_init (&d);
-  gst_vlm_cc608_caption (&cc, text, 8 * GST_SECOND);
-  run_frames (&cc, &d, &rt, 20 * GST_SECOND, FRAME_30, NULL);
+  encode_one (&cc, &d, GST_VLM_CC_POP_ON, text, 8 * GST_SECOND,
+      20 * GST_SECOND, &rt);
   g_assert_null (d.error);
   /* pages, then the erase */
   g_assert_cmpuint (d.shown->len, >=, 3);
@@ -139,13 +149,12 @@ test_transliteration (void)
 {
   GstVlmCc608 cc;
   Cc608Check d;
-  GstClockTime rt = 0;
+  GstClockTime rt;
   guint64 ms;
   gchar *text;
-  gst_vlm_cc608_init (&cc, GST_VLM_CC_POP_ON);
-  cc608_init (&d);
-  gst_vlm_cc608_caption (&cc, "Łódź ✓ `tick`", GST_SECOND);
-  run_frames (&cc, &d, &rt, GST_SECOND, FRAME_30, NULL);
+
+  encode_one (&cc, &d, GST_VLM_CC_POP_ON, "Łódź ✓ `tick`", GST_SECOND,
+      GST_SECOND, &rt);
   g_assert_null (d.error);
   g_assert_cmpuint (d.shown->len, >=, 1);
   text = shown_at (&d, 0, &ms);
