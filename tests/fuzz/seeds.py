@@ -54,8 +54,12 @@ def small_tokenizer(path, n=300):
 
 config_files = ["config.json", "generation_config.json", "processor_config.json", "tokenizer_config.json",
                 "tokenizer.json"]
+# fuzz_config.c's folders: the test card, then the fixtures with model.safetensors, sorted
+config_folders = [os.path.join(root, "models", "testcard-git")] + [
+    d for d in models[:-1] if os.path.isfile(os.path.join(d, "model.safetensors"))]
 for d in models:
     tag = os.path.basename(d)
+    folder = config_folders.index(d) if d in config_folders else 0
     for f in sorted(os.listdir(d)):
         p = os.path.join(d, f)
         if f == "model.safetensors" or f == "golden.safetensors":
@@ -65,11 +69,11 @@ for d in models:
         elif f == "tokenizer.json":
             text = small_tokenizer(p)
             put("tokenizer", f"{tag}-{f}", text)
-            put("config", f"{tag}-{f}", bytes([config_files.index(f)]) + text.encode())
+            put("config", f"{tag}-{f}", bytes([config_files.index(f) | folder << 3]) + text.encode())
         elif f.endswith("config.json"):
             data = open(p, "rb").read()
             kind = config_files.index(f) if f in config_files else 2   # preprocessor_config: as processor_config
-            put("config", f"{tag}-{f}", bytes([kind]) + data)
+            put("config", f"{tag}-{f}", bytes([kind | folder << 3]) + data)
             if "generation" in f:
                 put("genconfig", f"{tag}-{f}", data)
         elif f == "golden.json":
