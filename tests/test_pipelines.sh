@@ -1,11 +1,14 @@
 #!/bin/sh
 # Runs the headless scripts of pipelines/ on the test card and checks what
-# they wrote. Needs the system's base and good plugins (videotestsrc,
-# textoverlay, matroskamux, vp8enc, decodebin) and the plugin in
-# GST_PLUGIN_PATH. Usage: test_pipelines.sh PROJECT_ROOT PYTHON (one with PyGObject)
+# they wrote. Needs the system's base, good and bad plugins (videotestsrc,
+# textoverlay, matroskamux, vp8enc, decodebin, qtmux, ccextractor,
+# ccconverter) and the plugin in
+# GST_PLUGIN_PATH. Usage: test_pipelines.sh PROJECT_ROOT PYTHON (one with
+# PyGObject) CC608DUMP (tests/cc608dump.c)
 set -eu
 ROOT=$1
 PYTHON=$2
+CC608DUMP=$3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail () { echo "FAIL: $*" >&2; exit 1; }
@@ -54,6 +57,14 @@ echo "# file-to-mkv.sh"
 gst-launch-1.0 -q filesrc location="$TMP/out.mkv" ! matroskademux ! text/x-raw \
   ! filesink location="$TMP/track.txt"
 expect "$TMP/track.txt" "television color bars"
+
+echo "# file-to-mov-cc.sh: a CEA-608 track, read back with qtdemux"
+"$ROOT/pipelines/file-to-mov-cc.sh" "$TMP/in.mkv" "$TMP/out.mov"
+gst-launch-1.0 -q filesrc location="$TMP/out.mov" ! qtdemux name=d d.subtitle_0 ! ccconverter \
+  ! closedcaption/x-cea-608,format=raw ! filesink location="$TMP/cc.raw"
+"$CC608DUMP" "$TMP/cc.raw" > "$TMP/cc.txt" || { cat "$TMP/cc.txt" >&2; fail "cc608dump"; }
+cat "$TMP/cc.txt"
+[ "$(grep -c '^television color bars@' "$TMP/cc.txt")" = 3 ] || fail "out.mov lacks 3 captions"
 
 echo "# read-meta.py"
 "$PYTHON" "$ROOT/pipelines/read-meta.py" smpte 90 > "$TMP/meta.log"
