@@ -49,9 +49,11 @@ list_folders (void)
   g_ptr_array_free (names, TRUE);
 }
 
-/* model_dir as links to every file of `src` but the goldens. */
+/* model_dir as links to every file of `src` but the goldens and, for a
+ * fixture, its tokenizer.json: the Qwen and Llama ones (MBs) take 20 s to
+ * load under ASan, a libFuzzer timeout per input. */
 static void
-link_folder (const char *src)
+link_folder (const char *src, gboolean fixture)
 {
   GDir *d = g_dir_open (model_dir, 0, NULL);
   for (const char *n; d && (n = g_dir_read_name (d));) {
@@ -62,7 +64,7 @@ link_folder (const char *src)
     g_dir_close (d);
   d = g_dir_open (src, 0, NULL);
   for (const char *n; d && (n = g_dir_read_name (d));) {
-    if (g_str_has_prefix (n, "golden"))
+    if (g_str_has_prefix (n, "golden") || (fixture && strcmp (n, "tokenizer.json") == 0))
       continue;
     g_autofree char *from = g_build_filename (src, n, NULL);
     g_autofree char *to = g_build_filename (model_dir, n, NULL);
@@ -85,7 +87,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size < 1)
     return 0;
   guint folder = (data[0] >> 3) % folders->len;
-  link_folder (folders->pdata[folder]);
+  link_folder (folders->pdata[folder], folder > 0);
   const char *replaced = files[(data[0] & 7) % G_N_ELEMENTS (files)];
   g_autofree char *path = g_build_filename (model_dir, replaced, NULL);
   g_unlink (path);
