@@ -150,6 +150,129 @@ test_from_frames (gconstpointer data)
   vlm_model_unref (m);
 }
 
+/* ---------------------------------------------------------------- captioning folders */
+
+/* The golden's prompt as text under vt_captioner_folder's tokenizer. */
+static const char *
+golden_prompt (const Fixture *fx)
+{
+  return fx->n_generate_prompt == 3 ? VT_CAPTIONER_PROMPT_5_6 : "";
+}
+
+/* Through the public API on a folder with a tokenizer: the golden's frame
+ * alone, and as the middle of a 3-frame clip whose other frames are black
+ * (a one-image model sees the middle frame), caption to the golden's greedy
+ * and beam-3 ids, with the text the tokenizer decodes from them; with the
+ * golden frame first and a black one in the middle the caption is the
+ * black frame's, which differs from the golden's (so the order is really
+ * checked). */
+static void
+test_session (gconstpointer data)
+{
+  const Case *c = data;
+  g_autofree char *gold_rel = g_strdup_printf ("fixtures/%s/golden.safetensors", c->fx->name);
+  VlmSafetensors *gold = vt_open_golden (gold_rel);
+  int n_frames = 0;
+  g_autofree VlmFrame *frames = vt_golden_frames (gold, &n_frames);
+  const VlmFrame *f = &frames[0];
+  g_autofree guint8 *black = g_new0 (guint8, (size_t) f->height * f->strides[0]);
+  VlmFrame clip[3] = {*f, *f, *f};
+  clip[0].planes[0] = clip[2].planes[0] = black;
+  g_autofree char *dir = vt_captioner_folder (c->fx->name, 120);
+  VlmModelParams mp = vlm_model_default_params ();
+  mp.backend = c->be->backend;
+  mp.precision = c->be->precision;
+  GError *error = NULL;
+  VlmModel *m = vlm_model_load (dir, &mp, &error);
+  g_assert_no_error (error);
+  VlmSession *s = vlm_session_new (m, &error);
+  g_assert_no_error (error);
+  VlmGenParams black_gp = vlm_gen_default_params (m);
+  black_gp.max_new_tokens = 8;
+  VlmFrame black_first[3] = {clip[0], *f, clip[2]}, golden_first[3] = {*f, clip[0], clip[2]};
+  VlmCaption a, b;
+  g_assert_true (vlm_session_caption (s, black_first, 1, golden_prompt (c->fx), &black_gp, NULL, NULL, &a, &error));
+  g_assert_true (vlm_session_caption (s, golden_first, 3, golden_prompt (c->fx), &black_gp, NULL, NULL, &b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (a.tokens, a.n_tokens * sizeof (int), b.tokens, b.n_tokens * sizeof (int));
+  g_test_message ("black frame: \"%s\"", a.text);
+  vlm_caption_clear (&a);
+  vlm_caption_clear (&b);
+  const char *names[] = {"greedy_ids", "beam3_ids"};
+  for (int k = 0; k < 2; k++) {
+    int64_t n_want;
+    g_autofree int *want = vt_tensor_int (gold, names[k], &n_want);
+    int n_new = (int) n_want - c->fx->n_generate_prompt;
+    const int *want_new = want + c->fx->n_generate_prompt;
+    VlmGenParams gp = vlm_gen_default_params (m);
+    gp.num_beams = k ? 3 : 1;
+    gp.max_new_tokens = n_new;
+    for (int middle = 0; middle < 2; middle++) {
+      VlmCaption cap;
+      g_assert_true (vlm_session_caption (s, middle ? clip : f, middle ? 3 : 1, golden_prompt (c->fx), &gp, NULL,
+                                          NULL, &cap, &error));
+      g_assert_no_error (error);
+      g_test_message ("%s%s: \"%s\"", names[k], middle ? " (middle of 3)" : "", cap.text);
+      g_assert_cmpmem (cap.tokens, cap.n_tokens * sizeof (int), want_new, n_new * sizeof (int));
+      vlm_caption_clear (&cap);
+      if (k == 0 && middle == 0) {   /* the black frame's caption differs */
+        VlmCaption bl;
+        g_assert_true (vlm_session_caption (s, black_first, 1, golden_prompt (c->fx), &gp, NULL, NULL, &bl, &error));
+        g_assert_false (bl.n_tokens == n_new && memcmp (bl.tokens, want_new, n_new * sizeof (int)) == 0);
+        vlm_caption_clear (&bl);
+      }
+    }
+  }
+  vlm_session_free (s);
+  vlm_model_unref (m);
+  vt_remove_folder (dir);
+  vlm_safetensors_free (gold);
+}
+
+/* vlm-caption on the folder and the golden frame as a raw RGB file prints
+ * the golden's greedy ids (-v) and the session's caption. */
+static void
+test_cli (gconstpointer data)
+{
+  const Case *c = data;
+  const char *tool = g_getenv ("VLM_CAPTION_TOOL");
+  if (!tool) {
+    g_test_skip ("VLM_CAPTION_TOOL is not set (meson test sets it)");
+    return;
+  }
+  g_autofree char *gold_rel = g_strdup_printf ("fixtures/%s/golden.safetensors", c->fx->name);
+  VlmSafetensors *gold = vt_open_golden (gold_rel);
+  const VlmTensor *fr = vlm_safetensors_find (gold, "frames_u8");
+  g_assert_nonnull (fr);
+  g_autofree char *dir = vt_captioner_folder (c->fx->name, 120);
+  g_autofree char *raw = g_build_filename (dir, "frame.rgb", NULL);
+  GError *error = NULL;
+  g_assert_true (g_file_set_contents (raw, fr->data, vlm_tensor_numel (fr), &error));
+  int64_t n_want;
+  g_autofree int *want = vt_tensor_int (gold, "greedy_ids", &n_want);
+  int n_new = (int) n_want - c->fx->n_generate_prompt;
+  g_autofree char *size = g_strdup_printf ("%dx%d", (int) fr->shape[2], (int) fr->shape[1]);
+  g_autofree char *n = g_strdup_printf ("%d", n_new);
+  const char *argv[] = {tool, "--model", dir, "--size", size, "-n", n, "--backend",
+                        c->be->backend == VLM_BACKEND_BLAS ? "blas" : "onednn", "-p", golden_prompt (c->fx), "-v",
+                        raw, NULL};
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("vlm-caption: %s%s", out, err);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  GString *ids = g_string_new (NULL);
+  for (int i = 0; i < n_new; i++)
+    g_string_append_printf (ids, " %d", want[c->fx->n_generate_prompt + i]);
+  g_autofree char *line = g_strdup_printf ("%d tokens:%s\n", n_new, ids->str);
+  g_assert_nonnull (strstr (err, line));
+  g_string_free (ids, TRUE);
+  g_assert_cmpuint (strlen (out), >, 1);   /* the caption line */
+  vt_remove_folder (dir);
+  vlm_safetensors_free (gold);
+}
+
 /* ---------------------------------------------------------------- bad folders */
 
 /* A folder linking the fixture's model.safetensors, with config.json =
@@ -241,6 +364,12 @@ main (int argc, char **argv)
       g_test_add_data_func (b, c, test_greedy);
       g_test_add_data_func (d, c, test_beam3);
       g_test_add_data_func (e, c, test_from_frames);
+      if (c->be->precision == VLM_PRECISION_F32) {
+        g_autofree char *f = g_strconcat (base, "/session", NULL);
+        g_autofree char *g = g_strconcat (base, "/cli", NULL);
+        g_test_add_data_func (f, c, test_session);
+        g_test_add_data_func (g, c, test_cli);
+      }
     }
   }
   g_test_add_func ("/encdec/bad-configs", test_bad_configs);

@@ -28,7 +28,7 @@ extern int n_busy;   /* --busy: spinning processes started beside the runs */
 
 typedef SynthGit GitPreset;
 
-enum { PAD_ID = 0, UNK_ID = 100, CLS_ID = 101, SEP_ID = 102, MASK_ID = 103 };
+enum { PAD_ID = SYNTH_PAD_ID, CLS_ID = SYNTH_CLS_ID, SEP_ID = SYNTH_SEP_ID };
 
 typedef struct {
   double median, min, max;
