@@ -172,7 +172,7 @@ generation_json (void)
 /* Files written into a temp dir, removed at exit. */
 GPtrArray *written;
 
-static gboolean
+gboolean
 write_text (const char *dir, const char *file, char *text, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, file, NULL);
@@ -211,7 +211,7 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
 
 /* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
  * the parameter count goes to *params_out (may be NULL). */
-static gboolean
+gboolean
 write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error)
 {
   double params = 0;
