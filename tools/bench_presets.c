@@ -167,94 +167,12 @@ generation_json (void)
                           CLS_ID, SEP_ID, PAD_ID);
 }
 
-/* Token `id` of a synthetic BERT-like vocabulary: BERT's special ids, the
- * printable ASCII characters and their "##" continuations, then made-up
- * words of two-letter syllables (a bijective base-100 numeral, so all are
- * distinct), one in eight a "##" continuation piece. */
-static char *
-vocab_token (int id)
-{
-  static const char cons[] = "bcdfghjklmnprstvwxyz", vowels[] = "aeiou";
-  const int n_chars = '~' - '!' + 1 - 26;   /* printable, no upper case: the normalizer lowercases */
-  if (id == PAD_ID) return g_strdup ("[PAD]");
-  if (id == UNK_ID) return g_strdup ("[UNK]");
-  if (id == CLS_ID) return g_strdup ("[CLS]");
-  if (id == SEP_ID) return g_strdup ("[SEP]");
-  if (id == MASK_ID) return g_strdup ("[MASK]");
-  if (id < UNK_ID) return g_strdup_printf ("[unused%d]", id - 1);
-  int k = id - MASK_ID - 1;
-  if (k < 2 * n_chars) {
-    int c = '!' + k % n_chars;
-    c += c >= 'A' ? 26 : 0;
-    return g_strdup_printf ("%s%c", k >= n_chars ? "##" : "", c);
-  }
-  k -= 2 * n_chars;
-  GString *w = g_string_new (k % 8 == 7 ? "##" : "");
-  for (int n = k + 1; n > 0; n = (n - 1) / 100) {
-    int s = (n - 1) % 100;
-    g_string_append_c (w, cons[s / 5]);
-    g_string_append_c (w, vowels[s % 5]);
-  }
-  return g_string_free (w, FALSE);
-}
-
-static char *
-tokenizer_json (const GitPreset *p)
-{
-  GString *vocab = g_string_new (NULL);
-  for (int id = 0; id < p->vocab; id++) {
-    g_autofree char *tok = vocab_token (id);
-    g_autofree char *esc = g_strescape (tok, NULL);   /* printable ASCII: C and JSON escapes agree */
-    g_string_append_printf (vocab, "%s\n      \"%s\": %d", id ? "," : "", esc, id);
-  }
-  g_autofree char *added = g_strdup_printf (
-    "    {\"id\": %d, \"content\": \"[PAD]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[UNK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[CLS]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[SEP]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[MASK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}\n",
-    PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID);
-  char *json = g_strdup_printf (
-    "{\n"
-    "  \"version\": \"1.0\",\n"
-    "  \"truncation\": null,\n"
-    "  \"padding\": null,\n"
-    "  \"added_tokens\": [\n%s  ],\n"
-    "  \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,\n"
-    "                 \"strip_accents\": null, \"lowercase\": true},\n"
-    "  \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},\n"
-    "  \"post_processor\": {\n"
-    "    \"type\": \"TemplateProcessing\",\n"
-    "    \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
-    "               {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}],\n"
-    "    \"pair\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
-    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}},\n"
-    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 1}}],\n"
-    "    \"special_tokens\": {\n"
-    "      \"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [%d], \"tokens\": [\"[CLS]\"]},\n"
-    "      \"[SEP]\": {\"id\": \"[SEP]\", \"ids\": [%d], \"tokens\": [\"[SEP]\"]}\n"
-    "    }\n"
-    "  },\n"
-    "  \"decoder\": {\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true},\n"
-    "  \"model\": {\n"
-    "    \"type\": \"WordPiece\",\n"
-    "    \"unk_token\": \"[UNK]\",\n"
-    "    \"continuing_subword_prefix\": \"##\",\n"
-    "    \"max_input_chars_per_word\": 100,\n"
-    "    \"vocab\": {%s\n    }\n"
-    "  }\n"
-    "}\n",
-    added, CLS_ID, SEP_ID, vocab->str);
-  g_string_free (vocab, TRUE);
-  return json;
-}
-
 #define ONE_LAYER_DIR "one-text-layer"
 
 /* Files written into a temp dir, removed at exit. */
 GPtrArray *written;
 
-static gboolean
+gboolean
 write_text (const char *dir, const char *file, char *text, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, file, NULL);
@@ -293,7 +211,7 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
 
 /* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
  * the parameter count goes to *params_out (may be NULL). */
-static gboolean
+gboolean
 write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error)
 {
   double params = 0;
@@ -322,7 +240,7 @@ write_checkpoint (const char *dir, const GitPreset *p, GError **error)
                 write_text (dir, "config.json", config_json (p, p->layers), error) &&
                 write_text (dir, "preprocessor_config.json", preprocessor_json (p), error) &&
                 write_text (dir, "generation_config.json", generation_json (), error) &&
-                write_text (dir, "tokenizer.json", tokenizer_json (p), error);
+                write_text (dir, "tokenizer.json", synth_wordpiece_json (p->vocab, TRUE), error);
   if (ok)
     progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
   return ok;
@@ -905,8 +823,7 @@ ov_main (void)
   }
   Stats paired = paired_decode_ratio (&m, step_bytes / 1e6, steps);
   print_paired (paired);
-  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
-          "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
+  print_load (&m);
   if (!skip_limits)
     print_limits (&limits);
   if (json_path) {
@@ -953,9 +870,7 @@ ov_main (void)
       return fail ("cannot write --json", error);
   }
   probe_close ();
-  g_free (m.text);
-  g_free (m.decode_runs);
-  g_free (m.probe_runs);
+  models_clear (&m, 1);
   limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;

@@ -40,7 +40,8 @@ gboolean quick, skip_limits;
 int n_busy;
 
 static GOptionEntry entries[] = {
-  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video or llava-onevision-0.5b", "NAME"},
+  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video, llava-onevision-0.5b, "
+   ED_BLIP_PRESET " or " ED_VITGPT2_PRESET, "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"precision", 'P', 0, G_OPTION_ARG_STRING, &precision_name,
@@ -364,13 +365,23 @@ measure_backends (const char *dir, const char *one_layer_dir, ModelResult *model
       return -1;
     m->peak_rss_mib = peak_rss_mib () - probe_mib ();
     GError *one_error = NULL;
-    if (!measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
+    if (one_layer_dir && !measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
       progress ("%s: one-text-layer variant failed (%s); no tower-alone figure", m->backend, one_error->message);
       g_clear_error (&one_error);
     }
     n++;
   }
   return n;
+}
+
+void
+models_clear (ModelResult *models, int n)
+{
+  for (int i = 0; i < n; i++) {
+    g_free (models[i].text);
+    g_free (models[i].decode_runs);
+    g_free (models[i].probe_runs);
+  }
 }
 
 /* ---- --busy: other work on the machine, as a pipeline's decoders and
@@ -423,8 +434,10 @@ main (int argc, char **argv)
   }
   gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0, onevision = strcmp (preset_name, OV_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
-  if (!p && !languagebind && !onevision)
-    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ")", NULL);
+  const char *captioner = ed_find (preset_name);
+  if (!p && !languagebind && !onevision && !captioner)
+    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ", " ED_BLIP_PRESET
+                 ", " ED_VITGPT2_PRESET ")", NULL);
   if (max_new_tokens == -1)
     max_new_tokens = onevision ? 32 : 20;
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
@@ -451,6 +464,8 @@ main (int argc, char **argv)
     probe_open ();
   if (onevision)
     return ov_main ();
+  if (captioner)
+    return ed_main (captioner);
 
   double load_before = loadavg ();
   g_autofree char *tmp = NULL;
@@ -490,11 +505,7 @@ main (int argc, char **argv)
   if (json_path && !write_json (json_path, &w, models, n_models, derived, &limits, !skip_limits, load_before, &error))
     return fail ("cannot write --json", error);
   probe_close ();
-  for (int i = 0; i < n_models; i++) {
-    g_free (models[i].text);
-    g_free (models[i].decode_runs);
-    g_free (models[i].probe_runs);
-  }
+  models_clear (models, n_models);
   limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;
