@@ -280,6 +280,17 @@ vlm_softmax (VlmOps *ops, float *x, int m, int n)
     vlm_blas_softmax (x, m, n);
 }
 
+void
+vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, float *y, const float *residual)
+{
+  g_assert (x != y && residual != y && (conv->groups == 1 ||
+            (conv->groups == conv->in_channels && conv->groups == conv->out_channels)));
+  if (ops->dnnl)
+    vlm_dnnl_conv2d (ops->dnnl, conv, x, h, w, y, residual);
+  else
+    vlm_blas_conv2d (ops->blas, conv, x, h, w, y, residual);
+}
+
 /* ------------------------------------------------------------ RMSNorm */
 
 /* Both backends (oneDNN has no RMSNorm). As LlamaRMSNorm:
