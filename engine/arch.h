@@ -6,7 +6,23 @@
  * clip, prefills a prompt and then serves the shared generation loop as a
  * VlmDecoder. Everything architecture-independent is above it: model.c
  * (files, tokenizer, image processor, generation defaults) and session.c
- * (the caption pipeline). */
+ * (the caption pipeline).
+ *
+ * Encoder–decoders (BLIP, ViT-GPT2, Florence-2) plug into the same hooks:
+ * encode() runs the image encoder; where the decoder's cross-attention
+ * memory depends on the clip alone (BLIP, ViT-GPT2) it also projects that
+ * memory's keys and values once (vlm_postnorm_cross_set, postnorm.h), else
+ * (Florence-2: a text encoder over [image tokens; prompt]) prefill() runs
+ * the encoder and does. prompt_ids() makes the ids prefill() takes; for a
+ * decoder that starts from the model's decoder_start_id (or continues a
+ * text prompt after bos, BLIP) those are the decoder's input ids.
+ * prefill() runs the decoder prompt through beam 0's self-attention cache
+ * and returns its last logits, as for decoder-only models; step() and
+ * reorder() serve the one generation loop, reorder() moving the
+ * self-attention cache only (every beam shares the one memory). When the
+ * ids prompt_ids() made are not the decoder's (an encoder prompt),
+ * decoder_prompt() names the ids HF's logits processors see as input_ids
+ * (repetition penalty, no-repeat n-grams, forced BOS). */
 #ifndef VLM_ARCH_H
 #define VLM_ARCH_H
 
@@ -30,6 +46,9 @@ typedef struct {
   int image_size;                  /* the vision tower reads image_size² frames */
   int vocab_size;
   int max_positions;               /* text positions the decoder can hold (prompt + new) */
+  int eos_id;                      /* >= 0 (with has_eos): the stop token HF's generate() of this
+                                    * architecture passes instead of the config's (BLIP: sep_token_id) */
+  gboolean has_eos;
 } VlmArchInfo;
 
 typedef struct {
@@ -55,6 +74,10 @@ typedef struct {
   const float *(*prefill) (void *run, const int *ids, int n, int *pos, GError **error);
   /* The run as a decoder for vlm_generate. */
   const VlmDecoder *(*decoder) (void *run);
+  /* Optional (encoder–decoders whose prompt feeds the encoder): after
+   * prefill, the decoder's input ids [*n] (owned by run); NULL hook: the
+   * ids given to prefill. */
+  const int *(*decoder_prompt) (void *run, int *n);
   /* Tag models (those without a decoder): embeds `n` text labels into the
    * run, where they stay until the next call. */
   gboolean (*set_labels) (void *run, const char *const *labels, int n, GError **error);
@@ -93,6 +116,7 @@ struct VlmModel {
   VlmImageProcessor processor;
   VlmGenParams gen_defaults;
   int eos_ids[8], n_eos, bos_id, pad_id;
+  int decoder_start_id;            /* decoder_start_token_id (encoder–decoders), -1 if none */
   /* the architecture's, frames_per_clip capped by the processor's video_max_frames */
   VlmArchInfo info;
 };

@@ -314,6 +314,57 @@ repetition_penalty (VlmGenState *s, float *row, float penalty, const VlmGenInput
   penalise_ids (s, row, penalty, gen, n_gen);
 }
 
+/* Token i of HF's input_ids: the prompt, then the generated ids. */
+static inline int
+seq_at (const VlmGenInput *in, const int *gen, int i)
+{
+  return i < in->n_prompt ? in->prompt[i] : gen[i - in->n_prompt];
+}
+
+/* NoRepeatNGramLogitsProcessor: for every n-gram of ids (prompt + gen)
+ * whose first n - 1 tokens are the last n - 1 ids, its last token is
+ * banned (n = 1: every token seen). Nothing while ids hold fewer than
+ * n - 1 tokens. */
+static void
+no_repeat_ngram (VlmGenState *s, float *row, int n, const VlmGenInput *in, const int *gen, int n_gen)
+{
+  const int len = in->n_prompt + n_gen;
+  if (n <= 0 || len + 1 < n)
+    return;
+  for (int i = 0; i + n - 1 < len; i++) {
+    int j = 0;
+    while (j < n - 1 && seq_at (in, gen, i + j) == seq_at (in, gen, len - n + 1 + j))
+      j++;
+    const int t = seq_at (in, gen, i + n - 1);
+    if (j == n - 1 && t >= 0 && t < s->vocab)
+      row[t] = -INFINITY;
+  }
+}
+
+/* Forced{BOS,EOS}TokenLogitsProcessor: only `token` keeps a score (0). */
+static void
+force_token (VlmGenState *s, float *row, int token)
+{
+  for (int i = 0; i < s->vocab; i++)
+    row[i] = -INFINITY;
+  row[token] = 0.0f;
+}
+
+/* The processors of _get_logits_processor that we support, in its order:
+ * repetition penalty, no-repeat n-grams, forced BOS (the sequence holds
+ * one token: cur_len == 1), forced EOS (this token reaches max_length:
+ * cur_len == max_length - 1). n_gen tokens were generated before this one. */
+static void
+process (VlmGenState *s, float *row, const VlmGenInput *in, const VlmGenParams *p, const int *gen, int n_gen)
+{
+  repetition_penalty (s, row, p->repetition_penalty, in, gen, n_gen);
+  no_repeat_ngram (s, row, p->no_repeat_ngram_size, in, gen, n_gen);
+  if (p->forced_bos_token_id >= 0 && in->n_prompt + n_gen == 1)
+    force_token (s, row, p->forced_bos_token_id);
+  if (p->forced_eos_token_id >= 0 && n_gen == p->max_new_tokens - 1)
+    force_token (s, row, p->forced_eos_token_id);
+}
+
 /* TopKLogitsWarper: everything below the k-th best score goes to -inf
  * (ties with it survive, as `scores < topk(...)[-1]` keeps them). */
 static void
@@ -436,7 +487,7 @@ static int
 choose_token (VlmGenState *s, float *row, const VlmGenInput *in, const VlmGenParams *p,
               const int *gen, int n_gen)
 {
-  repetition_penalty (s, row, p->repetition_penalty, in, gen, n_gen);
+  process (s, row, in, p, gen, n_gen);
   if (!p->do_sample)
     return argmax (row, s->vocab);
   warp (s, row, p, 1);
@@ -521,8 +572,7 @@ beam_log_probs (VlmBeamSearch *bs, int t)
   for (int b = 0; b < rows; b++) {
     float *row = s->logits + (gsize) b * s->vocab;
     log_softmax (row, s->vocab);
-    repetition_penalty (s, row, bs->p->repetition_penalty, bs->in,
-                        s->run.seq + (gsize) b * s->cap_tokens, t);
+    process (s, row, bs->in, bs->p, s->run.seq + (gsize) b * s->cap_tokens, t);
     if (bs->sample)
       warp (s, row, bs->p, 2);
   }
@@ -787,6 +837,12 @@ vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenInput *in,
                  dec->vocab_size, state->vocab, nb);
     return FALSE;
   }
+  if (params->forced_bos_token_id >= state->vocab || params->forced_eos_token_id >= state->vocab) {
+    g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
+                 "generation: forced_bos_token_id %d / forced_eos_token_id %d outside the vocabulary of %d",
+                 params->forced_bos_token_id, params->forced_eos_token_id, state->vocab);
+    return FALSE;
+  }
   state_reserve (state, nb, params->max_new_tokens, beams_to_keep (nb, in->n_eos));
   if (params->do_sample) {
     guint32 seed[2] = { (guint32) params->seed, (guint32) (params->seed >> 32) };
@@ -813,6 +869,8 @@ vlm_gen_params_init (VlmGenParams *params)
     .repetition_penalty = 1.0f,
     .top_k = 50,
     .seed = 0,
+    .forced_bos_token_id = -1,
+    .forced_eos_token_id = -1,
   };
 }
 
@@ -843,6 +901,9 @@ static const VlmGenKey gen_keys[] = {
   { "seed", KEY_SEED, FIELD (seed), 0, 0, FALSE, "an unsigned 64-bit integer" },
   { "stop_strings", KEY_STOP_STRINGS, FIELD (stop_strings), 0, 0, FALSE,
     "up to 4 non-empty UTF-8 strings of at most 63 bytes separated by '|'" },
+  { "no_repeat_ngram_size", KEY_INT, FIELD (no_repeat_ngram_size), 0, G_MAXINT, FALSE, "an integer >= 0 (0: off)" },
+  { "forced_bos_token_id", KEY_INT, FIELD (forced_bos_token_id), -1, G_MAXINT, FALSE, "a token id (-1: off)" },
+  { "forced_eos_token_id", KEY_INT, FIELD (forced_eos_token_id), -1, G_MAXINT, FALSE, "a token id (-1: off)" },
 };
 #undef FIELD
 
@@ -1032,7 +1093,8 @@ vlm_gen_params_parse (VlmGenParams *params, const char *text, GError **error)
       g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
                    "generation-config: unknown key '%s' (known: max_new_tokens, num_beams, "
                    "length_penalty, early_stopping, do_sample, temperature, top_k, top_p, "
-                   "repetition_penalty, seed, stop_strings)", item);
+                   "repetition_penalty, seed, stop_strings, no_repeat_ngram_size, forced_bos_token_id, "
+                   "forced_eos_token_id)", item);
       ok = FALSE;
     } else if (!gen_key_set (&parsed, key, value)) {
       g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,

@@ -68,7 +68,8 @@ gboolean vlm_generate (VlmGenState *state, const VlmDecoder *dec, const VlmGenIn
 
 /* HF defaults (max_new_tokens 20, num_beams 1, length_penalty 1.0,
  * early_stopping FALSE, do_sample FALSE, temperature 1, top_k 50, top_p 1,
- * repetition_penalty 1, seed 0, no stop strings). */
+ * repetition_penalty 1, seed 0, no stop strings, no_repeat_ngram_size 0,
+ * forced_bos_token_id and forced_eos_token_id -1: off). */
 void vlm_gen_params_init (VlmGenParams *params);
 
 /* Applies the keys of a generation_config.json object (same names as

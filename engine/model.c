@@ -18,6 +18,7 @@ load_generation (VlmModel *m, JsonObject *config, GError **error)
   m->bos_id = vlm_json_int (config, "bos_token_id", 0);
   m->pad_id = vlm_json_int (config, "pad_token_id", 0);
   m->n_eos = vlm_json_int_list (config, "eos_token_id", m->eos_ids, G_N_ELEMENTS (m->eos_ids));
+  m->decoder_start_id = vlm_json_int (config, "decoder_start_token_id", -1);
   g_autofree char *path = g_build_filename (m->dir, "generation_config.json", NULL);
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return TRUE;
@@ -28,6 +29,7 @@ load_generation (VlmModel *m, JsonObject *config, GError **error)
   vlm_gen_params_apply_json (&m->gen_defaults, gen);
   m->bos_id = vlm_json_int (gen, "bos_token_id", m->bos_id);
   m->pad_id = vlm_json_int (gen, "pad_token_id", m->pad_id);
+  m->decoder_start_id = vlm_json_int (gen, "decoder_start_token_id", m->decoder_start_id);
   int n = vlm_json_int_list (gen, "eos_token_id", m->eos_ids, G_N_ELEMENTS (m->eos_ids));
   if (n)
     m->n_eos = n;
@@ -89,6 +91,10 @@ vlm_model_load (const char *dir, const VlmModelParams *params, GError **error)
        !vlm_image_processor_load (&m->processor, m->dir, m->info.processor_section, error)) ||
       !check_frame_size (m, error) || !load_generation (m, config, error))
     goto fail;
+  if (m->info.has_eos) {   /* what the architecture's generate() stops on */
+    m->eos_ids[0] = m->info.eos_id;
+    m->n_eos = 1;
+  }
   /* a video processor's own frame cap (SmolVLM2's video_sampling.max_frames) */
   if (m->processor.video_max_frames > 0)
     m->info.frames_per_clip = MIN (m->info.frames_per_clip, m->processor.video_max_frames);

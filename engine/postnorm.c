@@ -1,4 +1,4 @@
-/* postnorm.c — BERT/BART's post-norm layer (postnorm.h). */
+/* postnorm.c — the BERT/BART/GPT-2 layer (postnorm.h). */
 #include "postnorm.h"
 
 #include <math.h>
@@ -11,15 +11,52 @@ const VlmPostNormNames vlm_postnorm_bert = {
   .out_norm = "output.LayerNorm",
 };
 
+const VlmPostNormNames vlm_postnorm_blip = {
+  .attn = {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+           "attention.output.LayerNorm"},
+  .cross = {"crossattention.self.query", "crossattention.self.key", "crossattention.self.value",
+            "crossattention.output.dense", "crossattention.output.LayerNorm"},
+  .fc1 = "intermediate.dense",
+  .fc2 = "output.dense",
+  .out_norm = "output.LayerNorm",
+};
+
+const VlmPostNormNames vlm_postnorm_gpt2 = {
+  .attn = {"attn.c_attn", "attn.c_attn", "attn.c_attn", "attn.c_proj", "ln_1"},
+  .cross = {"crossattention.q_attn", "crossattention.c_attn", "crossattention.c_attn", "crossattention.c_proj",
+            "ln_cross_attn"},
+  .fc1 = "mlp.c_fc",
+  .fc2 = "mlp.c_proj",
+  .out_norm = "ln_2",
+  .conv1d = TRUE,
+};
+
+/* names[j] is part `*part` of `*n_parts` of the q, k, v names (postnorm.h). */
+static void
+fused_part (const char *const names[5], int j, int *part, int *n_parts)
+{
+  *part = *n_parts = 0;
+  for (int i = 0; i < 3; i++)
+    if (strcmp (names[i], names[j]) == 0) {
+      *part += i < j;
+      (*n_parts)++;
+    }
+}
+
 static gboolean
-load_attn (VlmPostNormAttn *a, const char *const names[5], int D, int Dkv, VlmWeights *w, const char *p, int i,
-           GError **error)
+load_attn (VlmPostNormAttn *a, const VlmPostNormNames *n, const char *const names[5], int D, int Dkv, VlmWeights *w,
+           const char *p, int i, GError **error)
 {
   int64_t d[] = {D};
-  return vlm_weights_linear (w, &a->query, TRUE, D, D, error, "%s.%d.%s", p, i, names[0]) &&
-         vlm_weights_linear (w, &a->key, TRUE, D, Dkv, error, "%s.%d.%s", p, i, names[1]) &&
-         vlm_weights_linear (w, &a->value, TRUE, D, Dkv, error, "%s.%d.%s", p, i, names[2]) &&
-         vlm_weights_linear (w, &a->out, TRUE, D, D, error, "%s.%d.%s", p, i, names[3]) &&
+  VlmLinearW *qkv[] = {&a->query, &a->key, &a->value};
+  for (int j = 0; j < 3; j++) {
+    int part, n_parts;
+    fused_part (names, j, &part, &n_parts);
+    if (!vlm_weights_linear_part (w, qkv[j], n->conv1d, TRUE, part, n_parts, D, j ? Dkv : D, error, "%s.%d.%s", p,
+                                  i, names[j]))
+      return FALSE;
+  }
+  return vlm_weights_linear_part (w, &a->out, n->conv1d, TRUE, 0, 1, D, D, error, "%s.%d.%s", p, i, names[3]) &&
          (a->ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.%s.weight", p, i, names[4])) &&
          (a->ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.%s.bias", p, i, names[4]));
 }
@@ -31,10 +68,10 @@ load_layer (VlmPostNormLayer *l, const VlmPostNormConfig *c, const VlmPostNormNa
   int D = c->hidden_size, I = c->intermediate_size;
   int64_t d[] = {D};
   l->has_cross = n->cross[0] != NULL;
-  return load_attn (&l->self_attn, n->attn, D, D, w, p, i, error) &&
-         (!l->has_cross || load_attn (&l->cross_attn, n->cross, D, memory_dim, w, p, i, error)) &&
-         vlm_weights_linear (w, &l->fc1, TRUE, I, D, error, "%s.%d.%s", p, i, n->fc1) &&
-         vlm_weights_linear (w, &l->fc2, TRUE, D, I, error, "%s.%d.%s", p, i, n->fc2) &&
+  return load_attn (&l->self_attn, n, n->attn, D, D, w, p, i, error) &&
+         (!l->has_cross || load_attn (&l->cross_attn, n, n->cross, D, memory_dim, w, p, i, error)) &&
+         vlm_weights_linear_part (w, &l->fc1, n->conv1d, TRUE, 0, 1, I, D, error, "%s.%d.%s", p, i, n->fc1) &&
+         vlm_weights_linear_part (w, &l->fc2, n->conv1d, TRUE, 0, 1, D, I, error, "%s.%d.%s", p, i, n->fc2) &&
          (l->out_ln_w = vlm_weights_f32 (w, error, 1, d, "%s.%d.%s.weight", p, i, n->out_norm)) &&
          (l->out_ln_b = vlm_weights_f32 (w, error, 1, d, "%s.%d.%s.bias", p, i, n->out_norm));
 }
@@ -72,24 +109,84 @@ vlm_postnorm_layers_free (VlmPostNormLayer *layers, int n_layers)
   g_free (layers);
 }
 
-/* x = LN(x + out(attention of x's queries over memory [n_memory, Dm])), for
- * each sequence of `rows` rows: no mask, no cache. */
-static void
-cross_attention (const VlmPostNormConfig *c, const VlmPostNormAttn *a, VlmOps *ops, VlmArena *arena, float *x,
-                 int n_seq, int rows, const VlmPostNormCross *cross)
+/* ---------------------------------------------------------------- cross-attention memory */
+
+size_t
+vlm_postnorm_cross_bytes (const VlmPostNormConfig *c, int n_layers, int max_memory)
 {
-  int D = c->hidden_size, M = n_seq * rows, hd = D / c->num_heads, L = cross->n_memory;
+  return vlm_kv_cache_bytes (n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads);
+}
+
+void
+vlm_postnorm_cross_init (VlmPostNormCross *cross, VlmArena *arena, const VlmPostNormConfig *c, int n_layers,
+                         int max_memory)
+{
+  vlm_kv_cache_init (&cross->kv, arena, n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads);
+  cross->n_memory = 0;
+}
+
+void
+vlm_postnorm_cross_set (VlmPostNormCross *cross, const VlmPostNormConfig *c, const VlmPostNormLayer *layers,
+                        int n_layers, VlmOps *ops, VlmArena *arena, const float *memory, int n_memory)
+{
+  int D = c->hidden_size;
+  g_assert (n_memory <= cross->kv.max_rows && n_layers <= cross->kv.n_layers);
   size_t mark = vlm_arena_mark (arena);
-  float *q = vlm_arena_new (arena, float, (size_t) M * D), *o = vlm_arena_new (arena, float, (size_t) M * D);
-  float *k = vlm_arena_new (arena, float, (size_t) L * D), *v = vlm_arena_new (arena, float, (size_t) L * D);
-  vlm_linear (ops, &a->query, x, M, q, VLM_ACT_NONE, NULL);
-  vlm_linear_multi (ops, (const VlmLinearW *[]) { &a->key, &a->value }, NULL, 2, cross->memory, L,
-                    (float *[]) { k, v });
-  for (int s = 0; s < n_seq; s++)
-    vlm_attention (ops, q + (size_t) s * rows * D, D, k, D, v, D, rows, L, c->num_heads, c->num_heads, hd,
-                   1.0f / sqrtf ((float) hd), NULL, o + (size_t) s * rows * D, D);
-  vlm_linear (ops, &a->out, o, M, x, VLM_ACT_NONE, x);
-  vlm_layer_norm (ops, x, M, D, a->ln_w, a->ln_b, c->eps, x);
+  float *k = vlm_arena_new (arena, float, (size_t) n_memory * D), *v = vlm_arena_new (arena, float, (size_t) n_memory * D);
+  for (int li = 0; li < n_layers; li++) {
+    const VlmPostNormAttn *a = &layers[li].cross_attn;
+    if (!layers[li].has_cross)
+      continue;
+    vlm_linear_multi (ops, (const VlmLinearW *[]) { &a->key, &a->value }, NULL, 2, memory, n_memory,
+                      (float *[]) { k, v });
+    vlm_kv_cache_store (&cross->kv, li, 0, 0, n_memory, k, D, v, D);
+  }
+  cross->n_memory = n_memory;
+  vlm_arena_rewind (arena, mark);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+size_t
+vlm_postnorm_layer_bytes (const VlmPostNormConfig *c, int m)
+{
+  return (size_t) m * 8 * c->hidden_size * sizeof (float) + 8 * 64;   /* h, q, k, v, a; cross: h, q, o */
+}
+
+/* What a block's projections read: x itself (post-norm), or LN(x) in h (pre-norm). */
+static const float *
+block_input (const VlmPostNormConfig *c, const VlmPostNormAttn *a, VlmOps *ops, const float *x, int m, float *h)
+{
+  if (!c->pre_norm)
+    return x;
+  vlm_layer_norm (ops, x, m, c->hidden_size, a->ln_w, a->ln_b, c->eps, h);
+  return h;
+}
+
+/* After x += block(...): post-norm's LN of the sum. */
+static void
+block_output (const VlmPostNormConfig *c, const float *ln_w, const float *ln_b, VlmOps *ops, float *x, int m)
+{
+  if (!c->pre_norm)
+    vlm_layer_norm (ops, x, m, c->hidden_size, ln_w, ln_b, c->eps, x);
+}
+
+/* x += out(attention of x's queries over the memory's keys and values in
+ * layer li), then the block's norm. Every sequence reads the same memory
+ * unmasked, so all n_seq · rows query rows go in one call. */
+static void
+cross_attention (const VlmPostNormConfig *c, const VlmPostNormAttn *a, VlmOps *ops, VlmArena *arena, int li,
+                 float *x, int m, const VlmPostNormCross *cross)
+{
+  int D = c->hidden_size, hd = D / c->num_heads;
+  size_t mark = vlm_arena_mark (arena);
+  float *h = vlm_arena_new (arena, float, (size_t) m * D);
+  float *q = vlm_arena_new (arena, float, (size_t) m * D), *o = vlm_arena_new (arena, float, (size_t) m * D);
+  vlm_linear (ops, &a->query, block_input (c, a, ops, x, m, h), m, q, VLM_ACT_NONE, NULL);
+  vlm_kv_cache_attend (&cross->kv, ops, li, 0, q, D, m, cross->n_memory, c->num_heads, 1.0f / sqrtf ((float) hd),
+                       NULL, o, D);
+  vlm_linear (ops, &a->out, o, m, x, VLM_ACT_NONE, x);
+  block_output (c, a->ln_w, a->ln_b, ops, x, m);
   vlm_arena_rewind (arena, mark);
 }
 
@@ -99,31 +196,39 @@ vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *
                             const VlmPostNormCross *cross, gboolean kv_only)
 {
   int D = c->hidden_size, M = n_seq * rows, hd = D / c->num_heads;
+  float scale = 1.0f / sqrtf ((float) hd);
   const VlmPostNormAttn *sa = &l->self_attn;
   size_t mark = vlm_arena_mark (arena);
+  float *h = vlm_arena_new (arena, float, (size_t) M * D);
   float *q = vlm_arena_new (arena, float, (size_t) M * D);
   float *k = vlm_arena_new (arena, float, (size_t) M * D);
   float *v = vlm_arena_new (arena, float, (size_t) M * D);
   float *a = vlm_arena_new (arena, float, (size_t) M * D);
-  vlm_linear_multi (ops, (const VlmLinearW *[]) { &sa->key, &sa->value, &sa->query }, NULL, kv_only ? 2 : 3, x, M,
-                    (float *[]) { k, v, q });
+  vlm_linear_multi (ops, (const VlmLinearW *[]) { &sa->key, &sa->value, &sa->query }, NULL, kv_only ? 2 : 3,
+                    block_input (c, sa, ops, x, M, h), M, (float *[]) { k, v, q });
   for (int s = 0; s < n_seq; s++) {
     size_t o = (size_t) s * rows * D;
+    if (!cache) {
+      vlm_attention (ops, q + o, D, k + o, D, v + o, D, rows, rows, c->num_heads, c->num_heads, hd, scale, mask,
+                     a + o, D);
+      continue;
+    }
     vlm_kv_cache_store (cache, li, s, pos, rows, k + o, D, v + o, D);
     if (!kv_only)
-      vlm_kv_cache_attend (cache, ops, li, s, q + o, D, rows, pos + rows, c->num_heads, 1.0f / sqrtf ((float) hd),
-                           mask, a + o, D);
+      vlm_kv_cache_attend (cache, ops, li, s, q + o, D, rows, pos + rows, c->num_heads, scale, mask, a + o, D);
   }
   if (kv_only) {
     vlm_arena_rewind (arena, mark);
     return;
   }
   vlm_linear (ops, &sa->out, a, M, x, VLM_ACT_NONE, x);
-  vlm_layer_norm (ops, x, M, D, sa->ln_w, sa->ln_b, c->eps, x);
-  vlm_arena_rewind (arena, mark);
+  block_output (c, sa->ln_w, sa->ln_b, ops, x, M);
 
   if (cross && l->has_cross)
-    cross_attention (c, &l->cross_attn, ops, arena, x, n_seq, rows, cross);
-  vlm_mlp (ops, &l->fc1, c->act, &l->fc2, x, M, x, x);
-  vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, c->eps, x);
+    cross_attention (c, &l->cross_attn, ops, arena, li, x, M, cross);
+  if (c->pre_norm)
+    vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, c->eps, h);
+  vlm_mlp (ops, &l->fc1, c->act, &l->fc2, c->pre_norm ? h : x, M, x, x);
+  block_output (c, l->out_ln_w, l->out_ln_b, ops, x, M);
+  vlm_arena_rewind (arena, mark);
 }

@@ -258,6 +258,8 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
     s->out_ids = g_new (int, gp.max_new_tokens);
     s->out_cap = gp.max_new_tokens;
   }
+  if (arch->decoder_prompt)
+    ids = arch->decoder_prompt (s->run, &n_prompt);
   StopStrings stops = {m->tokenizer, &gp};
   VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel,
                     gp.stop_strings[0][0] ? hits_stop_string : NULL, &stops};

@@ -42,6 +42,81 @@ vlm_weights_f32 (VlmWeights *w, GError **error, int ndim, const int64_t *shape, 
   return f;
 }
 
+const float *
+vlm_weights_f32_squeezed (VlmWeights *w, GError **error, int ndim, const int64_t *shape, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  const VlmTensor *t = vlm_safetensors_find (w->st, name);
+  int lead = t && t->ndim > ndim && t->ndim <= VLM_MAX_DIMS ? t->ndim - ndim : 0;
+  int64_t full[VLM_MAX_DIMS];
+  for (int i = 0; i < lead; i++)
+    if (t->shape[i] != 1)
+      lead = 0;   /* not squeezable: the check below names the shape */
+  for (int i = 0; i < lead; i++)
+    full[i] = 1;
+  memcpy (full + lead, shape, ndim * sizeof (int64_t));
+  return vlm_weights_f32 (w, error, ndim + lead, full, "%s", name);
+}
+
+/* [n, k] = columns [col0, col0 + n) of t [k, N], transposed, in t's dtype. */
+static void *
+transposed_columns (const VlmTensor *t, int64_t col0, int n, int k)
+{
+  size_t es = vlm_dtype_size (t->dtype), N = t->shape[1];
+  guint8 *dst = g_malloc ((size_t) n * k * es);
+  const guint8 *src = t->data;
+  for (int r = 0; r < n; r++)
+    for (int c = 0; c < k; c++)
+      memcpy (dst + ((size_t) r * k + c) * es, src + ((size_t) c * N + col0 + r) * es, es);
+  return dst;
+}
+
+gboolean
+vlm_weights_linear_part (VlmWeights *w, VlmLinearW *lin, gboolean conv1d, gboolean has_bias, int part, int n_parts,
+                         int n, int k, GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *prefix = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  int64_t N = (int64_t) n_parts * n, ws[] = {conv1d ? k : N, conv1d ? N : k}, bs[] = {N};
+  g_autofree char *wname = g_strconcat (prefix, ".weight", NULL);
+  g_autofree char *bname = g_strconcat (prefix, ".bias", NULL);
+  const VlmTensor *wt = vlm_safetensors_get (w->st, wname, 2, ws, error);
+  const VlmTensor *bt = NULL;
+  if (!wt || (has_bias && !(bt = vlm_safetensors_get (w->st, bname, 1, bs, error))))
+    return FALSE;
+  /* the part as a tensor [n, k] (+ bias [n]) of its own */
+  VlmTensor wv = *wt, bv = bt ? *bt : (VlmTensor) {0};
+  size_t es = vlm_dtype_size (wt->dtype);
+  wv.shape[0] = n;
+  wv.shape[1] = k;
+  if (conv1d) {
+    wv.data = transposed_columns (wt, (int64_t) part * n, n, k);
+    g_ptr_array_add (w->owned, (void *) wv.data);
+  } else {
+    wv.data = (const guint8 *) wt->data + (size_t) part * n * k * es;
+  }
+  if (bt) {
+    bv.data = (const guint8 *) bt->data + (size_t) part * n * vlm_dtype_size (bt->dtype);
+    bv.shape[0] = n;
+  }
+  if (!vlm_linear_init (lin, wname, &wv, bt ? &bv : NULL, error))
+    return FALSE;
+  /* int8 is for the big matmuls: output heads (rows 1) keep the logits in
+   * the best float the CPU runs fast */
+  VlmDType dtype = w->dtype == VLM_DTYPE_I8 && w->rows == 1
+                       ? vlm_precision_dtype (VLM_BACKEND_ONEDNN, VLM_PRECISION_AUTO) : w->dtype;
+  if (w->pack && !vlm_linear_pack (lin, &wv, dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS, error)) {
+    g_prefix_error (error, "%s: ", wname);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, int k, GError **error,
                     const char *fmt, ...)
@@ -50,23 +125,7 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
   va_start (ap, fmt);
   g_autofree char *prefix = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  int64_t ws[] = {n, k}, bs[] = {n};
-  g_autofree char *wname = g_strconcat (prefix, ".weight", NULL);
-  g_autofree char *bname = g_strconcat (prefix, ".bias", NULL);
-  const VlmTensor *wt = vlm_safetensors_get (w->st, wname, 2, ws, error);
-  const VlmTensor *bt = NULL;
-  if (!wt || (has_bias && !(bt = vlm_safetensors_get (w->st, bname, 1, bs, error))) ||
-      !vlm_linear_init (lin, wname, wt, bt, error))
-    return FALSE;
-  /* int8 is for the big matmuls: output heads (rows 1) keep the logits in
-   * the best float the CPU runs fast */
-  VlmDType dtype = w->dtype == VLM_DTYPE_I8 && w->rows == 1
-                       ? vlm_precision_dtype (VLM_BACKEND_ONEDNN, VLM_PRECISION_AUTO) : w->dtype;
-  if (w->pack && !vlm_linear_pack (lin, wt, dtype, w->rows > 0 ? w->rows : VLM_PACK_ROWS, error)) {
-    g_prefix_error (error, "%s: ", wname);
-    return FALSE;
-  }
-  return TRUE;
+  return vlm_weights_linear_part (w, lin, FALSE, has_bias, 0, 1, n, k, error, "%s", prefix);
 }
 
 gboolean

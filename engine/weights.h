@@ -33,9 +33,21 @@ const float *vlm_weights_f32 (VlmWeights *w, GError **error, int ndim, const int
 /* The same as stored (F32, BF16 or F16), without conversion. */
 const VlmTensor *vlm_weights_tensor (VlmWeights *w, GError **error, int ndim, const int64_t *shape,
                                      const char *fmt, ...) G_GNUC_PRINTF (5, 6);
+/* The same, also accepting the shape with leading dimensions of 1 (HF
+ * keeps nn.Parameter embeddings as [1, T, D] where nn.Embedding has [T, D]). */
+const float *vlm_weights_f32_squeezed (VlmWeights *w, GError **error, int ndim, const int64_t *shape,
+                                       const char *fmt, ...) G_GNUC_PRINTF (5, 6);
 /* Linear `PREFIX.weight` [n, k] (+ `PREFIX.bias` [n] if has_bias). */
 gboolean vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, int k,
                              GError **error, const char *fmt, ...) G_GNUC_PRINTF (7, 8);
+/* Part `part` of `n_parts` equal parts (by output feature) of a fused
+ * linear `PREFIX.weight` (+ `PREFIX.bias` [n_parts · n]): HF's nn.Linear
+ * [n_parts · n, k] gives a row range (no copy); with conv1d, GPT-2's Conv1D
+ * [k, n_parts · n] (stored in × out) gives a column range, transposed into
+ * a copy the weights own. Error naming the tensor otherwise. */
+gboolean vlm_weights_linear_part (VlmWeights *w, VlmLinearW *lin, gboolean conv1d, gboolean has_bias, int part,
+                                  int n_parts, int n, int k, GError **error, const char *fmt, ...)
+    G_GNUC_PRINTF (10, 11);
 /* Whether `n` things of `what` (layers, frame embeddings), each with at
  * least one tensor of its own, can be in the checkpoint: a count from
  * config.json is bounded by it before arrays of that length are made.

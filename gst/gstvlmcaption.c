@@ -824,7 +824,9 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
       g_param_spec_string ("generation-config", "Generation config",
           "HF generation settings as \"key=value,key=value\" (max_new_tokens, "
           "num_beams, length_penalty, early_stopping, do_sample, temperature, "
-          "top_k, top_p, repetition_penalty, seed); max-new-tokens and "
+          "top_k, top_p, repetition_penalty, seed, stop_strings, "
+          "no_repeat_ngram_size, forced_bos_token_id, forced_eos_token_id); "
+          "max-new-tokens and "
           "num-beams override it", DEFAULT_PROP_GENERATION_CONFIG,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));

@@ -543,6 +543,107 @@ test_repetition_penalty (void)
   assert_ids (&r, penalised, 4);
 }
 
+/* ---------------------------------------------------------------- n-grams, forced tokens */
+
+/* Raw logits, V=5, EOS 4: 0 (BOS) → 1; 1 → 2 (2), 3 (1), EOS (-1);
+ * 2 → 1 (2), 3 (1); 3 → 1 (2), 2 (1.5), EOS (1). Greedy cycles 1 2 1 2 ...
+ * no_repeat_ngram_size 2 (HF bans the token after any earlier occurrence of
+ * the last token): 1, 2, 1, then 2 is banned after 1 → 3, 3 → 1, then 2
+ * and 3 are banned after 1 → EOS: 1 2 1 3 1 4.
+ * no_repeat_ngram_size 1 bans every token seen, BOS included: 1 2 3 4. */
+static const float ngram_table[MAX_V][MAX_V] = {
+  [0] = { -5, 2, -5, -5, -5 },
+  [1] = { -5, -5, 2, 1, -1 },
+  [2] = { -5, 2, -5, 1, -5 },
+  [3] = { -5, 2, 1.5f, -5, 1 },
+  [4] = { -5, -5, -5, -5, 2 },
+};
+
+static void
+test_no_repeat_ngram (void)
+{
+  VlmGenParams p = params_with (1, 8);
+  const int plain[] = { 1, 2, 1, 2, 1, 2, 1, 2 }, bigram[] = { 1, 2, 1, 3, 1, 4 }, unigram[] = { 1, 2, 3, 4 };
+  Result r = run_with (raw_logits, ngram_table, 5, 4, &p, NULL);
+
+  assert_ids (&r, plain, 8);
+  p.no_repeat_ngram_size = 2;
+  r = run_with (raw_logits, ngram_table, 5, 4, &p, NULL);
+  assert_ids (&r, bigram, 6);
+  p.no_repeat_ngram_size = 1;
+  r = run_with (raw_logits, ngram_table, 5, 4, &p, NULL);
+  assert_ids (&r, unigram, 4);
+}
+
+/* Under beam search the ban follows each beam's own history (prompt
+ * included): over 24 hashed-logit steps no trigram of [BOS] + result
+ * occurs twice, where without the processor one does. */
+static gboolean
+has_repeated_trigram (const Result *r)
+{
+  int seq[MAX_LEN + 1] = { BOS };
+
+  memcpy (seq + 1, r->ids, sizeof (int) * r->n);
+  for (int i = 0; i + 2 < r->n + 1; i++)
+    for (int j = i + 1; j + 2 < r->n + 1; j++)
+      if (seq[i] == seq[j] && seq[i + 1] == seq[j + 1] && seq[i + 2] == seq[j + 2])
+        return TRUE;
+  return FALSE;
+}
+
+static void
+test_beam_no_repeat_ngram (void)
+{
+  VlmGenParams p = params_with (3, 24);
+  Result r = run_with (hashed_logits, NULL, 4, 3, &p, NULL);
+
+  g_assert_true (has_repeated_trigram (&r));
+  p.no_repeat_ngram_size = 3;
+  r = run_with (hashed_logits, NULL, 4, 3, &p, NULL);
+  g_assert_cmpint (r.n, >, 6);
+  g_assert_false (has_repeated_trigram (&r));
+}
+
+/* cycle_table: BOS → 1 → 2 → 1 ..., EOS 3 unreachable. A forced BOS of 2
+ * replaces the first token only (the prompt is one token: HF's cur_len 1);
+ * a forced EOS is the max_new_tokens-th token, greedy and beam. */
+static void
+test_forced_bos_eos (void)
+{
+  VlmGenParams p = params_with (1, 4);
+  const int bos[] = { 2, 1, 2, 1 }, eos[] = { 1, 2, 1, 3 }, both[] = { 2, 1, 2, 3 };
+  Result r;
+
+  p.forced_bos_token_id = 2;
+  r = run_markov (cycle_table, 4, 3, &p, NULL);
+  assert_ids (&r, bos, 4);
+  p.forced_bos_token_id = -1;
+  p.forced_eos_token_id = 3;
+  r = run_markov (cycle_table, 4, 3, &p, NULL);
+  assert_ids (&r, eos, 4);
+  p.forced_bos_token_id = 2;
+  p.num_beams = 2;
+  r = run_markov (cycle_table, 4, 3, &p, NULL);
+  assert_ids (&r, both, 4);
+}
+
+/* A forced token outside the vocabulary is refused before any step. */
+static void
+test_forced_out_of_vocab (void)
+{
+  VlmGenParams p = params_with (1, 4);
+  Result r;
+  int steps = -1;
+  GError *error = NULL;
+
+  p.forced_eos_token_id = 4;
+  g_assert_false (generate_with (markov_logits, cycle_table, 4, 3, &p, &r, &steps, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "forced_eos_token_id"));
+  g_assert_cmpint (steps, ==, 0);
+  g_clear_error (&error);
+}
+
 /* ---------------------------------------------------------------- sampling */
 
 static VlmGenParams
@@ -706,6 +807,9 @@ test_params_defaults (void)
   g_assert_cmpint (p.top_k, ==, 50);
   g_assert_cmpfloat (p.top_p, ==, 1.0f);
   g_assert_cmpfloat (p.repetition_penalty, ==, 1.0f);
+  g_assert_cmpint (p.no_repeat_ngram_size, ==, 0);
+  g_assert_cmpint (p.forced_bos_token_id, ==, -1);
+  g_assert_cmpint (p.forced_eos_token_id, ==, -1);
 }
 
 static void
@@ -730,6 +834,13 @@ test_params_parse_good (void)
   g_assert_cmpfloat (p.repetition_penalty, ==, 1.25f);
   g_assert_cmpfloat (p.length_penalty, ==, -0.5f);
   g_assert_true (p.seed == G_MAXUINT64);
+  g_assert_cmpint (p.no_repeat_ngram_size, ==, 0);
+  g_assert_cmpint (p.forced_bos_token_id, ==, -1);
+  g_assert_true (vlm_gen_params_parse (&p, "no_repeat_ngram_size=3,forced_bos_token_id=0,forced_eos_token_id=2",
+                                       &error));
+  g_assert_cmpint (p.no_repeat_ngram_size, ==, 3);
+  g_assert_cmpint (p.forced_bos_token_id, ==, 0);
+  g_assert_cmpint (p.forced_eos_token_id, ==, 2);
   g_assert_true (vlm_gen_params_parse (&p, "early_stopping=TRUE", &error));
   g_assert_cmpint (p.early_stopping, ==, TRUE);
   g_assert_true (vlm_gen_params_parse (&p, "", &error));
@@ -859,7 +970,8 @@ test_params_json (void)
 {
   const char *text = "{\"num_beams\": 3, \"early_stopping\": true, \"temperature\": null,"
                      " \"top_k\": 5, \"length_penalty\": 2, \"top_p\": 7.0,"
-                     " \"eos_token_id\": 3, \"max_new_tokens\": 16}";
+                     " \"eos_token_id\": 3, \"max_new_tokens\": 16, \"no_repeat_ngram_size\": 3,"
+                     " \"forced_bos_token_id\": 0, \"forced_eos_token_id\": [2, 3]}";
   JsonNode *node = json_from_string (text, NULL);
   VlmGenParams p;
 
@@ -872,6 +984,9 @@ test_params_json (void)
   g_assert_cmpfloat (p.length_penalty, ==, 2.0f);
   g_assert_cmpfloat (p.top_p, ==, 1.0f);
   g_assert_cmpint (p.max_new_tokens, ==, 16);
+  g_assert_cmpint (p.no_repeat_ngram_size, ==, 3);
+  g_assert_cmpint (p.forced_bos_token_id, ==, 0);
+  g_assert_cmpint (p.forced_eos_token_id, ==, -1);   /* a list: not supported, the default stays */
   json_node_unref (node);
 }
 
@@ -901,6 +1016,10 @@ static void
 set_stop_unterminated (VlmGenParams *p, float v) { memset (p->stop_strings[0], 'a', VLM_STOP_STRING_MAX); }
 static void
 set_stop_not_utf8 (VlmGenParams *p, float v) { strcpy (p->stop_strings[0], "\xff"); }
+static void
+set_no_repeat_ngram (VlmGenParams *p, float v) { p->no_repeat_ngram_size = (int) v; }
+static void
+set_forced_bos (VlmGenParams *p, float v) { p->forced_bos_token_id = (int) v; }
 
 static void
 test_params_check (void)
@@ -919,6 +1038,7 @@ test_params_check (void)
     { set_max_new_tokens, 70000, "max_new_tokens" }, { set_top_k, -1, "top_k" },
     { set_do_sample, 5, "do_sample" }, { set_early_stopping, 3, "early_stopping" },
     { set_stop_unterminated, 0, "stop_strings" }, { set_stop_not_utf8, 0, "stop_strings" },
+    { set_no_repeat_ngram, -1, "no_repeat_ngram_size" }, { set_forced_bos, -2, "forced_bos_token_id" },
   };
   VlmGenParams p = params_with (1, 8);
   GError *error = NULL;
@@ -960,6 +1080,10 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/stop-strings", test_stop_strings);
   g_test_add_func ("/generate/beam/sample-seeded", test_beam_sample_seeded);
   g_test_add_func ("/generate/repetition-penalty", test_repetition_penalty);
+  g_test_add_func ("/generate/no-repeat-ngram", test_no_repeat_ngram);
+  g_test_add_func ("/generate/beam/no-repeat-ngram", test_beam_no_repeat_ngram);
+  g_test_add_func ("/generate/forced-bos-eos", test_forced_bos_eos);
+  g_test_add_func ("/generate/forced-out-of-vocab", test_forced_out_of_vocab);
   g_test_add_func ("/generate/sample/seeded", test_sample_seeded);
   g_test_add_func ("/generate/sample/degenerate-is-greedy", test_sample_degenerate_is_greedy);
   g_test_add_func ("/generate/cancel", test_cancel);

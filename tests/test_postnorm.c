@@ -1,8 +1,9 @@
-/* test_postnorm.c — the post-norm layer's cross-attention, which no model
- * uses yet (BLIP's and BART's decoders will): over a memory of one row the
- * softmax is 1, so the block adds out(value(memory)) to every query row
- * whatever its queries and keys. The layer's result is checked against the
- * three blocks written out with the ops. */
+/* test_postnorm.c — the layer's cross-attention (BLIP's, GPT-2's and
+ * BART's decoders): over a memory of one row the softmax is 1, so the block
+ * adds out(value(memory)) to every query row whatever its queries and keys.
+ * The layer's result is checked against the three blocks written out with
+ * the ops, in post-norm and pre-norm (GPT-2) order, for one sequence and
+ * for two beams reading the one projected memory. */
 #include "postnorm.h"
 
 #include <math.h>
@@ -42,13 +43,55 @@ attn_block (VlmPostNormAttn *a, int dkv, const float *ones, const float *zeros, 
   a->ln_b = zeros;
 }
 
+/* The expected layer output for sequence x [N, D] (its own cache: it
+ * attends to its N rows causally-free) written out op by op. */
 static void
-test_cross_one_row (void)
+expected (const VlmPostNormConfig *cfg, const VlmPostNormLayer *l, VlmOps *ops, const float *x, const float *memory,
+          float *want)
 {
-  const VlmPostNormConfig cfg = {D, I, HEADS, 1e-5f, VLM_ACT_GELU_ERF};
-  const float ones[D] = {1, 1, 1, 1, 1, 1, 1, 1}, zeros[D] = {0};
+  float h[N * D], q[N * D], k[N * D], v[N * D], a[N * D], vm[D], om[D];
+  const float *in = want;
+  memcpy (want, x, sizeof h);
+  if (cfg->pre_norm) {
+    vlm_layer_norm (ops, want, N, D, l->self_attn.ln_w, l->self_attn.ln_b, cfg->eps, h);
+    in = h;
+  }
+  vlm_linear (ops, &l->self_attn.query, in, N, q, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &l->self_attn.key, in, N, k, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &l->self_attn.value, in, N, v, VLM_ACT_NONE, NULL);
+  vlm_attention (ops, q, D, k, D, v, D, N, N, HEADS, HEADS, D / HEADS, 1.0f / sqrtf (D / HEADS), NULL, a, D);
+  vlm_linear (ops, &l->self_attn.out, a, N, want, VLM_ACT_NONE, want);
+  if (!cfg->pre_norm)
+    vlm_layer_norm (ops, want, N, D, l->self_attn.ln_w, l->self_attn.ln_b, cfg->eps, want);
+  vlm_linear (ops, &l->cross_attn.value, memory, 1, vm, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &l->cross_attn.out, vm, 1, om, VLM_ACT_NONE, NULL);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < D; j++)
+      want[i * D + j] += om[j];
+  if (!cfg->pre_norm)
+    vlm_layer_norm (ops, want, N, D, l->cross_attn.ln_w, l->cross_attn.ln_b, cfg->eps, want);
+  in = want;
+  if (cfg->pre_norm) {
+    vlm_layer_norm (ops, want, N, D, l->out_ln_w, l->out_ln_b, cfg->eps, h);
+    in = h;
+  }
+  vlm_mlp (ops, &l->fc1, cfg->act, &l->fc2, in, N, want, want);
+  if (!cfg->pre_norm)
+    vlm_layer_norm (ops, want, N, D, l->out_ln_w, l->out_ln_b, cfg->eps, want);
+}
+
+/* n_seq sequences (beams) of N rows each, every one against the one memory. */
+static void
+check_layer (gboolean pre_norm, int n_seq)
+{
+  const VlmPostNormConfig cfg = {D, I, HEADS, 1e-5f, VLM_ACT_GELU_ERF, pre_norm};
   guint32 seed = 7;
   g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
+  float *ones = g_new (float, D), *zeros = g_new0 (float, D);
+  for (int j = 0; j < D; j++)
+    ones[j] = 1.0f + 0.1f * j;   /* a norm weight that is not the identity: the order shows */
+  g_ptr_array_add (keep, ones);
+  g_ptr_array_add (keep, zeros);
   VlmPostNormLayer l = {0};
   attn_block (&l.self_attn, D, ones, zeros, &seed, keep);
   l.has_cross = TRUE;
@@ -57,37 +100,34 @@ test_cross_one_row (void)
   linear (&l.fc2, D, I, &seed, keep);
   l.out_ln_w = ones;
   l.out_ln_b = zeros;
-  g_autofree float *x = randoms (N * D, &seed), *memory = randoms (DM, &seed);
+  g_autofree float *x = randoms ((size_t) n_seq * N * D, &seed), *memory = randoms (DM, &seed);
 
   VlmOps *ops = vlm_ops_new (VLM_BACKEND_BLAS, 1, NULL);
   VlmArena arena;
-  g_assert_true (vlm_arena_init (&arena, vlm_kv_cache_bytes (1, 1, N, HEADS, D / HEADS) + 64 * 1024));
+  g_assert_true (vlm_arena_init (&arena, vlm_kv_cache_bytes (1, n_seq, N, HEADS, D / HEADS) +
+                                             vlm_postnorm_cross_bytes (&cfg, 1, 1) +
+                                             vlm_postnorm_layer_bytes (&cfg, n_seq * N) + 4096));
   VlmKvCache cache;
-  vlm_kv_cache_init (&cache, &arena, 1, 1, N, HEADS, D / HEADS);
+  vlm_kv_cache_init (&cache, &arena, 1, n_seq, N, HEADS, D / HEADS);
+  VlmPostNormCross cross;
+  vlm_postnorm_cross_init (&cross, &arena, &cfg, 1, 1);
 
-  /* the three blocks, one op at a time */
-  float want[N * D], q[N * D], k[N * D], v[N * D], a[N * D], vm[D], om[D];
-  memcpy (want, x, sizeof want);
-  vlm_linear (ops, &l.self_attn.query, x, N, q, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &l.self_attn.key, x, N, k, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &l.self_attn.value, x, N, v, VLM_ACT_NONE, NULL);
-  vlm_attention (ops, q, D, k, D, v, D, N, N, HEADS, HEADS, D / HEADS, 1.0f / sqrtf (D / HEADS), NULL, a, D);
-  vlm_linear (ops, &l.self_attn.out, a, N, want, VLM_ACT_NONE, want);
-  vlm_layer_norm (ops, want, N, D, ones, zeros, cfg.eps, want);
-  vlm_linear (ops, &l.cross_attn.value, memory, 1, vm, VLM_ACT_NONE, NULL);
-  vlm_linear (ops, &l.cross_attn.out, vm, 1, om, VLM_ACT_NONE, NULL);
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < D; j++)
-      want[i * D + j] += om[j];
-  vlm_layer_norm (ops, want, N, D, ones, zeros, cfg.eps, want);
-  vlm_mlp (ops, &l.fc1, cfg.act, &l.fc2, want, N, want, want);
-  vlm_layer_norm (ops, want, N, D, ones, zeros, cfg.eps, want);
+  float want[2][N * D];
+  g_assert_cmpint (n_seq, <=, 2);
+  for (int s = 0; s < n_seq; s++)
+    expected (&cfg, &l, ops, x + (size_t) s * N * D, memory, want[s]);
 
   const VlmMask none = {FALSE, 0, 0};
-  const VlmPostNormCross cross = {memory, 1};
-  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, &cache, 0, x, 1, N, 0, &none, &cross, FALSE);
-  for (int i = 0; i < N * D; i++)
-    g_assert_cmpfloat_with_epsilon (x[i], want[i], 1e-5);
+  g_autofree float *y = g_memdup2 (x, sizeof (float) * n_seq * N * D);
+  vlm_postnorm_cross_set (&cross, &cfg, &l, 1, ops, &arena, memory, 1);
+  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, &cache, 0, x, n_seq, N, 0, &none, &cross, FALSE);
+  /* an encoder's way, without a cache: the same */
+  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, NULL, 0, y, n_seq, N, 0, &none, &cross, FALSE);
+  for (int s = 0; s < n_seq; s++)
+    for (int i = 0; i < N * D; i++) {
+      g_assert_cmpfloat_with_epsilon (x[(size_t) s * N * D + i], want[s][i], 1e-5);
+      g_assert_cmpfloat_with_epsilon (y[(size_t) s * N * D + i], want[s][i], 1e-5);
+    }
 
   VlmLinearW *all[] = {&l.self_attn.query, &l.self_attn.key, &l.self_attn.value, &l.self_attn.out,
                        &l.cross_attn.query, &l.cross_attn.key, &l.cross_attn.value, &l.cross_attn.out,
@@ -98,10 +138,30 @@ test_cross_one_row (void)
   vlm_ops_free (ops);
 }
 
+static void
+test_cross_one_row (void)
+{
+  check_layer (FALSE, 1);
+}
+
+static void
+test_cross_two_beams (void)
+{
+  check_layer (FALSE, 2);
+}
+
+static void
+test_cross_pre_norm (void)
+{
+  check_layer (TRUE, 2);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/postnorm/cross-attention-one-row", test_cross_one_row);
+  g_test_add_func ("/postnorm/cross-attention-two-beams", test_cross_two_beams);
+  g_test_add_func ("/postnorm/pre-norm", test_cross_pre_norm);
   return g_test_run ();
 }

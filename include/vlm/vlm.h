@@ -173,6 +173,14 @@ typedef struct {
    * The struct owns the text (copied in, no pointers); the first "" ends
    * the list. Each at most VLM_STOP_STRING_MAX - 1 bytes. */
   char stop_strings[VLM_MAX_STOP_STRINGS][VLM_STOP_STRING_MAX];
+  /* HF NoRepeatNGramLogitsProcessor: > 0 bans any token that would repeat
+   * an n-gram of this size already in prompt + output; 0: off. */
+  int no_repeat_ngram_size;
+  /* HF ForcedBOS/ForcedEOSTokenLogitsProcessor (-1: off): the token forced
+   * when the sequence (prompt included) holds one token, e.g. after an
+   * encoder–decoder's decoder start; the token forced last, when the
+   * max_new_tokens-th token is chosen. */
+  int forced_bos_token_id, forced_eos_token_id;
 } VlmGenParams;
 
 /* Defaults from the model's generation_config.json (HF semantics). */
@@ -180,7 +188,8 @@ VlmGenParams vlm_gen_default_params (const VlmModel *model);
 
 /* Applies "key=value,key=value" (HF generation_config keys: max_new_tokens,
  * num_beams, length_penalty, early_stopping, do_sample, temperature, top_k,
- * top_p, repetition_penalty, seed, stop_strings) onto `params`. Unknown keys
+ * top_p, repetition_penalty, seed, stop_strings, no_repeat_ngram_size,
+ * forced_bos_token_id, forced_eos_token_id) onto `params`. Unknown keys
  * and bad values are an error naming them. stop_strings takes up to
  * VLM_MAX_STOP_STRINGS non-empty UTF-8 strings separated by '|', e.g.
  * "stop_strings=.|the end" (so a stop string cannot hold ',' or '|', nor
