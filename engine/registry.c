@@ -8,10 +8,11 @@ extern const VlmArch vlm_arch_video_llava;
 extern const VlmArch vlm_arch_llava_onevision;
 extern const VlmArch vlm_arch_smolvlm;
 extern const VlmArch vlm_arch_languagebind_video;
+extern const VlmArch vlm_arch_florence2;
 
 static const VlmArch *const architectures[] = {
   &vlm_arch_git, &vlm_arch_video_llava, &vlm_arch_llava_onevision,
-  &vlm_arch_smolvlm, &vlm_arch_languagebind_video,
+  &vlm_arch_smolvlm, &vlm_arch_languagebind_video, &vlm_arch_florence2,
 };
 
 const VlmArch *
