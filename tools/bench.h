@@ -16,6 +16,7 @@
 /* the presets besides GIT's (bench_presets.c) */
 #define LB_PRESET "languagebind-video"
 #define OV_PRESET "llava-onevision-0.5b"
+#define FL_PRESET "florence-2-base"
 
 /* ---- options (vlm-bench.c) */
 extern char *preset_name, *out_dir, *backend_name, *json_path, *precision_name;
@@ -130,6 +131,14 @@ int ov_main (void);
 gboolean write_checkpoint (const char *dir, const GitPreset *p, GError **error);
 gboolean write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **error);
 void remove_written (const char *tmp_dir);
+/* DIR/FILE ← text (freed), remembered for remove_written. */
+gboolean write_text (const char *dir, const char *file, char *text, GError **error);
+/* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
+ * the parameter count goes to *params_out (may be NULL). */
+gboolean write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error);
+
+/* ---- bench_florence.c */
+int fl_main (void);
 double vision_tower_flops (const GitPreset *p);
 double visual_projection_flops (const GitPreset *p);
 double visual_kv_flops (const GitPreset *p);

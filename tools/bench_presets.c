@@ -254,7 +254,7 @@ tokenizer_json (const GitPreset *p)
 /* Files written into a temp dir, removed at exit. */
 GPtrArray *written;
 
-static gboolean
+gboolean
 write_text (const char *dir, const char *file, char *text, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, file, NULL);
@@ -291,9 +291,7 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
   return write_text (sub, "config.json", config_json (p, 1), error);
 }
 
-/* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
- * the parameter count goes to *params_out (may be NULL). */
-static gboolean
+gboolean
 write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error)
 {
   double params = 0;
