@@ -78,6 +78,7 @@ typedef struct {
   float embed_scale;                     /* sqrt(d_model) with scale_embedding, else 1 */
   const float *shared;                   /* model.language_model.shared.weight [V, D] */
   Bart encoder, decoder;                 /* model.language_model.{encoder,decoder}.* */
+  gboolean tied;                         /* tie_word_embeddings (HF's default): the head is shared's */
   VlmLinearW lm_head;                    /* lm_head [V, D], or shared's (tied) */
   int image_token_id, bos_id, eos_id, decoder_start_id;
 } Florence2;
@@ -147,6 +148,7 @@ read_config (Florence2 *f, JsonObject *cfg, const char *file, GError **error)
   }
   f->Dv = f->vision.cfg.embed_dim[f->vision.cfg.n_stages - 1];
   f->embed_scale = vlm_json_bool (tc, "scale_embedding", FALSE) ? sqrtf ((float) f->D) : 1.0f;
+  f->tied = vlm_json_bool (cfg, "tie_word_embeddings", vlm_json_bool (tc, "tie_word_embeddings", TRUE));
   f->bos_id = vlm_json_int (tc, "bos_token_id", 0);
   f->eos_id = vlm_json_int (tc, "eos_token_id", 2);
   f->decoder_start_id = vlm_json_int (tc, "decoder_start_token_id", 2);
@@ -217,7 +219,7 @@ florence2_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char 
       !load_bart (&f->encoder, w, &bart_encoder_names, f->max_positions, "encoder", D, error) ||
       !load_bart (&f->decoder, w, &bart_decoder_names, f->max_positions, "decoder", D, error) ||
       !vlm_weights_linear (w, &f->lm_head, FALSE, V, D, error, "%s",
-                           vlm_weights_has (w, "lm_head.weight") ? "lm_head" : "model.language_model.shared"))
+                           f->tied ? "model.language_model.shared" : "lm_head"))
     goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = 1,

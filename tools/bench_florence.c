@@ -3,7 +3,7 @@
  * DaViT embed_dim [128, 256, 512, 1024], depths [1, 1, 9, 1], heads and
  * groups [4, 8, 16, 32], window 12, 768² frames → 577 image tokens;
  * BART-base 6 + 6 layers, d_model 768, FFN 3072, 12 heads, vocabulary
- * 51289), stored in bf16, captioned with <CAPTION> through the public
+ * 51289; the head untied, see synth.h), stored in bf16, captioned with <CAPTION> through the public
  * API; the tower, the encoder and decode are reported against the
  * machine's limits. Decode is forced to --max-new-tokens: the
  * generation_config's eos_token_id is the vocabulary size, an id the head
@@ -88,7 +88,7 @@ fl_config_json (void)
     "    \"max_position_embeddings\": %d, \"model_type\": \"bart\", \"pad_token_id\": 1,\n"
     "    \"scale_embedding\": false, \"vocab_size\": %d\n"
     "  },\n"
-    "  \"tie_word_embeddings\": true,\n"
+    "  \"tie_word_embeddings\": false,\n"
     "  \"vision_config\": {\n"
     "    \"activation_function\": \"gelu\", \"depths\": [%d, %d, %d, %d], \"embed_dim\": [%d, %d, %d, %d],\n"
     "    \"in_channels\": 3, \"max_position_embeddings\": %d, \"max_temporal_embeddings\": 100,\n"

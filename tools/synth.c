@@ -159,6 +159,7 @@ synth_florence2_tensors (SynthCheckpoint *c, const SynthFlorence2 *p)
   synth_tensor (c, synth_name (c, "%s.image_position_embed.column_embeddings.weight", mp), SYNTH_WEIGHT, 2,
                 p->max_image_positions, Dv - Dv / 2, 0, 0);
   synth_tensor (c, synth_name (c, "%s.shared.weight", lm), SYNTH_WEIGHT, 2, p->vocab, D, 0, 0);
+  synth_tensor (c, "lm_head.weight", SYNTH_WEIGHT, 2, p->vocab, D, 0, 0);
   for (int side = 0; side < 2; side++) {
     const char *name = side ? "decoder" : "encoder";
     synth_tensor (c, synth_name (c, "%s.%s.embed_positions.weight", lm, name), SYNTH_WEIGHT, 2, p->max_positions + 2,

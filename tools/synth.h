@@ -66,7 +66,8 @@ void synth_layer_norm (SynthCheckpoint *c, const char *prefix, int d);
 void synth_git_tensors (SynthCheckpoint *c, const SynthGit *p, int pin_id);
 /* Every tensor Florence2ForConditionalGeneration's state dict holds
  * (transformers 5 names: model.vision_tower, model.multi_modal_projector,
- * model.language_model; the head tied to shared). */
+ * model.language_model) and an untied lm_head: with random weights the
+ * tied head predicts the decoder's input token (</s>) again and again. */
 void synth_florence2_tensors (SynthCheckpoint *c, const SynthFlorence2 *p);
 /* A byte-level BPE tokenizer.json (GPT-2's byte symbols, no merges) of
  * `vocab` ids: the `n_special` special tokens at their ids, byte b at
