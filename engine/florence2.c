@@ -217,9 +217,13 @@ florence2_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char 
       !load_temporal (f, w, error) ||
       !(f->shared = vlm_weights_f32 (w, error, 2, emb, "model.language_model.shared.weight")) ||
       !load_bart (&f->encoder, w, &bart_encoder_names, f->max_positions, "encoder", D, error) ||
-      !load_bart (&f->decoder, w, &bart_decoder_names, f->max_positions, "decoder", D, error) ||
-      !vlm_weights_linear (w, &f->lm_head, FALSE, V, D, error, "%s",
-                           f->tied ? "model.language_model.shared" : "lm_head"))
+      !load_bart (&f->decoder, w, &bart_decoder_names, f->max_positions, "decoder", D, error))
+    goto fail;
+  w->rows = 1;   /* the head only sees the beams' rows (and stays float under int8) */
+  gboolean head = vlm_weights_linear (w, &f->lm_head, FALSE, V, D, error, "%s",
+                                      f->tied ? "model.language_model.shared" : "lm_head");
+  w->rows = 0;
+  if (!head)
     goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = 1,
