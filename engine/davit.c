@@ -252,14 +252,6 @@ window_attention (const VlmDavitHalf *h, const VlmDavitConfig *c, int s, VlmOps 
   vlm_arena_rewind (arena, mark);
 }
 
-/* dst [cols, rows] = srcᵀ of src [rows, cols] */
-static void
-transpose (const float *src, int rows, int cols, float *dst)
-{
-  for (int i = 0; i < rows; i++)
-    for (int j = 0; j < cols; j++) dst[(size_t) j * rows + i] = src[(size_t) i * cols + j];
-}
-
 /* x [N, C] += proj(channel attention of u [N, C]): within each of G
  * groups of C/G channels, channel i attends to channel j by the dot
  * product of their N values, scale N^-0.5. Transposed, the channels are
@@ -273,13 +265,13 @@ channel_attention (const VlmDavitHalf *h, const VlmDavitConfig *c, int s, VlmOps
   float *qkv = vlm_arena_new (arena, float, (size_t) N * 3 * C), *qkvt = vlm_arena_new (arena, float, (size_t) N * 3 * C);
   float *ot = vlm_arena_new (arena, float, (size_t) N * C), *o = vlm_arena_new (arena, float, (size_t) N * C);
   vlm_linear (ops, &h->qkv, u, N, qkv, VLM_ACT_NONE, NULL);
-  transpose (qkv, N, 3 * C, qkvt);
+  vlm_transpose (ops, qkv, N, 3 * C, qkvt);
   for (int g = 0; g < G; g++) {
     const float *q = qkvt + (size_t) g * Cg * N;
     vlm_attention (ops, q, N, q + (size_t) C * N, N, q + (size_t) 2 * C * N, N, Cg, Cg, 1, 1, N,
                    1.0f / sqrtf ((float) N), NULL, ot + (size_t) g * Cg * N, N);
   }
-  transpose (ot, C, N, o);
+  vlm_transpose (ops, ot, C, N, o);
   vlm_linear (ops, &h->proj, o, N, x, VLM_ACT_NONE, x);
   vlm_arena_rewind (arena, mark);
 }
@@ -323,7 +315,7 @@ vlm_davit_forward (const VlmDavit *v, VlmOps *ops, VlmArena *arena, const float 
   }
   float *a = vlm_arena_new (arena, float, cap), *b = vlm_arena_new (arena, float, cap);
   float *n = vlm_arena_new (arena, float, cap);
-  transpose (pixels, c->in_channels, size * size, a);   /* CHW → HWC */
+  vlm_transpose (ops, pixels, c->in_channels, size * size, a);   /* CHW → HWC */
   side = size;
   for (int s = 0; s < c->n_stages; s++) {
     const VlmDavitConvEmbed *e = &v->convs[s];

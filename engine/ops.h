@@ -149,6 +149,10 @@ void vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, in
 void vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, float *y,
                  const float *residual);
 
+/* dst [cols, rows] = srcᵀ of src [rows, cols] (dense), in 32 × 32 tiles
+ * over the cores: both backends. */
+void vlm_transpose (VlmOps *ops, const float *src, int rows, int cols, float *dst);
+
 /* ------------------------------------------------------------ rotary embedding */
 
 /* RoPE as HF Llama's apply_rotary_pos_emb ("rotate half": dims j and
