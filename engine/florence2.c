@@ -30,22 +30,6 @@
 #define FLORENCE2_IMAGE_SIZE 768
 #define BART_POSITION_OFFSET 2   /* BartLearnedPositionalEmbedding.offset */
 
-/* BartEncoderLayer / BartDecoderLayer under model.language_model.{encoder,decoder}.layers.N */
-static const VlmPostNormNames bart_encoder_names = {
-  .attn = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "self_attn_layer_norm"},
-  .fc1 = "fc1",
-  .fc2 = "fc2",
-  .out_norm = "final_layer_norm",
-};
-static const VlmPostNormNames bart_decoder_names = {
-  .attn = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "self_attn_layer_norm"},
-  .cross = {"encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj", "encoder_attn.out_proj",
-            "encoder_attn_layer_norm"},
-  .fc1 = "fc1",
-  .fc2 = "fc2",
-  .out_norm = "final_layer_norm",
-};
-
 /* The task tokens of Florence2Processor.task_prompts_without_inputs that caption. */
 static const struct {
   const char *task, *text;
@@ -216,8 +200,8 @@ florence2_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char 
             w, error, 2, cols, "model.multi_modal_projector.image_position_embed.column_embeddings.weight")) ||
       !load_temporal (f, w, error) ||
       !(f->shared = vlm_weights_f32 (w, error, 2, emb, "model.language_model.shared.weight")) ||
-      !load_bart (&f->encoder, w, &bart_encoder_names, f->max_positions, "encoder", D, error) ||
-      !load_bart (&f->decoder, w, &bart_decoder_names, f->max_positions, "decoder", D, error))
+      !load_bart (&f->encoder, w, &vlm_postnorm_bart_encoder, f->max_positions, "encoder", D, error) ||
+      !load_bart (&f->decoder, w, &vlm_postnorm_bart_decoder, f->max_positions, "decoder", D, error))
     goto fail;
   w->rows = 1;   /* the head only sees the beams' rows (and stays float under int8) */
   gboolean head = vlm_weights_linear (w, &f->lm_head, FALSE, V, D, error, "%s",

@@ -173,6 +173,14 @@ void json_str (JsonBuilder *b, const char *key, const char *v);
 void json_limits (JsonBuilder *b, const Limits *l);
 JsonBuilder *json_begin (const char *preset, int frames, double load_before);
 gboolean json_finish (JsonBuilder *b, const char *path, GError **error);
+/* A one-model preset's "models": [{ backend, precision, load, RSS, tokens,
+ * text, vision/prefill/decode stats ... — the caller adds its own members,
+ * then opens "ratios" and fills it; json_model_finish closes all and
+ * writes `path` (json_finish). */
+void json_model_begin (JsonBuilder *b, const ModelResult *m);
+gboolean json_model_finish (JsonBuilder *b, const char *path, GError **error);
+/* Releases a one-model preset's run (probe, result, limits, written); 0. */
+int preset_done (ModelResult *m, Limits *limits);
 gboolean write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived, const Limits *l, gboolean have_limits, double load_before, GError **error);
 
 #endif

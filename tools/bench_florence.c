@@ -213,19 +213,7 @@ fl_main (void)
     json_builder_end_object (b);
     if (!skip_limits)
       json_limits (b, &limits);
-    json_builder_set_member_name (b, "models");
-    json_builder_begin_array (b);
-    json_builder_begin_object (b);
-    json_str (b, "backend", m.backend);
-    json_str (b, "precision", m.dtype);
-    json_num (b, "load_ms", m.load_ms);
-    json_num (b, "peak_rss_mib", m.peak_rss_mib);
-    json_num (b, "other_cores", m.other_cores);
-    json_int (b, "n_tokens", m.n_tokens);
-    json_str (b, "text", m.text);
-    json_stats (b, "vision_ms", m.vision);
-    json_stats (b, "prefill_ms", m.prefill);
-    json_stats (b, "decode_ms", m.decode);
+    json_model_begin (b, &m);
     json_stats (b, "total_ms", m.total);
     json_num (b, "tower_gflops", tower_gflops);
     json_num (b, "encoder_gflops", enc_gflops);
@@ -236,17 +224,8 @@ fl_main (void)
     json_num (b, "tower_vs_matmul_peak", peak > 0 ? tower_gflops / peak : 0);
     json_num (b, "encoder_vs_matmul_peak", peak > 0 ? enc_gflops / peak : 0);
     json_num (b, "decode_vs_gemv", gemv > 0 ? gbps / gemv : 0);
-    json_builder_end_object (b);
-    json_builder_end_object (b);
-    json_builder_end_array (b);
-    if (!json_finish (b, json_path, &error))
+    if (!json_model_finish (b, json_path, &error))
       return fail ("cannot write --json", error);
   }
-  probe_close ();
-  g_free (m.text);
-  g_free (m.decode_runs);
-  g_free (m.probe_runs);
-  limits_clear (&limits);
-  g_ptr_array_free (written, TRUE);
-  return 0;
+  return preset_done (&m, &limits);
 }

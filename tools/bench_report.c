@@ -274,6 +274,46 @@ json_finish (JsonBuilder *b, const char *path, GError **error)
   return json_generator_to_file (gen, path, error);
 }
 
+void
+json_model_begin (JsonBuilder *b, const ModelResult *m)
+{
+  json_builder_set_member_name (b, "models");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  json_str (b, "backend", m->backend);
+  json_str (b, "precision", m->dtype);
+  json_num (b, "load_ms", m->load_ms);
+  json_num (b, "peak_rss_mib", m->peak_rss_mib);
+  json_num (b, "other_cores", m->other_cores);
+  json_int (b, "n_disturbed", m->n_disturbed);
+  json_int (b, "n_tokens", m->n_tokens);
+  json_str (b, "text", m->text);
+  json_stats (b, "vision_ms", m->vision);
+  json_stats (b, "prefill_ms", m->prefill);
+  json_stats (b, "decode_ms", m->decode);
+}
+
+gboolean
+json_model_finish (JsonBuilder *b, const char *path, GError **error)
+{
+  json_builder_end_object (b);   /* ratios */
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  return json_finish (b, path, error);
+}
+
+int
+preset_done (ModelResult *m, Limits *limits)
+{
+  probe_close ();
+  g_free (m->text);
+  g_free (m->decode_runs);
+  g_free (m->probe_runs);
+  limits_clear (limits);
+  g_ptr_array_free (written, TRUE);
+  return 0;
+}
+
 gboolean
 write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived,
             const Limits *l, gboolean have_limits, double load_before, GError **error)
