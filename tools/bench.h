@@ -179,6 +179,11 @@ gboolean json_finish (JsonBuilder *b, const char *path, GError **error);
  * writes `path` (json_finish). */
 void json_model_begin (JsonBuilder *b, const ModelResult *m);
 gboolean json_model_finish (JsonBuilder *b, const char *path, GError **error);
+/* A one-model preset's run on the checkpoint in `dir`: the caption runs
+ * (peak RSS beside the GEMV probe), then `tmp` (if set) removed, then the
+ * machine's limits unless --skip-limits. */
+gboolean preset_measure (const char *dir, const char *tmp, VlmBackend backend, ModelResult *m, Limits *limits,
+                         GError **error);
 /* Releases a one-model preset's run (probe, result, limits, written); 0. */
 int preset_done (ModelResult *m, Limits *limits);
 gboolean write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived, const Limits *l, gboolean have_limits, double load_before, GError **error);

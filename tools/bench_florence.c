@@ -154,22 +154,10 @@ fl_main (void)
   if (!dir)
     return 1;
   ModelResult m = {.backend = strcmp (backend_name, "blas") == 0 ? "blas" : "onednn"};
-  gboolean ok = fl_write_checkpoint (dir, &params, &error);
-  if (ok) {
-    peak_rss_reset ();
-    ok = measure_model (dir, strcmp (m.backend, "blas") == 0 ? VLM_BACKEND_BLAS : VLM_BACKEND_ONEDNN, FALSE, &m,
-                        &error);
-    m.peak_rss_mib = peak_rss_mib () - probe_mib ();
-  }
-  if (tmp)
-    remove_written (tmp);
-  if (!ok)
-    return fail ("benchmark failed", error);
   Limits limits = {0};
-  if (!skip_limits) {
-    measure_limits (&limits);
-    limits.other_cores = limits_others;
-  }
+  VlmBackend backend = strcmp (m.backend, "blas") == 0 ? VLM_BACKEND_BLAS : VLM_BACKEND_ONEDNN;
+  if (!fl_write_checkpoint (dir, &params, &error) || !preset_measure (dir, tmp, backend, &m, &limits, &error))
+    return fail ("benchmark failed", error);
   gboolean half = strcmp (m.dtype, "f32") != 0;
   int steps = MAX (m.n_tokens - 1, 1);
   double tower = davit_flops () / 1e9, encoder = encoder_flops () / 1e9;

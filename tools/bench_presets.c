@@ -842,23 +842,12 @@ ov_main (void)
   if (!dir)
     return 1;
   ModelResult m = {.backend = "onednn"};
-  gboolean ok = ov_write_checkpoint (dir, &params, &error);
-  if (ok) {
-    if (strcmp (backend_name, "onednn") != 0)
-      progress ("%s measures the oneDNN backend only", OV_PRESET);
-    peak_rss_reset ();
-    ok = measure_model (dir, VLM_BACKEND_ONEDNN, FALSE, &m, &error);
-    m.peak_rss_mib = peak_rss_mib () - probe_mib ();
-  }
-  if (tmp)
-    remove_written (tmp);
-  if (!ok)
-    return fail ("benchmark failed", error);
   Limits limits = {0};
-  if (!skip_limits) {
-    measure_limits (&limits);
-    limits.other_cores = limits_others;
-  }
+  if (strcmp (backend_name, "onednn") != 0)
+    progress ("%s measures the oneDNN backend only", OV_PRESET);
+  if (!ov_write_checkpoint (dir, &params, &error) ||
+      !preset_measure (dir, tmp, VLM_BACKEND_ONEDNN, &m, &limits, &error))
+    return fail ("benchmark failed", error);
   int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
   gboolean bf16 = strcmp (m.dtype, "bf16") == 0, int8 = strcmp (m.dtype, "int8") == 0;
   double dec_params = ov_decoder_params (), head = (double) OV_VOCAB * OV_D;
