@@ -6,6 +6,9 @@
 #include "arch.h"
 #include "testutil.h"
 
+#include <glib/gstdio.h>
+#include <unistd.h>
+
 #define FIXTURE "fixtures/florence2-tiny"
 
 /* The fixture's golden frame is 64², and the folder has no processor. */
@@ -146,6 +149,63 @@ test_placeholder_count (void)
   vlm_safetensors_free (gold);
 }
 
+/* The fixture's config.json with `from` replaced by `to` in a new folder
+ * beside a symlink to its weights: loading it fails with `code`, the
+ * message naming `what`. */
+static void
+check_bad_config (const char *from, const char *to, int code, const char *what)
+{
+  g_autofree char *src = vt_shared_path (FIXTURE);
+  g_autofree char *cfg_path = g_build_filename (src, "config.json", NULL);
+  g_autofree char *weights = g_build_filename (src, "model.safetensors", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (cfg_path, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, from));
+  GString *cfg = g_string_new (text);
+  g_string_replace (cfg, from, to, 1);
+  char *dir = g_dir_make_tmp ("vlm-florence2-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "config.json", NULL);
+  g_autofree char *link = g_build_filename (dir, "model.safetensors", NULL);
+  g_assert_true (g_file_set_contents (out, cfg->str, -1, NULL));
+  g_assert_cmpint (symlink (weights, link), ==, 0);
+  GError *error = NULL;
+  VlmModelParams mp = vlm_model_default_params ();
+  g_assert_null (vlm_model_load (dir, &mp, &error));
+  g_assert_error (error, VLM_ERROR, code);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, what));
+  g_error_free (error);
+  g_string_free (cfg, TRUE);
+  vt_remove_folder (dir);
+  g_free (dir);
+}
+
+/* A config that does not fit its weights or itself is refused by name. */
+static void
+test_bad_configs (void)
+{
+  /* a fifth stage: more than DaViT's four */
+  check_bad_config ("\"embed_dim\": [\n      16,", "\"embed_dim\": [\n      16, 8,", VLM_ERROR_BAD_CONFIG, "embed_dim");
+  /* per-stage lists that disagree */
+  check_bad_config ("\"depths\": [\n      1,", "\"depths\": [\n", VLM_ERROR_BAD_CONFIG, "depths");
+  /* the stage-1 width the weights do not have */
+  check_bad_config ("      32,\n      48,\n      64\n    ],\n    \"in_channels\"",
+                    "      40,\n      48,\n      64\n    ],\n    \"in_channels\"", VLM_ERROR_BAD_SHAPE,
+                    "model.vision_tower.convs.1.conv.weight");
+  /* heads that do not divide d_model */
+  check_bad_config ("\"encoder_attention_heads\": 2", "\"encoder_attention_heads\": 3", VLM_ERROR_BAD_CONFIG,
+                    "encoder_attention_heads");
+  /* an image token outside the vocabulary */
+  check_bad_config ("\"image_token_id\": 299", "\"image_token_id\": 300", VLM_ERROR_BAD_CONFIG, "image_token_id");
+  /* more decoder layers than the checkpoint holds */
+  check_bad_config ("\"decoder_layers\": 2", "\"decoder_layers\": 3", VLM_ERROR_NOT_FOUND,
+                    "model.language_model.decoder.layers.2.self_attn.q_proj.weight");
+  /* an untied head the checkpoint lacks */
+  check_bad_config ("\"tie_word_embeddings\": true,\n  \"transformers_version\"",
+                    "\"tie_word_embeddings\": false,\n  \"transformers_version\"", VLM_ERROR_NOT_FOUND,
+                    "lm_head.weight");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -160,5 +220,6 @@ main (int argc, char **argv)
   }
   g_test_add_data_func ("/florence2/onednn-int8/logits", &vt_int8, test_logits);
   g_test_add_func ("/florence2/placeholder-count", test_placeholder_count);
+  g_test_add_func ("/florence2/bad-configs", test_bad_configs);
   return g_test_run ();
 }
