@@ -214,9 +214,9 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   size_t floats = V * vc->hidden_size                                         /* vision_out */
                   + (size_t) MAX (r->max_text, max_beams) * g->vocab_size       /* logits */
                   + V * D                                                       /* visual */
-                  + V * MAX (vc->hidden_size, D)                                /* encode temporaries */
-                  + rows * 5 * (size_t) D;                                      /* one text layer */
+                  + V * MAX (vc->hidden_size, D);                               /* encode temporaries */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
+                 vlm_postnorm_layer_bytes (&g->text, (int) rows) +              /* one text layer */
                  vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
@@ -275,16 +275,7 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
 static int *
 git_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
-  int n_text = 0;
-  g_autofree int *text = NULL;
-  if (prompt && *prompt && !(text = vlm_tokenizer_encode (model->tokenizer, prompt, FALSE, &n_text, error)))
-    return NULL;
-  int *ids = g_new (int, n_text + 1);
-  ids[0] = model->bos_id;
-  if (n_text)
-    memcpy (ids + 1, text, n_text * sizeof (int));
-  *n = n_text + 1;
-  return ids;
+  return vlm_prompt_continued (model, model->bos_id, prompt, n, error);
 }
 
 static const float *

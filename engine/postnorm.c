@@ -47,18 +47,6 @@ const VlmPostNormNames vlm_postnorm_bart_decoder = {
   .out_norm = "final_layer_norm",
 };
 
-/* names[j] is part `*part` of `*n_parts` of the q, k, v names (postnorm.h). */
-static void
-fused_part (const char *const names[5], int j, int *part, int *n_parts)
-{
-  *part = *n_parts = 0;
-  for (int i = 0; i < 3; i++)
-    if (strcmp (names[i], names[j]) == 0) {
-      *part += i < j;
-      (*n_parts)++;
-    }
-}
-
 static gboolean
 load_attn (VlmPostNormAttn *a, const VlmPostNormNames *n, const char *const names[5], int D, int Dkv, VlmWeights *w,
            const char *p, int i, GError **error)
@@ -67,7 +55,7 @@ load_attn (VlmPostNormAttn *a, const VlmPostNormNames *n, const char *const name
   VlmLinearW *qkv[] = {&a->query, &a->key, &a->value};
   for (int j = 0; j < 3; j++) {
     int part, n_parts;
-    fused_part (names, j, &part, &n_parts);
+    vlm_weights_fused_part (names, 3, j, &part, &n_parts);
     if (!vlm_weights_linear_part (w, qkv[j], n->conv1d, TRUE, part, n_parts, D, j ? Dkv : D, error, "%s.%d.%s", p,
                                   i, names[j]))
       return FALSE;

@@ -102,7 +102,9 @@ vlm_session_cancel (VlmSession *s)
 }
 
 /* Frames → pixel_values for exactly frames_per_clip frames, picking evenly
- * spaced frames when the clip has another count. */
+ * spaced frames (the first and the last among them) when the clip has
+ * another count; a one-image model (BLIP, ViT-GPT2, single-image GIT) sees
+ * the clip's middle frame, (n - 1) / 2. */
 static gboolean
 preprocess (VlmSession *s, const VlmFrame *frames, int n_frames, GError **error)
 {
@@ -110,7 +112,7 @@ preprocess (VlmSession *s, const VlmFrame *frames, int n_frames, GError **error)
   int F = s->model->info.frames_per_clip;
   size_t frame_floats = (size_t) 3 * p->out_h * p->out_w;
   for (int f = 0; f < F; f++) {
-    const VlmFrame *fr = &frames[F > 1 ? (int) ((gint64) f * (n_frames - 1) / (F - 1)) : 0];
+    const VlmFrame *fr = &frames[F > 1 ? (int) ((gint64) f * (n_frames - 1) / (F - 1)) : (n_frames - 1) / 2];
     size_t need = vlm_image_scratch_size (p, fr->width, fr->height);
     if (need > s->scratch_size) {   /* grows only when a larger frame size appears */
       g_free (s->scratch);

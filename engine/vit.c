@@ -14,6 +14,8 @@
 typedef struct {
   const char *model_type;
   int hidden, intermediate, heads, layers, image, patch;
+  const char *act;   /* hidden_act and layer_norm_eps where they differ from */
+  float eps;         /* the caller's CLIP/SigLIP defaults (NULL, 0: the caller's) */
 } HfDefaults;
 
 static const HfDefaults hf_default_table[] = {
@@ -21,6 +23,8 @@ static const HfDefaults hf_default_table[] = {
   {"clip_vision_model", 768, 3072, 12, 12, 224, 32},     /* CLIPVisionConfig */
   {"siglip_vision_model", 768, 3072, 12, 12, 224, 16},   /* SiglipVisionConfig */
   {"clip_text_model", 512, 2048, 8, 12, 0, 0},           /* CLIPTextConfig */
+  {"blip_vision_model", 768, 3072, 12, 12, 384, 16, "gelu", 1e-5f},   /* BlipVisionConfig */
+  {"vit", 768, 3072, 12, 12, 224, 16, "gelu", 1e-12f},                /* ViTConfig */
   {NULL, 0, 0, 0, 0, 0, 0},
 };
 
@@ -45,8 +49,8 @@ vlm_vit_encoder_config_read (VlmVitConfig *c, JsonObject *o, const char *file, c
       !vlm_json_positive_int (o, "num_attention_heads", d->heads, file, &c->num_heads, error) ||
       !vlm_json_positive_int (o, "num_hidden_layers", d->layers, file, &c->num_layers, error))
     return FALSE;
-  c->eps = (float) vlm_json_double (o, "layer_norm_eps", default_eps);
-  const char *act = vlm_json_string (o, "hidden_act", default_act);
+  c->eps = (float) vlm_json_double (o, "layer_norm_eps", d->eps > 0 ? d->eps : default_eps);
+  const char *act = vlm_json_string (o, "hidden_act", d->act ? d->act : default_act);
   if (!vlm_act_from_name (act, &c->act)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: hidden_act \"%s\" is not supported", file, act);
     return FALSE;
@@ -97,7 +101,7 @@ vlm_vit_config_read (VlmVitConfig *c, JsonObject *vc, const char *file, gboolean
 const VlmVitNames vlm_vit_clip_names = {
   .class_embedding = "embeddings.class_embedding",
   .patch_embedding = "embeddings.patch_embedding",
-  .position_embedding = "embeddings.position_embedding",
+  .position_embedding = "embeddings.position_embedding.weight",
   .pre_layrnorm = "pre_layrnorm",
   .post_layernorm = "post_layernorm",
   .layers = "encoder.layers",
@@ -108,15 +112,42 @@ const VlmVitNames vlm_vit_clip_names = {
   .temporal_layer_norm1 = "temporal_layer_norm1",
 };
 
+const VlmVitNames vlm_vit_blip_names = {
+  .class_embedding = "embeddings.class_embedding",
+  .patch_embedding = "embeddings.patch_embedding",
+  .position_embedding = "embeddings.position_embedding",
+  .post_layernorm = "post_layernorm",
+  .layers = "encoder.layers",
+  .proj = {"qkv", "qkv", "qkv", "projection"},
+  .self_attn = "self_attn", .layer_norm1 = "layer_norm1", .fc1 = "mlp.fc1", .fc2 = "mlp.fc2",
+  .layer_norm2 = "layer_norm2",
+};
+
+const VlmVitNames vlm_vit_hf_names = {
+  .class_embedding = "embeddings.cls_token",
+  .patch_embedding = "embeddings.patch_embeddings.projection",
+  .position_embedding = "embeddings.position_embeddings",
+  .post_layernorm = "layernorm",
+  .layers = "encoder.layer",
+  .proj = {"attention.query", "attention.key", "attention.value", "output.dense"},
+  .self_attn = "attention", .layer_norm1 = "layernorm_before", .fc1 = "intermediate.dense", .fc2 = "output.dense",
+  .layer_norm2 = "layernorm_after",
+};
+
 static gboolean
 load_attn (VlmVitAttn *a, int D, const VlmVitNames *n, VlmWeights *w, const char *p, int i, const char *name,
            GError **error)
 {
   const char *fmt = "%s%s.%d.%s.%s";
-  return vlm_weights_linear (w, &a->q_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[0]) &&
-         vlm_weights_linear (w, &a->k_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[1]) &&
-         vlm_weights_linear (w, &a->v_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[2]) &&
-         vlm_weights_linear (w, &a->out_proj, TRUE, D, D, error, fmt, p, n->layers, i, name, n->proj[3]);
+  VlmLinearW *lins[] = {&a->q_proj, &a->k_proj, &a->v_proj, &a->out_proj};
+  for (int j = 0; j < 4; j++) {
+    int part, n_parts;   /* BLIP's q, k, v are one "qkv" */
+    vlm_weights_fused_part (n->proj, 4, j, &part, &n_parts);
+    if (!vlm_weights_linear_part (w, lins[j], FALSE, TRUE, part, n_parts, D, D, error, fmt, p, n->layers, i, name,
+                                  n->proj[j]))
+      return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -195,9 +226,9 @@ vlm_vit_load (VlmVit *vit, const VlmVitNames *n, VlmWeights *w, const char *p, G
     return FALSE;
 
   if (c->class_token &&
-      !(vit->class_embedding = vlm_weights_f32 (w, error, 1, d, "%s%s", p, n->class_embedding)))
+      !(vit->class_embedding = vlm_weights_f32_squeezed (w, error, 1, d, "%s%s", p, n->class_embedding)))
     return FALSE;
-  if (!(vit->position_embedding = vlm_weights_f32 (w, error, 2, pos, "%s%s.weight", p, n->position_embedding)))
+  if (!(vit->position_embedding = vlm_weights_f32_squeezed (w, error, 2, pos, "%s%s", p, n->position_embedding)))
     return FALSE;
   if (c->pre_norm &&
       !((vit->pre_layrnorm_w = vlm_weights_f32 (w, error, 1, d, "%s%s.weight", p, n->pre_layrnorm)) &&

@@ -46,7 +46,7 @@ typedef struct {
   VlmVitConfig cfg;
   VlmLinearW patch_embedding;        /* embeddings.patch_embedding.weight [D, C, p, p] as [D, C·p·p] */
   const float *class_embedding;      /* embeddings.class_embedding [D] (CLIP) */
-  const float *position_embedding;   /* embeddings.position_embedding.weight [T, D] */
+  const float *position_embedding;   /* embeddings.position_embedding.weight [T, D] (or [1, T, D]) */
   const float *pre_layrnorm_w, *pre_layrnorm_b;       /* [D] (CLIP) */
   const float *post_layernorm_w, *post_layernorm_b;   /* [D] */
   VlmVitLayer *layers;               /* [num_layers] */
@@ -54,7 +54,9 @@ typedef struct {
 
 /* The HF keys of a tower under its prefix (embeddings, norms, layers) and
  * of each layer's parts under `layers`.N.; a layer's attention is
- * `self_attn` (or `temporal_attn`) + one of proj. */
+ * `self_attn` (or `temporal_attn`) + one of proj (projections sharing a
+ * name are parts of one fused tensor: vlm_weights_fused_part). Embedding
+ * names are whole keys; [1, T, D] parameters load as [T, D]. */
 typedef struct {
   const char *class_embedding, *patch_embedding, *position_embedding, *pre_layrnorm, *post_layernorm;
   const char *layers;
@@ -66,6 +68,12 @@ typedef struct {
 /* CLIPVisionTransformer's (SigLIP's, GIT's and LanguageBind's towers and
  * CLIP's text tower use the same). */
 extern const VlmVitNames vlm_vit_clip_names;
+/* BlipVisionModel's: CLIP's layout with one fused qkv and `projection`. */
+extern const VlmVitNames vlm_vit_blip_names;
+/* ViTModel's (VisionEncoderDecoder's encoder): cls_token,
+ * patch_embeddings.projection, encoder.layer.N.attention.attention.query,
+ * layernorm_before/after, final `layernorm`. */
+extern const VlmVitNames vlm_vit_hf_names;
 
 /* Reads `vision_config`. class_token/pre_norm/patch_bias: CLIP = TRUE, TRUE,
  * FALSE; SigLIP = FALSE, FALSE, TRUE. `add_time_attn` requires `num_frames`. */

@@ -128,6 +128,17 @@ vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, int n, in
   return vlm_weights_linear_part (w, lin, FALSE, has_bias, 0, 1, n, k, error, "%s", prefix);
 }
 
+void
+vlm_weights_fused_part (const char *const *names, int n, int j, int *part, int *n_parts)
+{
+  *part = *n_parts = 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp (names[i], names[j]) == 0) {
+      *part += i < j;
+      (*n_parts)++;
+    }
+}
+
 gboolean
 vlm_weights_check_count (VlmWeights *w, int n, const char *what, GError **error)
 {

@@ -48,6 +48,10 @@ gboolean vlm_weights_linear (VlmWeights *w, VlmLinearW *lin, gboolean has_bias, 
 gboolean vlm_weights_linear_part (VlmWeights *w, VlmLinearW *lin, gboolean conv1d, gboolean has_bias, int part,
                                   int n_parts, int n, int k, GError **error, const char *fmt, ...)
     G_GNUC_PRINTF (10, 11);
+/* Name maps spell a fused projection by giving its parts one name: the
+ * j-th of `n` names is part *part of *n_parts equal parts of the tensor it
+ * names (parts in name order), for vlm_weights_linear_part. */
+void vlm_weights_fused_part (const char *const *names, int n, int j, int *part, int *n_parts);
 /* Whether `n` things of `what` (layers, frame embeddings), each with at
  * least one tensor of its own, can be in the checkpoint: a count from
  * config.json is bounded by it before arrays of that length are made.

@@ -1982,6 +1982,67 @@ GST_START_TEST (test_generative_models)
 
 GST_END_TEST;
 
+/* The one-image captioners (BLIP, ViT-GPT2) caption through the element
+ * from a fixture folder plus a synthesized tokenizer (vt_captioner_folder):
+ * a clip of three frames, the golden's in the middle between black ones,
+ * captions to the golden's greedy ids as the folder's tokenizer decodes
+ * them, the prompt continued (BLIP's golden prompt is [bos, 5, 6]). */
+static const struct
+{
+  const gchar *fixture, *prompt;
+  gint n_prompt;                /* of the golden's greedy_ids */
+} captioners[] = {
+  { "blip-tiny", VT_CAPTIONER_PROMPT_5_6, 3 },
+  { "vit-gpt2-tiny", "", 1 },
+};
+
+GST_START_TEST (test_image_captioners)
+{
+  gchar *dir = vt_captioner_folder (captioners[__i__].fixture, 120);
+  gchar *golden = g_build_filename ("fixtures", captioners[__i__].fixture,
+      "golden.safetensors", NULL);
+  VlmSafetensors *gold = vt_open_golden (golden);
+  VlmFrame *frames, clip[3];
+  VlmTokenizer *tok;
+  const GstStructure *s;
+  GstMessage *msg;
+  gint64 n_want;
+  gint *want_ids, n_tokens, n_frames, n_new;
+  guint8 *black;
+  gchar *want;
+  GError *error = NULL;
+
+  frames = vt_golden_frames (gold, &n_frames);
+  black = g_new0 (guint8, frames[0].height * frames[0].strides[0]);
+  clip[0] = clip[1] = clip[2] = frames[0];
+  clip[0].planes[0] = clip[2].planes[0] = black;
+  want_ids = vt_tensor_int (gold, "greedy_ids", &n_want);
+  n_new = (gint) n_want - captioners[__i__].n_prompt;
+  tok = vlm_tokenizer_load (dir, &error);
+  fail_unless (tok != NULL, "%s", error ? error->message : dir);
+  want = vlm_tokenizer_decode (tok, want_ids + captioners[__i__].n_prompt,
+      n_new, TRUE);
+
+  msg = caption_rgb_clip (dir, clip, 3, captioners[__i__].prompt, n_new);
+  s = gst_message_get_structure (msg);
+  fail_unless (gst_structure_get_int (s, "n-tokens", &n_tokens));
+  fail_unless_equals_int (n_tokens, n_new);
+  fail_unless_equals_string (gst_structure_get_string (s, "text"), want);
+
+  gst_message_unref (msg);
+  g_free (want);
+  vlm_tokenizer_free (tok);
+  g_free (want_ids);
+  g_free (black);
+  g_free (frames);
+  vlm_safetensors_free (gold);
+  g_free (golden);
+  vt_remove_folder (dir);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* A SmolVLM2 folder (the tiny fixture's weights with a processor and a
  * tokenizer written by the test) captions through the element as through
  * vlm_session_caption: same frames (odd-sized, the processor's max_frames
@@ -2088,6 +2149,7 @@ vlmcaption_suite (void)
   tcase_add_loop_test (tc, test_generative_models, 0,
       G_N_ELEMENTS (generative_fixtures));
   tcase_add_test (tc, test_smolvlm2_folder);
+  tcase_add_loop_test (tc, test_image_captioners, 0, G_N_ELEMENTS (captioners));
   return s;
 }
 

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "cpu.h"
+#include "synth.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -261,6 +262,26 @@ vt_smolvlm2_folder (void)
   write_json (dir, "processor_config.json",
               parse_json ("{\"image_seq_len\": 4, \"processor_class\": \"SmolVLMProcessor\"}"));
   write_json (dir, "tokenizer.json", smolvlm2_tokenizer ());
+  return dir;
+}
+
+char *
+vt_captioner_folder (const char *fixture, int vocab_size)
+{
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("vlm-captioner-XXXXXX", &error);
+  g_assert_no_error (error);
+  const char *linked[] = {"config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json"};
+  for (guint i = 0; i < G_N_ELEMENTS (linked); i++) {
+    g_autofree char *rel = g_build_filename ("fixtures", fixture, linked[i], NULL);
+    g_autofree char *target = vt_shared_path (rel);
+    g_autofree char *link = g_build_filename (dir, linked[i], NULL);
+    g_assert_cmpint (symlink (target, link), ==, 0);
+  }
+  g_autofree char *tok = g_build_filename (dir, "tokenizer.json", NULL);
+  g_autofree char *json = synth_wordpiece_json (vocab_size, FALSE);
+  g_assert_true (g_file_set_contents (tok, json, -1, &error));
+  g_assert_no_error (error);
   return dir;
 }
 

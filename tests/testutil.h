@@ -73,6 +73,16 @@ VlmFrame *vt_golden_frames (const VlmSafetensors *gold, int *n);
 #define VT_SMOLVLM2_MAX_FRAMES 4
 char *vt_smolvlm2_folder (void);
 
+/* A captioning folder made in a new temp folder around the model-level
+ * fixture `fixture` (blip-tiny, vit-gpt2-tiny: its config.json,
+ * generation_config.json, model.safetensors and preprocessor_config.json
+ * linked) plus a WordPiece tokenizer.json over its vocab_size ids
+ * (synth_wordpiece_json without unused slots: ids 5 and 6 are "%" and
+ * "&", so the prompt "%&" is BLIP's golden [bos, 5, 6]). Returns the
+ * folder (g_free); remove it with vt_remove_folder. */
+#define VT_CAPTIONER_PROMPT_5_6 "%&"
+char *vt_captioner_folder (const char *fixture, int vocab_size);
+
 /* Removes the files directly in `dir`, then `dir`. */
 void vt_remove_folder (const char *dir);
 

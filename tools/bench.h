@@ -1,6 +1,7 @@
 /* bench.h — what vlm-bench's files share: the run's options, the result
  * types, and each file's functions. vlm-bench.c holds the options, the
- * statistics, the model runs and main; bench_presets.c what is measured;
+ * statistics, the model runs and main; bench_presets.c what is measured
+ * (bench_encdec.c: BLIP and ViT-GPT2);
  * bench_limits.c the machine's limits; bench_report.c the report. The
  * engine is seen through vlm.h and probe.h only. */
 #ifndef VLM_BENCH_H
@@ -16,6 +17,8 @@
 /* the presets besides GIT's (bench_presets.c) */
 #define LB_PRESET "languagebind-video"
 #define OV_PRESET "llava-onevision-0.5b"
+#define ED_BLIP_PRESET "blip-image-captioning-base"
+#define ED_VITGPT2_PRESET "vit-gpt2-image-captioning"
 #define FL_PRESET "florence-2-base"
 
 /* ---- options (vlm-bench.c) */
@@ -29,7 +32,7 @@ extern int n_busy;   /* --busy: spinning processes started beside the runs */
 
 typedef SynthGit GitPreset;
 
-enum { PAD_ID = 0, UNK_ID = 100, CLS_ID = 101, SEP_ID = 102, MASK_ID = 103 };
+enum { PAD_ID = SYNTH_PAD_ID, CLS_ID = SYNTH_CLS_ID, SEP_ID = SYNTH_SEP_ID };
 
 typedef struct {
   double median, min, max;
@@ -131,11 +134,16 @@ int ov_main (void);
 gboolean write_checkpoint (const char *dir, const GitPreset *p, GError **error);
 gboolean write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **error);
 void remove_written (const char *tmp_dir);
-/* DIR/FILE ← text (freed), remembered for remove_written. */
+/* DIR/FILE = text (freed), or c's tensors to DIR/model.safetensors (c
+ * freed; the parameter count to *params_out, may be NULL); the file is
+ * removed at exit. */
 gboolean write_text (const char *dir, const char *file, char *text, GError **error);
-/* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
- * the parameter count goes to *params_out (may be NULL). */
 gboolean write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error);
+
+/* ---- bench_encdec.c: BLIP and ViT-GPT2 */
+/* The preset's name if `name` is one of them, else NULL. */
+const char *ed_find (const char *name);
+int ed_main (const char *name);
 
 /* ---- bench_florence.c */
 int fl_main (void);

@@ -167,88 +167,6 @@ generation_json (void)
                           CLS_ID, SEP_ID, PAD_ID);
 }
 
-/* Token `id` of a synthetic BERT-like vocabulary: BERT's special ids, the
- * printable ASCII characters and their "##" continuations, then made-up
- * words of two-letter syllables (a bijective base-100 numeral, so all are
- * distinct), one in eight a "##" continuation piece. */
-static char *
-vocab_token (int id)
-{
-  static const char cons[] = "bcdfghjklmnprstvwxyz", vowels[] = "aeiou";
-  const int n_chars = '~' - '!' + 1 - 26;   /* printable, no upper case: the normalizer lowercases */
-  if (id == PAD_ID) return g_strdup ("[PAD]");
-  if (id == UNK_ID) return g_strdup ("[UNK]");
-  if (id == CLS_ID) return g_strdup ("[CLS]");
-  if (id == SEP_ID) return g_strdup ("[SEP]");
-  if (id == MASK_ID) return g_strdup ("[MASK]");
-  if (id < UNK_ID) return g_strdup_printf ("[unused%d]", id - 1);
-  int k = id - MASK_ID - 1;
-  if (k < 2 * n_chars) {
-    int c = '!' + k % n_chars;
-    c += c >= 'A' ? 26 : 0;
-    return g_strdup_printf ("%s%c", k >= n_chars ? "##" : "", c);
-  }
-  k -= 2 * n_chars;
-  GString *w = g_string_new (k % 8 == 7 ? "##" : "");
-  for (int n = k + 1; n > 0; n = (n - 1) / 100) {
-    int s = (n - 1) % 100;
-    g_string_append_c (w, cons[s / 5]);
-    g_string_append_c (w, vowels[s % 5]);
-  }
-  return g_string_free (w, FALSE);
-}
-
-static char *
-tokenizer_json (const GitPreset *p)
-{
-  GString *vocab = g_string_new (NULL);
-  for (int id = 0; id < p->vocab; id++) {
-    g_autofree char *tok = vocab_token (id);
-    g_autofree char *esc = g_strescape (tok, NULL);   /* printable ASCII: C and JSON escapes agree */
-    g_string_append_printf (vocab, "%s\n      \"%s\": %d", id ? "," : "", esc, id);
-  }
-  g_autofree char *added = g_strdup_printf (
-    "    {\"id\": %d, \"content\": \"[PAD]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[UNK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[CLS]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[SEP]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
-    "    {\"id\": %d, \"content\": \"[MASK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}\n",
-    PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID);
-  char *json = g_strdup_printf (
-    "{\n"
-    "  \"version\": \"1.0\",\n"
-    "  \"truncation\": null,\n"
-    "  \"padding\": null,\n"
-    "  \"added_tokens\": [\n%s  ],\n"
-    "  \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,\n"
-    "                 \"strip_accents\": null, \"lowercase\": true},\n"
-    "  \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},\n"
-    "  \"post_processor\": {\n"
-    "    \"type\": \"TemplateProcessing\",\n"
-    "    \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
-    "               {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}],\n"
-    "    \"pair\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
-    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}},\n"
-    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 1}}],\n"
-    "    \"special_tokens\": {\n"
-    "      \"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [%d], \"tokens\": [\"[CLS]\"]},\n"
-    "      \"[SEP]\": {\"id\": \"[SEP]\", \"ids\": [%d], \"tokens\": [\"[SEP]\"]}\n"
-    "    }\n"
-    "  },\n"
-    "  \"decoder\": {\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true},\n"
-    "  \"model\": {\n"
-    "    \"type\": \"WordPiece\",\n"
-    "    \"unk_token\": \"[UNK]\",\n"
-    "    \"continuing_subword_prefix\": \"##\",\n"
-    "    \"max_input_chars_per_word\": 100,\n"
-    "    \"vocab\": {%s\n    }\n"
-    "  }\n"
-    "}\n",
-    added, CLS_ID, SEP_ID, vocab->str);
-  g_string_free (vocab, TRUE);
-  return json;
-}
-
 #define ONE_LAYER_DIR "one-text-layer"
 
 /* Files written into a temp dir, removed at exit. */
@@ -320,7 +238,7 @@ write_checkpoint (const char *dir, const GitPreset *p, GError **error)
                 write_text (dir, "config.json", config_json (p, p->layers), error) &&
                 write_text (dir, "preprocessor_config.json", preprocessor_json (p), error) &&
                 write_text (dir, "generation_config.json", generation_json (), error) &&
-                write_text (dir, "tokenizer.json", tokenizer_json (p), error);
+                write_text (dir, "tokenizer.json", synth_wordpiece_json (p->vocab, TRUE), error);
   if (ok)
     progress ("checkpoint written in %.1f s", (g_get_monotonic_time () - t0) / 1e6);
   return ok;

@@ -320,3 +320,85 @@ synth_clear (SynthCheckpoint *c)
   g_string_chunk_free (c->names);
   memset (c, 0, sizeof *c);
 }
+
+/* ---------------------------------------------------------------- a WordPiece tokenizer */
+
+/* Token `id` of the vocabulary synth_wordpiece_json describes. */
+static char *
+vocab_token (int id, gboolean unused_slots)
+{
+  static const char cons[] = "bcdfghjklmnprstvwxyz", vowels[] = "aeiou";
+  const int n_chars = '~' - '!' + 1 - 26;   /* printable, no upper case: the normalizer lowercases */
+  if (id == SYNTH_PAD_ID) return g_strdup ("[PAD]");
+  if (id == SYNTH_UNK_ID) return g_strdup ("[UNK]");
+  if (id == SYNTH_CLS_ID) return g_strdup ("[CLS]");
+  if (id == SYNTH_SEP_ID) return g_strdup ("[SEP]");
+  if (id == SYNTH_MASK_ID) return g_strdup ("[MASK]");
+  if (id < SYNTH_UNK_ID && unused_slots) return g_strdup_printf ("[unused%d]", id - 1);
+  int k = id < SYNTH_UNK_ID ? id - 1 : id - SYNTH_MASK_ID - 1 + (unused_slots ? 0 : SYNTH_UNK_ID - 1);
+  if (k < 2 * n_chars) {
+    int c = '!' + k % n_chars;
+    c += c >= 'A' ? 26 : 0;
+    return g_strdup_printf ("%s%c", k >= n_chars ? "##" : "", c);
+  }
+  k -= 2 * n_chars;
+  GString *w = g_string_new (k % 8 == 7 ? "##" : "");
+  for (int n = k + 1; n > 0; n = (n - 1) / 100) {
+    int s = (n - 1) % 100;
+    g_string_append_c (w, cons[s / 5]);
+    g_string_append_c (w, vowels[s % 5]);
+  }
+  return g_string_free (w, FALSE);
+}
+
+char *
+synth_wordpiece_json (int vocab_size, gboolean unused_slots)
+{
+  GString *vocab = g_string_new (NULL);
+  for (int id = 0; id < vocab_size; id++) {
+    g_autofree char *tok = vocab_token (id, unused_slots);
+    g_autofree char *esc = g_strescape (tok, NULL);   /* printable ASCII: C and JSON escapes agree */
+    g_string_append_printf (vocab, "%s\n      \"%s\": %d", id ? "," : "", esc, id);
+  }
+  g_autofree char *added = g_strdup_printf (
+    "    {\"id\": %d, \"content\": \"[PAD]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[UNK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[CLS]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[SEP]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+    "    {\"id\": %d, \"content\": \"[MASK]\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}\n",
+    SYNTH_PAD_ID, SYNTH_UNK_ID, SYNTH_CLS_ID, SYNTH_SEP_ID, SYNTH_MASK_ID);
+  char *json = g_strdup_printf (
+    "{\n"
+    "  \"version\": \"1.0\",\n"
+    "  \"truncation\": null,\n"
+    "  \"padding\": null,\n"
+    "  \"added_tokens\": [\n%s  ],\n"
+    "  \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,\n"
+    "                 \"strip_accents\": null, \"lowercase\": true},\n"
+    "  \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},\n"
+    "  \"post_processor\": {\n"
+    "    \"type\": \"TemplateProcessing\",\n"
+    "    \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
+    "               {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}],\n"
+    "    \"pair\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},\n"
+    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}},\n"
+    "             {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 1}}],\n"
+    "    \"special_tokens\": {\n"
+    "      \"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [%d], \"tokens\": [\"[CLS]\"]},\n"
+    "      \"[SEP]\": {\"id\": \"[SEP]\", \"ids\": [%d], \"tokens\": [\"[SEP]\"]}\n"
+    "    }\n"
+    "  },\n"
+    "  \"decoder\": {\"type\": \"WordPiece\", \"prefix\": \"##\", \"cleanup\": true},\n"
+    "  \"model\": {\n"
+    "    \"type\": \"WordPiece\",\n"
+    "    \"unk_token\": \"[UNK]\",\n"
+    "    \"continuing_subword_prefix\": \"##\",\n"
+    "    \"max_input_chars_per_word\": 100,\n"
+    "    \"vocab\": {%s\n    }\n"
+    "  }\n"
+    "}\n",
+    added, SYNTH_CLS_ID, SYNTH_SEP_ID, vocab->str);
+  g_string_free (vocab, TRUE);
+  return json;
+}
+

@@ -79,4 +79,16 @@ int64_t synth_numel (const SynthTensor *t);
  * G_FILE_ERROR naming `path` otherwise. */
 gboolean synth_write (const char *path, const SynthCheckpoint *c, GError **error);
 
+/* BERT's special ids, which synth_wordpiece_json keeps. */
+enum { SYNTH_PAD_ID = 0, SYNTH_UNK_ID = 100, SYNTH_CLS_ID = 101, SYNTH_SEP_ID = 102, SYNTH_MASK_ID = 103 };
+
+/* A BERT-style WordPiece tokenizer.json (BertNormalizer, lower case; [CLS]
+ * text [SEP] template) over ids 0 .. vocab_size - 1: BERT's special ids
+ * above, [unusedN] at 1..99 if unused_slots (else ordinary tokens there
+ * too), then the printable ASCII characters but upper case and their "##"
+ * continuations, then made-up words of two-letter syllables (a bijective
+ * base-100 numeral, so all are distinct), one in eight a "##" piece. Any
+ * text of those characters tokenizes. g_free. */
+char *synth_wordpiece_json (int vocab_size, gboolean unused_slots);
+
 #endif

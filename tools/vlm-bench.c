@@ -40,7 +40,8 @@ gboolean quick, skip_limits;
 int n_busy;
 
 static GOptionEntry entries[] = {
-  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video, llava-onevision-0.5b or florence-2-base", "NAME"},
+  {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video, llava-onevision-0.5b, "
+   ED_BLIP_PRESET ", " ED_VITGPT2_PRESET " or " FL_PRESET, "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"precision", 'P', 0, G_OPTION_ARG_STRING, &precision_name,
@@ -364,7 +365,7 @@ measure_backends (const char *dir, const char *one_layer_dir, ModelResult *model
       return -1;
     m->peak_rss_mib = peak_rss_mib () - probe_mib ();
     GError *one_error = NULL;
-    if (!measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
+    if (one_layer_dir && !measure_model (one_layer_dir, all[i].backend, TRUE, m, &one_error)) {
       progress ("%s: one-text-layer variant failed (%s); no tower-alone figure", m->backend, one_error->message);
       g_clear_error (&one_error);
     }
@@ -424,8 +425,10 @@ main (int argc, char **argv)
   gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0, onevision = strcmp (preset_name, OV_PRESET) == 0;
   gboolean florence = strcmp (preset_name, FL_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
-  if (!p && !languagebind && !onevision && !florence)
-    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ", " FL_PRESET ")", NULL);
+  const char *captioner = ed_find (preset_name);
+  if (!p && !languagebind && !onevision && !captioner && !florence)
+    return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ", " ED_BLIP_PRESET
+                 ", " ED_VITGPT2_PRESET ", " FL_PRESET ")", NULL);
   if (max_new_tokens == -1)
     max_new_tokens = onevision ? 32 : 20;
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
@@ -452,6 +455,8 @@ main (int argc, char **argv)
     probe_open ();
   if (onevision)
     return ov_main ();
+  if (captioner)
+    return ed_main (captioner);
   if (florence)
     return fl_main ();
 
