@@ -121,12 +121,6 @@ struct VlmModel {
   VlmArchInfo info;
 };
 
-/* [first] + tokens(prompt) without special tokens, for decoders whose
- * caption continues the prompt text (GIT: first = [CLS]; BLIP: bos; GPT-2:
- * decoder_start); a new array (g_free), count in *n. NULL + error if the
- * text does not tokenize. */
-int *vlm_prompt_continued (VlmModel *model, int first, const char *prompt, int *n, GError **error);
-
 /* The architecture config.json names ("architectures"[0]), from the table in
  * registry.c. UNSUPPORTED_ARCHITECTURE naming `file` and the supported ones,
  * or BAD_CONFIG without such a list. */

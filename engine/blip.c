@@ -92,15 +92,4 @@ fail:
   return NULL;
 }
 
-const VlmArch vlm_arch_blip = {
-  .name = "BlipForConditionalGeneration",
-  .load = blip_load,
-  .free = vlm_imgcap_free,
-  .run_new = vlm_imgcap_run_new,
-  .run_free = vlm_imgcap_run_free,
-  .encode = vlm_imgcap_encode,
-  .prompt_ids = vlm_imgcap_prompt_ids,
-  .prefill = vlm_imgcap_prefill,
-  .decoder = vlm_imgcap_decoder,
-  .stage = vlm_imgcap_stage,
-};
+const VlmArch vlm_arch_blip = VLM_IMGCAP_ARCH ("BlipForConditionalGeneration", blip_load);

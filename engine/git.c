@@ -275,7 +275,7 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
 static int *
 git_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error)
 {
-  return vlm_prompt_continued (model, model->bos_id, prompt, n, error);
+  return vlm_tokenizer_encode_after (model->tokenizer, model->bos_id, prompt, n, error);
 }
 
 static const float *

@@ -117,5 +117,5 @@ vlm_imgcap_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **err
 {
   const VlmImageCaptioner *ic = model->impl;
   int first = ic->bos_id >= 0 ? ic->bos_id : model->decoder_start_id >= 0 ? model->decoder_start_id : model->bos_id;
-  return vlm_prompt_continued (model, first, prompt, n, error);
+  return vlm_tokenizer_encode_after (model->tokenizer, first, prompt, n, error);
 }

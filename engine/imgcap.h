@@ -39,6 +39,14 @@ gboolean vlm_imgcap_encode (void *run, const float *pixels, int n_frames, GError
 const float *vlm_imgcap_prefill (void *run, const int *ids, int n, int *pos, GError **error);
 const VlmDecoder *vlm_imgcap_decoder (void *run);
 const float *vlm_imgcap_stage (void *run, const char *name);
+/* The VlmArch row of an image captioner: its name and load, the rest shared. */
+#define VLM_IMGCAP_ARCH(arch_name, arch_load)                                                 \
+  {                                                                                           \
+    .name = (arch_name), .load = (arch_load), .free = vlm_imgcap_free, .run_new = vlm_imgcap_run_new, \
+    .run_free = vlm_imgcap_run_free, .encode = vlm_imgcap_encode, .prompt_ids = vlm_imgcap_prompt_ids, \
+    .prefill = vlm_imgcap_prefill, .decoder = vlm_imgcap_decoder, .stage = vlm_imgcap_stage,          \
+  }
+
 /* prompt_ids: [bos_id or the model's decoder_start_id] + tokens(prompt)
  * without special tokens: the caption continues the prompt. */
 int *vlm_imgcap_prompt_ids (VlmModel *model, const char *prompt, int *n, GError **error);

@@ -150,21 +150,6 @@ vlm_model_get_precision (const VlmModel *m)
 gboolean vlm_model_can_generate (const VlmModel *m) { return m->arch->decoder != NULL; }
 gboolean vlm_model_can_tag (const VlmModel *m) { return m->arch->tag != NULL; }
 
-int *
-vlm_prompt_continued (VlmModel *model, int first, const char *prompt, int *n, GError **error)
-{
-  int n_text = 0;
-  g_autofree int *text = NULL;
-  if (prompt && *prompt && !(text = vlm_tokenizer_encode (model->tokenizer, prompt, FALSE, &n_text, error)))
-    return NULL;
-  int *ids = g_new (int, n_text + 1);
-  ids[0] = first;
-  if (n_text)
-    memcpy (ids + 1, text, n_text * sizeof (int));
-  *n = n_text + 1;
-  return ids;
-}
-
 VlmGenParams
 vlm_gen_default_params (const VlmModel *model)
 {

@@ -609,3 +609,18 @@ vlm_tokenizer_is_special (const VlmTokenizer *tok, int id)
   g_return_val_if_fail (tok != NULL, FALSE);
   return id >= 0 && id < tok->n_ids && tok->is_special[id];
 }
+
+int *
+vlm_tokenizer_encode_after (const VlmTokenizer *tok, int first, const char *text, int *n_ids, GError **error)
+{
+  int n_text = 0;
+  g_autofree int *ids = NULL;
+  if (text && *text && !(ids = vlm_tokenizer_encode (tok, text, FALSE, &n_text, error)))
+    return NULL;
+  int *out = g_new (int, n_text + 1);
+  out[0] = first;
+  if (n_text)
+    memcpy (out + 1, ids, n_text * sizeof (int));
+  *n_ids = n_text + 1;
+  return out;
+}

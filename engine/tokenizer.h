@@ -19,6 +19,11 @@ void vlm_tokenizer_free (VlmTokenizer *tok);
  * (e.g. [CLS] … [SEP], or <s> …). Special/added tokens in the text are
  * matched as HF does. Returns a newly allocated array (g_free) of *n_ids ids;
  * invalid UTF-8 is an error (BAD_ARGUMENT). */
+/* [first] + the ids of `text` (NULL or "": none) without special tokens,
+ * for decoders whose output continues a text prompt (GIT: first = [CLS];
+ * BLIP: bos; GPT-2: decoder_start). A new array (g_free), count in *n_ids;
+ * NULL + error as vlm_tokenizer_encode. */
+int *vlm_tokenizer_encode_after (const VlmTokenizer *tok, int first, const char *text, int *n_ids, GError **error);
 int *vlm_tokenizer_encode (const VlmTokenizer *tok, const char *text, gboolean add_special,
                            int *n_ids, GError **error);
 

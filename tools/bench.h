@@ -126,6 +126,8 @@ double loadavg (void);
 int fail (const char *what, GError *error);
 const char *begin_run (double load_before, char **tmp);
 int measure_backends (const char *dir, const char *one_layer_dir, ModelResult *models, GError **error);
+/* Frees what measure_model filled in models[0..n). */
+void models_clear (ModelResult *models, int n);
 
 /* ---- bench_presets.c */
 const GitPreset *find_preset (const char *name);
@@ -172,6 +174,8 @@ void print_paired (Stats r);
 double ratio (double value, double limit);
 Derived derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits);
 void print_stats (const char *what, Stats s, const char *extra);
+/* The "load + session" line: load time, peak RSS, others' use, disturbed runs. */
+void print_load (const ModelResult *m);
 void print_model (const ModelResult *m, const Work *w, const Derived *d);
 void print_limits (const Limits *l);
 void json_stats (JsonBuilder *b, const char *key, Stats s);

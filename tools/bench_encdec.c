@@ -237,8 +237,7 @@ ed_report (const EdPreset *p, const ModelResult *m, const Limits *l, JsonBuilder
                                           step_ms, 1000 / step_ms, gbps, bound);
   print_stats ("decode", m->decode, dec);
   print_stats ("total", m->total, "");
-  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
-          "load + session", m->load_ms, m->peak_rss_mib, m->other_cores, m->n_disturbed);
+  print_load (m);
   json_builder_begin_object (b);
   json_str (b, "backend", m->backend);
   json_str (b, "precision", m->dtype);
@@ -318,11 +317,7 @@ ed_main (const char *name)
   if (json_path && !json_finish (b, json_path, &error))
     return fail ("cannot write --json", error);
   probe_close ();
-  for (int i = 0; i < n; i++) {
-    g_free (models[i].text);
-    g_free (models[i].decode_runs);
-    g_free (models[i].probe_runs);
-  }
+  models_clear (models, n);
   limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;

@@ -186,8 +186,7 @@ fl_main (void)
     printf ("  tower %.0f%%, encoder %.0f%% of %s %.0f GFLOP/s; decode %.0f%% of GEMV %.1f GB/s\n",
             100 * tower_gflops / peak, 100 * enc_gflops / peak, peak_name, peak, gemv > 0 ? 100 * gbps / gemv : 0,
             gemv);
-  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
-          "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
+  print_load (&m);
   if (!skip_limits)
     print_limits (&limits);
   if (json_path) {

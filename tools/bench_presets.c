@@ -810,8 +810,7 @@ ov_main (void)
   }
   Stats paired = paired_decode_ratio (&m, step_bytes / 1e6, steps);
   print_paired (paired);
-  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
-          "load + session", m.load_ms, m.peak_rss_mib, m.other_cores, m.n_disturbed);
+  print_load (&m);
   if (!skip_limits)
     print_limits (&limits);
   if (json_path) {

@@ -66,6 +66,13 @@ derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limi
 }
 
 void
+print_load (const ModelResult *m)
+{
+  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
+          "load + session", m->load_ms, m->peak_rss_mib, m->other_cores, m->n_disturbed);
+}
+
+void
 print_stats (const char *what, Stats s, const char *extra)
 {
   printf ("  %-22s %9.1f ms  [%.1f .. %.1f]%s\n", what, s.median, s.min, s.max, extra);
@@ -92,8 +99,7 @@ print_model (const ModelResult *m, const Work *w, const Derived *d)
   print_paired (d->r_decode_paired);
   g_autofree char *tot = g_strdup_printf ("  bound %.0f ms: %.0f%%", d->bound_ms, 100 * d->r_e2e);
   print_stats ("caption end to end", m->total, tot);
-  printf ("  %-22s %9.0f ms;  peak RSS %.0f MiB;  others used ≤ %.2f cores during a run; %d disturbed runs kept\n",
-          "load + session", m->load_ms, m->peak_rss_mib, m->other_cores, m->n_disturbed);
+  print_load (m);
   printf ("  caption: \"%s\"\n", m->text ? m->text : "");
 }
 
@@ -318,9 +324,7 @@ int
 preset_done (ModelResult *m, Limits *limits)
 {
   probe_close ();
-  g_free (m->text);
-  g_free (m->decode_runs);
-  g_free (m->probe_runs);
+  models_clear (m, 1);
   limits_clear (limits);
   g_ptr_array_free (written, TRUE);
   return 0;

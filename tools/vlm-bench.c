@@ -374,6 +374,16 @@ measure_backends (const char *dir, const char *one_layer_dir, ModelResult *model
   return n;
 }
 
+void
+models_clear (ModelResult *models, int n)
+{
+  for (int i = 0; i < n; i++) {
+    g_free (models[i].text);
+    g_free (models[i].decode_runs);
+    g_free (models[i].probe_runs);
+  }
+}
+
 /* ---- --busy: other work on the machine, as a pipeline's decoders and
  * converters are. Children spin until vlm-bench exits (they watch their
  * parent, so they end even if it is killed). */
@@ -498,11 +508,7 @@ main (int argc, char **argv)
   if (json_path && !write_json (json_path, &w, models, n_models, derived, &limits, !skip_limits, load_before, &error))
     return fail ("cannot write --json", error);
   probe_close ();
-  for (int i = 0; i < n_models; i++) {
-    g_free (models[i].text);
-    g_free (models[i].decode_runs);
-    g_free (models[i].probe_runs);
-  }
+  models_clear (models, n_models);
   limits_clear (&limits);
   g_ptr_array_free (written, TRUE);
   return 0;
