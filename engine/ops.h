@@ -141,11 +141,13 @@ void vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, in
 /* ------------------------------------------------------------ convolution */
 
 /* y = conv(x) + b (+ residual) channels-last: x [h, w, in_channels],
- * y [ho, wo, out_channels] (ops_types.h's vlm_conv_out_size), residual NULL or of y's
- * shape (it may be x for a shape-keeping conv); y aliases neither x nor
- * residual. oneDNN: a convolution primitive whose weights it reorders into
- * its own layout once per shape; BLAS: sgemm over one output row's
- * patches at a time (dense), plain loops (depthwise). f32 throughout. */
+ * y [ho, wo, out_channels] (ops_types.h's vlm_conv_out_size), residual
+ * NULL or of y's shape (it may be x for a shape-keeping conv); y aliases
+ * neither x nor residual. oneDNN: a convolution primitive, cached by
+ * weight and shape, holding the weights reordered into its own layout (a
+ * copy per context: 25 MB of f32 for Florence-2-base's DaViT); BLAS: sgemm
+ * over one output row's patches at a time (dense), plain loops
+ * (depthwise). f32 in every precision. */
 void vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, float *y,
                  const float *residual);
 
