@@ -61,12 +61,13 @@ vlm_weights_f32_squeezed (VlmWeights *w, GError **error, int ndim, const int64_t
   return vlm_weights_f32 (w, error, ndim + lead, full, "%s", name);
 }
 
-/* [n, k] = columns [col0, col0 + n) of t [k, N], transposed, in t's dtype. */
+/* [n, k] = columns [col0, col0 + n) of t [k, N], transposed, in t's dtype
+ * (64-byte aligned: g_aligned_free). */
 static void *
 transposed_columns (const VlmTensor *t, int64_t col0, int n, int k)
 {
   size_t es = vlm_dtype_size (t->dtype), N = t->shape[1];
-  guint8 *dst = g_malloc ((size_t) n * k * es);
+  guint8 *dst = g_aligned_alloc ((size_t) n * k, es, 64);
   const guint8 *src = t->data;
   for (int r = 0; r < n; r++)
     for (int c = 0; c < k; c++)
@@ -94,18 +95,23 @@ vlm_weights_linear_part (VlmWeights *w, VlmLinearW *lin, gboolean conv1d, gboole
   size_t es = vlm_dtype_size (wt->dtype);
   wv.shape[0] = n;
   wv.shape[1] = k;
-  if (conv1d) {
-    wv.data = transposed_columns (wt, (int64_t) part * n, n, k);
-    g_ptr_array_add (w->owned, (void *) wv.data);
-  } else {
-    wv.data = (const guint8 *) wt->data + (size_t) part * n * k * es;
-  }
+  void *copy = conv1d ? transposed_columns (wt, (int64_t) part * n, n, k) : NULL;
+  wv.data = copy ? copy : (const guint8 *) wt->data + (size_t) part * n * k * es;
   if (bt) {
     bv.data = (const guint8 *) bt->data + (size_t) part * n * vlm_dtype_size (bt->dtype);
     bv.shape[0] = n;
   }
-  if (!vlm_linear_init (lin, wname, &wv, bt ? &bv : NULL, error))
+  if (!vlm_linear_init (lin, wname, &wv, bt ? &bv : NULL, error)) {
+    g_aligned_free (copy);
     return FALSE;
+  }
+  /* An f32 copy is the linear's weight itself: the linear owns it (packing
+   * frees it where nothing reads f32 rows any more). Another dtype's is
+   * read by packing, and may stay in use as rows: the weights keep it. */
+  if (copy && !lin->owned_weight)
+    lin->owned_weight = copy;
+  else if (copy)
+    g_ptr_array_add (w->owned_aligned, copy);
   /* int8 is for the big matmuls: output heads (rows 1) keep the logits in
    * the best float the CPU runs fast */
   VlmDType dtype = w->dtype == VLM_DTYPE_I8 && w->rows == 1
@@ -167,6 +173,7 @@ vlm_weights_open (VlmWeights *w, const char *dir, VlmBackend backend, VlmPrecisi
   if (!(w->st = vlm_safetensors_open (dir, error)))
     return FALSE;
   w->owned = g_ptr_array_new_with_free_func (g_free);
+  w->owned_aligned = g_ptr_array_new_with_free_func (g_aligned_free);
   w->pack = backend == VLM_BACKEND_ONEDNN;
   w->dtype = vlm_precision_dtype (backend, precision);
   return TRUE;
@@ -178,5 +185,7 @@ vlm_weights_clear (VlmWeights *w)
   vlm_safetensors_free (w->st);
   if (w->owned)
     g_ptr_array_free (w->owned, TRUE);
+  if (w->owned_aligned)
+    g_ptr_array_free (w->owned_aligned, TRUE);
   memset (w, 0, sizeof *w);
 }

@@ -5,10 +5,12 @@
  * beam-3 ids through the shared generation loop on every backend; the
  * frames through our image processor give the same ids; bad configs are
  * errors naming what is wrong. */
+#include <math.h>
 #include <unistd.h>
 
 #include "imgcap.h"
 #include "testutil.h"
+#include "weights.h"
 
 typedef struct {
   const char *name;           /* the fixture folder */
@@ -273,6 +275,98 @@ test_cli (gconstpointer data)
   vlm_safetensors_free (gold);
 }
 
+/* ---------------------------------------------------------------- fused and Conv1D linears */
+
+/* A folder whose model.safetensors holds, for K = 3 inputs and 2 parts of
+ * N = 2 outputs: "conv.weight" BF16 [K, 2N] (GPT-2's Conv1D, in × out),
+ * "lin.weight" F32 [2N, K] (a fused nn.Linear), both with a ".bias" F32
+ * [2N] = -o, and values bf16 holds exactly: W[o][i] = o + i / 4. */
+enum { PK = 3, PN = 2 };
+
+static float
+part_value (int o, int i)
+{
+  return (float) o + (float) i / 4.0f;
+}
+
+static char *
+parts_folder (void)
+{
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("encdec-parts-XXXXXX", &error);
+  g_assert_no_error (error);
+  guint16 conv[PK][2 * PN];
+  float lin[2 * PN][PK], bias[2 * PN];
+  for (int o = 0; o < 2 * PN; o++) {
+    bias[o] = -(float) o;
+    for (int i = 0; i < PK; i++) {
+      conv[i][o] = vlm_f32_to_bf16 (part_value (o, i));
+      lin[o][i] = part_value (o, i);
+    }
+  }
+  g_autofree char *header = g_strdup_printf (
+      "{\"conv.weight\":{\"dtype\":\"BF16\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]},"
+      "\"lin.weight\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]},"
+      "\"conv.bias\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]},"
+      "\"lin.bias\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}}",
+      PK, 2 * PN, sizeof conv, 2 * PN, PK, sizeof conv, sizeof conv + sizeof lin, 2 * PN, sizeof conv + sizeof lin,
+      sizeof conv + sizeof lin + sizeof bias, 2 * PN, sizeof conv + sizeof lin + sizeof bias,
+      sizeof conv + sizeof lin + 2 * sizeof bias);
+  GString *file = g_string_new (NULL);
+  guint64 len = strlen (header);
+  g_string_append_len (file, (const char *) &len, 8);
+  g_string_append (file, header);
+  g_string_append_len (file, (const char *) conv, sizeof conv);
+  g_string_append_len (file, (const char *) lin, sizeof lin);
+  g_string_append_len (file, (const char *) bias, sizeof bias);
+  g_string_append_len (file, (const char *) bias, sizeof bias);
+  g_autofree char *path = g_build_filename (dir, "model.safetensors", NULL);
+  g_assert_true (g_file_set_contents (path, file->str, file->len, &error));
+  g_string_free (file, TRUE);
+  return dir;
+}
+
+/* Part 1 of 2 of each layout is outputs 2..3: through vlm_linear on every
+ * backend (the bf16 Conv1D copy is packed or kept as rows) y = W x + b
+ * with those rows of W and b. */
+static void
+test_linear_parts (gconstpointer data)
+{
+  const VtBackend *be = data;
+  g_autofree char *dir = parts_folder ();
+  VlmWeights w;
+  GError *error = NULL;
+  g_assert_true (vlm_weights_open (&w, dir, be->backend, be->precision, &error));
+  g_assert_no_error (error);
+  VlmLinearW conv, lin;
+  g_assert_true (vlm_weights_linear_part (&w, &conv, TRUE, TRUE, 1, 2, PN, PK, &error, "conv"));
+  g_assert_true (vlm_weights_linear_part (&w, &lin, FALSE, TRUE, 1, 2, PN, PK, &error, "lin"));
+  g_assert_no_error (error);
+  VlmOps *ops = vt_ops_new (be);
+  const float x[PK] = {1.0f, -2.0f, 0.5f};
+  float yc[PN], yl[PN];
+  vlm_linear (ops, &conv, x, 1, yc, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &lin, x, 1, yl, VLM_ACT_NONE, NULL);
+  for (int r = 0; r < PN; r++) {
+    double want = -(double) (PN + r);
+    for (int i = 0; i < PK; i++)
+      want += part_value (PN + r, i) * x[i];
+    g_assert_cmpfloat_with_epsilon (yc[r], want, 1e-2 * fabs (want) + 1e-3);
+    g_assert_cmpfloat_with_epsilon (yl[r], want, 1e-2 * fabs (want) + 1e-3);
+  }
+  /* a part count that does not divide the tensor is a shape error naming it */
+  VlmLinearW bad;
+  g_assert_false (vlm_weights_linear_part (&w, &bad, TRUE, FALSE, 0, 3, PN, PK, &error, "conv"));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE);
+  g_assert_nonnull (strstr (error->message, "conv.weight"));
+  g_clear_error (&error);
+  vlm_ops_free (ops);
+  vlm_linear_clear (&conv);
+  vlm_linear_clear (&lin);
+  vlm_weights_clear (&w);
+  vt_remove_folder (dir);
+}
+
 /* ---------------------------------------------------------------- bad folders */
 
 /* A folder linking the fixture's model.safetensors, with config.json =
@@ -373,5 +467,9 @@ main (int argc, char **argv)
     }
   }
   g_test_add_func ("/encdec/bad-configs", test_bad_configs);
+  for (guint i = 0; i < G_N_ELEMENTS (vt_backends); i++) {
+    g_autofree char *name = g_strdup_printf ("/encdec/linear-parts/%s", vt_backends[i].name);
+    g_test_add_data_func (name, &vt_backends[i], test_linear_parts);
+  }
   return g_test_run ();
 }

@@ -3,7 +3,8 @@
  * adds out(value(memory)) to every query row whatever its queries and keys.
  * The layer's result is checked against the three blocks written out with
  * the ops, in post-norm and pre-norm (GPT-2) order, for one sequence and
- * for two beams reading the one projected memory. */
+ * for two beams reading the one memory, whose keys and values are projected
+ * once (the memory itself is NaN by the time the layer runs). */
 #include "postnorm.h"
 
 #include <math.h>
@@ -120,6 +121,8 @@ check_layer (gboolean pre_norm, int n_seq)
   const VlmMask none = {FALSE, 0, 0};
   g_autofree float *y = g_memdup2 (x, sizeof (float) * n_seq * N * D);
   vlm_postnorm_cross_set (&cross, &cfg, &l, 1, ops, &arena, memory, 1);
+  for (int j = 0; j < DM; j++)
+    memory[j] = NAN;   /* projected once: the layers never read the memory again */
   vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, &cache, 0, x, n_seq, N, 0, &none, &cross, FALSE);
   /* an encoder's way, without a cache: the same */
   vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, NULL, 0, y, n_seq, N, 0, &none, &cross, FALSE);
