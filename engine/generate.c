@@ -928,12 +928,15 @@ parse_bool (const char *text, gboolean *out)
   return TRUE;
 }
 
-/* Whether `v` lies in the range of number key `key`. */
+/* Whether `v` lies in the range of number key `key`. A float key holds
+ * what v rounds to as a float: past float's range it is refused, and a
+ * value that underflows (temperature=7e-111 → 0) is judged as it is kept. */
 static gboolean
 in_range (const VlmGenKey *key, double v)
 {
-  return !isnan (v) && (key->lo_open ? v > key->lo : v >= key->lo) && v <= key->hi
-         && (key->type != KEY_FLOAT || (isfinite (v) && fabs (v) <= FLT_MAX));   /* stored as a float */
+  if (key->type == KEY_FLOAT)
+    v = isfinite (v) && fabs (v) <= FLT_MAX ? (double) (float) v : NAN;
+  return !isnan (v) && (key->lo_open ? v > key->lo : v >= key->lo) && v <= key->hi;
 }
 
 static gboolean

@@ -280,6 +280,33 @@ vlm_softmax (VlmOps *ops, float *x, int m, int n)
     vlm_blas_softmax (x, m, n);
 }
 
+void
+vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, float *y, const float *residual)
+{
+  g_assert (x != y && residual != y && (conv->groups == 1 ||
+            (conv->groups == conv->in_channels && conv->groups == conv->out_channels)));
+  if (ops->dnnl)
+    vlm_dnnl_conv2d (ops->dnnl, conv, x, h, w, y, residual);
+  else
+    vlm_blas_conv2d (ops->blas, conv, x, h, w, y, residual);
+}
+
+/* Tiles keep both sides' cache lines in use (a row-by-row loop wrote one
+ * float per line of dst: DaViT's channel attention transposes [N, 3C]
+ * blocks of 14 M floats at 768²). */
+void
+vlm_transpose (VlmOps *ops, const float *src, int rows, int cols, float *dst)
+{
+  enum { T = 32 };
+  int tr = (rows + T - 1) / T, tc = (cols + T - 1) / T;
+#pragma omp parallel for num_threads (ops->n_threads) schedule (static)
+  for (int t = 0; t < tr * tc; t++) {
+    int i0 = t / tc * T, j0 = t % tc * T;
+    for (int i = i0; i < MIN (i0 + T, rows); i++)
+      for (int j = j0; j < MIN (j0 + T, cols); j++) dst[(size_t) j * rows + i] = src[(size_t) i * cols + j];
+  }
+}
+
 /* ------------------------------------------------------------ RMSNorm */
 
 /* Both backends (oneDNN has no RMSNorm). As LlamaRMSNorm:

@@ -138,6 +138,23 @@ void vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, in
                        const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
                        int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
 
+/* ------------------------------------------------------------ convolution */
+
+/* y = conv(x) + b (+ residual) channels-last: x [h, w, in_channels],
+ * y [ho, wo, out_channels] (ops_types.h's vlm_conv_out_size), residual
+ * NULL or of y's shape (it may be x for a shape-keeping conv); y aliases
+ * neither x nor residual. oneDNN: a convolution primitive, cached by
+ * weight and shape, holding the weights reordered into its own layout (a
+ * copy per context: 25 MB of f32 for Florence-2-base's DaViT); BLAS: sgemm
+ * over one output row's patches at a time (dense), plain loops
+ * (depthwise). f32 in every precision. */
+void vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, float *y,
+                 const float *residual);
+
+/* dst [cols, rows] = srcᵀ of src [rows, cols] (dense), in 32 × 32 tiles
+ * over the cores: both backends. */
+void vlm_transpose (VlmOps *ops, const float *src, int rows, int cols, float *dst);
+
 /* ------------------------------------------------------------ rotary embedding */
 
 /* RoPE as HF Llama's apply_rotary_pos_emb ("rotate half": dims j and

@@ -53,6 +53,66 @@ vlm_blas_linear (VlmOpsBlas *b, const VlmLinearW *lin, const float *x, int m, fl
   }
 }
 
+/* ------------------------------------------------------------ convolution */
+
+/* Depthwise: each channel convolved with its own kernel, the sum in the
+ * order torch's reference loops take it (rows, then columns). */
+static void
+conv_depthwise (const VlmConvW *c, const float *x, int h, int w, float *y)
+{
+  int C = c->out_channels, K = c->kernel, ho = vlm_conv_out_size (c, h), wo = vlm_conv_out_size (c, w);
+  for (int oy = 0; oy < ho; oy++)
+    for (int ox = 0; ox < wo; ox++)
+      for (int ch = 0; ch < C; ch++) {
+        float acc = c->bias ? c->bias[ch] : 0.0f;
+        for (int ky = 0; ky < K; ky++) {
+          int iy = oy * c->stride - c->padding + ky;
+          for (int kx = 0; iy >= 0 && iy < h && kx < K; kx++) {
+            int ix = ox * c->stride - c->padding + kx;
+            if (ix >= 0 && ix < w)
+              acc += c->weight[((size_t) ch * K + ky) * K + kx] * x[((size_t) iy * w + ix) * C + ch];
+          }
+        }
+        y[((size_t) oy * wo + ox) * C + ch] = acc;
+      }
+}
+
+/* Dense: one output row at a time, its patches laid out as HF's weight
+ * rows are (in, ky, kx; zeros for the padding), times the weightᵀ. */
+static void
+conv_dense (VlmOpsBlas *b, const VlmConvW *c, const float *x, int h, int w, float *y)
+{
+  int nin = c->in_channels, nout = c->out_channels, K = c->kernel;
+  int ho = vlm_conv_out_size (c, h), wo = vlm_conv_out_size (c, w), kk = nin * K * K;
+  float *patches = vlm_scratch_get (&b->staging, (size_t) wo * kk);
+  for (int oy = 0; oy < ho; oy++) {
+    for (int ox = 0; ox < wo; ox++)
+      for (int i = 0; i < nin; i++)
+        for (int ky = 0; ky < K; ky++)
+          for (int kx = 0; kx < K; kx++) {
+            int iy = oy * c->stride - c->padding + ky, ix = ox * c->stride - c->padding + kx;
+            gboolean inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+            patches[(size_t) ox * kk + ((size_t) i * K + ky) * K + kx] = inside ? x[((size_t) iy * w + ix) * nin + i] : 0.0f;
+          }
+    float *row = y + (size_t) oy * wo * nout;
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, wo, nout, kk, 1.0f, patches, kk, c->weight, kk, 0.0f, row,
+                 nout);
+    for (int ox = 0; c->bias && ox < wo; ox++)
+      for (int o = 0; o < nout; o++) row[(size_t) ox * nout + o] += c->bias[o];
+  }
+}
+
+void
+vlm_blas_conv2d (VlmOpsBlas *b, const VlmConvW *c, const float *x, int h, int w, float *y, const float *residual)
+{
+  if (c->groups == 1)
+    conv_dense (b, c, x, h, w, y);
+  else
+    conv_depthwise (c, x, h, w, y);
+  size_t n = (size_t) vlm_conv_out_size (c, h) * vlm_conv_out_size (c, w) * c->out_channels;
+  for (size_t i = 0; residual && i < n; i++) y[i] += residual[i];
+}
+
 /* ------------------------------------------------------------ norms, softmax */
 
 /* Two passes (mean, then the biased variance of the centred values) with

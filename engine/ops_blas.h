@@ -12,6 +12,8 @@ VlmOpsBlas *vlm_blas_new (void);
 void vlm_blas_free (VlmOpsBlas *b);
 void vlm_blas_linear (VlmOpsBlas *b, const VlmLinearW *lin, const float *x, int m, float *y,
                       VlmAct act, const float *residual);
+void vlm_blas_conv2d (VlmOpsBlas *b, const VlmConvW *conv, const float *x, int h, int w, float *y,
+                      const float *residual);
 void vlm_blas_layer_norm (const float *x, int m, int n, const float *gamma, const float *beta,
                           float eps, float *y);
 void vlm_blas_softmax (float *x, int m, int n);

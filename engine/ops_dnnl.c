@@ -51,7 +51,7 @@ failed (GError **error, dnnl_status_t st, const char *what)
 
 enum {
   PRIM_LINEAR = 1, PRIM_LAYER_NORM, PRIM_ELTWISE, PRIM_SOFTMAX, PRIM_ATTN_SCORES,
-  PRIM_ATTN_CONTEXT, PRIM_TO_BF16,
+  PRIM_ATTN_CONTEXT, PRIM_TO_BF16, PRIM_CONV,
 };
 
 /* Everything that makes two primitives different: the op kind, then its
@@ -70,6 +70,7 @@ typedef struct {
   int n_args;                               /* the caller's handles, in order */
   gboolean has_scratchpad;                  /* then args[n_args] is the scratchpad */
   dnnl_exec_arg_t args[PRIM_MAX_ARGS + 1];
+  void *owned;                              /* a convolution's weights in its layout (free()) */
 } Prim;
 
 struct VlmOpsDnnl {
@@ -118,6 +119,7 @@ prim_free (gpointer data)
       dnnl_memory_destroy (p->args[i].memory);
   if (p->prim)
     dnnl_primitive_destroy (p->prim);
+  free (p->owned);
   g_free (p);
 }
 
@@ -911,6 +913,87 @@ vlm_dnnl_mlp (VlmOpsDnnl *d, const VlmLinearW *fc1, VlmAct act, const VlmLinearW
     vlm_dnnl_linear (d, fc1, x, m, hidden, act, NULL);
     vlm_dnnl_linear (d, fc2, hidden, m, y, VLM_ACT_NONE, residual);
   }
+}
+
+/* ------------------------------------------------------------ convolution */
+
+/* x [h, w, in] → y [ho, wo, out] (nhwc, batch 1), weights in the layout
+ * oneDNN picks ("any"), then the residual as a binary add. */
+static dnnl_primitive_desc_t
+conv_pd (VlmOpsDnnl *d, const VlmConvW *c, int h, int w, gboolean residual)
+{
+  int64_t I = c->in_channels, O = c->out_channels, K = c->kernel, G = c->groups;
+  int64_t ho = vlm_conv_out_size (c, h), wo = vlm_conv_out_size (c, w), p = c->padding;
+  dnnl_memory_desc_t src, wei, bia, dst;
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 4, (dnnl_dims_t) { 1, I, h, w }, dnnl_f32, dnnl_nhwc));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&dst, 4, (dnnl_dims_t) { 1, O, ho, wo }, dnnl_f32, dnnl_nhwc));
+  if (G == 1)
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&wei, 4, (dnnl_dims_t) { O, I, K, K }, dnnl_f32, dnnl_format_tag_any));
+  else
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&wei, 5, (dnnl_dims_t) { G, O / G, I / G, K, K }, dnnl_f32,
+                                               dnnl_format_tag_any));
+  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&bia, 1, (dnnl_dims_t) { O }, dnnl_f32, dnnl_a));
+  dnnl_post_ops_t po = NULL;
+  if (residual) {
+    DNNL_ASSERT (dnnl_post_ops_create (&po));
+    DNNL_ASSERT (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
+  }
+  dnnl_convolution_desc_t desc;
+  DNNL_ASSERT (dnnl_convolution_forward_desc_init (&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+                                                   c->bias ? &bia : NULL, &dst, (dnnl_dims_t) { c->stride, c->stride },
+                                                   (dnnl_dims_t) { p, p }, (dnnl_dims_t) { p, p }));
+  return pd_create (d, &desc, po, NULL);
+}
+
+/* The primitive keeps HF's weights reordered into the layout it chose
+ * (made the first time this weight is seen at this size). */
+void
+vlm_dnnl_conv2d (VlmOpsDnnl *d, const VlmConvW *c, const float *x, int h, int w, float *y, const float *residual)
+{
+  PrimKey key = { PRIM_CONV, { (int64_t) (uintptr_t) c->weight, h, w, c->in_channels, c->out_channels, c->kernel,
+                               c->stride, c->padding, c->groups, residual != NULL } };
+  int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
+  int n = 3;
+  if (c->bias)
+    ids[n++] = DNNL_ARG_BIAS;
+  if (residual)
+    ids[n++] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (0) | DNNL_ARG_SRC_1;
+  Prim *p = d->error ? NULL : g_hash_table_lookup (d->cache, &key);
+  if (!p && !d->error) {
+    dnnl_primitive_desc_t pd = conv_pd (d, c, h, w, residual != NULL);
+    const dnnl_memory_desc_t *wmd = pd ? dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0) : NULL;
+    void *packed = NULL;
+    if (wmd && posix_memalign (&packed, 64, MAX (dnnl_memory_desc_get_size (wmd), 64)) != 0) {
+      packed = NULL;
+      failed (&d->error, dnnl_out_of_memory, "allocating a convolution's weights");
+    }
+    int64_t K = c->kernel, G = c->groups, O = c->out_channels, I = c->in_channels;
+    dnnl_memory_desc_t hf;   /* [O, I/G, K, K] as stored, viewed with oneDNN's grouped dims */
+    if (G == 1)
+      DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&hf, 4, (dnnl_dims_t) { O, I, K, K }, dnnl_f32, dnnl_oihw));
+    else
+      DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&hf, 5, (dnnl_dims_t) { G, O / G, I / G, K, K }, dnnl_f32,
+                                                 dnnl_goihw));
+    if (packed && !reorder (&hf, c->weight, wmd, packed, &d->error)) {
+      free (packed);
+      packed = NULL;
+    }
+    if (!packed && pd) {
+      dnnl_primitive_desc_destroy (pd);
+      pd = NULL;
+    }
+    if ((p = prim_new (d, &key, pd, ids, n)))
+      p->owned = packed;
+    else
+      free (packed);
+  }
+  void *h_args[PRIM_MAX_ARGS] = { (void *) x, p ? p->owned : NULL, y };
+  n = 3;
+  if (c->bias)
+    h_args[n++] = (void *) c->bias;
+  if (residual)
+    h_args[n++] = (void *) residual;
+  prim_run (d, p, h_args);
 }
 
 /* ------------------------------------------------------------ norms, act, softmax */

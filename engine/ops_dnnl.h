@@ -31,6 +31,8 @@ void vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const 
  * holds it in bf16 between two bf16 matmuls */
 void vlm_dnnl_mlp (VlmOpsDnnl *d, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, const float *x,
                    int m, float *hidden, float *y, const float *residual);
+void vlm_dnnl_conv2d (VlmOpsDnnl *d, const VlmConvW *conv, const float *x, int h, int w, float *y,
+                      const float *residual);
 void vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *gamma,
                           const float *beta, float eps, float *y);
 void vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n);

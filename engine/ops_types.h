@@ -19,6 +19,22 @@ typedef struct {
   void *packed;          /* oneDNN's prepared form (vlm_linear_pack), or NULL */
 } VlmLinearW;
 
+/* A Conv2d as HF stores it: square kernel, stride and zero padding the
+ * same along both axes, `groups` 1 (dense) or in_channels ==
+ * out_channels (depthwise). Read-only, shareable across threads. */
+typedef struct {
+  int out_channels, in_channels, kernel, stride, padding, groups;
+  const float *weight;   /* [out, in / groups, kernel, kernel] f32 */
+  const float *bias;     /* [out] or NULL */
+} VlmConvW;
+
+/* The output side of `conv` over an input side of `in` pixels. */
+static inline int
+vlm_conv_out_size (const VlmConvW *conv, int in)
+{
+  return (in + 2 * conv->padding - conv->kernel) / conv->stride + 1;
+}
+
 /* Which keys a query sees: query i (absolute position q_pos0 + i) sees
  * key j iff !causal || j < prefix || j <= q_pos0 + i.
  * ViT: {FALSE}. Llama: {TRUE, 0, past}. GIT: {TRUE, n_visual, q_pos0}. */

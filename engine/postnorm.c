@@ -31,6 +31,22 @@ const VlmPostNormNames vlm_postnorm_gpt2 = {
   .conv1d = TRUE,
 };
 
+const VlmPostNormNames vlm_postnorm_bart_encoder = {
+  .attn = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "self_attn_layer_norm"},
+  .fc1 = "fc1",
+  .fc2 = "fc2",
+  .out_norm = "final_layer_norm",
+};
+
+const VlmPostNormNames vlm_postnorm_bart_decoder = {
+  .attn = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "self_attn_layer_norm"},
+  .cross = {"encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj", "encoder_attn.out_proj",
+            "encoder_attn_layer_norm"},
+  .fc1 = "fc1",
+  .fc2 = "fc2",
+  .out_norm = "final_layer_norm",
+};
+
 static gboolean
 load_attn (VlmPostNormAttn *a, const VlmPostNormNames *n, const char *const names[5], int D, int Dkv, VlmWeights *w,
            const char *p, int i, GError **error)

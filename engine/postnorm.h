@@ -54,12 +54,7 @@ typedef struct {
  * added); cross NULL: no cross-attention. Projections that share a name
  * are equal parts of one fused tensor, in q, k, v order (GPT-2's c_attn
  * holds q, k, v; its crossattention.c_attn k, v; BLIP's vision qkv).
- * conv1d: the linears are GPT-2 Conv1D, stored [in, out].
- * BART's decoder reads: attn = {"self_attn.q_proj", "self_attn.k_proj",
- * "self_attn.v_proj", "self_attn.out_proj", "self_attn_layer_norm"},
- * cross = {"encoder_attn.q_proj", ..., "encoder_attn_layer_norm"},
- * fc1 = "fc1", fc2 = "fc2", out_norm = "final_layer_norm" (its encoder: the
- * same without cross). */
+ * conv1d: the linears are GPT-2 Conv1D, stored [in, out]. */
 typedef struct {
   const char *attn[5];
   const char *cross[5];
@@ -75,6 +70,11 @@ extern const VlmPostNormNames vlm_postnorm_blip;
  * ln_cross_attn, crossattention.q_attn / .c_attn (k, v) / .c_proj, ln_2,
  * mlp.c_fc, mlp.c_proj (pre_norm). */
 extern const VlmPostNormNames vlm_postnorm_gpt2;
+/* BartDecoderLayer: self_attn.{q,k,v,out}_proj, self_attn_layer_norm,
+ * encoder_attn.* and encoder_attn_layer_norm, fc1, fc2, final_layer_norm;
+ * BartEncoderLayer: the same without encoder_attn. */
+extern const VlmPostNormNames vlm_postnorm_bart_encoder;
+extern const VlmPostNormNames vlm_postnorm_bart_decoder;
 
 /* Loads `prefix`.N.* for N < n_layers by `names` (memory_dim: the width
  * cross-attention reads; ignored without it). NULL + error naming the

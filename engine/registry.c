@@ -10,10 +10,12 @@ extern const VlmArch vlm_arch_smolvlm;
 extern const VlmArch vlm_arch_languagebind_video;
 extern const VlmArch vlm_arch_blip;
 extern const VlmArch vlm_arch_vit_gpt2;
+extern const VlmArch vlm_arch_florence2;
 
 static const VlmArch *const architectures[] = {
   &vlm_arch_git, &vlm_arch_video_llava, &vlm_arch_llava_onevision,
   &vlm_arch_smolvlm, &vlm_arch_languagebind_video, &vlm_arch_blip, &vlm_arch_vit_gpt2,
+  &vlm_arch_florence2,
 };
 
 const VlmArch *

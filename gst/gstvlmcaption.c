@@ -836,7 +836,9 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "Text the caption continues or answers; NULL or empty: the model's "
-          "plain captioning prompt. {start}, {end}, {duration} (s), {frames} "
+          "plain captioning prompt; Florence-2 takes its task tokens "
+          "(<CAPTION>, <DETAILED_CAPTION>, <MORE_DETAILED_CAPTION>, <OCR>). "
+          "{start}, {end}, {duration} (s), {frames} "
           "and {labels} are filled in per clip; a vlmcaption-prompt event "
           "overrides it for one stream. Applies from the next clip",
           DEFAULT_PROP_PROMPT,

@@ -713,6 +713,73 @@ test_softmax (void)
   }
 }
 
+/* ------------------------------------------------------------ convolution */
+
+typedef struct {
+  const char *path;
+  int in, out, kernel, stride, padding, groups, h, w;
+  gboolean residual;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+  /* DaViT's first patch embedding (7/4/3) and a later one (3/2/1), on odd sides */
+  { "/ops/conv2d/dense-7x7-s4", 3, 16, 7, 4, 3, 1, 19, 13, FALSE },
+  { "/ops/conv2d/dense-3x3-s2", 16, 24, 3, 2, 1, 1, 9, 11, FALSE },
+  /* its depthwise position encoding, conv(x) + x */
+  { "/ops/conv2d/depthwise-residual", 20, 20, 3, 1, 1, 20, 7, 5, TRUE },
+};
+
+/* y[oy, ox, o] = b[o] + Σ w[o, i, ky, kx] · x[iy, ix, g · in/G + i] (+ x) in double. */
+static void
+naive_conv (const ConvCase *c, const float *x, const float *wt, const float *b, float *y)
+{
+  int ho = (c->h + 2 * c->padding - c->kernel) / c->stride + 1, wo = (c->w + 2 * c->padding - c->kernel) / c->stride + 1;
+  int ipg = c->in / c->groups, opg = c->out / c->groups;
+  for (int oy = 0; oy < ho; oy++)
+    for (int ox = 0; ox < wo; ox++)
+      for (int o = 0; o < c->out; o++) {
+        double acc = b[o];
+        for (int i = 0; i < ipg; i++)
+          for (int ky = 0; ky < c->kernel; ky++)
+            for (int kx = 0; kx < c->kernel; kx++) {
+              int iy = oy * c->stride - c->padding + ky, ix = ox * c->stride - c->padding + kx;
+              if (iy >= 0 && iy < c->h && ix >= 0 && ix < c->w)
+                acc += (double) wt[((o * ipg + i) * c->kernel + ky) * c->kernel + kx] *
+                       x[(iy * c->w + ix) * c->in + (o / opg) * ipg + i];
+            }
+        if (c->residual)
+          acc += x[(oy * c->w + ox) * c->in + o];
+        y[(oy * wo + ox) * c->out + o] = (float) acc;
+      }
+}
+
+static void
+test_conv2d (gconstpointer data)
+{
+  const ConvCase *c = data;
+  g_autoptr (GRand) r = g_rand_new_with_seed (11);
+  int ho = (c->h + 2 * c->padding - c->kernel) / c->stride + 1, wo = (c->w + 2 * c->padding - c->kernel) / c->stride + 1;
+  size_t nx = (size_t) c->h * c->w * c->in, ny = (size_t) ho * wo * c->out;
+  size_t nw = (size_t) c->out * (c->in / c->groups) * c->kernel * c->kernel;
+  g_autofree float *x = rand_f32 (r, nx, -1, 1), *wt = rand_f32 (r, nw, -0.5, 0.5), *b = rand_f32 (r, c->out, -1, 1);
+  g_autofree float *want = g_new (float, ny), *y = g_new (float, ny);
+  VlmConvW conv = { c->out, c->in, c->kernel, c->stride, c->padding, c->groups, wt, b };
+  g_assert_cmpint (vlm_conv_out_size (&conv, c->h), ==, ho);
+  naive_conv (c, x, wt, b, want);
+  for (int i = 0; i < 2; i++) {
+    VlmOps *ops = new_ops (backends[i]);
+    for (int pass = 0; pass < 2; pass++) {   /* the second through the cached primitive */
+      memset (y, 0, ny * sizeof (float));
+      vlm_conv2d (ops, &conv, x, c->h, c->w, y, c->residual ? x : NULL);
+      g_autoptr (GError) error = NULL;
+      g_assert_true (vlm_ops_take_error (ops, &error));
+      vt_assert_close (backend_names[i], y, want, (int64_t) ny, TOL);
+    }
+    g_assert_cmpint (vlm_ops_n_primitives (ops), <=, 1);
+    vlm_ops_free (ops);
+  }
+}
+
 static void
 test_act (gconstpointer data)
 {
@@ -958,6 +1025,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/layer-norm/no-beta", test_layer_norm_no_beta);
   g_test_add_func ("/ops/rms-norm", test_rms_norm);
   g_test_add_func ("/ops/softmax", test_softmax);
+  for (size_t i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    g_test_add_data_func (conv_cases[i].path, &conv_cases[i], test_conv2d);
   for (size_t i = 0; i < G_N_ELEMENTS (acts); i++)
     g_test_add_data_func (acts[i].path, GINT_TO_POINTER (acts[i].act), test_act);
   g_test_add_func ("/ops/act/from-name", test_act_from_name);

@@ -19,6 +19,7 @@
 #define OV_PRESET "llava-onevision-0.5b"
 #define ED_BLIP_PRESET "blip-image-captioning-base"
 #define ED_VITGPT2_PRESET "vit-gpt2-image-captioning"
+#define FL_PRESET "florence-2-base"
 
 /* ---- options (vlm-bench.c) */
 extern char *preset_name, *out_dir, *backend_name, *json_path, *precision_name;
@@ -145,6 +146,9 @@ gboolean write_weights (const char *dir, SynthCheckpoint *c, const char *preset,
 /* The preset's name if `name` is one of them, else NULL. */
 const char *ed_find (const char *name);
 int ed_main (const char *name);
+
+/* ---- bench_florence.c */
+int fl_main (void);
 double vision_tower_flops (const GitPreset *p);
 double visual_projection_flops (const GitPreset *p);
 double visual_kv_flops (const GitPreset *p);
@@ -181,6 +185,19 @@ void json_str (JsonBuilder *b, const char *key, const char *v);
 void json_limits (JsonBuilder *b, const Limits *l);
 JsonBuilder *json_begin (const char *preset, int frames, double load_before);
 gboolean json_finish (JsonBuilder *b, const char *path, GError **error);
+/* A one-model preset's "models": [{ backend, precision, load, RSS, tokens,
+ * text, vision/prefill/decode stats ... — the caller adds its own members,
+ * then opens "ratios" and fills it; json_model_finish closes all and
+ * writes `path` (json_finish). */
+void json_model_begin (JsonBuilder *b, const ModelResult *m);
+gboolean json_model_finish (JsonBuilder *b, const char *path, GError **error);
+/* A one-model preset's run on the checkpoint in `dir`: the caption runs
+ * (peak RSS beside the GEMV probe), then `tmp` (if set) removed, then the
+ * machine's limits unless --skip-limits. */
+gboolean preset_measure (const char *dir, const char *tmp, VlmBackend backend, ModelResult *m, Limits *limits,
+                         GError **error);
+/* Releases a one-model preset's run (probe, result, limits, written); 0. */
+int preset_done (ModelResult *m, Limits *limits);
 gboolean write_json (const char *path, const Work *w, const ModelResult *models, int n_models, const Derived *derived, const Limits *l, gboolean have_limits, double load_before, GError **error);
 
 #endif

@@ -209,8 +209,6 @@ write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **e
   return write_text (sub, "config.json", config_json (p, 1), error);
 }
 
-/* Writes c's tensors to DIR/model.safetensors, saying so, and frees c;
- * the parameter count goes to *params_out (may be NULL). */
 gboolean
 write_weights (const char *dir, SynthCheckpoint *c, const char *preset, double *params_out, GError **error)
 {
@@ -762,23 +760,12 @@ ov_main (void)
   if (!dir)
     return 1;
   ModelResult m = {.backend = "onednn"};
-  gboolean ok = ov_write_checkpoint (dir, &params, &error);
-  if (ok) {
-    if (strcmp (backend_name, "onednn") != 0)
-      progress ("%s measures the oneDNN backend only", OV_PRESET);
-    peak_rss_reset ();
-    ok = measure_model (dir, VLM_BACKEND_ONEDNN, FALSE, &m, &error);
-    m.peak_rss_mib = peak_rss_mib () - probe_mib ();
-  }
-  if (tmp)
-    remove_written (tmp);
-  if (!ok)
-    return fail ("benchmark failed", error);
   Limits limits = {0};
-  if (!skip_limits) {
-    measure_limits (&limits);
-    limits.other_cores = limits_others;
-  }
+  if (strcmp (backend_name, "onednn") != 0)
+    progress ("%s measures the oneDNN backend only", OV_PRESET);
+  if (!ov_write_checkpoint (dir, &params, &error) ||
+      !preset_measure (dir, tmp, VLM_BACKEND_ONEDNN, &m, &limits, &error))
+    return fail ("benchmark failed", error);
   int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
   gboolean bf16 = strcmp (m.dtype, "bf16") == 0, int8 = strcmp (m.dtype, "int8") == 0;
   double dec_params = ov_decoder_params (), head = (double) OV_VOCAB * OV_D;
@@ -838,20 +825,7 @@ ov_main (void)
     json_builder_end_object (b);
     if (!skip_limits)
       json_limits (b, &limits);
-    json_builder_set_member_name (b, "models");
-    json_builder_begin_array (b);
-    json_builder_begin_object (b);
-    json_str (b, "backend", m.backend);
-    json_str (b, "precision", m.dtype);
-    json_num (b, "load_ms", m.load_ms);
-    json_num (b, "peak_rss_mib", m.peak_rss_mib);
-    json_num (b, "other_cores", m.other_cores);
-    json_int (b, "n_disturbed", m.n_disturbed);
-    json_int (b, "n_tokens", m.n_tokens);
-    json_str (b, "text", m.text);
-    json_stats (b, "vision_ms", m.vision);
-    json_stats (b, "prefill_ms", m.prefill);
-    json_stats (b, "decode_ms", m.decode);
+    json_model_begin (b, &m);
     json_num (b, "prefill_tokens_per_s", prefill_tps);
     json_num (b, "prefill_gflops", prefill_gflop / (m.prefill.median / 1000));
     json_num (b, "ms_per_step", step_ms);
@@ -863,15 +837,8 @@ ov_main (void)
     json_num (b, "prefill_vs_matmul_peak", peak > 0 ? prefill_gflop / (m.prefill.median / 1000) / peak : 0);
     json_num (b, "decode_vs_gemv", gemv > 0 ? decode_tps / bound : 0);
     json_stats (b, "decode_vs_gemv_probe_per_run", paired);
-    json_builder_end_object (b);
-    json_builder_end_object (b);
-    json_builder_end_array (b);
-    if (!json_finish (b, json_path, &error))
+    if (!json_model_finish (b, json_path, &error))
       return fail ("cannot write --json", error);
   }
-  probe_close ();
-  models_clear (&m, 1);
-  limits_clear (&limits);
-  g_ptr_array_free (written, TRUE);
-  return 0;
+  return preset_done (&m, &limits);
 }

@@ -187,10 +187,10 @@ json_limits (JsonBuilder *b, const Limits *l)
   json_builder_end_object (b);
 }
 
+/* The members every model object starts with. */
 static void
-json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *d)
+json_model_fields (JsonBuilder *b, const ModelResult *m)
 {
-  json_builder_begin_object (b);
   json_str (b, "backend", m->backend);
   json_str (b, "precision", m->dtype);
   json_num (b, "load_ms", m->load_ms);
@@ -204,6 +204,13 @@ json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *
   json_stats (b, "prefill_ms", m->prefill);
   json_stats (b, "decode_ms", m->decode);
   json_stats (b, "total_ms", m->total);
+}
+
+static void
+json_model (JsonBuilder *b, const ModelResult *m, const Work *w, const Derived *d)
+{
+  json_builder_begin_object (b);
+  json_model_fields (b, m);
   if (m->has_one_layer)
     json_stats (b, "vision_ms_one_text_layer", m->vision_one_layer);
   json_num (b, "tower_ms", d->tower_ms);
@@ -278,6 +285,49 @@ json_finish (JsonBuilder *b, const char *path, GError **error)
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
   return json_generator_to_file (gen, path, error);
+}
+
+void
+json_model_begin (JsonBuilder *b, const ModelResult *m)
+{
+  json_builder_set_member_name (b, "models");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  json_model_fields (b, m);
+}
+
+gboolean
+json_model_finish (JsonBuilder *b, const char *path, GError **error)
+{
+  json_builder_end_object (b);   /* ratios */
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  return json_finish (b, path, error);
+}
+
+gboolean
+preset_measure (const char *dir, const char *tmp, VlmBackend backend, ModelResult *m, Limits *limits, GError **error)
+{
+  peak_rss_reset ();
+  gboolean ok = measure_model (dir, backend, FALSE, m, error);
+  m->peak_rss_mib = peak_rss_mib () - probe_mib ();
+  if (tmp)
+    remove_written (tmp);
+  if (ok && !skip_limits) {
+    measure_limits (limits);
+    limits->other_cores = limits_others;
+  }
+  return ok;
+}
+
+int
+preset_done (ModelResult *m, Limits *limits)
+{
+  probe_close ();
+  models_clear (m, 1);
+  limits_clear (limits);
+  g_ptr_array_free (written, TRUE);
+  return 0;
 }
 
 gboolean

@@ -104,6 +104,121 @@ synth_git_tensors (SynthCheckpoint *c, const SynthGit *p, int pin_id)
   }
 }
 
+/* A depthwise Conv2d [C, 1, 3, 3] + bias. */
+static void
+dwconv (SynthCheckpoint *c, const char *prefix, int C)
+{
+  synth_tensor (c, synth_name (c, "%s.weight", prefix), SYNTH_WEIGHT, 4, C, 1, 3, 3);
+  synth_tensor (c, synth_name (c, "%s.bias", prefix), SYNTH_WEIGHT, 1, C, 0, 0, 0);
+}
+
+/* A BART encoder or decoder layer: self_attn (+ encoder_attn), fc1, fc2, norms. */
+static void
+bart_layer (SynthCheckpoint *c, const char *l, int D, int ffn, gboolean cross)
+{
+  static const char *const proj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+  for (int a = 0; a < 1 + cross; a++) {
+    const char *attn = a ? "encoder_attn" : "self_attn";
+    for (int j = 0; j < 4; j++)
+      synth_linear (c, synth_name (c, "%s.%s.%s", l, attn, proj[j]), D, D);
+    synth_layer_norm (c, synth_name (c, "%s.%s_layer_norm", l, attn), D);
+  }
+  synth_linear (c, synth_name (c, "%s.fc1", l), ffn, D);
+  synth_linear (c, synth_name (c, "%s.fc2", l), D, ffn);
+  synth_layer_norm (c, synth_name (c, "%s.final_layer_norm", l), D);
+}
+
+void
+synth_florence2_tensors (SynthCheckpoint *c, const SynthFlorence2 *p)
+{
+  const char *vt = "model.vision_tower", *mp = "model.multi_modal_projector", *lm = "model.language_model";
+  for (int s = 0; s < p->n_stages; s++) {
+    int C = p->embed_dim[s], in = s ? p->embed_dim[s - 1] : 3, k = p->patch[s];
+    synth_tensor (c, synth_name (c, "%s.convs.%d.conv.weight", vt, s), SYNTH_WEIGHT, 4, C, in, k, k);
+    synth_tensor (c, synth_name (c, "%s.convs.%d.conv.bias", vt, s), SYNTH_WEIGHT, 1, C, 0, 0, 0);
+    synth_layer_norm (c, synth_name (c, "%s.convs.%d.norm", vt, s), s ? in : C);   /* pre-norm after stage 0 */
+    for (int b = 0; b < p->depths[s]; b++)
+      for (int h = 0; h < 2; h++) {
+        const char *blk = synth_name (c, "%s.blocks.%d.%d.%s_block", vt, s, b, h ? "channel" : "spatial");
+        const char *attn = h ? "channel_attn" : "window_attn";
+        dwconv (c, synth_name (c, "%s.conv1", blk), C);
+        dwconv (c, synth_name (c, "%s.conv2", blk), C);
+        synth_layer_norm (c, synth_name (c, "%s.norm1", blk), C);
+        synth_layer_norm (c, synth_name (c, "%s.norm2", blk), C);
+        synth_linear (c, synth_name (c, "%s.%s.qkv", blk, attn), 3 * C, C);
+        synth_linear (c, synth_name (c, "%s.%s.proj", blk, attn), C, C);
+        synth_linear (c, synth_name (c, "%s.ffn.fc1", blk), 4 * C, C);
+        synth_linear (c, synth_name (c, "%s.ffn.fc2", blk), C, 4 * C);
+      }
+  }
+  int Dv = p->embed_dim[p->n_stages - 1], D = p->d_model;
+  synth_tensor (c, synth_name (c, "%s.image_projection.weight", mp), SYNTH_WEIGHT, 2, D, Dv, 0, 0);
+  synth_layer_norm (c, synth_name (c, "%s.image_proj_norm", mp), D);
+  synth_tensor (c, synth_name (c, "%s.image_position_embed.row_embeddings.weight", mp), SYNTH_WEIGHT, 2,
+                p->max_image_positions, Dv / 2, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.image_position_embed.column_embeddings.weight", mp), SYNTH_WEIGHT, 2,
+                p->max_image_positions, Dv - Dv / 2, 0, 0);
+  synth_tensor (c, synth_name (c, "%s.shared.weight", lm), SYNTH_WEIGHT, 2, p->vocab, D, 0, 0);
+  synth_tensor (c, "lm_head.weight", SYNTH_WEIGHT, 2, p->vocab, D, 0, 0);
+  for (int side = 0; side < 2; side++) {
+    const char *name = side ? "decoder" : "encoder";
+    synth_tensor (c, synth_name (c, "%s.%s.embed_positions.weight", lm, name), SYNTH_WEIGHT, 2, p->max_positions + 2,
+                  D, 0, 0);
+    synth_layer_norm (c, synth_name (c, "%s.%s.layernorm_embedding", lm, name), D);
+    for (int i = 0; i < (side ? p->decoder_layers : p->encoder_layers); i++)
+      bart_layer (c, synth_name (c, "%s.%s.layers.%d", lm, name, i), D, p->ffn, side);
+  }
+}
+
+/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the
+ * others for 256, 257, ... in byte order. */
+static gunichar
+byte_symbol (int b)
+{
+  int n = 0;
+  for (int ch = 0; ch < b; ch++)
+    n += !((ch >= 33 && ch <= 126) || (ch >= 161 && ch <= 172) || ch >= 174);
+  gboolean printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+  return printable ? (gunichar) b : (gunichar) (256 + n);
+}
+
+char *
+synth_bytelevel_tokenizer (int vocab, const int *special_ids, const char *const *special_tokens, int n_special,
+                           int first_byte)
+{
+  GString *j = g_string_new ("{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [");
+  for (int i = 0; i < n_special; i++)
+    g_string_append_printf (j, "%s{\"id\": %d, \"content\": \"%s\", \"single_word\": false, \"lstrip\": false, "
+                            "\"rstrip\": false, \"normalized\": false, \"special\": true}", i ? ", " : "",
+                            special_ids[i], special_tokens[i]);
+  g_string_append (j, "], \"normalizer\": null, \"post_processor\": null,"
+                      " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true,"
+                      " \"use_regex\": true}, \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true,"
+                      " \"trim_offsets\": true, \"use_regex\": true}, \"model\": {\"type\": \"BPE\", \"dropout\": null,"
+                      " \"unk_token\": null, \"continuing_subword_prefix\": null, \"end_of_word_suffix\": null,"
+                      " \"fuse_unk\": false, \"byte_fallback\": false, \"vocab\": {");
+  for (int id = 0; id < vocab; id++) {
+    const char *special = NULL;
+    for (int i = 0; i < n_special; i++)
+      special = special_ids[i] == id ? special_tokens[i] : special;
+    if (id) g_string_append (j, ", ");
+    if (special) {
+      g_string_append_printf (j, "\"%s\": %d", special, id);
+    } else if (id >= first_byte && id < first_byte + 256) {
+      gunichar u = byte_symbol (id - first_byte);
+      g_string_append_c (j, '"');
+      if (u == '"' || u == '\\')
+        g_string_append_c (j, '\\');
+      g_string_append_unichar (j, u);
+      g_string_append_printf (j, "\": %d", id);
+    } else {
+      g_string_append_printf (j, "\"w%d\": %d", id, id);
+    }
+  }
+  g_string_append (j, "}, \"merges\": []}}\n");
+  return g_string_free (j, FALSE);
+}
+
 int64_t
 synth_numel (const SynthTensor *t)
 {

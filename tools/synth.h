@@ -37,6 +37,15 @@ typedef struct {
   int hidden, intermediate, layers, heads, vocab, max_positions, frames;
 } SynthGit;
 
+/* A Florence2ForConditionalGeneration checkpoint's shape (config.json's
+ * values): DaViT stages, BART sides. */
+typedef struct {
+  const char *name;
+  int n_stages, embed_dim[4], depths[4], heads[4], groups[4], patch[4], stride[4], padding[4];
+  int window, image_size, max_image_positions;
+  int d_model, ffn, encoder_layers, decoder_layers, text_heads, vocab, max_positions, image_token_id;
+} SynthFlorence2;
+
 /* An empty checkpoint (bf16: every tensor stored as BF16, else F32), and
  * its release. */
 void synth_init (SynthCheckpoint *c, gboolean bf16);
@@ -55,6 +64,16 @@ void synth_layer_norm (SynthCheckpoint *c, const char *prefix, int d);
 /* Every tensor GitForCausalLM's state dict holds, under the Hub's names;
  * pin_id ≥ 0: that token's output bias is -100 (never generated). */
 void synth_git_tensors (SynthCheckpoint *c, const SynthGit *p, int pin_id);
+/* Every tensor Florence2ForConditionalGeneration's state dict holds
+ * (transformers 5 names: model.vision_tower, model.multi_modal_projector,
+ * model.language_model) and an untied lm_head: with random weights the
+ * tied head predicts the decoder's input token (</s>) again and again. */
+void synth_florence2_tensors (SynthCheckpoint *c, const SynthFlorence2 *p);
+/* A byte-level BPE tokenizer.json (GPT-2's byte symbols, no merges) of
+ * `vocab` ids: the `n_special` special tokens at their ids, byte b at
+ * first_byte + b, "w<id>" at every other id. g_free. */
+char *synth_bytelevel_tokenizer (int vocab, const int *special_ids, const char *const *special_tokens, int n_special,
+                                 int first_byte);
 int64_t synth_numel (const SynthTensor *t);
 /* Streams every tensor to `path` (4 MB of buffer whatever the size).
  * G_FILE_ERROR naming `path` otherwise. */

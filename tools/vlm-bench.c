@@ -41,7 +41,7 @@ int n_busy;
 
 static GOptionEntry entries[] = {
   {"preset", 'p', 0, G_OPTION_ARG_STRING, &preset_name, "Model preset: git-base-vatex, tiny, languagebind-video, llava-onevision-0.5b, "
-   ED_BLIP_PRESET " or " ED_VITGPT2_PRESET, "NAME"},
+   ED_BLIP_PRESET ", " ED_VITGPT2_PRESET " or " FL_PRESET, "NAME"},
   {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Write (and keep) the checkpoint here instead of a temp dir", "DIR"},
   {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "onednn, blas or both", "NAME"},
   {"precision", 'P', 0, G_OPTION_ARG_STRING, &precision_name,
@@ -433,11 +433,12 @@ main (int argc, char **argv)
     atexit (stop_busy);
   }
   gboolean languagebind = strcmp (preset_name, LB_PRESET) == 0, onevision = strcmp (preset_name, OV_PRESET) == 0;
+  gboolean florence = strcmp (preset_name, FL_PRESET) == 0;
   const GitPreset *p = find_preset (preset_name);
   const char *captioner = ed_find (preset_name);
-  if (!p && !languagebind && !onevision && !captioner)
+  if (!p && !languagebind && !onevision && !captioner && !florence)
     return fail ("unknown --preset (known: git-base-vatex, tiny, " LB_PRESET ", " OV_PRESET ", " ED_BLIP_PRESET
-                 ", " ED_VITGPT2_PRESET ")", NULL);
+                 ", " ED_VITGPT2_PRESET ", " FL_PRESET ")", NULL);
   if (max_new_tokens == -1)
     max_new_tokens = onevision ? 32 : 20;
   if (strcmp (backend_name, "both") && strcmp (backend_name, "onednn") && strcmp (backend_name, "blas"))
@@ -466,6 +467,8 @@ main (int argc, char **argv)
     return ov_main ();
   if (captioner)
     return ed_main (captioner);
+  if (florence)
+    return fl_main ();
 
   double load_before = loadavg ();
   g_autofree char *tmp = NULL;

@@ -82,7 +82,9 @@ for d in models:
 put("index", "two-shards.json", '{"metadata":{},"weight_map":{"a":"a.safetensors","b":"b.safetensors"}}')
 put("index", "one-shard.json", '{"weight_map":{"a":"a.safetensors"}}')
 for i, s in enumerate(["max_new_tokens=8,num_beams=3,length_penalty=0.5", "do_sample=true,temperature=0.7,top_p=0.9,top_k=5,seed=42",
-                       "stop_strings=.|the end,early_stopping=never", "repetition_penalty=1.2,max_new_tokens=1"]):
+                       "stop_strings=.|the end,early_stopping=never", "repetition_penalty=1.2,max_new_tokens=1",
+                       # fuzz_genconfig's find: a temperature that rounds to 0 as a float was parsed, then refused
+                       "do_sample=true,temperature=7e-111,top_p=0.95"]):
     put("genconfig", f"string-{i}", s)
 # image: the 13 header bytes fuzz_image.c reads, then a little pixel data
 for i, head in enumerate([[0, 0x0f, 32, 32, 24, 24, 3, 0, 40, 0, 30, 0, 0], [2, 0x09, 50, 40, 0, 0, 2, 5, 63, 0, 47, 0, 5],
