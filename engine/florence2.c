@@ -21,6 +21,7 @@
 #include "error.h"
 #include "kvcache.h"
 #include "postnorm.h"
+#include "textdec.h"
 
 #include <math.h>
 
@@ -61,9 +62,9 @@ typedef struct {
   int D, vocab_size, max_positions;      /* text_config d_model, vocab_size, max_position_embeddings */
   float embed_scale;                     /* sqrt(d_model) with scale_embedding, else 1 */
   const float *shared;                   /* model.language_model.shared.weight [V, D] */
-  Bart encoder, decoder;                 /* model.language_model.{encoder,decoder}.* */
+  Bart encoder;                          /* model.language_model.encoder.* */
+  VlmTextDecoder decoder;                /* model.language_model.decoder.*, lm_head */
   gboolean tied;                         /* tie_word_embeddings (HF's default): the head is shared's */
-  VlmLinearW lm_head;                    /* lm_head [V, D], or shared's (tied) */
   int image_token_id, bos_id, eos_id, decoder_start_id;
 } Florence2;
 
@@ -76,11 +77,9 @@ typedef struct {
   float *features;                       /* [side², Dv] the tower's output */
   float *image_tokens;                   /* [n_image, P] */
   float *encoder_out;                    /* [max_rows, D] the encoder's last state */
-  VlmPostNormCross cross;                /* its keys and values in every decoder layer */
-  VlmKvCache cache;                      /* the decoder's self-attention, max_beams × max_rows */
-  float *logits;                         /* [max(max_rows, max_beams), V] */
+  VlmTextRun text;                       /* the decoder: caches, cross K/V, logits */
+  const float *prompt_logits;            /* the decoder's first row [V] after prefill */
   int decoder_ids[1];                    /* what HF's generate() sees as input_ids */
-  VlmDecoder dec;
 } Florence2Run;
 
 /* ---------------------------------------------------------------- load */
@@ -110,6 +109,7 @@ static gboolean
 read_config (Florence2 *f, JsonObject *cfg, const char *file, GError **error)
 {
   JsonObject *tc = vlm_json_object (cfg, "text_config"), *vc = vlm_json_object (cfg, "vision_config");
+  Bart decoder = {0};
   if (!tc || !vc) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG, "%s: no %s object", file, tc ? "vision_config" : "text_config");
     return FALSE;
@@ -122,7 +122,7 @@ read_config (Florence2 *f, JsonObject *cfg, const char *file, GError **error)
       !vlm_json_require_int (vc, "projection_dim", file, &f->P, error) ||
       !vlm_json_positive_int (vc, "max_position_embeddings", 50, file, &f->max_image_positions, error) ||
       !read_bart_config (&f->encoder, tc, "encoder", f->D, file, error) ||
-      !read_bart_config (&f->decoder, tc, "decoder", f->D, file, error))
+      !read_bart_config (&decoder, tc, "decoder", f->D, file, error))
     return FALSE;
   if (f->D < 1 || f->P != f->D || f->vocab_size < 1 || f->image_token_id < 0 || f->image_token_id >= f->vocab_size) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_CONFIG,
@@ -132,6 +132,10 @@ read_config (Florence2 *f, JsonObject *cfg, const char *file, GError **error)
   }
   f->Dv = f->vision.cfg.embed_dim[f->vision.cfg.n_stages - 1];
   f->embed_scale = vlm_json_bool (tc, "scale_embedding", FALSE) ? sqrtf ((float) f->D) : 1.0f;
+  /* BartDecoder: a text decoder with BART's learned positions */
+  f->decoder = (VlmTextDecoder) {.cfg = decoder.cfg, .n_layers = decoder.n_layers, .vocab_size = f->vocab_size,
+                                 .max_positions = f->max_positions, .pos_offset = BART_POSITION_OFFSET,
+                                 .embed_scale = f->embed_scale};
   f->tied = vlm_json_bool (cfg, "tie_word_embeddings", vlm_json_bool (tc, "tie_word_embeddings", TRUE));
   f->bos_id = vlm_json_int (tc, "bos_token_id", 0);
   f->eos_id = vlm_json_int (tc, "eos_token_id", 2);
@@ -158,6 +162,27 @@ load_bart (Bart *b, VlmWeights *w, const VlmPostNormNames *names, int max_positi
          (b->ln_w = vlm_weights_f32 (w, error, 1, d, "model.language_model.%s.layernorm_embedding.weight", side)) &&
          (b->ln_b = vlm_weights_f32 (w, error, 1, d, "model.language_model.%s.layernorm_embedding.bias", side)) &&
          (b->layers = vlm_postnorm_layers_load (&b->cfg, names, D, w, layers, b->n_layers, error));
+}
+
+/* The BART decoder as a VlmTextDecoder: shared embeddings, learned
+ * positions, layernorm_embedding, post-norm layers with cross-attention,
+ * and the head (shared's with tie_word_embeddings, else lm_head). */
+static gboolean
+load_decoder (Florence2 *f, VlmWeights *w, GError **error)
+{
+  VlmTextDecoder *t = &f->decoder;
+  int D = f->D;
+  int64_t pos[] = {f->max_positions + BART_POSITION_OFFSET, D}, d[] = {D}, emb[] = {f->vocab_size, D};
+  const char *head = f->tied ? "model.language_model.shared" : "lm_head";
+  return vlm_weights_check_count (w, t->n_layers, "decoder", error) &&
+         (t->word_embeddings = vlm_weights_tensor (w, error, 2, emb, "model.language_model.shared.weight")) &&
+         (t->position_embeddings =
+              vlm_weights_f32 (w, error, 2, pos, "model.language_model.decoder.embed_positions.weight")) &&
+         (t->emb_ln_w = vlm_weights_f32 (w, error, 1, d, "model.language_model.decoder.layernorm_embedding.weight")) &&
+         (t->emb_ln_b = vlm_weights_f32 (w, error, 1, d, "model.language_model.decoder.layernorm_embedding.bias")) &&
+         (t->layers = vlm_postnorm_layers_load (&t->cfg, &vlm_postnorm_bart_decoder, D, w,
+                                                "model.language_model.decoder.layers", t->n_layers, error)) &&
+         vlm_text_decoder_load_head (t, w, head, head, error);   /* no fallback: the config says which */
 }
 
 /* Florence2VisionPositionalEmbeddingCosine1D's row 0 (one frame): a
@@ -201,13 +226,7 @@ florence2_load (const void *variant, VlmWeights *w, JsonObject *cfg, const char 
       !load_temporal (f, w, error) ||
       !(f->shared = vlm_weights_f32 (w, error, 2, emb, "model.language_model.shared.weight")) ||
       !load_bart (&f->encoder, w, &vlm_postnorm_bart_encoder, f->max_positions, "encoder", D, error) ||
-      !load_bart (&f->decoder, w, &vlm_postnorm_bart_decoder, f->max_positions, "decoder", D, error))
-    goto fail;
-  w->rows = 1;   /* the head only sees the beams' rows (and stays float under int8) */
-  gboolean head = vlm_weights_linear (w, &f->lm_head, FALSE, V, D, error, "%s",
-                                      f->tied ? "model.language_model.shared" : "lm_head");
-  w->rows = 0;
-  if (!head)
+      !load_decoder (f, w, error))
     goto fail;
   *info = (VlmArchInfo) {
     .frames_per_clip = 1,
@@ -230,17 +249,14 @@ florence2_free (void *impl)
     return;
   vlm_davit_clear (&f->vision);
   vlm_postnorm_layers_free (f->encoder.layers, f->encoder.n_layers);
-  vlm_postnorm_layers_free (f->decoder.layers, f->decoder.n_layers);
+  vlm_text_decoder_clear (&f->decoder);
   vlm_linear_clear (&f->image_projection);
-  vlm_linear_clear (&f->lm_head);
   g_free (f->temporal0);
   g_free (f);
 }
 
 /* ---------------------------------------------------------------- run */
 
-static gboolean florence2_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error);
-static void florence2_reorder (void *self, const int *src, int n_beams, int len);
 static void florence2_run_free (void *run);
 
 static void *
@@ -248,7 +264,7 @@ florence2_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, 
 {
   const Florence2 *f = model->impl;
   Florence2Run *r = g_new0 (Florence2Run, 1);
-  int D = f->D, V = f->vocab_size;
+  int D = f->D;
   r->model = model;
   r->f = f;
   r->ops = ops;
@@ -264,28 +280,21 @@ florence2_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, 
     florence2_run_free (r);
     return NULL;
   }
-  const VlmPostNormConfig *dc = &f->decoder.cfg;
-  size_t rows = r->max_rows, lg = MAX (rows, (size_t) max_beams);
-  size_t floats = (size_t) r->side * r->side * f->Dv * 2 + (size_t) r->n_image * MAX (f->P, f->Dv) * 2 + rows * D * 2 +
-                  lg * V;
+  size_t rows = r->max_rows;
+  size_t floats = (size_t) r->side * r->side * f->Dv * 2 + (size_t) r->n_image * MAX (f->P, f->Dv) * 2 + rows * D * 2;
   size_t bytes = floats * sizeof (float) + 32 * 64 + vlm_davit_arena_size (&f->vision, r->size) +
-                 vlm_postnorm_layer_bytes (&f->encoder.cfg, (int) rows) + vlm_postnorm_layer_bytes (dc, (int) lg) +
-                 vlm_postnorm_cross_bytes (dc, f->decoder.n_layers, (int) rows) +
-                 vlm_kv_cache_bytes (f->decoder.n_layers, max_beams, (int) rows, dc->num_heads, D / dc->num_heads);
+                 vlm_postnorm_layer_bytes (&f->encoder.cfg, (int) rows) +
+                 vlm_text_run_bytes (&f->decoder, max_beams, (int) rows, (int) rows);
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     florence2_run_free (r);
     return NULL;
   }
-  vlm_kv_cache_init (&r->cache, &r->arena, f->decoder.n_layers, max_beams, (int) rows, dc->num_heads,
-                     D / dc->num_heads);
-  vlm_postnorm_cross_init (&r->cross, &r->arena, dc, f->decoder.n_layers, (int) rows);
+  vlm_text_run_init (&r->text, &f->decoder, ops, &r->arena, max_beams, (int) rows, (int) rows);
   r->features = vlm_arena_new (&r->arena, float, (size_t) r->side * r->side * f->Dv);
   r->image_tokens = vlm_arena_new (&r->arena, float, (size_t) r->n_image * f->P);
   r->encoder_out = vlm_arena_new (&r->arena, float, rows * D);
-  r->logits = vlm_arena_new (&r->arena, float, lg * V);
   r->decoder_ids[0] = model->decoder_start_id >= 0 ? model->decoder_start_id : f->decoder_start_id;
-  r->dec = (VlmDecoder) {r, V, florence2_step, florence2_reorder};
   return r;
 }
 
@@ -339,35 +348,35 @@ florence2_encode (void *run, const float *pixels, int n_frames, GError **error)
 
 /* ---------------------------------------------------------------- text */
 
-/* x[i] = LN(embed_scale · shared[ids[i]] (or the next image token where
- * ids[i] is the placeholder) + embed_positions[pos + i + 2]), for each of
- * n_seq sequences of `rows` ids. */
+/* The encoder's input: x[i] = LN(embed_scale · shared[ids[i]] (or the
+ * next image token where ids[i] is the placeholder) + embed_positions[i +
+ * 2]). */
 static void
-embed (const Florence2Run *r, const Bart *b, const int *ids, int n_seq, int rows, int pos, const float *image,
-       float *x)
+embed (const Florence2Run *r, const int *ids, int n, float *x)
 {
   const Florence2 *f = r->f;
+  const Bart *b = &f->encoder;
   int D = f->D, next = 0;
-  for (int i = 0; i < n_seq * rows; i++) {
-    const float *pe = b->embed_positions + (size_t) (pos + i % rows + BART_POSITION_OFFSET) * D;
+  for (int i = 0; i < n; i++) {
+    const float *pe = b->embed_positions + (size_t) (i + BART_POSITION_OFFSET) * D;
     float *xi = x + (size_t) i * D;
-    if (image && ids[i] == f->image_token_id) {
-      const float *t = image + (size_t) next++ * D;
+    if (ids[i] == f->image_token_id) {
+      const float *t = r->image_tokens + (size_t) next++ * D;
       for (int j = 0; j < D; j++) xi[j] = t[j] + pe[j];
     } else {
       const float *we = f->shared + (size_t) ids[i] * D;
       for (int j = 0; j < D; j++) xi[j] = we[j] * f->embed_scale + pe[j];
     }
   }
-  vlm_layer_norm (r->ops, x, n_seq * rows, D, b->ln_w, b->ln_b, b->cfg.eps, x);
+  vlm_layer_norm (r->ops, x, n, D, b->ln_w, b->ln_b, b->cfg.eps, x);
 }
 
 static gboolean
-check_ids (const Florence2Run *r, const int *ids, int n, int end, GError **error)
+check_ids (const Florence2Run *r, const int *ids, int n, GError **error)
 {
-  if (end > r->max_rows) {
+  if (n > r->max_rows) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT,
-                 "a sequence of %d tokens exceeds the %d positions this run holds (model: %d)", end, r->max_rows,
+                 "a prompt of %d tokens exceeds the %d positions this run holds (model: %d)", n, r->max_rows,
                  r->f->max_positions);
     return FALSE;
   }
@@ -380,25 +389,6 @@ check_ids (const Florence2Run *r, const int *ids, int n, int end, GError **error
   return TRUE;
 }
 
-/* The decoder over `rows` new tokens of each of n_seq beams at position
- * pos (causal within the beam's cache; cross-attention to the encoder) →
- * logits [n_seq · rows, V]. */
-static void
-decode (Florence2Run *r, const int *tokens, int n_seq, int rows, int pos, float *logits)
-{
-  const Florence2 *f = r->f;
-  const Bart *b = &f->decoder;
-  size_t mark = vlm_arena_mark (&r->arena);
-  float *x = vlm_arena_new (&r->arena, float, (size_t) n_seq * rows * f->D);
-  embed (r, b, tokens, n_seq, rows, pos, NULL, x);
-  const VlmMask mask = {TRUE, 0, pos};
-  for (int li = 0; li < b->n_layers; li++)
-    vlm_postnorm_layer_forward (&b->cfg, &b->layers[li], r->ops, &r->arena, &r->cache, li, x, n_seq, rows, pos, &mask,
-                                &r->cross, FALSE);
-  vlm_linear (r->ops, &f->lm_head, x, n_seq * rows, logits, VLM_ACT_NONE, NULL);
-  vlm_arena_rewind (&r->arena, mark);
-}
-
 /* The encoder over the prompt (its placeholders holding the image), its
  * output projected into every decoder layer's cross-attention, then the
  * decoder's first step from decoder_start_token_id. */
@@ -409,7 +399,7 @@ florence2_prefill (void *run, const int *ids, int n, int *pos, GError **error)
   const Florence2 *f = r->f;
   const Bart *e = &f->encoder;
   int n_placeholders = 0;
-  if (n < 1 || !check_ids (r, ids, n, n, error))
+  if (n < 1 || !check_ids (r, ids, n, error))
     return NULL;
   for (int i = 0; i < n; i++)
     n_placeholders += ids[i] == f->image_token_id;
@@ -419,38 +409,21 @@ florence2_prefill (void *run, const int *ids, int n, int *pos, GError **error)
                  r->n_image);
     return NULL;
   }
-  embed (r, e, ids, 1, n, 0, r->image_tokens, r->encoder_out);
+  embed (r, ids, n, r->encoder_out);
   for (int li = 0; li < e->n_layers; li++)
     vlm_postnorm_layer_forward (&e->cfg, &e->layers[li], r->ops, &r->arena, NULL, li, r->encoder_out, 1, n, 0, NULL,
                                 NULL, FALSE);
-  vlm_postnorm_cross_set (&r->cross, &f->decoder.cfg, f->decoder.layers, f->decoder.n_layers, r->ops, &r->arena,
-                          r->encoder_out, n);
-  vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
-  decode (r, r->decoder_ids, 1, 1, 0, r->logits);
+  vlm_text_run_set_memory (&r->text, r->encoder_out, n);
+  if (!(r->prompt_logits = vlm_text_run_prefill (&r->text, r->decoder_ids, 1, error)))
+    return NULL;
   *pos = 1;
-  return r->logits;
-}
-
-static gboolean
-florence2_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
-{
-  Florence2Run *r = self;
-  if (!check_ids (r, tokens, n_beams, pos + 1, error))
-    return FALSE;
-  decode (r, tokens, n_beams, 1, pos, logits);
-  return TRUE;
-}
-
-static void
-florence2_reorder (void *self, const int *src, int n_beams, int len)
-{
-  vlm_kv_cache_reorder (&((Florence2Run *) self)->cache, src, n_beams, len);
+  return r->prompt_logits;
 }
 
 static const VlmDecoder *
 florence2_decoder (void *run)
 {
-  return &((Florence2Run *) run)->dec;
+  return &((Florence2Run *) run)->text.decoder;
 }
 
 static const int *
@@ -500,7 +473,7 @@ florence2_stage (void *run, const char *name)
 {
   const Florence2Run *r = run;
   const VlmStage stages[] = {{"vision_out", r->features}, {"image_tokens", r->image_tokens},
-                             {"encoder_out", r->encoder_out}, {"prompt_logits", r->logits}};
+                             {"encoder_out", r->encoder_out}, {"prompt_logits", r->prompt_logits}};
   return vlm_stage_find (stages, G_N_ELEMENTS (stages), name);
 }
 
