@@ -18,6 +18,7 @@
 #include <gst/video/video.h>
 #include <vlm/vlm.h>
 
+#include "gstvlmremote.h"
 #include "gstvlmsampler.h"
 #include "gstvlmtext.h"
 
@@ -64,12 +65,20 @@ struct _GstVlmCaption
   gchar *labels;
   guint top_k;
   GstVlmCaptionAlignment alignment;
+  gchar *server;                /* remote backend: endpoint URL; NULL: local */
+  gchar *api_key_env;           /* name of the variable holding the key */
+  gchar *server_model;
+  GstClockTime server_timeout;
+  guint server_retries;
+  gboolean server_stream;
+  guint jpeg_quality;
   gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
 
   /* set in start(), read-only until stop() */
-  VlmModel *model;
+  GstVlmRemote *remote;         /* the remote backend; NULL: a local model */
+  VlmModel *model;              /* NULL with remote */
   gchar *model_instance;        /* the instance id the model was taken with */
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
@@ -115,6 +124,7 @@ struct _GstVlmCaption
   guint64 dropped;              /* clips that got no caption */
   guint64 late;                 /* captions that came past their deadline */
   GThread *worker;
+  GCancellable *request_cancel; /* the remote request in flight, or NULL */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (vlmcaption);
@@ -195,6 +205,9 @@ void gst_vlm_caption_clear_held (GstVlmCaption * self);
 
 /* gstvlmworker.c: the inference thread's body (data: the element). */
 gpointer gst_vlm_caption_worker (gpointer data);
+/* Makes the caption in progress (local or remote) stop soon. Any thread;
+ * takes the lock. */
+void gst_vlm_caption_cancel_inference (GstVlmCaption * self);
 
 /* gstvlmtextsrc.c */
 void gst_vlm_caption_text_loop (GstVlmCaption * self);

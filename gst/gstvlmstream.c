@@ -479,8 +479,7 @@ flush_start (GstVlmCaption * self, GstEvent * event)
   gst_vlm_caption_flush_queues_locked (self);
   gst_vlm_caption_wake_locked (self);
   g_mutex_unlock (&self->lock);
-  if (self->session)
-    vlm_session_cancel (self->session);
+  gst_vlm_caption_cancel_inference (self);
   gst_pad_push_event (self->text_srcpad, gst_event_ref (event));
 }
 

@@ -1,0 +1,797 @@
+/* gstvlmremote.c — clips to an OpenAI-compatible /v1/chat/completions.
+ *
+ * The request (docs/scaling.md has a captured one):
+ *
+ *   {"model": M, "messages": [{"role": "user", "content": [
+ *       {"type": "text", "text": PROMPT},
+ *       {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}},
+ *       ... one part per sampled frame, in time order ]}],
+ *    "max_tokens": N, "temperature": T, "top_p": P, "seed": S, "stream": B}
+ *
+ * libsoup's sync calls cannot be given a deadline finer than a second nor
+ * one that covers a slowly trickling answer, so each call runs libsoup's
+ * async API on a main context of the client's own, iterated by the calling
+ * thread until the answer is read, the deadline's timer fires or the
+ * caller's GCancellable does: the thread blocks, but never longer than the
+ * deadline, and a flush stops it at once. */
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <turbojpeg.h>
+
+#include "gstvlmremote.h"
+
+GST_DEBUG_CATEGORY_EXTERN (gst_vlm_caption_debug);
+#define GST_CAT_DEFAULT gst_vlm_caption_debug
+
+/* An answer is a caption: anything past this is not one. */
+#define MAX_ANSWER_BYTES (4 << 20)
+#define READ_CHUNK 65536
+/* First wait before a retry; doubles each time. */
+#define RETRY_BACKOFF_MS 100
+
+struct _GstVlmRemote
+{
+  gchar *endpoint;              /* .../v1/chat/completions */
+  gchar *model;
+  gchar *authorization;         /* "Bearer KEY" or NULL; never logged */
+  guint64 timeout_ms;
+  guint retries;
+  gboolean stream;
+  guint jpeg_quality;
+
+  GMainContext *context;        /* the calls' own context */
+  SoupSession *session;         /* made on the first call, in `context` */
+
+  /* scratch, kept between clips: no allocation per frame once sized */
+  tjhandle tj;
+  GstVideoConverter *convert;   /* frame format -> RGB; NULL: not made */
+  GstVideoInfo convert_in;
+  GstVideoInfo rgb_info;
+  GstBuffer *rgb;               /* converted frame */
+  guint8 *jpeg;                 /* tjBufSize () for rgb_info */
+  gulong jpeg_capacity;
+};
+
+/* ---------------------------------------------------------------- setup */
+
+/* "http://h:1" -> "http://h:1/v1/chat/completions"; ".../v1" and a full
+ * endpoint are taken as they are meant. */
+static gchar *
+endpoint_from_url (const gchar * url)
+{
+  gchar *base = g_strdup (url);
+  gchar *endpoint;
+  gsize n = strlen (base);
+
+  while (n > 0 && base[n - 1] == '/')
+    base[--n] = '\0';
+  if (g_str_has_suffix (base, "/chat/completions"))
+    endpoint = g_strdup (base);
+  else if (g_str_has_suffix (base, "/v1"))
+    endpoint = g_strconcat (base, "/chat/completions", NULL);
+  else
+    endpoint = g_strconcat (base, "/v1/chat/completions", NULL);
+  g_free (base);
+  return endpoint;
+}
+
+GstVlmRemote *
+gst_vlm_remote_new (const GstVlmRemoteSettings * settings, GError ** error)
+{
+  GstVlmRemote *remote;
+  GUri *uri;
+  const gchar *scheme;
+
+  uri = g_uri_parse (settings->url, G_URI_FLAGS_NONE, NULL);
+  scheme = uri ? g_uri_get_scheme (uri) : NULL;
+  if (!uri || !g_uri_get_host (uri) || !*g_uri_get_host (uri) ||
+      (g_ascii_strcasecmp (scheme, "http") != 0 &&
+          g_ascii_strcasecmp (scheme, "https") != 0)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "server '%s' is not an http:// or https:// URL with a host",
+        settings->url);
+    if (uri)
+      g_uri_unref (uri);
+    return NULL;
+  }
+  g_uri_unref (uri);
+
+  remote = g_new0 (GstVlmRemote, 1);
+  remote->endpoint = endpoint_from_url (settings->url);
+  remote->model = g_strdup (settings->model && *settings->model ?
+      settings->model : "default");
+  if (settings->api_key && *settings->api_key)
+    remote->authorization = g_strconcat ("Bearer ", settings->api_key, NULL);
+  remote->timeout_ms = MAX (settings->timeout_ms, 1);
+  remote->retries = settings->retries;
+  remote->stream = settings->stream;
+  remote->jpeg_quality = CLAMP (settings->jpeg_quality, 1, 100);
+  remote->context = g_main_context_new ();
+  gst_video_info_init (&remote->convert_in);
+  gst_video_info_init (&remote->rgb_info);
+  return remote;
+}
+
+void
+gst_vlm_remote_free (GstVlmRemote * remote)
+{
+  if (!remote)
+    return;
+  if (remote->session) {
+    /* the session's sources belong to our context: drop them there */
+    g_main_context_push_thread_default (remote->context);
+    g_object_unref (remote->session);
+    while (g_main_context_iteration (remote->context, FALSE));
+    g_main_context_pop_thread_default (remote->context);
+  }
+  g_main_context_unref (remote->context);
+  if (remote->tj)
+    tjDestroy (remote->tj);
+  if (remote->convert)
+    gst_video_converter_free (remote->convert);
+  gst_clear_buffer (&remote->rgb);
+  tjFree (remote->jpeg);
+  if (remote->authorization)
+    memset (remote->authorization, 0, strlen (remote->authorization));
+  g_free (remote->authorization);
+  g_free (remote->endpoint);
+  g_free (remote->model);
+  g_free (remote);
+}
+
+const gchar *
+gst_vlm_remote_get_endpoint (const GstVlmRemote * remote)
+{
+  return remote->endpoint;
+}
+
+gboolean
+gst_vlm_remote_gen_parse (GstVlmRemoteGen * gen, const gchar * text,
+    guint max_new_tokens, GError ** error)
+{
+  /* sentinels for "not in the text" (parse sets only the keys it reads) */
+  VlmGenParams p = {.temperature = -1,.top_p = -1,.do_sample = -1,
+    .seed = G_MAXUINT64
+  };
+  gboolean ok = vlm_gen_params_parse (&p, text, error);
+
+  gen->max_tokens = max_new_tokens ? (gint) max_new_tokens : p.max_new_tokens;
+  if (p.do_sample == FALSE) {
+    gen->temperature = 0;
+    gen->top_p = -1;
+  } else {
+    gen->temperature = p.do_sample == TRUE && p.temperature < 0 ? 1.0 :
+        p.temperature;
+    gen->top_p = p.top_p;
+  }
+  gen->seed = p.seed == G_MAXUINT64 ? -1 : (gint64) MIN (p.seed, G_MAXINT64);
+  return ok;
+}
+
+void
+gst_vlm_remote_reply_clear (GstVlmRemoteReply * reply)
+{
+  g_clear_pointer (&reply->text, g_free);
+  g_clear_pointer (&reply->model, g_free);
+  reply->n_tokens = 0;
+}
+
+/* ---------------------------------------------------------------- JPEG */
+
+static const struct
+{
+  GstVideoFormat gst;
+  int tj;
+} packed_formats[] = {
+  {GST_VIDEO_FORMAT_RGB, TJPF_RGB},
+  {GST_VIDEO_FORMAT_RGBx, TJPF_RGBX},
+  {GST_VIDEO_FORMAT_BGRx, TJPF_BGRX},
+  {GST_VIDEO_FORMAT_RGBA, TJPF_RGBA},
+  {GST_VIDEO_FORMAT_BGRA, TJPF_BGRA},
+};
+
+/* Sizes the RGB scratch and the JPEG buffer for a w x h frame. */
+static void
+ensure_scratch (GstVlmRemote * remote, gint width, gint height)
+{
+  if (GST_VIDEO_INFO_WIDTH (&remote->rgb_info) == width &&
+      GST_VIDEO_INFO_HEIGHT (&remote->rgb_info) == height)
+    return;
+  gst_video_info_set_format (&remote->rgb_info, GST_VIDEO_FORMAT_RGB, width,
+      height);
+  gst_clear_buffer (&remote->rgb);
+  remote->rgb = gst_buffer_new_allocate (NULL,
+      GST_VIDEO_INFO_SIZE (&remote->rgb_info), NULL);
+  tjFree (remote->jpeg);
+  remote->jpeg_capacity = tjBufSize (width, height, TJSAMP_420);
+  remote->jpeg = tjAlloc (remote->jpeg_capacity);
+}
+
+/* One frame as a JPEG in remote->jpeg (`*size` bytes). Packed RGB layouts
+ * go to libjpeg-turbo as they are; YUV goes through GstVideoConverter to
+ * RGB first, which honours the frame's matrix and range (JPEG's own YCbCr
+ * is full-range BT.601, so handing it the video's planes would shift every
+ * colour of a limited-range frame). */
+static gboolean
+encode_frame (GstVlmRemote * remote, const GstVideoFrame * frame,
+    gulong * size, GError ** error)
+{
+  const GstVideoInfo *info = &frame->info;
+  gint width = GST_VIDEO_INFO_WIDTH (info), height = GST_VIDEO_INFO_HEIGHT (info);
+  const guint8 *pixels = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+  gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0), pf = -1;
+  GstVideoFrame rgb;
+  gboolean mapped = FALSE, ok;
+  guint i;
+
+  if (!remote->tj && !(remote->tj = tjInitCompress ())) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "libjpeg-turbo: %s", tjGetErrorStr ());
+    return FALSE;
+  }
+  ensure_scratch (remote, width, height);
+  for (i = 0; i < G_N_ELEMENTS (packed_formats); i++)
+    if (packed_formats[i].gst == GST_VIDEO_INFO_FORMAT (info))
+      pf = packed_formats[i].tj;
+  if (pf < 0) {
+    if (!remote->convert || !gst_video_info_is_equal (&remote->convert_in,
+            info)) {
+      if (remote->convert)
+        gst_video_converter_free (remote->convert);
+      remote->convert_in = *info;
+      remote->convert = gst_video_converter_new (&remote->convert_in,
+          &remote->rgb_info, NULL);
+    }
+    if (!remote->convert || !gst_video_frame_map (&rgb, &remote->rgb_info,
+            remote->rgb, GST_MAP_WRITE)) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+          "cannot convert %s frames to RGB",
+          gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
+      return FALSE;
+    }
+    mapped = TRUE;
+    gst_video_converter_frame (remote->convert, frame, &rgb);
+    pixels = GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0);
+    stride = GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0);
+    pf = TJPF_RGB;
+  }
+  *size = remote->jpeg_capacity;
+  ok = tjCompress2 (remote->tj, pixels, width, stride, height, pf,
+      &remote->jpeg, size, TJSAMP_420, remote->jpeg_quality,
+      TJFLAG_NOREALLOC) == 0;
+  if (!ok)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "JPEG encoding of a %dx%d frame: %s", width, height, tjGetErrorStr ());
+  if (mapped)
+    gst_video_frame_unmap (&rgb);
+  return ok;
+}
+
+/* ---------------------------------------------------------------- request */
+
+/* The request body for the frames and prompt (see the top of the file). */
+static GBytes *
+build_request (GstVlmRemote * remote, const GstVideoFrame * frames,
+    guint n_frames, const gchar * prompt, const GstVlmRemoteGen * gen,
+    GError ** error)
+{
+  JsonBuilder *b = json_builder_new ();
+  JsonGenerator *generator;
+  JsonNode *root;
+  GString *url = g_string_new (NULL);
+  gchar *json;
+  gsize length;
+  guint i;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "model");
+  json_builder_add_string_value (b, remote->model);
+  json_builder_set_member_name (b, "messages");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "role");
+  json_builder_add_string_value (b, "user");
+  json_builder_set_member_name (b, "content");
+  json_builder_begin_array (b);
+  if (prompt && *prompt) {
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "text");
+    json_builder_set_member_name (b, "text");
+    json_builder_add_string_value (b, prompt);
+    json_builder_end_object (b);
+  }
+  for (i = 0; i < n_frames; i++) {
+    gulong size;
+    gchar *b64;
+
+    if (!encode_frame (remote, &frames[i], &size, error)) {
+      g_string_free (url, TRUE);
+      g_object_unref (b);
+      return NULL;
+    }
+    b64 = g_base64_encode (remote->jpeg, size);
+    g_string_assign (url, "data:image/jpeg;base64,");
+    g_string_append (url, b64);
+    g_free (b64);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "image_url");
+    json_builder_set_member_name (b, "image_url");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "url");
+    json_builder_add_string_value (b, url->str);
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  if (gen->max_tokens > 0) {
+    json_builder_set_member_name (b, "max_tokens");
+    json_builder_add_int_value (b, gen->max_tokens);
+  }
+  if (gen->temperature >= 0) {
+    json_builder_set_member_name (b, "temperature");
+    json_builder_add_double_value (b, gen->temperature);
+  }
+  if (gen->top_p >= 0) {
+    json_builder_set_member_name (b, "top_p");
+    json_builder_add_double_value (b, gen->top_p);
+  }
+  if (gen->seed >= 0) {
+    json_builder_set_member_name (b, "seed");
+    json_builder_add_int_value (b, gen->seed);
+  }
+  json_builder_set_member_name (b, "stream");
+  json_builder_add_boolean_value (b, remote->stream);
+  if (remote->stream) {
+    /* the token count comes in a last chunk (vLLM, OpenAI) */
+    json_builder_set_member_name (b, "stream_options");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "include_usage");
+    json_builder_add_boolean_value (b, TRUE);
+    json_builder_end_object (b);
+  }
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  generator = json_generator_new ();
+  json_generator_set_root (generator, root);
+  json = json_generator_to_data (generator, &length);
+  g_object_unref (generator);
+  json_node_unref (root);
+  g_object_unref (b);
+  g_string_free (url, TRUE);
+  return g_bytes_new_take (json, length);
+}
+
+/* ---------------------------------------------------------------- answer */
+
+/* One attempt: a message in flight and what has been read of its answer. */
+typedef struct
+{
+  GstVlmRemote *remote;
+  SoupMessage *msg;
+  GCancellable *cancel;         /* this attempt's: deadline or caller */
+  GInputStream *body_stream;
+  guint status;
+  gboolean sse;                 /* the answer is text/event-stream */
+  gboolean done;                /* nothing more to read */
+  gboolean finished;            /* SSE: [DONE] or a finish_reason came */
+  gboolean timed_out;
+  GByteArray *body;             /* JSON answer, or SSE's partial line */
+  GString *text;                /* SSE: the content so far */
+  gint n_tokens;
+  gchar *model;
+  GError *error;
+} Attempt;
+
+/* The caption fields of one choices[0] object: `message` (JSON answer) or
+ * `delta` (an SSE chunk); content may be a string or a list of text
+ * parts. FALSE when `choice` has neither. */
+static gboolean
+read_choice (JsonObject * choice, Attempt * a)
+{
+  const gchar *member = a->sse ? "delta" : "message";
+  JsonObject *message;
+  JsonNode *content;
+
+  if (!choice || !json_object_has_member (choice, member))
+    return FALSE;
+  if (JSON_NODE_HOLDS_VALUE (json_object_get_member (choice,
+              "finish_reason")))
+    a->finished = TRUE;
+  message = json_object_get_object_member (choice, member);
+  content = message ? json_object_get_member (message, "content") : NULL;
+  if (!content || JSON_NODE_HOLDS_NULL (content))
+    return message != NULL;
+  if (JSON_NODE_HOLDS_VALUE (content) &&
+      json_node_get_value_type (content) == G_TYPE_STRING) {
+    g_string_append (a->text, json_node_get_string (content));
+  } else if (JSON_NODE_HOLDS_ARRAY (content)) {
+    JsonArray *parts = json_node_get_array (content);
+    guint i;
+
+    for (i = 0; i < json_array_get_length (parts); i++) {
+      JsonNode *part = json_array_get_element (parts, i);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (part) ?
+          json_node_get_object (part) : NULL;
+      if (o && json_object_has_member (o, "text"))
+        g_string_append (a->text, json_object_get_string_member_with_default
+            (o, "text", ""));
+    }
+  } else {
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* A JSON answer or one SSE event's data: its content, usage and model
+ * into `a`; an "error" object, or neither choices nor usage, is an error. */
+static gboolean
+read_answer (Attempt * a, const gchar * data, gsize length)
+{
+  JsonParser *parser = json_parser_new ();
+  JsonNode *root;
+  JsonObject *o, *usage;
+  JsonArray *choices;
+  gboolean ok = FALSE;
+
+  if (!json_parser_load_from_data (parser, data, length, NULL) ||
+      !(root = json_parser_get_root (parser)) || !JSON_NODE_HOLDS_OBJECT (root))
+    goto out;
+  o = json_node_get_object (root);
+  if (json_object_has_member (o, "error")) {
+    JsonNode *e = json_object_get_member (o, "error");
+    const gchar *message = JSON_NODE_HOLDS_OBJECT (e) ?
+        json_object_get_string_member_with_default (json_node_get_object (e),
+        "message", "") : "";
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "%s answered with an error: %s", a->remote->endpoint, message);
+    ok = TRUE;                  /* the message says it all */
+    goto out;
+  }
+  if (json_object_has_member (o, "model") && !a->model)
+    a->model = g_strdup (json_object_get_string_member_with_default (o,
+            "model", NULL));
+  usage = json_object_has_member (o, "usage") &&
+      JSON_NODE_HOLDS_OBJECT (json_object_get_member (o, "usage")) ?
+      json_object_get_object_member (o, "usage") : NULL;
+  if (usage)
+    a->n_tokens = CLAMP (json_object_get_int_member_with_default (usage,
+            "completion_tokens", 0), 0, G_MAXINT);
+  choices = json_object_has_member (o, "choices") &&
+      JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "choices")) ?
+      json_object_get_array_member (o, "choices") : NULL;
+  if (choices && json_array_get_length (choices) > 0) {
+    JsonNode *first = json_array_get_element (choices, 0);
+    ok = JSON_NODE_HOLDS_OBJECT (first) &&
+        read_choice (json_node_get_object (first), a);
+  } else {
+    /* SSE's usage-only last chunk has an empty choices list */
+    ok = a->sse && usage;
+  }
+out:
+  g_object_unref (parser);
+  return ok;
+}
+
+/* SSE: handles each complete line of the bytes read so far. */
+static void
+read_events (Attempt * a)
+{
+  guint8 *start = a->body->data, *end = start + a->body->len, *nl;
+
+  while (!a->error && (nl = memchr (start, '\n', end - start))) {
+    gchar *line = g_strndup ((gchar *) start, nl - start);
+
+    g_strchomp (line);
+    if (g_str_has_prefix (line, "data:")) {
+      const gchar *data = line + 5 + (line[5] == ' ');
+
+      if (strcmp (data, "[DONE]") == 0)
+        a->finished = TRUE;
+      else if (!read_answer (a, data, strlen (data)) && !a->error)
+        g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+            "%s sent an event that is no chat.completion.chunk: %.200s",
+            a->remote->endpoint, data);
+    }
+    /* blank lines, ':' comments, event: and id: lines carry nothing here */
+    g_free (line);
+    start = nl + 1;
+  }
+  g_byte_array_remove_range (a->body, 0, start - a->body->data);
+}
+
+static void on_read (GObject * source, GAsyncResult * result, gpointer data);
+
+static void
+read_more (Attempt * a)
+{
+  g_input_stream_read_bytes_async (a->body_stream, READ_CHUNK,
+      G_PRIORITY_DEFAULT, a->cancel, on_read, a);
+}
+
+static void
+on_read (GObject * source, GAsyncResult * result, gpointer data)
+{
+  Attempt *a = data;
+  GBytes *bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source),
+      result, &a->error);
+  gsize size = bytes ? g_bytes_get_size (bytes) : 0;
+
+  if (size > 0) {
+    g_byte_array_append (a->body, g_bytes_get_data (bytes, NULL), size);
+    if (a->sse && a->status == SOUP_STATUS_OK)
+      read_events (a);
+    if (!a->error && a->body->len > MAX_ANSWER_BYTES)
+      g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+          "%s sent more than %d bytes", a->remote->endpoint,
+          MAX_ANSWER_BYTES);
+  }
+  if (bytes)
+    g_bytes_unref (bytes);
+  if (size == 0 || a->error || a->finished)
+    a->done = TRUE;
+  else
+    read_more (a);
+}
+
+static void
+on_sent (GObject * source, GAsyncResult * result, gpointer data)
+{
+  Attempt *a = data;
+  const gchar *type;
+
+  a->body_stream = soup_session_send_finish (SOUP_SESSION (source), result,
+      &a->error);
+  if (!a->body_stream) {
+    a->done = TRUE;
+    return;
+  }
+  a->status = soup_message_get_status (a->msg);
+  type = soup_message_headers_get_content_type
+      (soup_message_get_response_headers (a->msg), NULL);
+  a->sse = g_strcmp0 (type, "text/event-stream") == 0;
+  read_more (a);
+}
+
+static gboolean
+on_deadline (gpointer data)
+{
+  Attempt *a = data;
+
+  a->timed_out = TRUE;
+  g_cancellable_cancel (a->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_caller_cancelled (GCancellable * caller, GCancellable * cancel)
+{
+  g_cancellable_cancel (cancel);
+}
+
+/* The server's error text of a 4xx/5xx answer: error.message of an OpenAI
+ * error object, else the start of the body. g_free. */
+static gchar *
+error_text (Attempt * a)
+{
+  gchar *text = NULL;
+  JsonParser *parser = json_parser_new ();
+
+  if (json_parser_load_from_data (parser, (gchar *) a->body->data,
+          a->body->len, NULL)) {
+    JsonNode *root = json_parser_get_root (parser);
+    JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ?
+        json_node_get_object (root) : NULL;
+    JsonNode *e = o ? json_object_get_member (o, "error") : NULL;
+
+    if (e && JSON_NODE_HOLDS_OBJECT (e))
+      text = g_strdup (json_object_get_string_member_with_default
+          (json_node_get_object (e), "message", ""));
+    else if (e && JSON_NODE_HOLDS_VALUE (e))
+      text = g_strdup (json_node_get_string (e));
+  }
+  g_object_unref (parser);
+  if (!text)
+    text = g_utf8_make_valid ((gchar *) a->body->data, MIN (a->body->len,
+            200));
+  return text;
+}
+
+/* Runs one attempt on remote->context until its answer is in, the
+ * deadline passes or `caller` fires; fills a->error on failure. */
+static void
+run_attempt (Attempt * a, GBytes * body, gint64 deadline,
+    GCancellable * caller)
+{
+  GstVlmRemote *remote = a->remote;
+  gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+  GSource *timer;
+  gulong handler = 0;
+
+  a->msg = soup_message_new (SOUP_METHOD_POST, remote->endpoint);
+  if (!a->msg) {
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "cannot make a request to %s", remote->endpoint);
+    return;
+  }
+  soup_message_set_request_body_from_bytes (a->msg, "application/json", body);
+  soup_message_headers_replace (soup_message_get_request_headers (a->msg),
+      "Accept", remote->stream ? "text/event-stream" : "application/json");
+  if (remote->authorization)
+    soup_message_headers_replace (soup_message_get_request_headers (a->msg),
+        "Authorization", remote->authorization);
+  a->cancel = g_cancellable_new ();
+  a->body = g_byte_array_new ();
+  a->text = g_string_new (NULL);
+  if (caller)
+    handler = g_cancellable_connect (caller, G_CALLBACK (on_caller_cancelled),
+        g_object_ref (a->cancel), g_object_unref);
+  timer = g_timeout_source_new (MAX (left_ms, 1));
+  g_source_set_callback (timer, on_deadline, a, NULL);
+  g_source_attach (timer, remote->context);
+
+  soup_session_send_async (remote->session, a->msg, G_PRIORITY_DEFAULT,
+      a->cancel, on_sent, a);
+  while (!a->done)
+    g_main_context_iteration (remote->context, TRUE);
+
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  if (caller)
+    g_cancellable_disconnect (caller, handler);
+  if (a->body_stream)
+    g_clear_object (&a->body_stream);
+
+  if (a->timed_out) {
+    g_clear_error (&a->error);
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+        "no complete answer from %s within %" G_GUINT64_FORMAT " ms",
+        remote->endpoint, remote->timeout_ms);
+  } else if (!a->error && a->status >= 400) {
+    gchar *text = error_text (a);
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_FAILED, "HTTP %u %s from "
+        "%s: %s", a->status, soup_status_get_phrase (a->status),
+        remote->endpoint, text);
+    g_free (text);
+  } else if (!a->error && a->status != SOUP_STATUS_OK) {
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "HTTP %u %s from %s", a->status, soup_status_get_phrase (a->status),
+        remote->endpoint);
+  } else if (!a->error && a->sse && !a->finished) {
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+        "the event stream from %s ended before [DONE]", remote->endpoint);
+  } else if (!a->error && !a->sse && !read_answer (a,
+          (gchar *) a->body->data, a->body->len) && !a->error) {
+    g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "%s sent no chat.completion: %.200s", remote->endpoint,
+        a->body->len ? (gchar *) a->body->data : "(empty)");
+  }
+}
+
+static void
+attempt_clear (Attempt * a)
+{
+  g_clear_object (&a->msg);
+  g_clear_object (&a->cancel);
+  if (a->body)
+    g_byte_array_unref (a->body);
+  if (a->text)
+    g_string_free (a->text, TRUE);
+  g_free (a->model);
+  g_clear_error (&a->error);
+  memset (a, 0, sizeof (*a));
+}
+
+/* A refused or dropped connection, 429 and 5xx may pass; 4xx, TLS errors,
+ * malformed answers and the deadline will not. */
+static gboolean
+retryable (const Attempt * a)
+{
+  if (a->timed_out || g_error_matches (a->error, G_IO_ERROR,
+          G_IO_ERROR_CANCELLED))
+    return FALSE;
+  if (a->status == 0)
+    return a->error && a->error->domain == G_IO_ERROR;
+  return a->status == 429 || a->status == 500 || a->status == 502 ||
+      a->status == 503 || a->status == 504;
+}
+
+static gboolean
+on_backoff_over (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_backoff_cancelled (GCancellable * caller, gpointer data)
+{
+  return on_backoff_over (data);
+}
+
+/* Waits `ms` on the context, or less if `caller` fires. */
+static void
+backoff (GstVlmRemote * remote, guint ms, GCancellable * caller)
+{
+  GSource *timer = g_timeout_source_new (ms), *cancelled = NULL;
+  gboolean over = FALSE;
+
+  g_source_set_callback (timer, on_backoff_over, &over, NULL);
+  g_source_attach (timer, remote->context);
+  if (caller) {
+    cancelled = g_cancellable_source_new (caller);
+    g_source_set_callback (cancelled, G_SOURCE_FUNC (on_backoff_cancelled),
+        &over, NULL);
+    g_source_attach (cancelled, remote->context);
+  }
+  while (!over)
+    g_main_context_iteration (remote->context, TRUE);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  if (cancelled) {
+    g_source_destroy (cancelled);
+    g_source_unref (cancelled);
+  }
+}
+
+gboolean
+gst_vlm_remote_caption (GstVlmRemote * remote, const GstVideoFrame * frames,
+    guint n_frames, const gchar * prompt, const GstVlmRemoteGen * gen,
+    GCancellable * cancellable, GstVlmRemoteReply * reply, GError ** error)
+{
+  gint64 deadline = g_get_monotonic_time () +
+      (gint64) MIN (remote->timeout_ms, G_MAXINT64 / 2000) * 1000;
+  Attempt a = { 0 };
+  GBytes *body;
+  guint attempt;
+  gboolean ok;
+
+  memset (reply, 0, sizeof (*reply));
+  body = build_request (remote, frames, n_frames, prompt, gen, error);
+  if (!body)
+    return FALSE;
+
+  g_main_context_push_thread_default (remote->context);
+  if (!remote->session)
+    remote->session = soup_session_new_with_options ("user-agent",
+        "vlmcaption/" VERSION, NULL);
+  for (attempt = 0;; attempt++) {
+    attempt_clear (&a);
+    a.remote = remote;
+    run_attempt (&a, body, deadline, cancellable);
+    if (!a.error || attempt >= remote->retries || !retryable (&a) ||
+        g_get_monotonic_time () >= deadline)
+      break;
+    GST_DEBUG ("retrying %s: %s", remote->endpoint, a.error->message);
+    backoff (remote, MIN ((RETRY_BACKOFF_MS << MIN (attempt, 10)),
+            (deadline - g_get_monotonic_time ()) / 1000 + 1), cancellable);
+    if (g_cancellable_is_cancelled (cancellable))
+      break;
+  }
+  g_main_context_pop_thread_default (remote->context);
+  g_bytes_unref (body);
+
+  if (g_cancellable_is_cancelled (cancellable)) {
+    g_clear_error (&a.error);
+    g_set_error (&a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+        "request to %s cancelled", remote->endpoint);
+  }
+  ok = a.error == NULL;
+  if (ok) {
+    reply->text = g_string_free (g_steal_pointer (&a.text), FALSE);
+    g_strstrip (reply->text);
+    reply->model = a.model ? g_steal_pointer (&a.model) :
+        g_strdup (remote->model);
+    reply->n_tokens = a.n_tokens;
+  } else {
+    g_propagate_error (error, g_steal_pointer (&a.error));
+  }
+  attempt_clear (&a);
+  return ok;
+}
