@@ -652,7 +652,7 @@ start_remote (GstVlmCaption * self, const gchar * server)
   self->can_generate = TRUE;
   self->can_tag = FALSE;
   GST_INFO_OBJECT (self, "captioning through %s, model %s%s",
-      gst_vlm_remote_get_endpoint (self->remote), model ? model : "default",
+      gst_vlm_remote_get_endpoint (self->remote), model ? model : "(none)",
       settings.api_key ? ", with an API key" : "");
   ok = TRUE;
 out:
@@ -1111,7 +1111,9 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   g_object_class_install_property (gobject_class, PROP_SERVER_MODEL,
       g_param_spec_string ("server-model", "Server model",
           "Model name the requests ask the server for (vLLM's served model "
-          "name, vlm-server's --served-model-name); NULL: \"default\"",
+          "name, vlm-server's --served-model-name); NULL: no \"model\" in "
+          "the request (llama.cpp's server and vlm-server serve their one "
+          "model)",
           DEFAULT_PROP_SERVER_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));

@@ -100,8 +100,8 @@ gst_vlm_remote_new (const GstVlmRemoteSettings * settings, GError ** error)
 
   remote = g_new0 (GstVlmRemote, 1);
   remote->endpoint = endpoint_from_url (settings->url);
-  remote->model = g_strdup (settings->model && *settings->model ?
-      settings->model : "default");
+  remote->model = settings->model && *settings->model ?
+      g_strdup (settings->model) : NULL;
   if (settings->api_key && *settings->api_key)
     remote->authorization = g_strconcat ("Bearer ", settings->api_key, NULL);
   remote->timeout_ms = MAX (settings->timeout_ms, 1);
@@ -286,8 +286,10 @@ build_request (GstVlmRemote * remote, const GstVideoFrame * frames,
   guint i;
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "model");
-  json_builder_add_string_value (b, remote->model);
+  if (remote->model) {
+    json_builder_set_member_name (b, "model");
+    json_builder_add_string_value (b, remote->model);
+  }
   json_builder_set_member_name (b, "messages");
   json_builder_begin_array (b);
   json_builder_begin_object (b);
@@ -787,7 +789,7 @@ gst_vlm_remote_caption (GstVlmRemote * remote, const GstVideoFrame * frames,
     reply->text = g_string_free (g_steal_pointer (&a.text), FALSE);
     g_strstrip (reply->text);
     reply->model = a.model ? g_steal_pointer (&a.model) :
-        g_strdup (remote->model);
+        g_strdup (remote->model ? remote->model : "");
     reply->n_tokens = a.n_tokens;
   } else {
     g_propagate_error (error, g_steal_pointer (&a.error));

@@ -29,7 +29,7 @@ typedef struct _GstVlmRemote GstVlmRemote;
 typedef struct
 {
   const gchar *url;             /* http(s)://host[:port][/v1[/chat/completions]] */
-  const gchar *model;           /* "model" of the request; NULL: "default" */
+  const gchar *model;           /* "model" of the request; NULL: none sent */
   const gchar *api_key;         /* sent as "Authorization: Bearer"; NULL: none */
   guint64 timeout_ms;           /* whole request, answer read included */
   guint retries;                /* extra attempts after a retryable failure */
@@ -50,7 +50,7 @@ typedef struct
 typedef struct
 {
   gchar *text;                  /* the caption, UTF-8 */
-  gchar *model;                 /* "model" of the answer, or the request's */
+  gchar *model;                 /* "model" of the answer, or the request's, or "" */
   gint n_tokens;                /* usage.completion_tokens; 0: not given */
 } GstVlmRemoteReply;
 
