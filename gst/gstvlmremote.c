@@ -241,6 +241,9 @@ encode_frame (GstVlmRemote * remote, const GstVideoFrame * frame,
       if (remote->convert)
         gst_video_converter_free (remote->convert);
       remote->convert_in = *info;
+      /* the converter wants the same rate on both sides */
+      GST_VIDEO_INFO_FPS_N (&remote->rgb_info) = GST_VIDEO_INFO_FPS_N (info);
+      GST_VIDEO_INFO_FPS_D (&remote->rgb_info) = GST_VIDEO_INFO_FPS_D (info);
       remote->convert = gst_video_converter_new (&remote->convert_in,
           &remote->rgb_info, NULL);
     }
@@ -383,6 +386,7 @@ typedef struct
   gboolean sse;                 /* the answer is text/event-stream */
   gboolean done;                /* nothing more to read */
   gboolean finished;            /* SSE: [DONE] or a finish_reason came */
+  gboolean done_marker;         /* SSE: [DONE] came: stop reading */
   gboolean timed_out;
   GByteArray *body;             /* JSON answer, or SSE's partial line */
   GString *text;                /* SSE: the content so far */
@@ -495,7 +499,7 @@ read_events (Attempt * a)
       const gchar *data = line + 5 + (line[5] == ' ');
 
       if (strcmp (data, "[DONE]") == 0)
-        a->finished = TRUE;
+        a->finished = a->done_marker = TRUE;
       else if (!read_answer (a, data, strlen (data)) && !a->error)
         g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
             "%s sent an event that is no chat.completion.chunk: %.200s",
@@ -536,7 +540,8 @@ on_read (GObject * source, GAsyncResult * result, gpointer data)
   }
   if (bytes)
     g_bytes_unref (bytes);
-  if (size == 0 || a->error || a->finished)
+  /* after a finish_reason, usage may follow: read on to [DONE] or EOF */
+  if (size == 0 || a->error || a->done_marker)
     a->done = TRUE;
   else
     read_more (a);
