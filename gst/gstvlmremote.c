@@ -655,6 +655,9 @@ run_attempt (Attempt * a, GBytes * body, gint64 deadline,
   if (a->body_stream)
     g_clear_object (&a->body_stream);
 
+  if (a->error && a->status == 0 && !g_error_matches (a->error, G_IO_ERROR,
+          G_IO_ERROR_CANCELLED))
+    g_prefix_error (&a->error, "POST %s: ", remote->endpoint);
   if (a->timed_out) {
     g_clear_error (&a->error);
     g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
@@ -756,7 +759,7 @@ gst_vlm_remote_caption (GstVlmRemote * remote, const GstVideoFrame * frames,
       (gint64) MIN (remote->timeout_ms, G_MAXINT64 / 2000) * 1000;
   Attempt a = { 0 };
   GBytes *body;
-  guint attempt;
+  guint attempt, wait_ms;
   gboolean ok;
 
   memset (reply, 0, sizeof (*reply));
@@ -772,12 +775,15 @@ gst_vlm_remote_caption (GstVlmRemote * remote, const GstVideoFrame * frames,
     attempt_clear (&a);
     a.remote = remote;
     run_attempt (&a, body, deadline, cancellable);
+    wait_ms = RETRY_BACKOFF_MS << MIN (attempt, 10);
+    /* no retry that the deadline would cut short: the error is the last
+     * attempt's own */
     if (!a.error || attempt >= remote->retries || !retryable (&a) ||
-        g_get_monotonic_time () >= deadline)
+        g_get_monotonic_time () + 2 * wait_ms * 1000 >= deadline)
       break;
-    GST_DEBUG ("retrying %s: %s", remote->endpoint, a.error->message);
-    backoff (remote, MIN ((RETRY_BACKOFF_MS << MIN (attempt, 10)),
-            (deadline - g_get_monotonic_time ()) / 1000 + 1), cancellable);
+    GST_DEBUG ("retrying %s in %u ms: %s", remote->endpoint, wait_ms,
+        a.error->message);
+    backoff (remote, wait_ms, cancellable);
     if (g_cancellable_is_cancelled (cancellable))
       break;
   }
