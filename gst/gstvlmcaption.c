@@ -49,6 +49,14 @@
  * Without #GstVlmCaption:model the element uses its embedded test-card
  * model, a small GIT captioner trained on videotestsrc's patterns.
  *
+ * With #GstVlmCaption:server set the element loads no model: each clip's
+ * sampled frames go as base64 JPEG data URLs, with the prompt, to that
+ * OpenAI-compatible endpoint's /v1/chat/completions (vLLM, OpenVINO Model
+ * Server, llama.cpp's server, or vlm-server from this project), and the
+ * answer is the caption, given out as above. The request runs on the
+ * inference thread: a slow, failing or lost server costs captions (counted
+ * and warned about), never video (docs/scaling.md).
+ *
  * A model that scores clips against text instead of generating it (a
  * LanguageBind video tower with its CLIP text tower) tags each clip with
  * #GstVlmCaption:labels: the caption is then the #GstVlmCaption:top-k
@@ -69,6 +77,12 @@
  *     vlmcaption model=/path/to/git-base-vatex name=c c. ! queue ! fakesink \
  *     c.text_src ! application/x-subtitle-vtt ! queue ! filesink location=out.vtt
  * ]| Writes a WebVTT file of a video's captions with a model from the Hub.
+ * |[
+ * OPENAI_API_KEY=... gst-launch-1.0 v4l2src ! videoconvert ! vlmcaption name=c \
+ *     server=http://gpu-box:8000 server-model=Qwen/Qwen2-VL-2B-Instruct \
+ *     api-key-env=OPENAI_API_KEY prompt="Describe this clip in one sentence." \
+ *     ! videoconvert ! textoverlay name=o ! autovideosink  c.text_src ! o.text_sink
+ * ]| Captions a camera with a model served by vLLM on another machine.
  *
  * ## Messages
  *

@@ -640,6 +640,7 @@ main (int argc, char **argv)
   for (int i = 0; i < 100 && g_main_context_iteration (s.context, FALSE); i++);
   soup_server_disconnect (s.soup);
   g_object_unref (s.soup);
+  while (g_main_context_iteration (s.context, FALSE));   /* the connections' last sources */
   g_main_loop_unref (s.loop);
   vlm_model_unref (s.model);
   g_free (s.api_key);
