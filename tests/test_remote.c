@@ -60,6 +60,7 @@ server_start (Server * s, const gchar * args, const gchar * key)
   fail_unless (sscanf (line, "vlm-server: http://127.0.0.1:%d", &port) == 1
       && port > 0, "unexpected first line: %s", line);
   s->url = g_strdup_printf ("http://127.0.0.1:%d", port);
+  g_print ("%s", line);         /* names the CPU tier in the log */
   g_strfreev (argv);
   g_strfreev (envp);
   g_free (cmd);
@@ -227,6 +228,7 @@ on_frame (GstPad * pad, GstPadProbeInfo * info, GArray * pts)
 typedef struct
 {
   GPtrArray *texts;             /* vlmcaption messages' text, in order */
+  GArray *n_tokens;             /* and their n-tokens */
   guint warnings;
   GString *warning_text;
   guint64 dropped, late;
@@ -237,6 +239,7 @@ static void
 run_clear (Run * r)
 {
   g_ptr_array_unref (r->texts);
+  g_array_unref (r->n_tokens);
   g_string_free (r->warning_text, TRUE);
   g_array_unref (r->frames.in_pts);
   g_array_unref (r->frames.out_pts);
@@ -260,6 +263,7 @@ run_pipeline (Run * r, const gchar * src, const gchar * props, gboolean live,
 
   memset (r, 0, sizeof (*r));
   r->texts = g_ptr_array_new_with_free_func (g_free);
+  r->n_tokens = g_array_new (FALSE, FALSE, sizeof (gint));
   r->warning_text = g_string_new (NULL);
   g_mutex_init (&r->frames.lock);
   r->frames.in_pts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
@@ -302,11 +306,15 @@ run_pipeline (Run * r, const gchar * src, const gchar * props, gboolean live,
         break;
       default:
         if (gst_message_has_name (msg, "vlmcaption")) {
+          const GstStructure *st = gst_message_get_structure (msg);
+          gint n = -1;
+
           if (r->texts->len == 0 && on_first)
             on_first (data);
           g_ptr_array_add (r->texts,
-              g_strdup (gst_structure_get_string (gst_message_get_structure
-                      (msg), "text")));
+              g_strdup (gst_structure_get_string (st, "text")));
+          gst_structure_get_int (st, "n-tokens", &n);
+          g_array_append_val (r->n_tokens, n);
         }
         break;
     }
@@ -403,6 +411,36 @@ GST_START_TEST (test_same_text)
   g_free (sse_props);
   g_free (json_props);
   g_free (src);
+}
+
+GST_END_TEST;
+
+/* Generation settings travel: sampling at a high temperature with a seed
+ * and a 3-token budget gives the same caption through the server as
+ * in-process (the server seeds the engine's own sampler alike), and both
+ * report 3 tokens (through the server: usage.completion_tokens). A greedy
+ * caption of the test card is 4 tokens, so the budget really cut it. */
+GST_START_TEST (test_generation_settings)
+{
+  const gchar *config = "generation-config=\"do_sample=true,temperature=1.5,"
+      "top_p=0.9,seed=7,max_new_tokens=3\"";
+  gchar *remote = g_strdup_printf ("server=%s frames-per-clip=4 %s%s",
+      shared.url, config, __i__ ? " server-stream=true" : "");
+  Run local, served;
+  guint i;
+
+  run_pipeline (&local, "videotestsrc num-buffers=90 pattern=ball", config,
+      FALSE, NULL, NULL);
+  run_pipeline (&served, "videotestsrc num-buffers=90 pattern=ball", remote,
+      FALSE, NULL, NULL);
+  assert_same_texts (&local, &served, __i__ ? "sse" : "json");
+  for (i = 0; i < local.texts->len; i++) {
+    fail_unless_equals_int (g_array_index (local.n_tokens, gint, i), 3);
+    fail_unless_equals_int (g_array_index (served.n_tokens, gint, i), 3);
+  }
+  run_clear (&local);
+  run_clear (&served);
+  g_free (remote);
 }
 
 GST_END_TEST;
@@ -810,6 +848,7 @@ remote_suite (void)
   tcase_add_unchecked_fixture (shared_case, shared_start, shared_stop);
   tcase_set_timeout (shared_case, 300);
   tcase_add_loop_test (shared_case, test_same_text, 0, G_N_ELEMENTS (patterns));
+  tcase_add_loop_test (shared_case, test_generation_settings, 0, 2);
   tcase_add_test (shared_case, test_bad_requests);
   suite_add_tcase (s, shared_case);
   tcase_set_timeout (own_case, 120);

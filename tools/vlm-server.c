@@ -22,7 +22,8 @@
  * reads requests (their images decoded there, before queueing, so a bad
  * one is a 400 at once); pool threads run the engine and hand results back with
  * g_main_context_invoke. --port 0 takes a free port; the first line on
- * stdout says which ("vlm-server: http://HOST:PORT serving NAME"). */
+ * stdout says which ("vlm-server: http://HOST:PORT serving NAME ... on
+ * TIER"). */
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -626,8 +627,9 @@ main (int argc, char **argv)
   g_object_unref (address);
 
   GSList *uris = soup_server_get_uris (s.soup);
-  printf ("vlm-server: http://%s:%d serving %s (%d session%s, queue %d)\n", host,
-          g_uri_get_port (uris->data), s.name, n_sessions, n_sessions == 1 ? "" : "s", max_waiting);
+  printf ("vlm-server: http://%s:%d serving %s (%d session%s, queue %d) on %s\n", host,
+          g_uri_get_port (uris->data), s.name, n_sessions, n_sessions == 1 ? "" : "s", max_waiting,
+          vlm_cpu_describe ());
   fflush (stdout);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
 
