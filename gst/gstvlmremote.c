@@ -18,8 +18,8 @@
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
-#include <turbojpeg.h>
 
+#include "gstvlmjpeg.h"
 #include "gstvlmremote.h"
 
 GST_DEBUG_CATEGORY_EXTERN (gst_vlm_caption_debug);
@@ -39,19 +39,10 @@ struct _GstVlmRemote
   guint64 timeout_ms;
   guint retries;
   gboolean stream;
-  guint jpeg_quality;
 
   GMainContext *context;        /* the calls' own context */
   SoupSession *session;         /* made on the first call, in `context` */
-
-  /* scratch, kept between clips: no allocation per frame once sized */
-  tjhandle tj;
-  GstVideoConverter *convert;   /* frame format -> RGB; NULL: not made */
-  GstVideoInfo convert_in;
-  GstVideoInfo rgb_info;
-  GstBuffer *rgb;               /* converted frame */
-  guint8 *jpeg;                 /* tjBufSize () for rgb_info */
-  gulong jpeg_capacity;
+  GstVlmJpeg *jpeg;             /* the frames' encoder and its scratch */
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -107,10 +98,8 @@ gst_vlm_remote_new (const GstVlmRemoteSettings * settings, GError ** error)
   remote->timeout_ms = MAX (settings->timeout_ms, 1);
   remote->retries = settings->retries;
   remote->stream = settings->stream;
-  remote->jpeg_quality = CLAMP (settings->jpeg_quality, 1, 100);
   remote->context = g_main_context_new ();
-  gst_video_info_init (&remote->convert_in);
-  gst_video_info_init (&remote->rgb_info);
+  remote->jpeg = gst_vlm_jpeg_new (settings->jpeg_quality);
   return remote;
 }
 
@@ -127,12 +116,7 @@ gst_vlm_remote_free (GstVlmRemote * remote)
     g_main_context_pop_thread_default (remote->context);
   }
   g_main_context_unref (remote->context);
-  if (remote->tj)
-    tjDestroy (remote->tj);
-  if (remote->convert)
-    gst_video_converter_free (remote->convert);
-  gst_clear_buffer (&remote->rgb);
-  tjFree (remote->jpeg);
+  gst_vlm_jpeg_free (remote->jpeg);
   if (remote->authorization)
     memset (remote->authorization, 0, strlen (remote->authorization));
   g_free (remote->authorization);
@@ -178,100 +162,6 @@ gst_vlm_remote_reply_clear (GstVlmRemoteReply * reply)
   reply->n_tokens = 0;
 }
 
-/* ---------------------------------------------------------------- JPEG */
-
-static const struct
-{
-  GstVideoFormat gst;
-  int tj;
-} packed_formats[] = {
-  {GST_VIDEO_FORMAT_RGB, TJPF_RGB},
-  {GST_VIDEO_FORMAT_RGBx, TJPF_RGBX},
-  {GST_VIDEO_FORMAT_BGRx, TJPF_BGRX},
-  {GST_VIDEO_FORMAT_RGBA, TJPF_RGBA},
-  {GST_VIDEO_FORMAT_BGRA, TJPF_BGRA},
-};
-
-/* Sizes the RGB scratch and the JPEG buffer for a w x h frame. */
-static void
-ensure_scratch (GstVlmRemote * remote, gint width, gint height)
-{
-  if (GST_VIDEO_INFO_WIDTH (&remote->rgb_info) == width &&
-      GST_VIDEO_INFO_HEIGHT (&remote->rgb_info) == height)
-    return;
-  gst_video_info_set_format (&remote->rgb_info, GST_VIDEO_FORMAT_RGB, width,
-      height);
-  gst_clear_buffer (&remote->rgb);
-  remote->rgb = gst_buffer_new_allocate (NULL,
-      GST_VIDEO_INFO_SIZE (&remote->rgb_info), NULL);
-  tjFree (remote->jpeg);
-  remote->jpeg_capacity = tjBufSize (width, height, TJSAMP_420);
-  remote->jpeg = tjAlloc (remote->jpeg_capacity);
-}
-
-/* One frame as a JPEG in remote->jpeg (`*size` bytes). Packed RGB layouts
- * go to libjpeg-turbo as they are; YUV goes through GstVideoConverter to
- * RGB first, which honours the frame's matrix and range (JPEG's own YCbCr
- * is full-range BT.601, so handing it the video's planes would shift every
- * colour of a limited-range frame). */
-static gboolean
-encode_frame (GstVlmRemote * remote, const GstVideoFrame * frame,
-    gulong * size, GError ** error)
-{
-  const GstVideoInfo *info = &frame->info;
-  gint width = GST_VIDEO_INFO_WIDTH (info), height = GST_VIDEO_INFO_HEIGHT (info);
-  const guint8 *pixels = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
-  gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0), pf = -1;
-  GstVideoFrame rgb;
-  gboolean mapped = FALSE, ok;
-  guint i;
-
-  if (!remote->tj && !(remote->tj = tjInitCompress ())) {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-        "libjpeg-turbo: %s", tjGetErrorStr ());
-    return FALSE;
-  }
-  ensure_scratch (remote, width, height);
-  for (i = 0; i < G_N_ELEMENTS (packed_formats); i++)
-    if (packed_formats[i].gst == GST_VIDEO_INFO_FORMAT (info))
-      pf = packed_formats[i].tj;
-  if (pf < 0) {
-    if (!remote->convert || !gst_video_info_is_equal (&remote->convert_in,
-            info)) {
-      if (remote->convert)
-        gst_video_converter_free (remote->convert);
-      remote->convert_in = *info;
-      /* the converter wants the same rate on both sides */
-      GST_VIDEO_INFO_FPS_N (&remote->rgb_info) = GST_VIDEO_INFO_FPS_N (info);
-      GST_VIDEO_INFO_FPS_D (&remote->rgb_info) = GST_VIDEO_INFO_FPS_D (info);
-      remote->convert = gst_video_converter_new (&remote->convert_in,
-          &remote->rgb_info, NULL);
-    }
-    if (!remote->convert || !gst_video_frame_map (&rgb, &remote->rgb_info,
-            remote->rgb, GST_MAP_WRITE)) {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-          "cannot convert %s frames to RGB",
-          gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
-      return FALSE;
-    }
-    mapped = TRUE;
-    gst_video_converter_frame (remote->convert, frame, &rgb);
-    pixels = GST_VIDEO_FRAME_PLANE_DATA (&rgb, 0);
-    stride = GST_VIDEO_FRAME_PLANE_STRIDE (&rgb, 0);
-    pf = TJPF_RGB;
-  }
-  *size = remote->jpeg_capacity;
-  ok = tjCompress2 (remote->tj, pixels, width, stride, height, pf,
-      &remote->jpeg, size, TJSAMP_420, remote->jpeg_quality,
-      TJFLAG_NOREALLOC) == 0;
-  if (!ok)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-        "JPEG encoding of a %dx%d frame: %s", width, height, tjGetErrorStr ());
-  if (mapped)
-    gst_video_frame_unmap (&rgb);
-  return ok;
-}
-
 /* ---------------------------------------------------------------- request */
 
 /* The request body for the frames and prompt (see the top of the file). */
@@ -309,15 +199,17 @@ build_request (GstVlmRemote * remote, const GstVideoFrame * frames,
     json_builder_end_object (b);
   }
   for (i = 0; i < n_frames; i++) {
-    gulong size;
+    const guint8 *jpeg;
+    gsize size;
     gchar *b64;
 
-    if (!encode_frame (remote, &frames[i], &size, error)) {
+    if (!(jpeg = gst_vlm_jpeg_encode (remote->jpeg, &frames[i], &size,
+                error))) {
       g_string_free (url, TRUE);
       g_object_unref (b);
       return NULL;
     }
-    b64 = g_base64_encode (remote->jpeg, size);
+    b64 = g_base64_encode (jpeg, size);
     g_string_assign (url, "data:image/jpeg;base64,");
     g_string_append (url, b64);
     g_free (b64);
