@@ -6,9 +6,11 @@
  * system's videotestsrc; requests of our own go through a libsoup client.
  *   same text      in-process and through the server (JSON and SSE), for
  *                  every reference pattern of the test-card model
- *   server lost    killed mid-stream, or a peer that never answers:
- *                  captions are lost and counted, with warnings; every
- *                  video frame comes out
+ *   server lost    killed mid-stream: captions are lost and counted, with
+ *                  warnings; every video frame comes out
+ *   broken peers   what vlm-server never does, a TCP peer of the test's
+ *                  own does (hang, garbage, 503, an untrusted TLS
+ *                  certificate): the same, with bounded retries
  *   bad requests   OpenAI's error shapes and statuses
  *   api key        "Authorization: Bearer" from api-key-env; never logged */
 #include <glib/gstdio.h>
@@ -512,26 +514,153 @@ GST_START_TEST (test_server_killed)
 
 GST_END_TEST;
 
-/* A peer that takes connections and never answers (a hung server), on a
- * thread of its own until `quit`. */
+/* ---------------------------------------------------------------- broken peers */
+
+/* What vlm-server never does, a TCP peer of the test's own does: hang,
+ * answer garbage, answer 503, or speak TLS with a certificate nobody
+ * trusts. It serves one connection at a time on a thread until `quit`. */
+typedef enum
+{
+  PEER_SILENT,                  /* takes the connection, never answers */
+  PEER_GARBAGE,                 /* 200 with a body that is not JSON */
+  PEER_BUSY,                    /* 503 with an OpenAI error */
+  PEER_TLS,                     /* a TLS handshake with a self-signed certificate */
+} PeerMode;
+
 typedef struct
 {
+  PeerMode mode;
   GSocketListener *listener;
   GCancellable *quit;
-  GPtrArray *connections;
+  GPtrArray *connections;       /* kept open (silent) */
+  GTlsCertificate *certificate;
   guint16 port;
+  gint requests;                /* requests (or handshakes) seen */
   GThread *thread;
-} Silent;
+} Peer;
+
+/* Reads one HTTP request: headers, then Content-Length bytes. */
+static void
+read_request (GIOStream * io, GCancellable * quit)
+{
+  GInputStream *in = g_io_stream_get_input_stream (io);
+  GString *got = g_string_new (NULL);
+  gchar buf[65536], *end, *length;
+  gssize n;
+
+  while (!(end = strstr (got->str, "\r\n\r\n")) &&
+      (n = g_input_stream_read (in, buf, sizeof (buf), quit, NULL)) > 0)
+    g_string_append_len (got, buf, n);
+  if (end) {
+    gsize want = (end - got->str) + 4;
+    length = strstr (got->str, "Content-Length: ");
+    if (length && length < end)
+      want += g_ascii_strtoull (length + 16, NULL, 10);
+    while (got->len < want &&
+        (n = g_input_stream_read (in, buf, sizeof (buf), quit, NULL)) > 0)
+      g_string_append_len (got, buf, n);
+  }
+  g_string_free (got, TRUE);
+}
 
 static gpointer
-silent_accept (gpointer data)
+peer_main (gpointer data)
 {
-  Silent *p = data;
+  static const gchar *answers[] = {
+    [PEER_GARBAGE] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 9\r\nConnection: close\r\n\r\nnot json!",
+    [PEER_BUSY] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+        "application/json\r\nContent-Length: 81\r\nConnection: close\r\n\r\n"
+        "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\","
+        "\"param\":null,\"code\":null}}",
+  };
+  Peer *p = data;
   GSocketConnection *c;
 
-  while ((c = g_socket_listener_accept (p->listener, NULL, p->quit, NULL)))
-    g_ptr_array_add (p->connections, c);
+  while ((c = g_socket_listener_accept (p->listener, NULL, p->quit, NULL))) {
+    if (p->mode == PEER_SILENT) {
+      g_ptr_array_add (p->connections, c);
+      g_atomic_int_inc (&p->requests);
+      continue;
+    }
+    if (p->mode == PEER_TLS) {
+      GIOStream *tls = g_tls_server_connection_new (G_IO_STREAM (c),
+          p->certificate, NULL);
+
+      g_atomic_int_inc (&p->requests);
+      /* fails: the client refuses the certificate */
+      if (tls) {
+        g_tls_connection_handshake (G_TLS_CONNECTION (tls), p->quit, NULL);
+        g_object_unref (tls);
+      }
+    } else {
+      read_request (G_IO_STREAM (c), p->quit);
+      g_atomic_int_inc (&p->requests);
+      g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM
+              (c)), answers[p->mode], strlen (answers[p->mode]), NULL,
+          p->quit, NULL);
+    }
+    g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    g_object_unref (c);
+  }
   return NULL;
+}
+
+/* A self-signed certificate for 127.0.0.1, made with openssl. */
+static GTlsCertificate *
+self_signed (void)
+{
+  gchar *dir = g_dir_make_tmp ("vlm-tls-XXXXXX", NULL);
+  gchar *cert = g_build_filename (dir, "cert.pem", NULL);
+  gchar *key = g_build_filename (dir, "key.pem", NULL);
+  gchar *argv[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048",
+    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key,
+    "-out", cert, NULL
+  };
+  GError *error = NULL;
+  GTlsCertificate *c;
+  gint status;
+
+  fail_unless (g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH |
+          G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+          NULL, NULL, &status, &error), "openssl: %s",
+      error ? error->message : "");
+  c = g_tls_certificate_new_from_files (cert, key, &error);
+  fail_unless (c != NULL, "%s", error ? error->message : "");
+  g_unlink (cert);
+  g_unlink (key);
+  g_rmdir (dir);
+  g_free (key);
+  g_free (cert);
+  g_free (dir);
+  return c;
+}
+
+static void
+peer_start (Peer * p, PeerMode mode)
+{
+  memset (p, 0, sizeof (*p));
+  p->mode = mode;
+  p->listener = g_socket_listener_new ();
+  p->quit = g_cancellable_new ();
+  p->connections = g_ptr_array_new_with_free_func (g_object_unref);
+  if (mode == PEER_TLS)
+    p->certificate = self_signed ();
+  p->port = g_socket_listener_add_any_inet_port (p->listener, NULL, NULL);
+  fail_unless (p->port > 0);
+  p->thread = g_thread_new ("peer", peer_main, p);
+}
+
+static void
+peer_stop (Peer * p)
+{
+  g_cancellable_cancel (p->quit);
+  g_thread_join (p->thread);
+  g_ptr_array_unref (p->connections);
+  g_clear_object (&p->certificate);
+  g_object_unref (p->quit);
+  g_socket_listener_close (p->listener);
+  g_object_unref (p->listener);
 }
 
 /* Against a peer that never answers, not live (loop 0: 2 clips) and live
@@ -543,23 +672,18 @@ GST_START_TEST (test_server_silent)
 {
   gboolean live = __i__ == 1;
   guint frames = live ? 120 : 60;
-  Silent p = { g_socket_listener_new (), g_cancellable_new (),
-    g_ptr_array_new_with_free_func (g_object_unref)
-  };
   gint64 started = g_get_monotonic_time ();
   gchar *props, *src;
+  Peer p;
   Run r;
 
-  p.port = g_socket_listener_add_any_inet_port (p.listener, NULL, NULL);
-  fail_unless (p.port > 0);
-  p.thread = g_thread_new ("silent", silent_accept, &p);
+  peer_start (&p, PEER_SILENT);
   props = g_strdup_printf ("server=http://127.0.0.1:%u frames-per-clip=4 "
       "server-timeout=300000000", p.port);
   src = g_strdup_printf ("videotestsrc is-live=%d pattern=smpte "
       "num-buffers=%u", live, frames);
   run_pipeline (&r, src, props, live, NULL, NULL);
-  g_cancellable_cancel (p.quit);
-  g_thread_join (p.thread);
+  peer_stop (&p);
 
   fail_unless_equals_int (r.texts->len, 0);
   fail_unless (r.dropped >= 1);
@@ -572,15 +696,54 @@ GST_START_TEST (test_server_silent)
     /* two requests of 300 ms each, one after the other */
     fail_unless (g_get_monotonic_time () - started >= 600000);
   }
-  fail_unless (p.connections->len >= 1);
+  fail_unless (p.requests >= 1);
   assert_frames_intact (&r, frames);
   run_clear (&r);
   g_free (src);
   g_free (props);
-  g_ptr_array_unref (p.connections);
-  g_object_unref (p.quit);
-  g_socket_listener_close (p.listener);
-  g_object_unref (p.listener);
+}
+
+GST_END_TEST;
+
+static const struct
+{
+  PeerMode mode;
+  const gchar *scheme, *warning;
+  gint requests;                /* for 2 clips with server-retries=2 */
+} broken[] = {
+  /* not retried: a malformed answer will not mend */
+  {PEER_GARBAGE, "http", "sent no chat.completion: not json!", 2},
+  /* retried twice per clip, then given up, with the server's message */
+  {PEER_BUSY, "http", "HTTP 503 Service Unavailable", 6},
+  /* the certificate is checked (libsoup's default) and refused, once */
+  {PEER_TLS, "https", "certificate", 2},
+};
+
+/* Not live, 2 clips against a peer that answers wrongly: both clips are
+ * dropped with a warning saying why, retries stop where they should, and
+ * every frame comes out. */
+GST_START_TEST (test_server_broken)
+{
+  gchar *props;
+  Peer p;
+  Run r;
+
+  peer_start (&p, broken[__i__].mode);
+  props = g_strdup_printf ("server=%s://127.0.0.1:%u frames-per-clip=4 "
+      "server-retries=2", broken[__i__].scheme, p.port);
+  run_pipeline (&r, "videotestsrc num-buffers=60 pattern=smpte", props, FALSE,
+      NULL, NULL);
+  peer_stop (&p);
+
+  fail_unless_equals_int (r.texts->len, 0);
+  fail_unless_equals_uint64 (r.dropped, 2);
+  fail_unless_equals_int (r.warnings, 2);
+  fail_unless (strstr (r.warning_text->str, broken[__i__].warning) != NULL,
+      "%s", r.warning_text->str);
+  fail_unless_equals_int (p.requests, broken[__i__].requests);
+  assert_frames_intact (&r, 60);
+  run_clear (&r);
+  g_free (props);
 }
 
 GST_END_TEST;
@@ -854,6 +1017,7 @@ remote_suite (void)
   tcase_set_timeout (own_case, 120);
   tcase_add_loop_test (own_case, test_server_killed, 0, 2);
   tcase_add_loop_test (own_case, test_server_silent, 0, 2);
+  tcase_add_loop_test (own_case, test_server_broken, 0, G_N_ELEMENTS (broken));
   tcase_add_test (own_case, test_api_key);
   tcase_add_test (own_case, test_api_key_unset);
   suite_add_tcase (s, own_case);
