@@ -174,13 +174,14 @@ chat_body (const gchar * extra, const gchar * url)
 /* One frame of videotestsrc pattern=smpte, encoded by `encoder`
  * (jpegenc, pngenc), as a data URL of `type`. g_free. */
 static gchar *
-smpte_data_url (const gchar * encoder, const gchar * type)
+smpte_data_url_sized (const gchar * encoder, const gchar * type, gint width,
+    gint height)
 {
   gchar *dir = g_dir_make_tmp ("vlm-remote-XXXXXX", NULL);
   gchar *file = g_build_filename (dir, "frame", NULL);
   gchar *launch = g_strdup_printf ("videotestsrc num-buffers=1 pattern=smpte "
-      "! video/x-raw,width=320,height=240 ! videoconvert ! %s "
-      "! filesink location=%s", encoder, file);
+      "! video/x-raw,width=%d,height=%d ! videoconvert ! %s "
+      "! filesink location=%s", width, height, encoder, file);
   GstElement *pipeline = gst_parse_launch (launch, NULL);
   GstMessage *msg;
   gchar *data, *b64, *url;
@@ -205,6 +206,12 @@ smpte_data_url (const gchar * encoder, const gchar * type)
   g_free (file);
   g_free (dir);
   return url;
+}
+
+static gchar *
+smpte_data_url (const gchar * encoder, const gchar * type)
+{
+  return smpte_data_url_sized (encoder, type, 320, 240);
 }
 
 /* ---------------------------------------------------------------- pipelines */
@@ -866,6 +873,13 @@ GST_START_TEST (test_bad_requests)
   expect_chat_error ("\"temperature\":9,", png, 400, "temperature", NULL);
   expect_chat_error ("\"stream\":\"yes\",", png, 400, "stream", NULL);
 
+  /* nesting deep enough to exhaust a recursive parser's stack */
+  huge = g_strnfill (100000, '[');
+  post (huge, &a);
+  assert_error (&a, 400, "invalid_request_error", NULL, NULL);
+  answer_clear (&a);
+  g_free (huge);
+
   /* too large: --max-body 1048576 */
   huge = g_strnfill (2 << 20, ' ');
   request (&shared, "POST", "/v1/chat/completions", huge, 2 << 20, NULL, &a);
@@ -888,6 +902,52 @@ GST_START_TEST (test_bad_requests)
 
   g_free (png);
   g_free (jpeg);
+}
+
+GST_END_TEST;
+
+/* --max-images and --max-pixels: a request past them is refused before
+ * anything is decoded past the header. */
+GST_START_TEST (test_image_limits)
+{
+  Server s = { 0 };
+  gchar *png = smpte_data_url ("pngenc", "image/png"), *body, *small;
+  Answer a;
+
+  server_start (&s, "--max-images 2 --max-pixels 50000", NULL);
+  body = g_strdup_printf ("{\"messages\":[{\"role\":\"user\",\"content\":["
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}}]}]}", png);
+  request (&s, "POST", "/v1/chat/completions", body, strlen (body), NULL, &a);
+  /* 320x240 = 76800 pixels */
+  assert_error (&a, 400, "invalid_request_error", IMAGE_PARAM,
+      "invalid_image_url");
+  fail_unless (strstr (a.body, "76800") || strstr (a.body, "320x240"), "%s",
+      a.body);
+  answer_clear (&a);
+  g_free (body);
+  /* three images of 160x120 (19200 pixels each), two allowed */
+  small = smpte_data_url_sized ("pngenc", "image/png", 160, 120);
+  body = g_strdup_printf ("{\"messages\":[{\"role\":\"user\",\"content\":["
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}}]}]}",
+      small, small, small);
+  request (&s, "POST", "/v1/chat/completions", body, strlen (body), NULL, &a);
+  assert_error (&a, 400, "invalid_request_error", "messages", NULL);
+  answer_clear (&a);
+  g_free (body);
+  /* and two are captioned */
+  body = g_strdup_printf ("{\"messages\":[{\"role\":\"user\",\"content\":["
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}},"
+      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}}]}]}",
+      small, small);
+  request (&s, "POST", "/v1/chat/completions", body, strlen (body), NULL, &a);
+  fail_unless_equals_int (a.status, 200);
+  answer_clear (&a);
+  g_free (body);
+  g_free (small);
+  fail_unless_equals_int (server_stop (&s, SIGTERM), 0);
+  g_free (png);
 }
 
 GST_END_TEST;
@@ -1018,6 +1078,7 @@ remote_suite (void)
   tcase_add_loop_test (own_case, test_server_killed, 0, 2);
   tcase_add_loop_test (own_case, test_server_silent, 0, 2);
   tcase_add_loop_test (own_case, test_server_broken, 0, G_N_ELEMENTS (broken));
+  tcase_add_test (own_case, test_image_limits);
   tcase_add_test (own_case, test_api_key);
   tcase_add_test (own_case, test_api_key_unset);
   suite_add_tcase (s, own_case);
