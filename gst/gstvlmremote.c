@@ -287,85 +287,101 @@ typedef struct
   GError *error;
 } Attempt;
 
+/* An answer is untrusted and json-glib's typed getters are criticals on a
+ * wrong type: members are taken by their type or not at all. */
+static JsonNode *
+member (JsonObject * o, const gchar * key, JsonNodeType type)
+{
+  JsonNode *n = o ? json_object_get_member (o, key) : NULL;
+
+  return n && JSON_NODE_TYPE (n) == type ? n : NULL;
+}
+
+static JsonObject *
+member_object (JsonObject * o, const gchar * key)
+{
+  JsonNode *n = member (o, key, JSON_NODE_OBJECT);
+
+  return n ? json_node_get_object (n) : NULL;
+}
+
+static const gchar *
+member_string (JsonObject * o, const gchar * key)
+{
+  JsonNode *n = member (o, key, JSON_NODE_VALUE);
+
+  return n && json_node_get_value_type (n) == G_TYPE_STRING ?
+      json_node_get_string (n) : NULL;
+}
+
 /* The caption fields of one choices[0] object: `message` (JSON answer) or
- * `delta` (an SSE chunk); content may be a string or a list of text
+ * `delta` (an SSE chunk); content may be a string, null or a list of text
  * parts. FALSE when `choice` has neither. */
 static gboolean
 read_choice (JsonObject * choice, Attempt * a)
 {
-  const gchar *member = a->sse ? "delta" : "message";
-  JsonObject *message;
-  JsonNode *content;
+  JsonObject *message = member_object (choice, a->sse ? "delta" : "message");
+  JsonNode *content = message ? json_object_get_member (message, "content") :
+      NULL;
+  JsonNode *parts = member (message, "content", JSON_NODE_ARRAY);
+  const gchar *text = member_string (message, "content");
+  guint i;
 
-  if (!choice || !json_object_has_member (choice, member))
+  if (!message)
     return FALSE;
-  if (JSON_NODE_HOLDS_VALUE (json_object_get_member (choice,
-              "finish_reason")))
+  if (member_string (choice, "finish_reason"))
     a->finished = TRUE;
-  message = json_object_get_object_member (choice, member);
-  content = message ? json_object_get_member (message, "content") : NULL;
-  if (!content || JSON_NODE_HOLDS_NULL (content))
-    return message != NULL;
-  if (JSON_NODE_HOLDS_VALUE (content) &&
-      json_node_get_value_type (content) == G_TYPE_STRING) {
-    g_string_append (a->text, json_node_get_string (content));
-  } else if (JSON_NODE_HOLDS_ARRAY (content)) {
-    JsonArray *parts = json_node_get_array (content);
-    guint i;
+  if (text) {
+    g_string_append (a->text, text);
+  } else if (parts) {
+    for (i = 0; i < json_array_get_length (json_node_get_array (parts)); i++) {
+      JsonNode *part = json_array_get_element (json_node_get_array (parts), i);
+      const gchar *piece = JSON_NODE_HOLDS_OBJECT (part) ?
+          member_string (json_node_get_object (part), "text") : NULL;
 
-    for (i = 0; i < json_array_get_length (parts); i++) {
-      JsonNode *part = json_array_get_element (parts, i);
-      JsonObject *o = JSON_NODE_HOLDS_OBJECT (part) ?
-          json_node_get_object (part) : NULL;
-      if (o && json_object_has_member (o, "text"))
-        g_string_append (a->text, json_object_get_string_member_with_default
-            (o, "text", ""));
+      if (piece)
+        g_string_append (a->text, piece);
     }
-  } else {
+  } else if (content && !JSON_NODE_HOLDS_NULL (content)) {
     return FALSE;
   }
   return TRUE;
 }
 
 /* A JSON answer or one SSE event's data: its content, usage and model
- * into `a`; an "error" object, or neither choices nor usage, is an error. */
+ * into `a`; an "error" member, or neither choices nor usage, is an error. */
 static gboolean
 read_answer (Attempt * a, const gchar * data, gsize length)
 {
   JsonParser *parser = json_parser_new ();
-  JsonNode *root;
+  JsonNode *root, *tokens, *choices;
   JsonObject *o, *usage;
-  JsonArray *choices;
   gboolean ok = FALSE;
 
-  if (!json_parser_load_from_data (parser, data, length, NULL) ||
+  if (!length || !json_parser_load_from_data (parser, data, length, NULL) ||
       !(root = json_parser_get_root (parser)) || !JSON_NODE_HOLDS_OBJECT (root))
     goto out;
   o = json_node_get_object (root);
   if (json_object_has_member (o, "error")) {
-    JsonNode *e = json_object_get_member (o, "error");
-    const gchar *message = JSON_NODE_HOLDS_OBJECT (e) ?
-        json_object_get_string_member_with_default (json_node_get_object (e),
-        "message", "") : "";
+    const gchar *message = member_string (member_object (o, "error"),
+        "message");
+
     g_set_error (&a->error, G_IO_ERROR, G_IO_ERROR_FAILED,
-        "%s answered with an error: %s", a->remote->endpoint, message);
+        "%s answered with an error: %s", a->remote->endpoint,
+        message ? message : "(no message)");
     ok = TRUE;                  /* the message says it all */
     goto out;
   }
-  if (json_object_has_member (o, "model") && !a->model)
-    a->model = g_strdup (json_object_get_string_member_with_default (o,
-            "model", NULL));
-  usage = json_object_has_member (o, "usage") &&
-      JSON_NODE_HOLDS_OBJECT (json_object_get_member (o, "usage")) ?
-      json_object_get_object_member (o, "usage") : NULL;
-  if (usage)
-    a->n_tokens = CLAMP (json_object_get_int_member_with_default (usage,
-            "completion_tokens", 0), 0, G_MAXINT);
-  choices = json_object_has_member (o, "choices") &&
-      JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "choices")) ?
-      json_object_get_array_member (o, "choices") : NULL;
-  if (choices && json_array_get_length (choices) > 0) {
-    JsonNode *first = json_array_get_element (choices, 0);
+  if (!a->model && member_string (o, "model"))
+    a->model = g_strdup (member_string (o, "model"));
+  usage = member_object (o, "usage");
+  tokens = member (usage, "completion_tokens", JSON_NODE_VALUE);
+  if (tokens && json_node_get_value_type (tokens) == G_TYPE_INT64)
+    a->n_tokens = CLAMP (json_node_get_int (tokens), 0, G_MAXINT);
+  choices = member (o, "choices", JSON_NODE_ARRAY);
+  if (choices && json_array_get_length (json_node_get_array (choices)) > 0) {
+    JsonNode *first = json_array_get_element (json_node_get_array (choices),
+        0);
     ok = JSON_NODE_HOLDS_OBJECT (first) &&
         read_choice (json_node_get_object (first), a);
   } else {
@@ -482,23 +498,24 @@ error_text (Attempt * a)
   gchar *text = NULL;
   JsonParser *parser = json_parser_new ();
 
-  if (json_parser_load_from_data (parser, (gchar *) a->body->data,
-          a->body->len, NULL)) {
+  if (a->body->len && json_parser_load_from_data (parser,
+          (gchar *) a->body->data, a->body->len, NULL)) {
     JsonNode *root = json_parser_get_root (parser);
     JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ?
         json_node_get_object (root) : NULL;
     JsonNode *e = o ? json_object_get_member (o, "error") : NULL;
+    const gchar *message = e && JSON_NODE_HOLDS_OBJECT (e) ?
+        member_string (json_node_get_object (e), "message") :
+        member_string (o, "error");
 
-    if (e && JSON_NODE_HOLDS_OBJECT (e))
-      text = g_strdup (json_object_get_string_member_with_default
-          (json_node_get_object (e), "message", ""));
-    else if (e && JSON_NODE_HOLDS_VALUE (e))
-      text = g_strdup (json_node_get_string (e));
+    text = g_strdup (message);
   }
   g_object_unref (parser);
-  if (!text)
+  if (!text && a->body->len)
     text = g_utf8_make_valid ((gchar *) a->body->data, MIN (a->body->len,
             200));
+  if (!text)
+    text = g_strdup ("(no body)");
   return text;
 }
 

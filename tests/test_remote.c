@@ -529,14 +529,14 @@ GST_END_TEST;
 typedef enum
 {
   PEER_SILENT,                  /* takes the connection, never answers */
-  PEER_GARBAGE,                 /* 200 with a body that is not JSON */
-  PEER_BUSY,                    /* 503 with an OpenAI error */
+  PEER_ANSWER,                  /* reads the request, sends `answer`, closes */
   PEER_TLS,                     /* a TLS handshake with a self-signed certificate */
 } PeerMode;
 
 typedef struct
 {
   PeerMode mode;
+  const gchar *answer;          /* the whole HTTP answer */
   GSocketListener *listener;
   GCancellable *quit;
   GPtrArray *connections;       /* kept open (silent) */
@@ -573,14 +573,6 @@ read_request (GIOStream * io, GCancellable * quit)
 static gpointer
 peer_main (gpointer data)
 {
-  static const gchar *answers[] = {
-    [PEER_GARBAGE] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        "Content-Length: 9\r\nConnection: close\r\n\r\nnot json!",
-    [PEER_BUSY] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-        "application/json\r\nContent-Length: 81\r\nConnection: close\r\n\r\n"
-        "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\","
-        "\"param\":null,\"code\":null}}",
-  };
   Peer *p = data;
   GSocketConnection *c;
 
@@ -604,8 +596,7 @@ peer_main (gpointer data)
       read_request (G_IO_STREAM (c), p->quit);
       g_atomic_int_inc (&p->requests);
       g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM
-              (c)), answers[p->mode], strlen (answers[p->mode]), NULL,
-          p->quit, NULL);
+              (c)), p->answer, strlen (p->answer), NULL, p->quit, NULL);
     }
     g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
     g_object_unref (c);
@@ -644,10 +635,11 @@ self_signed (void)
 }
 
 static void
-peer_start (Peer * p, PeerMode mode)
+peer_start (Peer * p, PeerMode mode, const gchar * answer)
 {
   memset (p, 0, sizeof (*p));
   p->mode = mode;
+  p->answer = answer;
   p->listener = g_socket_listener_new ();
   p->quit = g_cancellable_new ();
   p->connections = g_ptr_array_new_with_free_func (g_object_unref);
@@ -684,7 +676,7 @@ GST_START_TEST (test_server_silent)
   Peer p;
   Run r;
 
-  peer_start (&p, PEER_SILENT);
+  peer_start (&p, PEER_SILENT, NULL);
   props = g_strdup_printf ("server=http://127.0.0.1:%u frames-per-clip=4 "
       "server-timeout=300000000", p.port);
   src = g_strdup_printf ("videotestsrc is-live=%d pattern=smpte "
@@ -712,18 +704,32 @@ GST_START_TEST (test_server_silent)
 
 GST_END_TEST;
 
+#define ANSWER(status, body) "HTTP/1.1 " status "\r\nContent-Type: " \
+  "application/json\r\nConnection: close\r\n\r\n" body
+
 static const struct
 {
   PeerMode mode;
-  const gchar *scheme, *warning;
+  const gchar *answer, *scheme, *warning;
   gint requests;                /* for 2 clips with server-retries=2 */
 } broken[] = {
   /* not retried: a malformed answer will not mend */
-  {PEER_GARBAGE, "http", "sent no chat.completion: not json!", 2},
+  {PEER_ANSWER, ANSWER ("200 OK", "not json!"), "http",
+      "sent no chat.completion: not json!", 2},
+  {PEER_ANSWER, ANSWER ("200 OK", ""), "http", "sent no chat.completion", 2},
+  /* JSON of the wrong shapes: no critical, a refusal */
+  {PEER_ANSWER, ANSWER ("200 OK", "{\"choices\":[{\"message\":{\"content\":"
+          "{\"a\":1}}}],\"usage\":{\"completion_tokens\":\"x\"},\"model\":7}"),
+      "http", "sent no chat.completion", 2},
+  {PEER_ANSWER, ANSWER ("200 OK", "{\"error\":{\"message\":[1]}}"), "http",
+      "answered with an error: (no message)", 2},
   /* retried twice per clip, then given up, with the server's message */
-  {PEER_BUSY, "http", "HTTP 503 Service Unavailable", 6},
+  {PEER_ANSWER, ANSWER ("503 Service Unavailable", "{\"error\":{\"message\":"
+          "\"overloaded\",\"type\":\"server_error\",\"param\":null,"
+          "\"code\":null}}"), "http",
+      "HTTP 503 Service Unavailable from", 6},
   /* the certificate is checked (libsoup's default) and refused, once */
-  {PEER_TLS, "https", "certificate", 2},
+  {PEER_TLS, NULL, "https", "certificate", 2},
 };
 
 /* Not live, 2 clips against a peer that answers wrongly: both clips are
@@ -735,7 +741,7 @@ GST_START_TEST (test_server_broken)
   Peer p;
   Run r;
 
-  peer_start (&p, broken[__i__].mode);
+  peer_start (&p, broken[__i__].mode, broken[__i__].answer);
   props = g_strdup_printf ("server=%s://127.0.0.1:%u frames-per-clip=4 "
       "server-retries=2", broken[__i__].scheme, p.port);
   run_pipeline (&r, "videotestsrc num-buffers=60 pattern=smpte", props, FALSE,

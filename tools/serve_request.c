@@ -2,8 +2,9 @@
  * prompt and generation settings (serve_request.h lists the fields). */
 #include "serve_request.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
+
+#include "json.h"   /* the engine's getters: json-glib's own are criticals on a wrong type */
 
 /* json-glib's parser recurses per nesting level: refuse a deep body before
  * it can exhaust the stack. A chat request nests six levels. */
@@ -96,18 +97,10 @@ nesting_ok (const char *body, gsize length)
 static gboolean
 get_number (JsonObject *o, const char *name, double *value, gboolean *present)
 {
-  JsonNode *n = json_object_get_member (o, name);
+  JsonNode *n = vlm_json_member (o, name);
 
-  *present = n && !JSON_NODE_HOLDS_NULL (n);
-  if (!*present)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (n))
-    return FALSE;
-  GType t = json_node_get_value_type (n);
-  if (t != G_TYPE_INT64 && t != G_TYPE_DOUBLE)
-    return FALSE;
-  *value = json_node_get_double (n);
-  return TRUE;
+  *present = n != NULL;
+  return !n || vlm_json_node_number (n, value);
 }
 
 static gboolean
@@ -116,12 +109,12 @@ read_part (ServeRequest *req, JsonNode *part, GString *prompt, GArray *images,
 {
   g_autofree char *param = NULL;
   JsonObject *o = JSON_NODE_HOLDS_OBJECT (part) ? json_node_get_object (part) : NULL;
-  const char *type = o ? json_object_get_string_member_with_default (o, "type", NULL) : NULL;
+  const char *type = vlm_json_string (o, "type", NULL);
 
   if (!type)
     return invalid (err, where, "a content part must be an object with a \"type\"");
   if (strcmp (type, "text") == 0) {
-    const char *text = json_object_get_string_member_with_default (o, "text", NULL);
+    const char *text = vlm_json_string (o, "text", NULL);
     if (!text)
       return invalid (err, where, "a text part needs a \"text\" string");
     if (prompt->len)
@@ -134,12 +127,10 @@ read_part (ServeRequest *req, JsonNode *part, GString *prompt, GArray *images,
                      "unsupported content part type '%s' (text and image_url are)", type);
     return FALSE;
   }
-  JsonNode *image_url = json_object_get_member (o, "image_url");
-  const char *url = NULL;
-  if (image_url && JSON_NODE_HOLDS_OBJECT (image_url))
-    url = json_object_get_string_member_with_default (json_node_get_object (image_url), "url", NULL);
-  else if (image_url && JSON_NODE_HOLDS_VALUE (image_url) &&
-           json_node_get_value_type (image_url) == G_TYPE_STRING)
+  /* {"url": ...} as the API says, or the bare string some clients send */
+  JsonNode *image_url = vlm_json_member (o, "image_url");
+  const char *url = vlm_json_string (vlm_json_object (o, "image_url"), "url", NULL);
+  if (!url && image_url && vlm_json_node_is (image_url, G_TYPE_STRING))
     url = json_node_get_string (image_url);
   if (!url)
     return invalid (err, where, "an image_url part needs \"image_url\": {\"url\": ...}");
@@ -178,7 +169,7 @@ read_messages (ServeRequest *req, JsonObject *root, const ServeLimits *limits, S
     JsonNode *m = json_array_get_element (messages, i);
     g_autofree char *where = g_strdup_printf ("messages[%u]", i);
     JsonObject *o = JSON_NODE_HOLDS_OBJECT (m) ? json_node_get_object (m) : NULL;
-    const char *role = o ? json_object_get_string_member_with_default (o, "role", NULL) : NULL;
+    const char *role = vlm_json_string (o, "role", NULL);
     if (!role) {
       ok = invalid (err, where, "a message must be an object with a \"role\"");
       break;
@@ -187,8 +178,7 @@ read_messages (ServeRequest *req, JsonObject *root, const ServeLimits *limits, S
       continue;   /* a captioner has no system prompt nor history */
     JsonNode *content = json_object_get_member (o, "content");
     g_autofree char *cwhere = g_strconcat (where, ".content", NULL);
-    if (content && JSON_NODE_HOLDS_VALUE (content) &&
-        json_node_get_value_type (content) == G_TYPE_STRING) {
+    if (content && vlm_json_node_is (content, G_TYPE_STRING)) {
       if (prompt->len)
         g_string_append_c (prompt, '\n');
       g_string_append (prompt, json_node_get_string (content));
@@ -243,16 +233,14 @@ read_generation (ServeRequest *req, JsonObject *root, ServeError *err)
     req->params.seed = (guint64) v;
   if (!get_number (root, "n", &v, &present) || (present && v != 1))
     return invalid (err, "n", "only n=1 is supported");
-  JsonNode *stream = json_object_get_member (root, "stream");
-  if (stream && !JSON_NODE_HOLDS_NULL (stream)) {
-    if (!JSON_NODE_HOLDS_VALUE (stream) || json_node_get_value_type (stream) != G_TYPE_BOOLEAN)
+  JsonNode *stream = vlm_json_member (root, "stream");
+  if (stream) {
+    if (!vlm_json_node_is (stream, G_TYPE_BOOLEAN))
       return invalid (err, "stream", "must be a boolean");
     req->stream = json_node_get_boolean (stream);
   }
-  JsonNode *options = json_object_get_member (root, "stream_options");
-  if (options && JSON_NODE_HOLDS_OBJECT (options))
-    req->include_usage = json_object_get_boolean_member_with_default (json_node_get_object (options),
-                                                                      "include_usage", FALSE);
+  JsonNode *usage = vlm_json_member (vlm_json_object (root, "stream_options"), "include_usage");
+  req->include_usage = usage && vlm_json_node_is (usage, G_TYPE_BOOLEAN) && json_node_get_boolean (usage);
   GError *error = NULL;
   if (!vlm_gen_params_check (&req->params, &error)) {
     invalid (err, NULL, error->message);
@@ -276,10 +264,9 @@ serve_request_parse (ServeRequest *req, const char *body, gsize length, VlmModel
     return invalid (err, NULL, "We could not parse the JSON body of your request: it must be "
                                "one JSON object, as the chat completions API documents.");
   JsonObject *o = json_node_get_object (root);
-  JsonNode *name = json_object_get_member (o, "model");
-  if (name && !JSON_NODE_HOLDS_NULL (name)) {
-    const char *s = JSON_NODE_HOLDS_VALUE (name) && json_node_get_value_type (name) == G_TYPE_STRING ?
-        json_node_get_string (name) : NULL;
+  JsonNode *name = vlm_json_member (o, "model");
+  if (name) {
+    const char *s = vlm_json_node_is (name, G_TYPE_STRING) ? json_node_get_string (name) : NULL;
     if (!s)
       return invalid (err, "model", "'model' must be a string");
     if (strcmp (s, served_name) != 0) {
