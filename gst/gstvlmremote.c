@@ -76,6 +76,14 @@ gst_vlm_remote_new (const GstVlmRemoteSettings * settings, GError ** error)
   const gchar *scheme;
 
   uri = g_uri_parse (settings->url, G_URI_FLAGS_NONE, NULL);
+  if (uri && g_uri_get_userinfo (uri)) {
+    /* the URL goes into logs and warnings: no secret may ride in it */
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "the server URL holds a user name or password: give the key through "
+        "api-key-env instead");
+    g_uri_unref (uri);
+    return NULL;
+  }
   scheme = uri ? g_uri_get_scheme (uri) : NULL;
   if (!uri || !g_uri_get_host (uri) || !*g_uri_get_host (uri) ||
       (g_ascii_strcasecmp (scheme, "http") != 0 &&

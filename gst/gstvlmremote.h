@@ -55,8 +55,9 @@ typedef struct
 } GstVlmRemoteReply;
 
 /* A client for `settings` (copied). NULL with `error` (G_IO_ERROR_INVALID_
- * ARGUMENT) naming the URL when it is not http(s) with a host. No network
- * use until the first caption. */
+ * ARGUMENT) naming the URL when it is not http(s) with a host, or saying so
+ * when it holds a user name or password (URLs are logged; keys never).
+ * No network use until the first caption. */
 GstVlmRemote *gst_vlm_remote_new (const GstVlmRemoteSettings * settings,
     GError ** error);
 void gst_vlm_remote_free (GstVlmRemote * remote);

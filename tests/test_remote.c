@@ -1041,28 +1041,47 @@ GST_START_TEST (test_api_key)
 
 GST_END_TEST;
 
-/* api-key-env naming a variable that is not set fails the state change,
- * naming the variable. */
-GST_START_TEST (test_api_key_unset)
+/* Settings that cannot work fail the state change with an error that says
+ * why: api-key-env naming a variable that is not set (named), a URL that
+ * is not http(s), one with a password in it (never echoed). */
+static const struct
 {
-  GstElement *pipeline = gst_parse_launch ("videotestsrc num-buffers=1 ! "
-      "vlmcaption server=http://127.0.0.1:1 api-key-env=VLM_TEST_NO_SUCH_KEY "
-      "! fakesink", NULL);
+  const gchar *props, *said, *unsaid;
+} bad_settings[] = {
+  {"server=http://127.0.0.1:1 api-key-env=VLM_TEST_NO_SUCH_KEY",
+      "VLM_TEST_NO_SUCH_KEY", NULL},
+  {"server=ftp://127.0.0.1:1", "ftp://127.0.0.1:1", NULL},
+  {"server=http://user:hunter2@127.0.0.1:1", "api-key-env", "hunter2"},
+  {"server=ftp://user:hunter2@127.0.0.1:1", "api-key-env", "hunter2"},
+};
+
+GST_START_TEST (test_bad_settings)
+{
+  gchar *launch = g_strdup_printf ("videotestsrc num-buffers=1 ! vlmcaption "
+      "%s ! fakesink", bad_settings[__i__].props);
+  GstElement *pipeline = gst_parse_launch (launch, NULL);
   GstMessage *msg;
   GError *error = NULL;
+  gchar *debug = NULL;
 
   g_unsetenv ("VLM_TEST_NO_SUCH_KEY");
   fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PAUSED),
       GST_STATE_CHANGE_FAILURE);
   msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline), GST_MESSAGE_ERROR);
   fail_unless (msg != NULL);
-  gst_message_parse_error (msg, &error, NULL);
-  fail_unless (strstr (error->message, "VLM_TEST_NO_SUCH_KEY") != NULL, "%s",
-      error->message);
+  gst_message_parse_error (msg, &error, &debug);
+  fail_unless (strstr (error->message, bad_settings[__i__].said) != NULL,
+      "%s", error->message);
+  if (bad_settings[__i__].unsaid) {
+    fail_unless (strstr (error->message, bad_settings[__i__].unsaid) == NULL);
+    fail_unless (!debug || !strstr (debug, bad_settings[__i__].unsaid));
+  }
+  g_free (debug);
   g_error_free (error);
   gst_message_unref (msg);
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
+  g_free (launch);
 }
 
 GST_END_TEST;
@@ -1086,7 +1105,8 @@ remote_suite (void)
   tcase_add_loop_test (own_case, test_server_broken, 0, G_N_ELEMENTS (broken));
   tcase_add_test (own_case, test_image_limits);
   tcase_add_test (own_case, test_api_key);
-  tcase_add_test (own_case, test_api_key_unset);
+  tcase_add_loop_test (own_case, test_bad_settings, 0,
+      G_N_ELEMENTS (bad_settings));
   suite_add_tcase (s, own_case);
   return s;
 }
