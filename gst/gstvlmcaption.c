@@ -49,6 +49,14 @@
  * Without #GstVlmCaption:model the element uses its embedded test-card
  * model, a small GIT captioner trained on videotestsrc's patterns.
  *
+ * With #GstVlmCaption:server set the element loads no model: each clip's
+ * sampled frames go as base64 JPEG data URLs, with the prompt, to that
+ * OpenAI-compatible endpoint's /v1/chat/completions (vLLM, OpenVINO Model
+ * Server, llama.cpp's server, or vlm-server from this project), and the
+ * answer is the caption, given out as above. The request runs on the
+ * inference thread: a slow, failing or lost server costs captions (counted
+ * and warned about), never video (docs/scaling.md).
+ *
  * A model that scores clips against text instead of generating it (a
  * LanguageBind video tower with its CLIP text tower) tags each clip with
  * #GstVlmCaption:labels: the caption is then the #GstVlmCaption:top-k
@@ -69,6 +77,12 @@
  *     vlmcaption model=/path/to/git-base-vatex name=c c. ! queue ! fakesink \
  *     c.text_src ! application/x-subtitle-vtt ! queue ! filesink location=out.vtt
  * ]| Writes a WebVTT file of a video's captions with a model from the Hub.
+ * |[
+ * OPENAI_API_KEY=... gst-launch-1.0 v4l2src ! videoconvert ! vlmcaption name=c \
+ *     server=http://gpu-box:8000 server-model=Qwen/Qwen2-VL-2B-Instruct \
+ *     api-key-env=OPENAI_API_KEY prompt="Describe this clip in one sentence." \
+ *     ! videoconvert ! textoverlay name=o ! autovideosink  c.text_src ! o.text_sink
+ * ]| Captions a camera with a model served by vLLM on another machine.
  *
  * ## Messages
  *
@@ -120,6 +134,16 @@ GST_DEBUG_CATEGORY (gst_vlm_caption_debug);
 #define DEFAULT_PROP_TOP_K 3
 #define DEFAULT_PROP_ALIGNMENT GST_VLM_CAPTION_ALIGNED
 #define DEFAULT_PROP_CLOSED_CAPTIONS GST_VLM_CC_NONE
+#define DEFAULT_PROP_SERVER NULL
+#define DEFAULT_PROP_API_KEY_ENV NULL
+#define DEFAULT_PROP_SERVER_MODEL NULL
+#define DEFAULT_PROP_SERVER_TIMEOUT (10 * GST_SECOND)
+#define DEFAULT_PROP_SERVER_RETRIES 1
+#define DEFAULT_PROP_SERVER_STREAM FALSE
+#define DEFAULT_PROP_JPEG_QUALITY 90
+/* frames per clip sent to a server when frames-per-clip is 0: the element
+ * cannot know what the served model wants */
+#define DEFAULT_REMOTE_FRAMES 8
 
 enum
 {
@@ -146,6 +170,13 @@ enum
   PROP_ALIGNMENT,
   PROP_CLOSED_CAPTIONS,
   PROP_LATE_CAPTIONS,
+  PROP_SERVER,
+  PROP_API_KEY_ENV,
+  PROP_SERVER_MODEL,
+  PROP_SERVER_TIMEOUT,
+  PROP_SERVER_RETRIES,
+  PROP_SERVER_STREAM,
+  PROP_JPEG_QUALITY,
 };
 
 guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
@@ -383,6 +414,30 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
     case PROP_CLOSED_CAPTIONS:
       self->closed_captions = g_value_get_enum (value);
       break;
+    case PROP_SERVER:
+      g_free (self->server);
+      self->server = g_value_dup_string (value);
+      break;
+    case PROP_API_KEY_ENV:
+      g_free (self->api_key_env);
+      self->api_key_env = g_value_dup_string (value);
+      break;
+    case PROP_SERVER_MODEL:
+      g_free (self->server_model);
+      self->server_model = g_value_dup_string (value);
+      break;
+    case PROP_SERVER_TIMEOUT:
+      self->server_timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_SERVER_RETRIES:
+      self->server_retries = g_value_get_uint (value);
+      break;
+    case PROP_SERVER_STREAM:
+      self->server_stream = g_value_get_boolean (value);
+      break;
+    case PROP_JPEG_QUALITY:
+      self->jpeg_quality = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -470,6 +525,27 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_CLOSED_CAPTIONS:
       g_value_set_enum (value, self->closed_captions);
+      break;
+    case PROP_SERVER:
+      g_value_set_string (value, self->server);
+      break;
+    case PROP_API_KEY_ENV:
+      g_value_set_string (value, self->api_key_env);
+      break;
+    case PROP_SERVER_MODEL:
+      g_value_set_string (value, self->server_model);
+      break;
+    case PROP_SERVER_TIMEOUT:
+      g_value_set_uint64 (value, self->server_timeout);
+      break;
+    case PROP_SERVER_RETRIES:
+      g_value_set_uint (value, self->server_retries);
+      break;
+    case PROP_SERVER_STREAM:
+      g_value_set_boolean (value, self->server_stream);
+      break;
+    case PROP_JPEG_QUALITY:
+      g_value_set_uint (value, self->jpeg_quality);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -571,8 +647,68 @@ post_load_error (GstVlmCaption * self, const gchar * dir, const GError * error)
         ("Could not load the model in %s: %s", dir, error->message), (NULL));
 }
 
+/* READY->PAUSED with a server: the client instead of a model. The key is
+ * read from the environment here, once, and goes nowhere but the client. */
+static gboolean
+start_remote (GstVlmCaption * self, const gchar * server)
+{
+  GstVlmRemoteSettings settings = { 0 };
+  GstVlmRemoteGen gen;
+  GError *error = NULL;
+  gchar *key_env, *model, *config;
+  guint max_new_tokens;
+  gboolean ok = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  key_env = g_strdup (self->api_key_env);
+  model = g_strdup (self->server_model);
+  config = g_strdup (self->generation_config);
+  max_new_tokens = self->max_new_tokens;
+  settings.timeout_ms = self->server_timeout / GST_MSECOND;
+  settings.retries = self->server_retries;
+  settings.stream = self->server_stream;
+  settings.jpeg_quality = self->jpeg_quality;
+  GST_OBJECT_UNLOCK (self);
+
+  settings.url = server;
+  settings.model = model;
+  if (key_env && *key_env) {
+    settings.api_key = g_getenv (key_env);
+    if (!settings.api_key || !*settings.api_key) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("api-key-env names %s, which is not set in the environment",
+              key_env), (NULL));
+      goto out;
+    }
+  }
+  if (!gst_vlm_remote_gen_parse (&gen, config, max_new_tokens, &error)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid generation-config: %s", error->message), (NULL));
+    goto out;
+  }
+  self->remote = gst_vlm_remote_new (&settings, &error);
+  if (!self->remote) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid server: %s",
+            error->message), (NULL));
+    goto out;
+  }
+  self->can_generate = TRUE;
+  self->can_tag = FALSE;
+  GST_INFO_OBJECT (self, "captioning through %s, model %s%s",
+      gst_vlm_remote_get_endpoint (self->remote), model ? model : "(none)",
+      settings.api_key ? ", with an API key" : "");
+  ok = TRUE;
+out:
+  g_clear_error (&error);
+  g_free (key_env);
+  g_free (model);
+  g_free (config);
+  return ok;
+}
+
 /* READY->PAUSED: loads the model (or shares it by model-instance-id), makes
- * the session and starts the inference thread. */
+ * the session and starts the inference thread; with a server, makes the
+ * client instead. */
 static gboolean
 gst_vlm_caption_start (GstBaseTransform * trans)
 {
@@ -580,7 +716,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   VlmModelParams params = vlm_model_default_params ();
   VlmGenParams gen;
   GError *error = NULL;
-  gchar *dir, *instance, **labels;
+  gchar *dir, *instance, **labels, *server;
   guint n_frames;
   GstClockTime duration, interval, overlap;
 
@@ -589,6 +725,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->labels_changed = TRUE;
   labels = gst_vlm_caption_split_labels (self->labels);
   dir = g_strdup (self->model_dir);
+  server = self->server && *self->server ? g_strdup (self->server) : NULL;
   instance = g_strdup (self->model_instance_id);
   params.backend = self->backend;
   params.precision = self->precision;
@@ -603,6 +740,13 @@ gst_vlm_caption_start (GstBaseTransform * trans)
 
   if (!interval && overlap >= duration)
     goto bad_overlap;
+  if (server) {
+    if (!start_remote (self, server))
+      goto failed;
+    if (!n_frames)
+      n_frames = DEFAULT_REMOTE_FRAMES;
+    goto sampler;
+  }
   if (!dir)
     dir = default_model_dir ();
 
@@ -624,13 +768,6 @@ gst_vlm_caption_start (GstBaseTransform * trans)
 
   if (!n_frames)
     n_frames = MAX (vlm_model_get_frames_per_clip (self->model), 1);
-  self->clip_span = duration;
-  self->clip_stride = interval ? interval : duration - overlap;
-  gst_vlm_sampler_init (&self->sampler, n_frames, duration, self->clip_stride);
-  self->latency_known = FALSE;
-  GST_INFO_OBJECT (self, "%s: %u frames per clip of %" GST_TIME_FORMAT
-      " every %" GST_TIME_FORMAT, vlm_model_get_name (self->model), n_frames,
-      GST_TIME_ARGS (duration), GST_TIME_ARGS (self->clip_stride));
   {
     GEnumValue *p = g_enum_get_value (g_type_class_peek
         (GST_TYPE_VLM_CAPTION_PRECISION),
@@ -640,6 +777,16 @@ gst_vlm_caption_start (GstBaseTransform * trans)
         kernels);
     g_free (kernels);
   }
+
+sampler:
+  self->clip_span = duration;
+  self->clip_stride = interval ? interval : duration - overlap;
+  gst_vlm_sampler_init (&self->sampler, n_frames, duration, self->clip_stride);
+  self->latency_known = FALSE;
+  GST_INFO_OBJECT (self, "%s: %u frames per clip of %" GST_TIME_FORMAT
+      " every %" GST_TIME_FORMAT, self->model ? vlm_model_get_name
+      (self->model) : server, n_frames, GST_TIME_ARGS (duration),
+      GST_TIME_ARGS (self->clip_stride));
 
   g_mutex_lock (&self->lock);
   self->flushing = FALSE;
@@ -654,6 +801,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   self->worker = g_thread_new ("vlmcaption", gst_vlm_caption_worker, self);
 
   g_strfreev (labels);
+  g_free (server);
   g_free (dir);
   return TRUE;
 
@@ -677,11 +825,13 @@ bad_generation_config:
   goto failed;
 failed:
   g_clear_error (&error);
+  g_clear_pointer (&self->remote, gst_vlm_remote_free);
   g_clear_pointer (&self->session, vlm_session_free);
   gst_vlm_model_table_release (self->model_instance, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_instance, g_free);
   g_strfreev (labels);
+  g_free (server);
   g_free (instance);
   g_free (dir);
   return FALSE;
@@ -700,8 +850,7 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   gst_vlm_caption_wake_locked (self);
   g_mutex_unlock (&self->lock);
 
-  if (self->session)
-    vlm_session_cancel (self->session);
+  gst_vlm_caption_cancel_inference (self);
   if (self->worker)
     g_thread_join (self->worker);
   self->worker = NULL;
@@ -713,6 +862,7 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   g_clear_pointer (&self->stream_prompt, g_free);
   self->labels_warned = FALSE;
   g_clear_pointer (&self->session, vlm_session_free);
+  g_clear_pointer (&self->remote, gst_vlm_remote_free);
   gst_vlm_model_table_release (self->model_instance, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_instance, g_free);
@@ -734,8 +884,7 @@ gst_vlm_caption_change_state (GstElement * element, GstStateChange transition)
       self->text_flushing = TRUE;
       gst_vlm_caption_wake_locked (self);
       g_mutex_unlock (&self->lock);
-      if (self->session)
-        vlm_session_cancel (self->session);
+      gst_vlm_caption_cancel_inference (self);
       break;
     default:
       break;
@@ -756,6 +905,9 @@ gst_vlm_caption_finalize (GObject * object)
   g_free (self->model_instance_id);
   g_free (self->labels);
   g_free (self->stream_prompt);
+  g_free (self->server);
+  g_free (self->api_key_env);
+  g_free (self->server_model);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -801,6 +953,13 @@ gst_vlm_caption_init (GstVlmCaption * self)
   self->alignment = DEFAULT_PROP_ALIGNMENT;
   self->closed_captions = DEFAULT_PROP_CLOSED_CAPTIONS;
   gst_vlm_cc608_init (&self->cc, GST_VLM_CC_NONE);
+  self->server = g_strdup (DEFAULT_PROP_SERVER);
+  self->api_key_env = g_strdup (DEFAULT_PROP_API_KEY_ENV);
+  self->server_model = g_strdup (DEFAULT_PROP_SERVER_MODEL);
+  self->server_timeout = DEFAULT_PROP_SERVER_TIMEOUT;
+  self->server_retries = DEFAULT_PROP_SERVER_RETRIES;
+  self->server_stream = DEFAULT_PROP_SERVER_STREAM;
+  self->jpeg_quality = DEFAULT_PROP_JPEG_QUALITY;
   g_queue_init (&self->held);
 
   gst_video_info_init (&self->vinfo);
@@ -901,7 +1060,7 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   g_object_class_install_property (gobject_class, PROP_FRAMES_PER_CLIP,
       g_param_spec_uint ("frames-per-clip", "Frames per clip",
           "Frames sampled from each clip, evenly in running time; 0: what the "
-          "model was trained with", 0, 256, DEFAULT_PROP_FRAMES_PER_CLIP,
+          "model was trained with (8 with a server)", 0, 256, DEFAULT_PROP_FRAMES_PER_CLIP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CLIP_DURATION,
@@ -993,6 +1152,61 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           "text_src had a GAP in their place; they are still posted and "
           "signalled, each with a vlmcaption-late message", 0, G_MAXUINT64, 0,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_SERVER,
+      g_param_spec_string ("server", "Server",
+          "URL of an OpenAI-compatible endpoint (http(s)://host:port, with or "
+          "without /v1): each clip's frames go as JPEG data URLs with the "
+          "prompt to /v1/chat/completions and the answer is the caption; no "
+          "local model is loaded (model, precision, backend, n-threads, "
+          "num-beams and labels do not apply). NULL: caption in-process",
+          DEFAULT_PROP_SERVER,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_API_KEY_ENV,
+      g_param_spec_string ("api-key-env", "API key variable",
+          "Name of the environment variable that holds the server's API key, "
+          "sent as \"Authorization: Bearer\" (the key itself is read at "
+          "start and never stored in a property or logged); NULL: no key",
+          DEFAULT_PROP_API_KEY_ENV,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SERVER_MODEL,
+      g_param_spec_string ("server-model", "Server model",
+          "Model name the requests ask the server for (vLLM's served model "
+          "name, vlm-server's --served-model-name); NULL: no \"model\" in "
+          "the request (llama.cpp's server and vlm-server serve their one "
+          "model)",
+          DEFAULT_PROP_SERVER_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SERVER_TIMEOUT,
+      g_param_spec_uint64 ("server-timeout", "Server timeout",
+          "Longest a request may take, retries and reading the answer "
+          "included, in nanoseconds; past it the clip counts as dropped "
+          "(reason failed)", GST_MSECOND, G_MAXUINT64,
+          DEFAULT_PROP_SERVER_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SERVER_RETRIES,
+      g_param_spec_uint ("server-retries", "Server retries",
+          "Extra attempts of a request after a refused or dropped connection, "
+          "429 or 5xx (within server-timeout, waiting 100 ms, 200 ms, ... "
+          "between)", 0, 10, DEFAULT_PROP_SERVER_RETRIES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SERVER_STREAM,
+      g_param_spec_boolean ("server-stream", "Server stream",
+          "Ask the server for server-sent events (\"stream\": true) and join "
+          "their deltas; the caption still goes out whole",
+          DEFAULT_PROP_SERVER_STREAM,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_JPEG_QUALITY,
+      g_param_spec_uint ("jpeg-quality", "JPEG quality",
+          "Quality of the JPEG frames sent to the server (libjpeg-turbo, "
+          "4:2:0)", 1, 100, DEFAULT_PROP_JPEG_QUALITY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 
   /**
    * GstVlmCaption::caption:

@@ -19,6 +19,7 @@
 #include <vlm/vlm.h>
 
 #include "gstvlmcc608.h"
+#include "gstvlmremote.h"
 #include "gstvlmsampler.h"
 #include "gstvlmtext.h"
 
@@ -66,12 +67,20 @@ struct _GstVlmCaption
   guint top_k;
   GstVlmCaptionAlignment alignment;
   GstVlmCcMode closed_captions;
+  gchar *server;                /* remote backend: endpoint URL; NULL: local */
+  gchar *api_key_env;           /* name of the variable holding the key */
+  gchar *server_model;
+  GstClockTime server_timeout;
+  guint server_retries;
+  gboolean server_stream;
+  guint jpeg_quality;
   gboolean labels_changed;      /* the worker must split labels anew */
   guint32 last_seek_seqnum;
   gboolean generation_config_warned;   /* a bad value was reported */
 
   /* set in start(), read-only until stop() */
-  VlmModel *model;
+  GstVlmRemote *remote;         /* the remote backend; NULL: a local model */
+  VlmModel *model;              /* NULL with remote */
   gchar *model_instance;        /* the instance id the model was taken with */
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
@@ -121,6 +130,7 @@ struct _GstVlmCaption
   gboolean eos_drop;            /* live EOS went out: the late clip in
                                  * inference is cancelled and dropped */
   GThread *worker;
+  GCancellable *request_cancel; /* the remote request in flight, or NULL */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (vlmcaption);
@@ -201,6 +211,9 @@ void gst_vlm_caption_clear_held (GstVlmCaption * self);
 
 /* gstvlmworker.c: the inference thread's body (data: the element). */
 gpointer gst_vlm_caption_worker (gpointer data);
+/* Makes the caption in progress (local or remote) stop soon. Any thread;
+ * takes the lock. */
+void gst_vlm_caption_cancel_inference (GstVlmCaption * self);
 
 /* gstvlmtextsrc.c */
 void gst_vlm_caption_text_loop (GstVlmCaption * self);

@@ -493,8 +493,7 @@ flush_start (GstVlmCaption * self, GstEvent * event)
   gst_vlm_caption_flush_queues_locked (self);
   gst_vlm_caption_wake_locked (self);
   g_mutex_unlock (&self->lock);
-  if (self->session)
-    vlm_session_cancel (self->session);
+  gst_vlm_caption_cancel_inference (self);
   gst_pad_push_event (self->text_srcpad, gst_event_ref (event));
 }
 
@@ -544,7 +543,9 @@ drop_late_after_eos (GstVlmCaption * self)
         gst_vlm_caption_drop_message_new (self, clip, "late"));
     gst_vlm_clip_unref (clip);
   }
-  if (self->inferring)
+  if (self->inferring && self->request_cancel)
+    g_cancellable_cancel (self->request_cancel);     /* remote */
+  if (self->inferring && self->session)
     vlm_session_cancel (self->session);
   while (self->inferring && !self->flushing)
     g_cond_wait (&self->cond, &self->lock);

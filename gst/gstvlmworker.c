@@ -112,6 +112,37 @@ expand_prompt (GstVlmCaption * self, GstVlmClip * clip, guint n_frames)
   return g_string_free (out, FALSE);
 }
 
+/* The message structure of a caption. */
+static GstStructure *
+caption_structure (GstVlmClip * clip, const gchar * text, const gchar * model,
+    const gchar * prompt, gint n_tokens, gdouble ms)
+{
+  return gst_structure_new ("vlmcaption",
+      "text", G_TYPE_STRING, text ? text : "",
+      "start", G_TYPE_UINT64, clip->pts,
+      "end", G_TYPE_UINT64, clip->end_pts,
+      "model", G_TYPE_STRING, model,
+      "prompt", G_TYPE_STRING, prompt ? prompt : "",
+      "n-tokens", G_TYPE_INT, n_tokens, "inference-ms", G_TYPE_DOUBLE, ms, NULL);
+}
+
+/* A bad generation-config is said once per value set (start() refused it
+ * already when it was there from the start). Takes `error`. */
+static void
+warn_generation_config (GstVlmCaption * self, GError * error)
+{
+  gboolean warn;
+
+  GST_OBJECT_LOCK (self);
+  warn = !self->generation_config_warned;
+  self->generation_config_warned = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  if (warn)
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Ignoring generation-config: %s", error->message), (NULL));
+  g_error_free (error);
+}
+
 /* Worker thread: the caption of `n_frames` mapped frames of `clip` as the
  * message structure, or NULL with `error` set. */
 static GstStructure *
@@ -123,35 +154,84 @@ caption_frames (GstVlmCaption * self, GstVlmClip * clip,
   VlmGenParams params;
   GstStructure *s = NULL;
   GError *config_error = NULL;
-  gboolean warn_config;
   gchar *prompt;
 
   prompt = expand_prompt (self, clip, n_frames);
-
-  if (!gst_vlm_caption_build_gen_params (self, &params, &config_error)) {
-    GST_OBJECT_LOCK (self);
-    warn_config = !self->generation_config_warned;
-    self->generation_config_warned = TRUE;
-    GST_OBJECT_UNLOCK (self);
-    if (warn_config)
-      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-          ("Ignoring generation-config: %s", config_error->message), (NULL));
-    g_clear_error (&config_error);
-  }
+  if (!gst_vlm_caption_build_gen_params (self, &params, &config_error))
+    warn_generation_config (self, config_error);
 
   if (vlm_session_caption (self->session, frames, n_frames, prompt, &params,
           on_token, &ctx, &caption, error))
-    s = gst_structure_new ("vlmcaption",
-        "text", G_TYPE_STRING, caption.text ? caption.text : "",
-        "start", G_TYPE_UINT64, clip->pts,
-        "end", G_TYPE_UINT64, clip->end_pts,
-        "model", G_TYPE_STRING, vlm_model_get_name (self->model),
-        "prompt", G_TYPE_STRING, prompt ? prompt : "",
-        "n-tokens", G_TYPE_INT, caption.n_tokens,
-        "inference-ms", G_TYPE_DOUBLE, caption.total_ms, NULL);
+    s = caption_structure (clip, caption.text, vlm_model_get_name
+        (self->model), prompt, caption.n_tokens, caption.total_ms);
   vlm_caption_clear (&caption);
   g_free (prompt);
   return s;
+}
+
+/* Worker thread: the caption of `n_frames` mapped frames of `clip` from the
+ * server, or NULL with `error` set (VLM_ERROR_CANCELLED when a flush or
+ * stop cut the request). The request is cancellable from other threads
+ * through request_cancel, registered under the lock with the same check of
+ * the epoch that a flush bumps, so a flush cannot slip in between. */
+static GstStructure *
+remote_frames (GstVlmCaption * self, GstVlmClip * clip,
+    const GstVideoFrame * vframes, guint n_frames, GError ** error)
+{
+  GstVlmRemoteReply reply = { 0 };
+  GstVlmRemoteGen gen;
+  GCancellable *cancel = g_cancellable_new ();
+  GError *request_error = NULL, *config_error = NULL;
+  GstStructure *s = NULL;
+  gint64 started = g_get_monotonic_time ();
+  gchar *prompt, *config;
+  guint max_new_tokens;
+  gboolean stale;
+
+  prompt = expand_prompt (self, clip, n_frames);
+  GST_OBJECT_LOCK (self);
+  config = g_strdup (self->generation_config);
+  max_new_tokens = self->max_new_tokens;
+  GST_OBJECT_UNLOCK (self);
+  if (!gst_vlm_remote_gen_parse (&gen, config, max_new_tokens, &config_error))
+    warn_generation_config (self, config_error);
+
+  g_mutex_lock (&self->lock);
+  stale = self->quit || self->flushing || clip->epoch != self->epoch;
+  if (!stale)
+    self->request_cancel = cancel;
+  g_mutex_unlock (&self->lock);
+
+  if (!stale && gst_vlm_remote_caption (self->remote, vframes, n_frames,
+          prompt, &gen, cancel, &reply, &request_error))
+    s = caption_structure (clip, reply.text, reply.model, prompt,
+        reply.n_tokens, (g_get_monotonic_time () - started) / 1000.0);
+
+  g_mutex_lock (&self->lock);
+  self->request_cancel = NULL;
+  g_mutex_unlock (&self->lock);
+  if (stale || g_error_matches (request_error, G_IO_ERROR,
+          G_IO_ERROR_CANCELLED))
+    g_set_error (error, VLM_ERROR, VLM_ERROR_CANCELLED, "cancelled");
+  else if (request_error)
+    g_propagate_error (error, g_steal_pointer (&request_error));
+  g_clear_error (&request_error);
+  gst_vlm_remote_reply_clear (&reply);
+  g_object_unref (cancel);
+  g_free (config);
+  g_free (prompt);
+  return s;
+}
+
+void
+gst_vlm_caption_cancel_inference (GstVlmCaption * self)
+{
+  g_mutex_lock (&self->lock);
+  if (self->request_cancel)
+    g_cancellable_cancel (self->request_cancel);
+  g_mutex_unlock (&self->lock);
+  if (self->session)
+    vlm_session_cancel (self->session);
 }
 
 /* Worker thread: splits the labels property anew when it changed, so that
@@ -239,15 +319,8 @@ tag_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
     gst_value_array_append_and_take_value (&probs, &v);
   }
 
-  s = gst_structure_new ("vlmcaption",
-      "text", G_TYPE_STRING, text->str,
-      "start", G_TYPE_UINT64, clip->pts,
-      "end", G_TYPE_UINT64, clip->end_pts,
-      "model", G_TYPE_STRING, vlm_model_get_name (self->model),
-      "prompt", G_TYPE_STRING, "",
-      "n-tokens", G_TYPE_INT, 0,
-      "inference-ms", G_TYPE_DOUBLE,
-      (g_get_monotonic_time () - started) / 1000.0, NULL);
+  s = caption_structure (clip, text->str, vlm_model_get_name (self->model),
+      NULL, 0, (g_get_monotonic_time () - started) / 1000.0);
   gst_structure_take_value (s, "labels", &labels);
   gst_structure_take_value (s, "scores", &scores);
   gst_structure_take_value (s, "probs", &probs);
@@ -258,24 +331,33 @@ tag_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
   return s;
 }
 
-/* Worker thread: tags when labels are set and the model scores them, or
- * when it cannot caption; captions otherwise. */
+/* Worker thread: sends to the server when there is one; else tags when
+ * labels are set and the model scores them, or when it cannot caption;
+ * captions otherwise. */
 static GstStructure *
-infer_frames (GstVlmCaption * self, GstVlmClip * clip, const VlmFrame * frames,
-    guint n_frames, GError ** error)
+infer_frames (GstVlmCaption * self, GstVlmClip * clip,
+    const GstVideoFrame * vframes, const VlmFrame * frames, guint n_frames,
+    GError ** error)
 {
   refresh_labels (self);
-  if ((self->tag_labels[0] && self->can_tag) || !self->can_generate)
+  if (!self->remote && ((self->tag_labels[0] && self->can_tag) ||
+          !self->can_generate))
     return tag_frames (self, clip, frames, n_frames, error);
 
   /* a captioner without a text tower: say so once per label set */
   if (self->tag_labels[0] && !self->labels_warned) {
-    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
-        ("Ignoring labels: %s (%s) does not score labels",
-            vlm_model_get_name (self->model),
-            vlm_model_get_architecture (self->model)), (NULL));
+    if (self->remote)
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("Ignoring labels: the server backend captions only"), (NULL));
+    else
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("Ignoring labels: %s (%s) does not score labels",
+              vlm_model_get_name (self->model),
+              vlm_model_get_architecture (self->model)), (NULL));
     self->labels_warned = TRUE;
   }
+  if (self->remote)
+    return remote_frames (self, clip, vframes, n_frames, error);
   return caption_frames (self, clip, frames, n_frames, error);
 }
 
@@ -323,7 +405,7 @@ caption_clip (GstVlmCaption * self, GstVlmClip * clip)
   GST_DEBUG_OBJECT (self, "inferring %u frames at %" GST_TIME_FORMAT,
       n_mapped, GST_TIME_ARGS (clip->pts));
   if (n_mapped > 0)
-    s = infer_frames (self, clip, frames, n_mapped, &error);
+    s = infer_frames (self, clip, vframes, frames, n_mapped, &error);
   for (i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&vframes[i]);
   if (s) {

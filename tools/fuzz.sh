@@ -11,7 +11,7 @@ set -e
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-"safetensors index torchbin tokenizer config image genconfig"}
+harnesses=${*:-"safetensors index torchbin tokenizer config image genconfig chat"}
 command -v clang >/dev/null || { echo "fuzz: clang is missing (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 
 out=build-fuzz
@@ -47,7 +47,10 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 VLM_PROJECT_ROOT="$PWD"
 export UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 rc=0
 for h in $harnesses; do
-  clang $cflags -fsanitize=fuzzer "tests/fuzz/fuzz_$h.c" $out/obj/*.o $libs -o "$out/fuzz_$h"
+  # fuzz_chat also reads requests as vlm-server does
+  extra=""
+  [ "$h" = chat ] && extra="-Itools tools/serve_request.c tools/serve_image.c $(pkg-config --cflags --libs libturbojpeg libpng)"
+  clang $cflags -fsanitize=fuzzer "tests/fuzz/fuzz_$h.c" $extra $out/obj/*.o $libs -o "$out/fuzz_$h"
   mkdir -p "$out/corpus/$h" "$out/artifacts/$h"
   # the largest seed bounds an input (pytorch_model.bin is ~300 KB)
   max_len=$(find "$out/seeds/$h" -type f -printf '%s\n' | sort -n | tail -1)

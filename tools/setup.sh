@@ -7,7 +7,7 @@ libdnnl-dev libopenblas-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x \
 gstreamer1.0-plugins-bad \
 valgrind python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 \
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev libsoup-3.0-dev libturbojpeg0-dev libpng-dev openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -90,3 +90,27 @@ for i, s in enumerate(["max_new_tokens=8,num_beams=3,length_penalty=0.5", "do_sa
 for i, head in enumerate([[0, 0x0f, 32, 32, 24, 24, 3, 0, 40, 0, 30, 0, 0], [2, 0x09, 50, 40, 0, 0, 2, 5, 63, 0, 47, 0, 5],
                           [4, 0xcd, 60, 60, 0, 0, 1, 6, 99, 0, 3, 0, 14], [1, 0x07, 16, 16, 8, 8, 0, 3, 1, 0, 200, 0, 9]]):
     put("image", f"frame-{i}", bytes(head) + bytes(range(256)))
+
+# chat: vlm-server request bodies, with tiny PNG frames made here (JPEG needs an encoder)
+import base64, zlib
+
+
+def png(w, h, rgb=(200, 30, 30)):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
+    raw = b"".join(b"\0" + bytes(rgb) * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+url = "data:image/png;base64," + base64.b64encode(png(8, 6)).decode()
+part = {"type": "image_url", "image_url": {"url": url}}
+for i, body in enumerate([
+        {"messages": [{"role": "user", "content": [part]}]},
+        {"model": "testcard-git", "max_tokens": 5, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
+         "stream": True, "stream_options": {"include_usage": True},
+         "messages": [{"role": "system", "content": "be brief"},
+                      {"role": "user", "content": [{"type": "text", "text": "a"}, part, part]}]},
+        {"messages": [{"role": "user", "content": "no image"}]},
+        {"model": "other", "messages": []}]):
+    put("chat", f"request-{i}.json", json.dumps(body))
