@@ -515,11 +515,12 @@ pack_s8_rows (Packed *p, const VlmLinearW *lin, GError **error)
     const float *w = lin->weight + (size_t) j * k;
     int8_t *qj = q + (size_t) j * p->ldw;
     float amax = 0.0f;
-    for (int t = 0; t < k; t++) amax = fmaxf (amax, fabsf (w[t]));
+    for (int t = 0; t < k; t++) amax = fabsf (w[t]) > amax ? fabsf (w[t]) : amax;
     p->scales[j] = amax > 0.0f ? amax / qmax : 1.0f;
     float inv = 1.0f / p->scales[j];
     int32_t sum = 0;
-    for (int t = 0; t < k; t++) sum += qj[t] = (int8_t) lrintf (w[t] * inv);
+    /* rounded to nearest even as lrintf does, without its call per value */
+    for (int t = 0; t < k; t++) sum += qj[t] = (int8_t) ((w[t] * inv + 12582912.0f) - 12582912.0f);
     p->sums[j] = sum;
   }
   return TRUE;
