@@ -268,6 +268,32 @@ test_gemv_layout (void)
   g_aligned_free (blocked2);
 }
 
+/* Every table of the engine's kernels, the tier it needs and the widest
+ * int8 weight its int8 GEMV takes (7 bits below VNNI). */
+typedef struct {
+  const char *name;
+  const VlmKernels *k;
+  VlmCpuTier needs;
+  int qmax;
+} KernelTable;
+
+static const KernelTable kernel_tables[] = {
+  { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC, 63 },
+  { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2, 63 },
+  { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512, 63 },
+  { "avx512vnni", &vlm_kernels_avx512vnni, VLM_CPU_AVX512_BF16, 127 },
+};
+
+/* Whether this CPU tier can run table t's kernels (logged when not). */
+static gboolean
+table_runs (const KernelTable *t)
+{
+  if (vlm_cpu_tier () >= t->needs)
+    return TRUE;
+  g_test_message ("%s kernels: not run, the tier is %s", t->name, vlm_cpu_describe ());
+  return FALSE;
+}
+
 /* The rows GEMV (HF's [n][k] layout, f32 and bf16 weights) of every tier
  * this CPU can run, against the reference: m = 1..4, k not a multiple of
  * any vector width (the scalar tail), n not a multiple of 64 (the last
@@ -288,17 +314,11 @@ test_gemv_rows (void)
   for (int i = 0; i < N2 * K; i++) w2r[i] = vlm_bf16_to_f32 (w216[i] = vlm_f32_to_bf16 (w2[i]));
   g_autofree float *want = g_new (float, 4 * N), *want2 = g_new (float, 4 * N2);
   g_autofree float *y = g_new (float, 4 * N), *y2 = g_new (float, 4 * N2);
-  static const struct { const char *name; const VlmKernels *k; VlmCpuTier needs; } tables[] = {
-    { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC },
-    { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2 },
-    { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512 },
-  };
+  const KernelTable *tables = kernel_tables;
   int tested = 0;
-  for (guint t = 0; t < G_N_ELEMENTS (tables); t++) {
-    if (vlm_cpu_tier () < tables[t].needs) {
-      g_test_message ("%s kernels: not run, the tier is %s", tables[t].name, vlm_cpu_describe ());
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++) {
+    if (!table_runs (&tables[t]))
       continue;
-    }
     tested++;
     for (int bf16 = 0; bf16 <= 1; bf16++)
       for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
@@ -356,20 +376,13 @@ test_gemv_s8 (void)
 {
   enum { N = 150, K = 100, KPAD = 128 };
   g_autoptr (GRand) r = g_rand_new_with_seed (23);
-  static const struct { const char *name; const VlmKernels *k; VlmCpuTier needs; int qmax; } tables[] = {
-    { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC, 63 },
-    { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2, 63 },
-    { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512, 63 },
-    { "avx512vnni", &vlm_kernels_avx512vnni, VLM_CPU_AVX512_BF16, 127 },
-  };
+  const KernelTable *tables = kernel_tables;
   int8_t *w = g_aligned_alloc0 (N * KPAD, 1, 64);
   uint8_t *x = g_aligned_alloc0 (VLM_GEMV_MAX_ROWS * KPAD, 1, 64);
   int tested = 0;
-  for (guint t = 0; t < G_N_ELEMENTS (tables); t++) {
-    if (vlm_cpu_tier () < tables[t].needs) {
-      g_test_message ("%s int8 kernel: not run, the tier is %s", tables[t].name, vlm_cpu_describe ());
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++) {
+    if (!table_runs (&tables[t]))
       continue;
-    }
     tested++;
     int qmax = tables[t].qmax;
     for (int j = 0; j < N; j++)
