@@ -114,8 +114,10 @@ vlm_ops_describe (VlmBackend backend, VlmDType dtype)
     return g_strdup ("OpenBLAS sgemm and plain loops, f32");
   gboolean native = vlm_cpu_native_bf16 ();
   if (dtype == VLM_DTYPE_I8)
-    return g_strdup_printf ("linears: oneDNN u8·s8 matmuls (%s-bit weights); output heads as auto; attention f32, "
-                            "decode attention the engine's %s kernel", vlm_cpu_int8_weight_max () == 127 ? "8" : "7",
+    return g_strdup_printf ("linears and output heads: %s-bit weight rows, oneDNN u8·s8 matmuls (tower, prefill), the "
+                            "engine's %s int8 GEMV (decode, %s); attention f32, decode attention the engine's %s kernel",
+                            vlm_cpu_int8_weight_max () == 127 ? "8" : "7", tier,
+                            vlm_cpu_native_bf16 () ? "vpdpbusd" : vlm_cpu_tier () >= VLM_CPU_AVX2 ? "vpmaddubsw" : "scalar",
                             tier);
   if (dtype == VLM_DTYPE_BF16 && native)
     return g_strdup_printf ("linears: oneDNN bf16 matmuls (tower, prefill), the engine's avx512-bf16 GEMV (decode); "

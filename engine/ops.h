@@ -44,7 +44,8 @@ VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
  * is read as stored, without an f32 step): reordered once into the blocked
  * layout oneDNN's matmul reads fastest for about `rows` rows of input, or,
  * on tiers where the engine's own GEMV and oneDNN's gemm read HF's rows as
- * they are (f32 on AVX2, bf16 without bf16 instructions), kept as rows.
+ * they are (f32 on AVX2, bf16 without bf16 instructions), kept as rows;
+ * I8 on every tier as quantised rows, which both read too.
  * The f32 copy made by vlm_linear_init is freed unless it is still read; a
  * zero-copy `weight` stays. A packed linear runs on the oneDNN backend
  * only. FALSE, with an error naming what oneDNN lacks, if it cannot. */

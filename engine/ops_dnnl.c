@@ -355,15 +355,22 @@ vlm_dnnl_n_primitives (const VlmOpsDnnl *d)
  *   the engine's GEMV streams them for decode);
  * - PACK_ROWS_BF16: the same rows in bf16 (bf16 weights on CPUs without
  *   bf16 instructions: half the memory and half decode's bytes; widened to
- *   f32 a chunk at a time for the matmuls of more rows). */
-typedef enum { PACK_DNNL, PACK_ROWS_F32, PACK_ROWS_BF16 } PackLayout;
+ *   f32 a chunk at a time for the matmuls of more rows);
+ * - PACK_ROWS_S8: int8 on every tier, HF's rows quantised, each padded with
+ *   zeros to a multiple of 64 bytes: md describes them ({k, n}, strides
+ *   {1, ldw}) for oneDNN's u8·s8 gemm (tower, prefill; with runtime scales
+ *   it is gemm:jit on every tier, as fast on these rows as on its own
+ *   choice, {k, n} ab), and the engine's int8 GEMV reads them for decode. */
+typedef enum { PACK_DNNL, PACK_ROWS_F32, PACK_ROWS_BF16, PACK_ROWS_S8 } PackLayout;
 
 typedef struct {
   PackLayout layout;
   dnnl_memory_desc_t md;
-  void *data;     /* PACK_DNNL: md's data; PACK_ROWS_BF16: [n][k] bf16 */
+  void *data;     /* PACK_DNNL, PACK_ROWS_S8: md's data; PACK_ROWS_BF16: [n][k] bf16 */
   int rows;       /* what the layout was chosen for: with n, k, dtype it fixes md */
   float *scales;  /* s8: per output channel, W[j, :] ≈ scales[j] · q[j, :] */
+  int32_t *sums;  /* s8: Σ_t q[j, t], for the input's zero point in the GEMV */
+  int ldw;        /* s8: the row stride, k rounded up to 64 */
   int gemv_kpad;  /* > 0: bf16 in the layout vlm_gemv's blocked kernel reads, k padded to this */
 } Packed;
 
@@ -406,16 +413,21 @@ src_dt (dnnl_data_type_t wdt)
 
 /* The weight layout oneDNN's matmul chooses for `rows` × k inputs against
  * weights of dtype dt: blocked so that its kernels stream it without
- * re-packing per call. FALSE (error set) if oneDNN has no such matmul. */
+ * re-packing per call; or, given `want`, that oneDNN runs that layout.
+ * FALSE (error set) if oneDNN has no such matmul. */
 static gboolean
-packed_md (int rows, int n, int k, dnnl_data_type_t dt, dnnl_memory_desc_t *md, GError **error)
+packed_md (int rows, int n, int k, dnnl_data_type_t dt, const dnnl_memory_desc_t *want, dnnl_memory_desc_t *md,
+           GError **error)
 {
   dnnl_engine_t engine = pack_engine (error);
   if (!engine)
     return FALSE;
   dnnl_memory_desc_t src, wei, dst;
   DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { rows, k }, src_dt (dt), dnnl_ab));
-  DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&wei, 2, (dnnl_dims_t) { k, n }, dt, dnnl_format_tag_any));
+  if (want)
+    wei = *want;
+  else
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&wei, 2, (dnnl_dims_t) { k, n }, dt, dnnl_format_tag_any));
   DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&dst, 2, (dnnl_dims_t) { rows, n }, dnnl_f32, dnnl_ab));
   dnnl_matmul_desc_t desc;
   dnnl_primitive_desc_t pd;
@@ -483,6 +495,39 @@ reorder (const dnnl_memory_desc_t *src_md, const void *from_data, const dnnl_mem
   return ok;
 }
 
+/* p as PACK_ROWS_S8 from lin's f32 weight: quantised per output channel
+ * (symmetric, scale = max |W[j, :]| / vlm_cpu_int8_weight_max, rounding
+ * to nearest even), rows padded with zeros to ldw, their sums kept. */
+static gboolean
+pack_s8_rows (Packed *p, const VlmLinearW *lin, GError **error)
+{
+  int n = lin->n, k = lin->k;
+  float qmax = (float) vlm_cpu_int8_weight_max ();
+  p->layout = PACK_ROWS_S8;
+  p->ldw = (k + 63) / 64 * 64;
+  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&p->md, 2, (dnnl_dims_t) { k, n }, dnnl_s8,
+                                                 (dnnl_dims_t) { 1, p->ldw }));
+  if (!packed_md (p->rows, n, k, dnnl_s8, &p->md, &p->md, error))
+    return FALSE;
+  int8_t *q = g_aligned_alloc0 ((size_t) n * p->ldw, 1, 64);
+  p->data = q;
+  p->scales = g_new (float, n);
+  p->sums = g_new (int32_t, n);
+  for (int j = 0; j < n; j++) {
+    const float *w = lin->weight + (size_t) j * k;
+    int8_t *qj = q + (size_t) j * p->ldw;
+    float amax = 0.0f;
+    for (int t = 0; t < k; t++) amax = fabsf (w[t]) > amax ? fabsf (w[t]) : amax;
+    p->scales[j] = amax > 0.0f ? amax / qmax : 1.0f;
+    float inv = 1.0f / p->scales[j];
+    int32_t sum = 0;
+    /* rounded to nearest even as lrintf does, without its call per value */
+    for (int t = 0; t < k; t++) sum += qj[t] = (int8_t) ((w[t] * inv + 12582912.0f) - 12582912.0f);
+    p->sums[j] = sum;
+  }
+  return TRUE;
+}
+
 void *
 vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows, GError **error)
 {
@@ -504,37 +549,26 @@ vlm_dnnl_pack (const VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, i
     p->layout = PACK_ROWS_F32;
     return p;
   }
+  if (dtype == VLM_DTYPE_I8) {
+    if (!pack_s8_rows (p, lin, error)) {
+      vlm_dnnl_packed_free (p);
+      return NULL;
+    }
+    return p;
+  }
   /* the source: HF's [n, k] read as {k, n} (tag ba), bf16 as stored when
-   * that is what we pack to, s8 quantised here per output channel
-   * (symmetric, scale = max |W[j, :]| / vlm_cpu_int8_weight_max), else the f32 vlm_linear_init
-   * made */
+   * that is what we pack to, else the f32 vlm_linear_init made */
   gboolean as_stored = weight->dtype == VLM_DTYPE_BF16 && dtype == VLM_DTYPE_BF16;
-  dnnl_data_type_t from_dt = as_stored ? dnnl_bf16 : dtype == VLM_DTYPE_I8 ? dnnl_s8 : dnnl_f32;
   dnnl_memory_desc_t src_md;
-  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n }, from_dt, (dnnl_dims_t) { 1, k }));
-  if (!packed_md (p->rows, n, k, dnnl_dt (dtype), &p->md, error)) {
+  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&src_md, 2, (dnnl_dims_t) { k, n }, as_stored ? dnnl_bf16 : dnnl_f32,
+                                                 (dnnl_dims_t) { 1, k }));
+  if (!packed_md (p->rows, n, k, dnnl_dt (dtype), NULL, &p->md, error)) {
     g_free (p);
     return NULL;
   }
-  int8_t *q = NULL;
-  if (dtype == VLM_DTYPE_I8) {
-    float qmax = (float) vlm_cpu_int8_weight_max ();
-    p->scales = g_new (float, n);
-    q = g_malloc ((size_t) n * k);
-    for (int j = 0; j < n; j++) {
-      const float *w = lin->weight + (size_t) j * k;
-      float amax = 0.0f;
-      for (int t = 0; t < k; t++) amax = fmaxf (amax, fabsf (w[t]));
-      p->scales[j] = amax > 0.0f ? amax / qmax : 1.0f;
-      float inv = 1.0f / p->scales[j];
-      for (int t = 0; t < k; t++) q[(size_t) j * k + t] = (int8_t) lrintf (w[t] * inv);
-    }
-  }
   p->data = g_aligned_alloc (dnnl_memory_desc_get_size (&p->md), 1, 64);
   p->gemv_kpad = gemv_layout (&p->md) ? (int) p->md.padded_dims[0] : 0;
-  gboolean ok = reorder (&src_md, q ? (void *) q : as_stored ? (void *) weight->data : (void *) lin->weight,
-                         &p->md, p->data, error);
-  g_free (q);
+  gboolean ok = reorder (&src_md, as_stored ? (void *) weight->data : (void *) lin->weight, &p->md, p->data, error);
   if (!ok) {
     vlm_dnnl_packed_free (p);
     return NULL;
@@ -555,6 +589,7 @@ vlm_dnnl_packed_free (void *packed)
   if (p) {
     g_aligned_free (p->data);
     g_free (p->scales);
+    g_free (p->sums);
   }
   g_free (p);
 }
@@ -598,24 +633,27 @@ to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
   return out;
 }
 
-/* x [m, k] → u8 into d->src_u8 with one scale and zero point for the call
- * (dynamic asymmetric quantisation over [min(x, 0), max(x, 0)]: all 256
- * levels serve the values the input has, GELU's outputs included);
- * returns the scale, the zero point in d->src_zero_point. */
+/* x [m, k] → u8 rows of stride ldq (zeros past k) into d->src_u8 with one
+ * scale and zero point for the call (dynamic asymmetric quantisation over
+ * [min(x, 0), max(x, 0)]: all 256 levels serve the values the input has,
+ * GELU's outputs included); returns the scale, the zero point in
+ * d->src_zero_point. */
 static float
-to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, uint8_t **out)
+to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, uint8_t **out)
 {
   size_t n = (size_t) m * k;
-  uint8_t *q = (uint8_t *) vlm_scratch_get (&d->src_u8, (n + 3) / 4);
+  uint8_t *q = (uint8_t *) vlm_scratch_get (&d->src_u8, ((size_t) m * ldq + 3) / 4);
   int nt = n > 65536 ? MIN (omp_get_max_threads (), 64) : 1;
   size_t chunk = (n + nt - 1) / nt;
   float lo_t[64] = { 0 }, hi_t[64] = { 0 }, lo = 0.0f, hi = 0.0f;
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
   for (int t = 0; t < nt; t++) {
+    /* comparisons, not fminf/fmaxf: GCC vectorises these (the same for
+     * inputs without NaNs; the calls took a tenth of an int8 prefill) */
     float l = 0.0f, h = 0.0f;
     for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
-      l = fminf (l, x[i]);
-      h = fmaxf (h, x[i]);
+      l = x[i] < l ? x[i] : l;
+      h = x[i] > h ? x[i] : h;
     }
     lo_t[t] = l;
     hi_t[t] = h;
@@ -632,8 +670,14 @@ to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, uint8_t **out)
     for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
       /* adding and subtracting 1.5 · 2^23 rounds to nearest even */
       float v = ((x[i] * inv + 12582912.0f) - 12582912.0f) + zp;
-      q[i] = (uint8_t) fminf (fmaxf (v, 0.0f), 255.0f);
+      v = v > 0.0f ? v : 0.0f;
+      q[i] = (uint8_t) (v < 255.0f ? v : 255.0f);
     }
+  /* rows spread out to their stride from the last one back (decode's few) */
+  for (int r = m - 1; r >= 0 && ldq > k; r--) {
+    memmove (q + (size_t) r * ldq, q + (size_t) r * k, k);
+    memset (q + (size_t) r * ldq + k, 0, ldq - k);
+  }
   *out = q;
   return scale;
 }
@@ -734,7 +778,7 @@ matmul_run (VlmOpsDnnl *d, const MatW *mw, const void *x, gboolean x_bf16, int m
     src = to_bf16 (d, x, m, mw->k);
   } else if (wdt == dnnl_s8) {
     uint8_t *q;
-    float sx = to_u8 (d, x, m, mw->k, &q);
+    float sx = to_u8 (d, x, m, mw->k, mw->k, &q);
     float *scales = vlm_scratch_get (&d->out_scales, 2 * (size_t) mw->n);
     for (int j = 0; j < mw->n; j++) scales[j] = sx * pk->scales[j];
     if (mw->bias) {
@@ -773,7 +817,7 @@ static MatW
 mat_of (const VlmLinearW *lin)
 {
   const Packed *pk = packed_of (lin);
-  gboolean dnnl = pk && pk->layout == PACK_DNNL;
+  gboolean dnnl = pk && (pk->layout == PACK_DNNL || pk->layout == PACK_ROWS_S8);
   return (MatW) { lin->n, lin->k, dnnl ? pk : NULL, dnnl ? pk->data : (const void *) lin->weight, lin->bias };
 }
 
@@ -824,7 +868,8 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
 }
 
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16
- * kernel, or HF's rows (f32 or bf16) on tiers without bf16 instructions. */
+ * kernel, s8 rows, or HF's rows (f32 or bf16) on tiers without bf16
+ * instructions. */
 static gboolean
 gemv_of (const VlmLinearW *lin, int m)
 {
@@ -836,9 +881,10 @@ static VlmGemvOut
 gemv_out (const VlmLinearW *lin, VlmAct act, const float *residual, float *y)
 {
   const Packed *pk = packed_of (lin);
-  gboolean f32 = pk->layout == PACK_ROWS_F32;
-  return (VlmGemvOut) { f32 ? (const void *) lin->weight : pk->data, lin->k, pk->layout == PACK_ROWS_BF16,
-                        lin->n, lin->bias, act, residual, y };
+  gboolean f32 = pk->layout == PACK_ROWS_F32, s8 = pk->layout == PACK_ROWS_S8;
+  return (VlmGemvOut) { f32 ? (const void *) lin->weight : pk->data, s8 ? pk->ldw : lin->k,
+                        pk->layout == PACK_ROWS_BF16, lin->n, lin->bias, act, residual, y,
+                        s8 ? pk->scales : NULL, s8 ? pk->sums : NULL };
 }
 
 /* n <= VLM_GEMV_MAX_OUTS linears of one input through one vlm_gemv */
@@ -848,8 +894,15 @@ gemv_run (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, cons
 {
   VlmGemvOut outs[VLM_GEMV_MAX_OUTS];
   for (int i = 0; i < n; i++) outs[i] = gemv_out (lins[i], acts[i], residual, ys[i]);
-  int kpad = packed_of (lins[0])->gemv_kpad, k = lins[0]->k;
+  const Packed *p0 = packed_of (lins[0]);
+  int kpad = p0->gemv_kpad, k = lins[0]->k;
   VlmGemvIn in = { m, k, kpad, kpad ? gemv_input (d, x, m, k, kpad) : NULL, x };
+  if (p0->layout == PACK_ROWS_S8) {
+    /* the input quantised once for every output, as oneDNN's int8 matmul does per call */
+    in.kpad = p0->ldw;
+    in.xq_scale = to_u8 (d, x, m, k, in.kpad, (uint8_t **) &in.xq);
+    in.xq_zero = d->src_zero_point;
+  }
   vlm_gemv (outs, n, &in);
 }
 
@@ -884,7 +937,8 @@ vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAc
   gboolean one_pass = n <= VLM_GEMV_MAX_OUTS && gemv_of (lins[0], m);
   for (int i = 1; i < n && one_pass; i++) {
     const Packed *p = packed_of (lins[i]), *p0 = packed_of (lins[0]);
-    one_pass = gemv_of (lins[i], m) && p->gemv_kpad == p0->gemv_kpad;
+    one_pass = gemv_of (lins[i], m) && p->gemv_kpad == p0->gemv_kpad &&
+               (p->layout == PACK_ROWS_S8) == (p0->layout == PACK_ROWS_S8);
   }
   if (one_pass) {
     gemv_run (d, lins, acts, NULL, n, x, m, ys);

@@ -1,9 +1,14 @@
 /* ops_gemv.c — decode's linears: a few rows of input against a weight,
  * streamed once from memory, the outputs shared out over the threads.
  *
- * Two layouts. On CPUs with bf16 instructions, a weight oneDNN packed for
+ * Three layouts. On CPUs with bf16 instructions, a weight oneDNN packed for
  * its bf16 matmul, read in place (below). Elsewhere HF's own [n][k] rows,
- * f32 or bf16, through the tier's dot-product kernel (ops_kernels.c).
+ * f32 or bf16, through the tier's dot-product kernel (ops_kernels.c). int8
+ * weights, on every tier: s8 rows (quantised per output channel at load),
+ * which oneDNN's u8·s8 gemm also reads for more rows, against the input
+ * quantised once per call (u8 with a zero point), summed in s32 by the
+ * tier's kernel and scaled back here: y = sx · sw[j] · (Σ xq · q − zp ·
+ * Σ q) + bias, the integers oneDNN's int8 matmul sums.
  *
  *
  * oneDNN 2.6 packs a bf16 matmul weight {k, n} for avx512_core_bf16 as
@@ -92,7 +97,13 @@ static inline void
 gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernels *kernels, float *out)
 {
   int m = in->m, n = o->n, j0 = b * 64, len = MIN (64, n - j0);
-  if (in->xb)
+  if (o->scales) {
+    int32_t acc[VLM_GEMV_MAX_ROWS * 64];
+    kernels->gemv_rows_s8 ((const int8_t *) o->w + (size_t) j0 * o->ldw, o->ldw, len, in->xq, in->kpad, m, acc);
+    for (int r = 0; r < m; r++)
+      for (int j = 0; j < len; j++)
+        out[r * 64 + j] = in->xq_scale * o->scales[j0 + j] * (float) (acc[r * 64 + j] - in->xq_zero * o->sums[j0 + j]);
+  } else if (in->xb)
     gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
   else
     kernels->gemv_rows ((const char *) o->w + (size_t) j0 * o->ldw * (o->bf16 ? 2 : 4), o->ldw, o->bf16, len,
@@ -117,6 +128,7 @@ vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
   int m = in->m;
   g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
   g_assert (!in->xb || in->kpad % 32 == 0);
+  g_assert (!in->xq || in->kpad % 64 == 0);
   const VlmKernels *kernels = vlm_kernels ();
   /* the outputs' blocks of 64 columns, numbered one after another */
   int first[VLM_GEMV_MAX_OUTS + 1] = { 0 };

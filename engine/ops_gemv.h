@@ -10,8 +10,11 @@
 gboolean vlm_gemv_bf16_supported (void);
 /* One output of vlm_gemv: y[m, n] = act(x · Wᵀ + bias) + residual. W is
  * bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], zero
- * padded) when the input is given in bf16 (VlmGemvIn.xb), else HF's rows
- * [n][ldw], f32 or bf16. bias and residual may be NULL; residual may alias y. */
+ * padded) when the input is given in bf16 (VlmGemvIn.xb); s8 rows [n][ldw]
+ * (zero past k, ldw = kpad, 64-byte aligned) when `scales` is set, with
+ * W[j, :] ≈ scales[j] · q[j, :] and sums[j] = Σ_t q[j, t] (for the input's
+ * zero point); else HF's rows [n][ldw], f32 or bf16. bias and residual may
+ * be NULL; residual may alias y. */
 typedef struct {
   const void *w;
   size_t ldw;
@@ -21,13 +24,20 @@ typedef struct {
   VlmAct act;
   const float *residual;
   float *y;
+  const float *scales;
+  const int32_t *sums;
 } VlmGemvOut;
 /* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
- * k; kpad a multiple of 32) for blocked weights, else f32 x [m, k]. */
+ * k; kpad a multiple of 32) for blocked weights; u8 xq [m, kpad] (zero past
+ * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, x ≈ xq_scale ·
+ * (xq - xq_zero); else f32 x [m, k]. */
 typedef struct {
   int m, k, kpad;
   const uint16_t *xb;
   const float *x;
+  const uint8_t *xq;
+  float xq_scale;
+  int32_t xq_zero;
 } VlmGemvIn;
 #define VLM_GEMV_MAX_OUTS 4
 /* Every output, their blocks shared out over OpenMP's current thread count

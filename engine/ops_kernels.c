@@ -115,6 +115,105 @@ gemv_rows (const void *w, size_t ldw, gboolean bf16, int len, const float *x, in
   }
 }
 
+/* ------------------------------------------------------------ decode GEMV, int8
+ *
+ * s8 weight rows [n][ldw] against u8 input rows (quantised once per call,
+ * ops_gemv.c), summed exactly in s32; the caller scales back to f32. One
+ * dot product per output as above, J outputs × M rows at a time, then one
+ * horizontal sum per accumulator. A step is QB bytes of k:
+ * - VNNI (avx512vnni table): vpdpbusd adds four u8·s8 products to each
+ *   s32 lane, no intermediate saturation: 8-bit weights;
+ * - AVX-512BW / AVX2: vpmaddubsw adds pairs of u8·s8 products in s16
+ *   (saturating), vpmaddwd by ones widens pairs of those to s32. With
+ *   7-bit weights a pair is at most 2 · 255 · 63 < 32767: exact;
+ * - generic: plain integer loops. */
+#if VLM_VEC == 16
+typedef __m512i Vq;
+#define QB 64
+#define q_load(p) _mm512_load_si512 ((const void *) (p))
+#define q_zero() _mm512_setzero_si512 ()
+#define q_sum(a) _mm512_reduce_add_epi32 (a)
+#ifdef __AVX512VNNI__
+#define q_dot(acc, x, w) _mm512_dpbusd_epi32 ((acc), (x), (w))
+#else
+#define q_dot(acc, x, w) _mm512_add_epi32 ((acc), _mm512_madd_epi16 (_mm512_maddubs_epi16 ((x), (w)), _mm512_set1_epi16 (1)))
+#endif
+#elif VLM_VEC == 8
+typedef __m256i Vq;
+#define QB 32
+#define q_load(p) _mm256_load_si256 ((const __m256i *) (p))
+#define q_zero() _mm256_setzero_si256 ()
+#define q_dot(acc, x, w) _mm256_add_epi32 ((acc), _mm256_madd_epi16 (_mm256_maddubs_epi16 ((x), (w)), _mm256_set1_epi16 (1)))
+
+static inline __attribute__ ((always_inline)) int32_t
+q_sum (__m256i a)
+{
+  __m128i s = _mm_add_epi32 (_mm256_castsi256_si128 (a), _mm256_extracti128_si256 (a, 1));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (1, 0, 3, 2)));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (2, 3, 0, 1)));
+  return _mm_cvtsi128_si32 (s);
+}
+#endif
+
+#ifdef QB
+/* out[r · 64 + j] = Σ_t x[r · kpad + t] · w[j · ldw + t] for j < J, r < M */
+static inline __attribute__ ((always_inline)) void
+rows_dot_s8 (const int8_t *w, size_t ldw, const uint8_t *x, int kpad, const int M, const int J, int32_t *out)
+{
+  Vq acc[VLM_GEMV_MAX_ROWS][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[r][j] = q_zero ();
+  for (int t = 0; t < kpad; t += QB) {
+    Vq wv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) wv[j] = q_load (w + j * ldw + t);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+      Vq xv = q_load (x + (size_t) r * kpad + t);
+#pragma GCC unroll 4
+      for (int j = 0; j < J; j++) acc[r][j] = q_dot (acc[r][j], xv, wv[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) out[r * 64 + j] = q_sum (acc[r][j]);
+}
+
+#define ROWS_S8_BLOCK(M)                                                                  \
+  G_STMT_START {                                                                          \
+    const int J = (M) <= 2 ? 4 : 2;                                                       \
+    int j = 0;                                                                            \
+    for (; j + J <= len; j += J) rows_dot_s8 (w + j * ldw, ldw, x, kpad, M, J, out + j);  \
+    for (; j < len; j++) rows_dot_s8 (w + j * ldw, ldw, x, kpad, M, 1, out + j);          \
+  } G_STMT_END
+
+static void
+gemv_rows_s8 (const int8_t *w, size_t ldw, int len, const uint8_t *x, int kpad, int m, int32_t *out)
+{
+  switch (m) {
+    case 1: ROWS_S8_BLOCK (1); break;
+    case 2: ROWS_S8_BLOCK (2); break;
+    case 3: ROWS_S8_BLOCK (3); break;
+    case 4: ROWS_S8_BLOCK (4); break;
+    default: g_assert_not_reached ();
+  }
+}
+#else
+static void
+gemv_rows_s8 (const int8_t *w, size_t ldw, int len, const uint8_t *x, int kpad, int m, int32_t *out)
+{
+  for (int r = 0; r < m; r++)
+    for (int j = 0; j < len; j++) {
+      int32_t s = 0;
+      for (int t = 0; t < kpad; t++) s += (int32_t) x[(size_t) r * kpad + t] * w[j * ldw + t];
+      out[r * 64 + j] = s;
+    }
+}
+#endif
+
 /* dst[i] = bf16 src[i] widened, n values (a bf16 weight's rows for an f32 matmul) */
 static void
 bf16_to_f32 (const uint16_t *src, size_t n, float *dst)
@@ -290,4 +389,4 @@ attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int
 }
 
 
-const VlmKernels VLM_KERNELS_NAME = { gemv_rows, bf16_to_f32, attend_rows };
+const VlmKernels VLM_KERNELS_NAME = { gemv_rows, gemv_rows_s8, bf16_to_f32, attend_rows };

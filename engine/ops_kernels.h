@@ -14,6 +14,12 @@ typedef struct {
    * ([len][ldw], f32 or bf16) and m <= VLM_GEMV_MAX_ROWS rows of x [m, k] */
   void (*gemv_rows) (const void *w, size_t ldw, gboolean bf16, int len, const float *x, int k, int m,
                      float *out);
+  /* out[r · 64 + j] = Σ_t x[r, t] · W[j, t] exactly (s32) for the len <= 64
+   * s8 rows of W at w ([len][ldw]) and m <= VLM_GEMV_MAX_ROWS rows of u8 x
+   * [m, kpad], kpad a multiple of 64 (both zero past k). Below VNNI the
+   * weights must be 7-bit (|W| <= 63, vlm_cpu_int8_weight_max): pairs of
+   * products are summed in s16 there. */
+  void (*gemv_rows_s8) (const int8_t *w, size_t ldw, int len, const uint8_t *x, int kpad, int m, int32_t *out);
   /* n bf16 values widened to f32 */
   void (*bf16_to_f32) (const uint16_t *src, size_t n, float *dst);
   /* R <= VLM_DECODE_MAX_ROWS query rows qr of one kv head over transposed
@@ -24,7 +30,9 @@ typedef struct {
                        const float *v, int ldv, int hd, float scale, float *const *sr, float *const *or);
 } VlmKernels;
 
-extern const VlmKernels vlm_kernels_avx512, vlm_kernels_avx2, vlm_kernels_generic;
+/* avx512vnni: the avx512 kernels with vpdpbusd for int8 (the tiers from
+ * avx512-bf16 up, which have VNNI); avx512 without it */
+extern const VlmKernels vlm_kernels_avx512vnni, vlm_kernels_avx512, vlm_kernels_avx2, vlm_kernels_generic;
 
 /* The table of the current tier (vlm_cpu_tier). */
 const VlmKernels *vlm_kernels (void);

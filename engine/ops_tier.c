@@ -8,5 +8,8 @@ const VlmKernels *
 vlm_kernels (void)
 {
   VlmCpuTier t = vlm_cpu_tier ();
-  return t >= VLM_CPU_AVX512 ? &vlm_kernels_avx512 : t == VLM_CPU_AVX2 ? &vlm_kernels_avx2 : &vlm_kernels_generic;
+  return t >= VLM_CPU_AVX512_BF16 ? &vlm_kernels_avx512vnni
+         : t == VLM_CPU_AVX512    ? &vlm_kernels_avx512
+         : t == VLM_CPU_AVX2      ? &vlm_kernels_avx2
+                                  : &vlm_kernels_generic;
 }

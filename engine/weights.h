@@ -16,7 +16,7 @@ typedef struct {
   GPtrArray *owned;   /* conversion buffers */
   GPtrArray *owned_aligned;   /* transposed Conv1D weights (g_aligned_free) */
   gboolean pack;      /* oneDNN: linears are packed (vlm_linear_pack) ... */
-  VlmDType dtype;     /* ... in this dtype (F32 or BF16) ... */
+  VlmDType dtype;     /* ... in this dtype (F32, BF16 or I8; output heads too) ... */
   int rows;           /* ... for about this many input rows (0: VLM_PACK_ROWS) */
 } VlmWeights;
 

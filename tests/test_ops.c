@@ -268,6 +268,32 @@ test_gemv_layout (void)
   g_aligned_free (blocked2);
 }
 
+/* Every table of the engine's kernels, the tier it needs and the widest
+ * int8 weight its int8 GEMV takes (7 bits below VNNI). */
+typedef struct {
+  const char *name;
+  const VlmKernels *k;
+  VlmCpuTier needs;
+  int qmax;
+} KernelTable;
+
+static const KernelTable kernel_tables[] = {
+  { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC, 63 },
+  { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2, 63 },
+  { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512, 63 },
+  { "avx512vnni", &vlm_kernels_avx512vnni, VLM_CPU_AVX512_BF16, 127 },
+};
+
+/* Whether this CPU tier can run table t's kernels (logged when not). */
+static gboolean
+table_runs (const KernelTable *t)
+{
+  if (vlm_cpu_tier () >= t->needs)
+    return TRUE;
+  g_test_message ("%s kernels: not run, the tier is %s", t->name, vlm_cpu_describe ());
+  return FALSE;
+}
+
 /* The rows GEMV (HF's [n][k] layout, f32 and bf16 weights) of every tier
  * this CPU can run, against the reference: m = 1..4, k not a multiple of
  * any vector width (the scalar tail), n not a multiple of 64 (the last
@@ -288,17 +314,11 @@ test_gemv_rows (void)
   for (int i = 0; i < N2 * K; i++) w2r[i] = vlm_bf16_to_f32 (w216[i] = vlm_f32_to_bf16 (w2[i]));
   g_autofree float *want = g_new (float, 4 * N), *want2 = g_new (float, 4 * N2);
   g_autofree float *y = g_new (float, 4 * N), *y2 = g_new (float, 4 * N2);
-  static const struct { const char *name; const VlmKernels *k; VlmCpuTier needs; } tables[] = {
-    { "generic", &vlm_kernels_generic, VLM_CPU_GENERIC },
-    { "avx2", &vlm_kernels_avx2, VLM_CPU_AVX2 },
-    { "avx512", &vlm_kernels_avx512, VLM_CPU_AVX512 },
-  };
+  const KernelTable *tables = kernel_tables;
   int tested = 0;
-  for (guint t = 0; t < G_N_ELEMENTS (tables); t++) {
-    if (vlm_cpu_tier () < tables[t].needs) {
-      g_test_message ("%s kernels: not run, the tier is %s", tables[t].name, vlm_cpu_describe ());
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++) {
+    if (!table_runs (&tables[t]))
       continue;
-    }
     tested++;
     for (int bf16 = 0; bf16 <= 1; bf16++)
       for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
@@ -340,6 +360,89 @@ test_gemv_rows (void)
     vt_assert_close ("vlm_gemv, bf16 rows", y, want, (int64_t) m * N, TOL);
     vt_assert_close ("vlm_gemv, f32 rows", y2, want2, (int64_t) m * N2, TOL);
   }
+}
+
+/* The int8 GEMV (s8 rows [n][kpad] against u8 input rows, the layout
+ * vlm_linear_pack makes for precision int8) of every tier this CPU can
+ * run: each table's kernel against exact integer sums, m = 1..4, k = 100
+ * (not a multiple of 64: rows zero padded to 128), n = 150 (a 22-row last
+ * block), the extreme values included (x 0 and 255, w ±qmax). Weights are
+ * 7-bit for the kernels below VNNI (their pairs are summed in s16), 8-bit
+ * for VNNI's. Then through vlm_gemv, which picks the tier's table and
+ * scales back: y = sx · sw[j] · (Σ xq · q - zp · Σ q) + bias, with
+ * activation and an in-place residual, against the same in double. */
+static void
+test_gemv_s8 (void)
+{
+  enum { N = 150, K = 100, KPAD = 128 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (23);
+  const KernelTable *tables = kernel_tables;
+  int8_t *w = g_aligned_alloc0 (N * KPAD, 1, 64);
+  uint8_t *x = g_aligned_alloc0 (VLM_GEMV_MAX_ROWS * KPAD, 1, 64);
+  int tested = 0;
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++) {
+    if (!table_runs (&tables[t]))
+      continue;
+    tested++;
+    int qmax = tables[t].qmax;
+    for (int j = 0; j < N; j++)
+      for (int i = 0; i < K; i++)
+        w[j * KPAD + i] = (int8_t) (j < 2 ? (j ? -qmax : qmax) : g_rand_int_range (r, -qmax, qmax + 1));
+    for (int i = 0; i < VLM_GEMV_MAX_ROWS * K; i++)
+      x[i / K * KPAD + i % K] = (uint8_t) (i < K ? 255 : i < 2 * K ? 0 : g_rand_int_range (r, 0, 256));
+    for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+      int wrong = 0;
+      for (int j0 = 0; j0 < N; j0 += 64) {
+        int len = MIN (64, N - j0);
+        int32_t out[VLM_GEMV_MAX_ROWS * 64];
+        tables[t].k->gemv_rows_s8 (w + (size_t) j0 * KPAD, KPAD, len, x, KPAD, m, out);
+        for (int i = 0; i < m; i++)
+          for (int j = 0; j < len; j++) {
+            int32_t want = 0;
+            for (int u = 0; u < K; u++) want += (int32_t) x[i * KPAD + u] * w[(j0 + j) * KPAD + u];
+            wrong += out[i * 64 + j] != want;
+          }
+      }
+      g_test_message ("%s int8 kernel, %d-bit weights, m %d: %d of %d sums differ", tables[t].name,
+                      qmax == 127 ? 8 : 7, m, wrong, m * N);
+      g_assert_cmpint (wrong, ==, 0);
+    }
+  }
+  g_assert_cmpint (tested, >=, 1);
+
+  /* through vlm_gemv with the tier's weight width, two outputs in one pass */
+  int qmax = vlm_cpu_int8_weight_max ();
+  for (int j = 0; j < N; j++)
+    for (int i = 0; i < K; i++) w[j * KPAD + i] = (int8_t) g_rand_int_range (r, -qmax, qmax + 1);
+  g_autofree float *sw = rand_f32 (r, N, 0.001f, 0.01f), *b = rand_f32 (r, N, -1, 1);
+  g_autofree float *res = rand_f32 (r, VLM_GEMV_MAX_ROWS * N, -5, 5);
+  g_autofree int32_t *sums = g_new0 (int32_t, N);
+  g_autofree float *wf = g_new (float, N * K), *xf = g_new (float, VLM_GEMV_MAX_ROWS * K);
+  for (int j = 0; j < N; j++)
+    for (int i = 0; i < K; i++) {
+      sums[j] += w[j * KPAD + i];
+      wf[j * K + i] = sw[j] * w[j * KPAD + i];
+    }
+  const float sx = 0.02f;
+  const int zp = 77;
+  for (int i = 0; i < VLM_GEMV_MAX_ROWS * K; i++)
+    xf[i] = sx * ((int) (x[i / K * KPAD + i % K] = (uint8_t) g_rand_int_range (r, 0, 256)) - zp);
+  g_autofree float *want = g_new (float, VLM_GEMV_MAX_ROWS * N), *want2 = g_new (float, VLM_GEMV_MAX_ROWS * N);
+  g_autofree float *y = g_new (float, VLM_GEMV_MAX_ROWS * N), *y2 = g_new (float, VLM_GEMV_MAX_ROWS * N);
+  for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+    naive_linear (wf, b, N, K, xf, m, VLM_ACT_GELU_TANH, res, want);
+    naive_linear (wf, NULL, N, K, xf, m, VLM_ACT_NONE, NULL, want2);
+    memcpy (y, res, sizeof (float) * m * N);
+    VlmGemvOut outs[] = { { .w = w, .ldw = KPAD, .n = N, .bias = b, .act = VLM_ACT_GELU_TANH, .residual = y, .y = y,
+                            .scales = sw, .sums = sums },
+                          { .w = w, .ldw = KPAD, .n = N, .act = VLM_ACT_NONE, .y = y2, .scales = sw, .sums = sums } };
+    vlm_gemv (outs, 2, &(VlmGemvIn) { .m = m, .k = K, .kpad = KPAD, .xq = x, .xq_scale = sx, .xq_zero = zp });
+    g_autofree char *what = g_strdup_printf ("vlm_gemv, s8 rows (%s), m %d", vlm_cpu_describe (), m);
+    vt_assert_close (what, y, want, (int64_t) m * N, TOL);
+    vt_assert_close (what, y2, want2, (int64_t) m * N, TOL);
+  }
+  g_aligned_free (w);
+  g_aligned_free (x);
 }
 
 /* vlm_linear_multi equals one vlm_linear per weight, on both backends and
@@ -1011,6 +1114,7 @@ main (int argc, char **argv)
     g_test_add_data_func (linear_cases[i].path, &linear_cases[i], test_linear);
   g_test_add_func ("/ops/linear/gemv-bf16-layout", test_gemv_layout);
   g_test_add_func ("/ops/linear/gemv-rows", test_gemv_rows);
+  g_test_add_func ("/ops/linear/gemv-s8", test_gemv_s8);
   g_test_add_func ("/ops/linear/multi", test_linear_multi);
   g_test_add_func ("/ops/mlp", test_mlp);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);

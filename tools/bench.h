@@ -69,6 +69,8 @@ typedef struct {
   double gemv_f32_blas, gemv_f32_dnnl, gemv_bf16; /* GB/s of weights read */
   double gemv_bf16_dnnl, gemv_bf16_engine;        /* gemv_bf16 is the better of these */
   double gemv_f32_engine;                         /* the engine's own f32 linear at m = 1 */
+  double gemv_int8_engine;                        /* ... and its int8 one (s8 weights) */
+  double gemv_int8;                               /* int8 decode's bound: the best of every dtype's */
   char *impl_gemv_f32, *impl_gemv_bf16;
   double gemv_f32;                                /* the better f32 library */
   double other_cores;                             /* other processes' largest CPU use while measured */

@@ -31,8 +31,7 @@ engine_gemv_run (void *data, int i)
  * to minute, so besides the limits (measured once, best of 3 rounds) a
  * short GEMV is timed right before each caption, and decode is also given
  * as a ratio to the bandwidth of its own minute. The engine's GEMV in the
- * run's dtype (bf16 for int8 runs, whose heads stay bf16), 3 copies (270
- * MiB in bf16), median of 9 calls. */
+ * run's dtype, 3 copies (270 MiB in bf16, 135 in int8), median of 9 calls. */
 enum { PROBE_COPIES = 3 };
 
 EngineGemv *probe;
@@ -40,7 +39,9 @@ EngineGemv *probe;
 void
 probe_open (void)
 {
-  probe = engine_gemv_new (vlm_precision_is_f32 (precision) ? VLM_PRECISION_F32 : VLM_PRECISION_BF16, PROBE_COPIES);
+  VlmPrecision p = precision == VLM_PRECISION_INT8 ? VLM_PRECISION_INT8
+                   : vlm_precision_is_f32 (precision) ? VLM_PRECISION_F32 : VLM_PRECISION_BF16;
+  probe = engine_gemv_new (p, PROBE_COPIES);
 }
 
 double
@@ -300,13 +301,13 @@ gemv_best (dnnl_engine_t engine, dnnl_data_type_t dt, double pool, double min_ti
   g_free (name);
 }
 
-/* The engine's linear at m = 1 in dtype dt (F32 or BF16: its own GEMV
- * kernels, which outrun oneDNN's m = 1 matmul, so the limit must count
- * them too), cycling through copies filling `pool_bytes`. */
+/* The engine's linear at m = 1 in precision prec (F32, BF16 or INT8: its
+ * own GEMV kernels, which outrun oneDNN's m = 1 matmul, so the limit must
+ * count them too), cycling through copies filling `pool_bytes`. */
 static double
 bench_engine_gemv (VlmPrecision prec, double pool_bytes, double min_time)
 {
-  int size = prec == VLM_PRECISION_F32 ? 4 : 2;
+  int size = prec == VLM_PRECISION_F32 ? 4 : prec == VLM_PRECISION_INT8 ? 1 : 2;
   EngineGemv *b = engine_gemv_new (prec, MAX (1, (int) ceil (pool_bytes / (GEMV_ROWS * GEMV_COLS * (double) size))));
   if (!b)
     return 0;
@@ -346,7 +347,7 @@ measure_limits (Limits *l)
    * GEMV within an hour), so the limit is the best of several rounds. */
   int rounds = quick ? 1 : GEMV_ROUNDS;
   for (int r = 0; r < rounds; r++) {
-    progress ("limit: GEMV %dx%d from DRAM (%.0f MiB of weight copies), f32 and bf16, round %d/%d", GEMV_COLS,
+    progress ("limit: GEMV %dx%d from DRAM (%.0f MiB of weight copies), f32, bf16 and int8, round %d/%d", GEMV_COLS,
               GEMV_ROWS, pool / MIB, r + 1, rounds);
     l->gemv_f32_blas = MAX (l->gemv_f32_blas, gemv_elems * 4 / 1e9 / bench_blas (TRUE, GEMV_ROWS, GEMV_COLS, pool,
                                                                                  min_time));
@@ -358,9 +359,16 @@ measure_limits (Limits *l)
     t = bench_engine_gemv (VLM_PRECISION_F32, pool, min_time);
     if (t > 0)
       l->gemv_f32_engine = MAX (l->gemv_f32_engine, gemv_elems * 4 / 1e9 / t);
+    t = bench_engine_gemv (VLM_PRECISION_INT8, pool, min_time);
+    if (t > 0)
+      l->gemv_int8_engine = MAX (l->gemv_int8_engine, gemv_elems / 1e9 / t);
   }
   l->gemv_bf16 = MAX (l->gemv_bf16_dnnl, l->gemv_bf16_engine);
   l->gemv_f32 = MAX (MAX (l->gemv_f32_blas, l->gemv_f32_dnnl), l->gemv_f32_engine);
+  /* every dtype streams the same DRAM: int8 decode is bounded by the best
+   * bandwidth any of them reached (its own kernel's, if that is slower,
+   * would flatter it) */
+  l->gemv_int8 = MAX (l->gemv_int8_engine, MAX (l->gemv_f32, l->gemv_bf16));
   dnnl_engine_destroy (engine);
 }
 

@@ -27,15 +27,15 @@ Derived
 derive (const ModelResult *m, const Work *w, const Limits *l, gboolean have_limits)
 {
   Derived d = {0};
-  /* int8: against the machine's int8 matmul peak (u8·s8; the engine runs
-   * s8·s8) and, for decode, the best GEMV bandwidth measured (bf16's) */
+  /* int8: against the machine's int8 matmul peak (u8·s8) and, for
+   * decode, the best GEMV bandwidth measured in any dtype */
   gboolean dnnl = strcmp (m->backend, "onednn") == 0, bf16 = strcmp (m->dtype, "bf16") == 0,
            int8 = strcmp (m->dtype, "int8") == 0;
   d.peak = limits_matmul_peak (l, dnnl, m->dtype, &d.peak_name);
   if (!have_limits)
     d.peak = 0;
-  d.gemv = have_limits ? (bf16 || int8 ? l->gemv_bf16 : l->gemv_f32) : 0;
-  d.gemv_name = bf16 || int8 ? "GEMV bf16" : "GEMV f32";
+  d.gemv = have_limits ? (int8 ? l->gemv_int8 : bf16 ? l->gemv_bf16 : l->gemv_f32) : 0;
+  d.gemv_name = int8 ? "GEMV, best dtype" : bf16 ? "GEMV bf16" : "GEMV f32";
   d.step_mb = decode_step_bytes (w->p, w->n_tokens, int8 ? 1 : bf16 ? 2 : 4) / 1e6;
   /* vision_ms = tower + projection + (L - 1) full text layers over the
    * visual rows + the last layer's keys and values, so two layer counts
@@ -117,6 +117,7 @@ print_limits (const Limits *l)
           l->impl_gemv_f32);
   printf ("  %27s bf16 %6.1f GB/s  (the engine's linear %.1f; oneDNN %.1f, %s)\n", "", l->gemv_bf16,
           l->gemv_bf16_engine, l->gemv_bf16_dnnl, l->impl_gemv_bf16);
+  printf ("  %27s int8 %6.1f GB/s  (the engine's linear over s8 rows)\n", "", l->gemv_int8_engine);
   printf ("  other processes used at most %.2f cores while these were measured\n", l->other_cores);
 }
 
@@ -182,6 +183,8 @@ json_limits (JsonBuilder *b, const Limits *l)
   json_num (b, "gemv_bf16_onednn_gbps", l->gemv_bf16_dnnl);
   json_num (b, "gemv_bf16_engine_gbps", l->gemv_bf16_engine);
   json_str (b, "gemv_bf16_onednn_impl", l->impl_gemv_bf16);
+  json_num (b, "gemv_int8_engine_gbps", l->gemv_int8_engine);
+  json_num (b, "gemv_int8_bound_gbps", l->gemv_int8);
   json_str (b, "gemv_shape", "1x4096x11008");
   json_num (b, "other_cores", l->other_cores);
   json_builder_end_object (b);

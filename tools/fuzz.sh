@@ -31,7 +31,8 @@ if [ ! -f $stamp ] || [ -n "$(find engine include tests/fuzz/fuzz.c tests/fuzz/f
     clang $cflags -fsanitize=fuzzer-no-link -c "$src" -o "$out/obj/$(basename "$src" .c).o"
   done
   # the kernels once per CPU tier, as engine/meson.build builds them
-  for t in "avx512 16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma" "avx2 8 -mavx2 -mfma" "generic 4"; do
+  for t in "avx512vnni 16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma" \
+           "avx512 16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma" "avx2 8 -mavx2 -mfma" "generic 4"; do
     set -- $t
     name=$1 vec=$2
     shift 2
