@@ -187,6 +187,9 @@ void json_str (JsonBuilder *b, const char *key, const char *v);
 void json_limits (JsonBuilder *b, const Limits *l);
 JsonBuilder *json_begin (const char *preset, int frames, double load_before);
 gboolean json_finish (JsonBuilder *b, const char *path, GError **error);
+/* The members every model's JSON object holds: backend, precision, load,
+ * RSS, disturbance, tokens, text, the stage stats. */
+void json_model_fields (JsonBuilder *b, const ModelResult *m);
 /* A one-model preset's "models": [{ backend, precision, load, RSS, tokens,
  * text, vision/prefill/decode stats ... — the caller adds its own members,
  * then opens "ratios" and fills it; json_model_finish closes all and

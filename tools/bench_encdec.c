@@ -239,15 +239,7 @@ ed_report (const EdPreset *p, const ModelResult *m, const Limits *l, JsonBuilder
   print_stats ("total", m->total, "");
   print_load (m);
   json_builder_begin_object (b);
-  json_str (b, "backend", m->backend);
-  json_str (b, "precision", m->dtype);
-  json_num (b, "load_ms", m->load_ms);
-  json_num (b, "peak_rss_mib", m->peak_rss_mib);
-  json_int (b, "n_tokens", m->n_tokens);
-  json_stats (b, "vision_ms", m->vision);
-  json_stats (b, "prefill_ms", m->prefill);
-  json_stats (b, "decode_ms", m->decode);
-  json_stats (b, "total_ms", m->total);
+  json_model_fields (b, m);
   json_num (b, "encode_gflops", encode_gflops);
   json_num (b, "ms_per_step", step_ms);
   json_num (b, "decode_step_mb", step_mb);

@@ -191,7 +191,7 @@ json_limits (JsonBuilder *b, const Limits *l)
 }
 
 /* The members every model object starts with. */
-static void
+void
 json_model_fields (JsonBuilder *b, const ModelResult *m)
 {
   json_str (b, "backend", m->backend);
