@@ -256,6 +256,53 @@ gboolean vlm_session_tag (VlmSession *session, const VlmFrame *frames, int n_fra
  * Thread-safe; the flag clears when the next call starts. */
 void vlm_session_cancel (VlmSession *session);
 
+/* ---------------------------------------------------------------- batching */
+
+/* A scheduler for one model shared by several sessions (streams): the
+ * sessions made with vlm_session_new_batched hand their forward passes to
+ * the batcher's one inference thread instead of running them on their own,
+ * so N streams do not contend for the cores with N thread pools, and the
+ * decode steps of every caption in flight run as ONE batched step
+ * (continuous batching: a caption joins at its first step after prefill
+ * and leaves when its generation ends; each keeps its own prompt, beams,
+ * sampling and stop settings, which the shared generation loop applies in
+ * the caller's thread). Decoding reads each weight once per step for all
+ * streams: memory-bound decode costs about the same for 1 or 4 rows.
+ * Clips waiting to be encoded go through the vision tower together where
+ * the architecture can (one tower call over every waiting clip's frames).
+ * The calls on a batched session are the same as on a private one and
+ * block their caller until its caption is done; vlm_session_cancel works
+ * as before (the caption leaves at the next step). Reference counted;
+ * thread-safe. */
+typedef struct VlmBatcher VlmBatcher;
+
+/* The batcher's thread and run state for `model` (its backend, precision
+ * and thread count). NULL + error when the model cannot generate or the
+ * state cannot be allocated. */
+VlmBatcher *vlm_batcher_new (VlmModel *model, GError **error);
+VlmBatcher *vlm_batcher_ref (VlmBatcher *batcher);
+/* The last unref joins the thread; sessions hold a reference, so it comes
+ * after the last of them is freed. Accepts NULL. */
+void vlm_batcher_unref (VlmBatcher *batcher);
+
+/* A session of the batcher's model whose encode, prefill and decode steps
+ * run on the batcher (vlm_session_caption; vlm_session_tag runs there too,
+ * unbatched). Holds a reference on the batcher. */
+VlmSession *vlm_session_new_batched (VlmBatcher *batcher, GError **error);
+
+/* What the batcher has run since it was made (for logs, benchmarks, tests). */
+typedef struct {
+  guint64 steps;           /* batched decode steps */
+  guint64 step_captions;   /* captions summed over those steps (mean batch: / steps) */
+  guint64 step_rows;       /* rows (beams) summed over those steps */
+  int max_step_captions;   /* the most captions one step held */
+  guint64 encodes;         /* clips encoded */
+  guint64 encode_batches;  /* tower calls they took (< encodes when clips were batched) */
+  guint64 prefills;
+} VlmBatcherStats;
+
+void vlm_batcher_get_stats (VlmBatcher *batcher, VlmBatcherStats *stats);
+
 G_END_DECLS
 
 #endif /* VLM_VLM_H */
