@@ -122,6 +122,7 @@ GST_DEBUG_CATEGORY (gst_vlm_caption_debug);
 #define DEFAULT_PROP_N_THREADS 0
 #define DEFAULT_PROP_LATENCY GST_SECOND
 #define DEFAULT_PROP_MODEL_INSTANCE_ID NULL
+#define DEFAULT_PROP_SCHEDULER GST_VLM_CAPTION_SCHEDULER_SHARED
 #define DEFAULT_PROP_PRECISION VLM_PRECISION_AUTO
 #define DEFAULT_PROP_BACKEND VLM_BACKEND_ONEDNN
 #define DEFAULT_PROP_FRAMES_PER_CLIP 0
@@ -177,6 +178,8 @@ enum
   PROP_SERVER_RETRIES,
   PROP_SERVER_STREAM,
   PROP_JPEG_QUALITY,
+  PROP_SCHEDULER,
+  PROP_SCHEDULER_STATS,
 };
 
 guint gst_vlm_caption_signals[GST_VLM_CAPTION_LAST_SIGNAL];
@@ -231,6 +234,27 @@ gst_vlm_caption_drop_policy_get_type (void)
   if (g_once_init_enter (&type))
     g_once_init_leave (&type,
         g_enum_register_static ("GstVlmCaptionDropPolicy", values));
+  return type;
+}
+
+#define GST_TYPE_VLM_CAPTION_SCHEDULER (gst_vlm_caption_scheduler_get_type ())
+static GType
+gst_vlm_caption_scheduler_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_VLM_CAPTION_SCHEDULER_SHARED, "One inference thread for every "
+          "element of the model-instance-id; their decode steps run as one "
+          "batch", "shared"},
+    {GST_VLM_CAPTION_SCHEDULER_PRIVATE, "Each element runs its own forward "
+          "passes on its own thread (the weights are still shared)",
+        "private"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstVlmCaptionScheduler", values));
   return type;
 }
 
@@ -376,6 +400,9 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
       g_free (self->model_instance_id);
       self->model_instance_id = g_value_dup_string (value);
       break;
+    case PROP_SCHEDULER:
+      self->scheduler = g_value_get_enum (value);
+      break;
     case PROP_PRECISION:
       self->precision = g_value_get_enum (value);
       break;
@@ -450,6 +477,36 @@ gst_vlm_caption_set_property (GObject * object, guint prop_id,
         gst_message_new_latency (GST_OBJECT (self)));
 }
 
+/* The shared scheduler's counters as the scheduler-stats structure; NULL
+ * when the element has none (private, remote, stopped). The batcher is set
+ * in start() and cleared in stop(), which the state lock keeps apart from
+ * property reads on the application's side only loosely: take the
+ * reference under the object lock. */
+static GstStructure *
+scheduler_stats (GstVlmCaption * self)
+{
+  VlmBatcherStats st;
+  VlmBatcher *batcher;
+
+  GST_OBJECT_LOCK (self);
+  batcher = self->batcher ? vlm_batcher_ref (self->batcher) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (!batcher)
+    return NULL;
+  vlm_batcher_get_stats (batcher, &st);
+  vlm_batcher_unref (batcher);
+  return gst_structure_new ("vlmcaption-scheduler",
+      "steps", G_TYPE_UINT64, st.steps,
+      "step-captions", G_TYPE_UINT64, st.step_captions,
+      "step-rows", G_TYPE_UINT64, st.step_rows,
+      "max-step-captions", G_TYPE_INT, st.max_step_captions,
+      "mean-batch", G_TYPE_DOUBLE, st.steps ?
+      (gdouble) st.step_captions / st.steps : 0.0,
+      "encodes", G_TYPE_UINT64, st.encodes,
+      "encode-batches", G_TYPE_UINT64, st.encode_batches,
+      "prefills", G_TYPE_UINT64, st.prefills, NULL);
+}
+
 static void
 gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
@@ -461,6 +518,10 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
     g_value_set_uint64 (value, prop_id == PROP_DROPPED_CLIPS ? self->dropped :
         self->late);
     g_mutex_unlock (&self->lock);
+    return;
+  }
+  if (prop_id == PROP_SCHEDULER_STATS) {
+    g_value_take_boxed (value, scheduler_stats (self));
     return;
   }
 
@@ -489,6 +550,9 @@ gst_vlm_caption_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_MODEL_INSTANCE_ID:
       g_value_set_string (value, self->model_instance_id);
+      break;
+    case PROP_SCHEDULER:
+      g_value_set_enum (value, self->scheduler);
       break;
     case PROP_PRECISION:
       g_value_set_enum (value, self->precision);
@@ -706,6 +770,34 @@ out:
   return ok;
 }
 
+/* Drops the session, then the model and the shared scheduler (the session
+ * holds the batcher too: it must go first). Says what the scheduler ran,
+ * counted over all of its streams since it was made. */
+static void
+release_model (GstVlmCaption * self)
+{
+  VlmBatcher *batcher;
+
+  GST_OBJECT_LOCK (self);
+  batcher = g_steal_pointer (&self->batcher);
+  GST_OBJECT_UNLOCK (self);
+  if (batcher) {
+    VlmBatcherStats st;
+
+    vlm_batcher_get_stats (batcher, &st);
+    GST_INFO_OBJECT (self, "shared scheduler %s: %" G_GUINT64_FORMAT
+        " decode steps, mean batch %.2f captions (max %d), %" G_GUINT64_FORMAT
+        " clips encoded in %" G_GUINT64_FORMAT " tower calls",
+        self->model_instance, st.steps, st.steps ?
+        (gdouble) st.step_captions / st.steps : 0.0, st.max_step_captions,
+        st.encodes, st.encode_batches);
+  }
+  g_clear_pointer (&self->session, vlm_session_free);
+  gst_vlm_model_table_release (self->model_instance, self->model, batcher);
+  self->model = NULL;
+  g_clear_pointer (&self->model_instance, g_free);
+}
+
 /* READY->PAUSED: loads the model (or shares it by model-instance-id), makes
  * the session and starts the inference thread; with a server, makes the
  * client instead. */
@@ -717,6 +809,8 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   VlmGenParams gen;
   GError *error = NULL;
   gchar *dir, *instance, **labels, *server;
+  VlmBatcher *batcher = NULL;
+  gboolean shared;
   guint n_frames;
   GstClockTime duration, interval, overlap;
 
@@ -727,6 +821,8 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   dir = g_strdup (self->model_dir);
   server = self->server && *self->server ? g_strdup (self->server) : NULL;
   instance = g_strdup (self->model_instance_id);
+  shared = instance && *instance
+      && self->scheduler == GST_VLM_CAPTION_SCHEDULER_SHARED;
   params.backend = self->backend;
   params.precision = self->precision;
   params.n_threads = self->n_threads;
@@ -751,13 +847,21 @@ gst_vlm_caption_start (GstBaseTransform * trans)
     dir = default_model_dir ();
 
   GST_INFO_OBJECT (self, "loading model %s", dir);
-  self->model = gst_vlm_model_table_acquire (instance, dir, &params, &error);
+  self->model = gst_vlm_model_table_acquire (instance, dir, &params,
+      shared ? &batcher : NULL, &error);
   if (!self->model)
     goto load_failed;
   self->model_instance = g_steal_pointer (&instance);
-  self->session = vlm_session_new (self->model, &error);
+  GST_OBJECT_LOCK (self);
+  self->batcher = batcher;
+  GST_OBJECT_UNLOCK (self);
+  self->session = batcher ? vlm_session_new_batched (batcher, &error) :
+      vlm_session_new (self->model, &error);
   if (!self->session)
     goto load_failed;
+  GST_INFO_OBJECT (self, "scheduler %s%s", batcher ? "shared: model-instance-id "
+      : "private", batcher ? self->model_instance : shared ?
+      " (the model only tags)" : "");
   self->can_generate = vlm_model_can_generate (self->model);
   self->can_tag = vlm_model_can_tag (self->model);
   if (!self->can_generate && !labels[0])
@@ -826,10 +930,7 @@ bad_generation_config:
 failed:
   g_clear_error (&error);
   g_clear_pointer (&self->remote, gst_vlm_remote_free);
-  g_clear_pointer (&self->session, vlm_session_free);
-  gst_vlm_model_table_release (self->model_instance, self->model);
-  self->model = NULL;
-  g_clear_pointer (&self->model_instance, g_free);
+  release_model (self);
   g_strfreev (labels);
   g_free (server);
   g_free (instance);
@@ -861,11 +962,8 @@ gst_vlm_caption_stop (GstBaseTransform * trans)
   g_clear_pointer (&self->tag_labels, g_strfreev);
   g_clear_pointer (&self->stream_prompt, g_free);
   self->labels_warned = FALSE;
-  g_clear_pointer (&self->session, vlm_session_free);
   g_clear_pointer (&self->remote, gst_vlm_remote_free);
-  gst_vlm_model_table_release (self->model_instance, self->model);
-  self->model = NULL;
-  g_clear_pointer (&self->model_instance, g_free);
+  release_model (self);
   return TRUE;
 }
 
@@ -940,6 +1038,7 @@ gst_vlm_caption_init (GstVlmCaption * self)
   self->n_threads = DEFAULT_PROP_N_THREADS;
   self->latency = DEFAULT_PROP_LATENCY;
   self->model_instance_id = g_strdup (DEFAULT_PROP_MODEL_INSTANCE_ID);
+  self->scheduler = DEFAULT_PROP_SCHEDULER;
   self->precision = DEFAULT_PROP_PRECISION;
   self->backend = DEFAULT_PROP_BACKEND;
   self->frames_per_clip = DEFAULT_PROP_FRAMES_PER_CLIP;
@@ -1046,6 +1145,25 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
           DEFAULT_PROP_MODEL_INSTANCE_ID,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SCHEDULER,
+      g_param_spec_enum ("scheduler", "Scheduler",
+          "With model-instance-id: shared runs the forward passes of every "
+          "element of that id on one inference thread, the decode steps of "
+          "their captions as one batch (each element keeps its own prompt, "
+          "generation settings, drop policy and latency); private gives "
+          "each element its own inference on its own thread, contending for "
+          "the cores. Without model-instance-id the model is private anyway",
+          GST_TYPE_VLM_CAPTION_SCHEDULER, DEFAULT_PROP_SCHEDULER,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SCHEDULER_STATS,
+      g_param_spec_boxed ("scheduler-stats", "Scheduler stats",
+          "What the shared scheduler ran for all its elements since it was "
+          "made: a vlmcaption-scheduler structure with steps, step-captions, "
+          "step-rows, max-step-captions, mean-batch (captions per decode "
+          "step), encodes, encode-batches, prefills; NULL when the element "
+          "has no shared scheduler or is stopped", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
           "Numeric precision of the matmuls", GST_TYPE_VLM_CAPTION_PRECISION,
@@ -1246,6 +1364,7 @@ gst_vlm_caption_class_init (GstVlmCaptionClass * klass)
   trans_class->src_event = gst_vlm_caption_src_event;
   trans_class->query = gst_vlm_caption_query;
 
+  gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_SCHEDULER, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_DROP_POLICY, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_ALIGNMENT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_VLM_CAPTION_CLOSED_CAPTIONS, 0);

@@ -35,6 +35,11 @@ typedef enum {
 } GstVlmCaptionAlignment;
 
 typedef enum {
+  GST_VLM_CAPTION_SCHEDULER_SHARED,
+  GST_VLM_CAPTION_SCHEDULER_PRIVATE,
+} GstVlmCaptionScheduler;
+
+typedef enum {
   GST_VLM_CAPTION_DROP_OLDEST,
   GST_VLM_CAPTION_DROP_NEWEST,
   GST_VLM_CAPTION_BLOCK,
@@ -55,6 +60,7 @@ struct _GstVlmCaption
   gint n_threads;
   GstClockTime latency;
   gchar *model_instance_id;
+  GstVlmCaptionScheduler scheduler;
   VlmPrecision precision;
   VlmBackend backend;
   guint frames_per_clip;
@@ -82,6 +88,8 @@ struct _GstVlmCaption
   GstVlmRemote *remote;         /* the remote backend; NULL: a local model */
   VlmModel *model;              /* NULL with remote */
   gchar *model_instance;        /* the instance id the model was taken with */
+  VlmBatcher *batcher;          /* the instance's shared scheduler; NULL: the
+                                 * session runs on the worker thread */
   VlmSession *session;
   GstClockTime clip_span;       /* clip duration as configured at start */
   GstClockTime clip_stride;

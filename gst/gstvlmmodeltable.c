@@ -1,18 +1,23 @@
-/* gstvlmmodeltable.c — one loaded VlmModel per model-instance-id, process-wide. */
+/* gstvlmmodeltable.c — one loaded VlmModel per model-instance-id, process-wide,
+ * with the entry's shared VlmBatcher. */
 #include "gstvlmmodeltable.h"
 
 typedef struct {
   gchar *dir;
   VlmModel *model;              /* the table's own reference */
+  VlmBatcher *batcher;          /* the table's own reference; NULL until asked */
   guint users;
 } Entry;
 
 G_LOCK_DEFINE_STATIC (table);
 static GHashTable *table;       /* instance id -> Entry */
 
+/* Called with the table lock held. The batcher's last reference joins its
+ * thread here, which never takes the table lock. */
 static void
 entry_free (Entry * entry)
 {
+  vlm_batcher_unref (entry->batcher);
   vlm_model_unref (entry->model);
   g_free (entry->dir);
   g_free (entry);
@@ -20,11 +25,13 @@ entry_free (Entry * entry)
 
 VlmModel *
 gst_vlm_model_table_acquire (const gchar * instance_id, const gchar * dir,
-    const VlmModelParams * params, GError ** error)
+    const VlmModelParams * params, VlmBatcher ** batcher, GError ** error)
 {
   VlmModel *model = NULL;
   Entry *entry;
 
+  if (batcher)
+    *batcher = NULL;
   if (!instance_id || !*instance_id)
     return vlm_model_load (dir, params, error);
 
@@ -53,8 +60,18 @@ gst_vlm_model_table_acquire (const gchar * instance_id, const gchar * dir,
     entry->model = loaded;
     g_hash_table_insert (table, g_strdup (instance_id), entry);
   }
+  /* A tag-only model has no decode steps to batch: its users keep private
+   * sessions. */
+  if (batcher && !entry->batcher && vlm_model_can_generate (entry->model)
+      && !(entry->batcher = vlm_batcher_new (entry->model, error))) {
+    if (entry->users == 0)
+      g_hash_table_remove (table, instance_id);
+    goto done;
+  }
   entry->users++;
   model = vlm_model_ref (entry->model);
+  if (batcher && entry->batcher)
+    *batcher = vlm_batcher_ref (entry->batcher);
 
 done:
   G_UNLOCK (table);
@@ -62,10 +79,12 @@ done:
 }
 
 void
-gst_vlm_model_table_release (const gchar * instance_id, VlmModel * model)
+gst_vlm_model_table_release (const gchar * instance_id, VlmModel * model,
+    VlmBatcher * batcher)
 {
   Entry *entry;
 
+  vlm_batcher_unref (batcher);
   if (!model)
     return;
   if (instance_id && *instance_id) {

@@ -1,8 +1,10 @@
 /* test_element_pipeline.c — the test card through a real pipeline.
  *
  * videotestsrc pattern=smpte ! vlmcaption ! fakesink: "television color
- * bars" must come out on text_src, in the meta and on the bus. Needs the
- * system's videotestsrc (gst-plugins-base). */
+ * bars" must come out on text_src, in the meta and on the bus; four live
+ * sources through four elements of one model-instance-id, on the shared
+ * scheduler and on private ones. Needs the system's videotestsrc
+ * (gst-plugins-base). */
 #include <gst/check/gstcheck.h>
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
@@ -478,6 +480,179 @@ GST_START_TEST (test_cea608_cccombiner_cc708overlay)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------- four streams */
+
+#define N_STREAMS 4
+/* static patterns: a live source's frames do not depend on when it ran */
+static const gchar *stream_patterns[N_STREAMS] = { "smpte", "red", "green",
+  "checkers-8"
+};
+
+typedef struct
+{
+  GMutex lock;
+  guint in, out;                /* video buffers into and out of vlmcaption */
+  GPtrArray *captions;          /* "START TEXT", bus order */
+  guint64 dropped, late;
+} Stream;
+
+static GstPadProbeReturn
+count_buffer (GstPad * pad, GstPadProbeInfo * info, Stream * st)
+{
+  g_mutex_lock (&st->lock);
+  if (GST_PAD_DIRECTION (pad) == GST_PAD_SINK)
+    st->in++;
+  else
+    st->out++;
+  g_mutex_unlock (&st->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* Four live sources, 3 s each, through four vlmcaption elements of one
+ * model-instance-id with `scheduler`, to EOS. The scheduler-stats of the
+ * first element at EOS (NULL: none) in *stats. A 10 s latency: on a loaded
+ * machine clips come late rather than dropped, and either is counted. */
+static void
+run_four_streams (const gchar * scheduler, Stream streams[N_STREAMS],
+    GstStructure ** stats)
+{
+  GString *launch = g_string_new (NULL);
+  GstElement *pipeline, *c[N_STREAMS];
+  GError *error = NULL;
+  guint i;
+
+  for (i = 0; i < N_STREAMS; i++)
+    g_string_append_printf (launch, "videotestsrc is-live=true pattern=%s "
+        "num-buffers=90 ! video/x-raw,format=I420,width=320,height=240,"
+        "framerate=30/1 ! vlmcaption name=c%u model-instance-id=four "
+        "scheduler=%s latency=10000000000 ! " UNBOUNDED_QUEUE "fakesink "
+        "sync=true c%u.text_src ! " UNBOUNDED_QUEUE "fakesink sync=true ",
+        stream_patterns[i], i, scheduler, i);
+  pipeline = gst_parse_launch (launch->str, &error);
+  fail_unless (pipeline != NULL, "%s", error ? error->message : "");
+  for (i = 0; i < N_STREAMS; i++) {
+    gchar name[8];
+    GstPad *pad;
+
+    memset (&streams[i], 0, sizeof (Stream));
+    g_mutex_init (&streams[i].lock);
+    streams[i].captions = g_ptr_array_new_with_free_func (g_free);
+    g_snprintf (name, sizeof (name), "c%u", i);
+    c[i] = gst_bin_get_by_name (GST_BIN (pipeline), name);
+    pad = gst_element_get_static_pad (c[i], "sink");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+        (GstPadProbeCallback) count_buffer, &streams[i], NULL);
+    gst_object_unref (pad);
+    pad = gst_element_get_static_pad (c[i], "src");
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+        (GstPadProbeCallback) count_buffer, &streams[i], NULL);
+    gst_object_unref (pad);
+  }
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (;;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+        60 * GST_SECOND, GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS |
+        GST_MESSAGE_ERROR);
+    const GstStructure *s;
+    guint64 start = 0;
+
+    fail_unless (msg != NULL, "timed out");
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      gst_message_unref (msg);
+      break;
+    }
+    s = gst_message_get_structure (msg);
+    for (i = 0; i < N_STREAMS; i++)
+      if (GST_MESSAGE_SRC (msg) == GST_OBJECT (c[i])
+          && gst_message_has_name (msg, "vlmcaption")
+          && gst_structure_get_uint64 (s, "start", &start))
+        g_ptr_array_add (streams[i].captions, g_strdup_printf ("%"
+                G_GUINT64_FORMAT " %s", start, gst_structure_get_string (s,
+                    "text")));
+    gst_message_unref (msg);
+  }
+  g_object_get (c[0], "scheduler-stats", stats, NULL);
+  for (i = 0; i < N_STREAMS; i++) {
+    g_object_get (c[i], "dropped-clips", &streams[i].dropped,
+        "late-captions", &streams[i].late, NULL);
+    gst_object_unref (c[i]);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  g_string_free (launch, TRUE);
+}
+
+static void
+stream_clear (Stream * st)
+{
+  g_ptr_array_unref (st->captions);
+  g_mutex_clear (&st->lock);
+}
+
+/* Every clip of every stream captioned or counted and every frame through,
+ * with the shared scheduler and the private one alike; the shared captions
+ * are the private ones (same clip starts, same texts: batching changes no
+ * token); and the shared scheduler's decode steps held more than one
+ * caption on average (the four streams' clips end together). */
+GST_START_TEST (test_four_streams_shared)
+{
+  Stream shared[N_STREAMS], priv[N_STREAMS];
+  GstStructure *stats = NULL, *no_stats = NULL;
+  gdouble mean_batch = 0;
+  guint i, j;
+
+  run_four_streams ("private", priv, &no_stats);
+  fail_unless (no_stats == NULL, "private elements have no scheduler-stats");
+  run_four_streams ("shared", shared, &stats);
+  fail_unless (stats != NULL, "no scheduler-stats from a shared element");
+
+  for (i = 0; i < N_STREAMS; i++) {
+    Stream *runs[2] = { &priv[i], &shared[i] };
+
+    for (j = 0; j < 2; j++) {
+      /* 3 s: three clips, each captioned (maybe late) or dropped */
+      fail_unless_equals_int (runs[j]->in, 90);
+      fail_unless_equals_int (runs[j]->out, 90);
+      fail_unless (runs[j]->captions->len + runs[j]->dropped == 3,
+          "stream %u (%s): %u captions + %" G_GUINT64_FORMAT " dropped", i,
+          j ? "shared" : "private", runs[j]->captions->len, runs[j]->dropped);
+    }
+    /* what both captioned is the same; on an idle machine that is all 3 */
+    for (j = 0; j < shared[i].captions->len; j++) {
+      const gchar *got = g_ptr_array_index (shared[i].captions, j);
+      guint k;
+
+      for (k = 0; k < priv[i].captions->len; k++) {
+        const gchar *want = g_ptr_array_index (priv[i].captions, k);
+
+        if (strtoull (want, NULL, 10) == strtoull (got, NULL, 10))
+          fail_unless_equals_string (got, want);
+      }
+    }
+    GST_INFO ("stream %u: %u/%u captions shared/private, first \"%s\"", i,
+        shared[i].captions->len, priv[i].captions->len,
+        shared[i].captions->len ? (gchar *) g_ptr_array_index
+        (shared[i].captions, 0) : "");
+  }
+  fail_unless (strstr (g_ptr_array_index (shared[0].captions, 0), BARS));
+  fail_unless (strstr (g_ptr_array_index (shared[1].captions, 0), RED));
+
+  fail_unless (gst_structure_get_double (stats, "mean-batch", &mean_batch));
+  GST_INFO ("scheduler-stats: %" GST_PTR_FORMAT, stats);
+  fail_unless (mean_batch > 1.0, "no batching: %" GST_PTR_FORMAT, stats);
+
+  gst_structure_free (stats);
+  for (i = 0; i < N_STREAMS; i++) {
+    stream_clear (&shared[i]);
+    stream_clear (&priv[i]);
+  }
+}
+
+GST_END_TEST;
+
 static Suite *
 vlmcaption_pipeline_suite (void)
 {
@@ -492,6 +667,7 @@ vlmcaption_pipeline_suite (void)
   tcase_add_test (tc, test_cea608_pop_on_meta);
   tcase_add_test (tc, test_cea608_roll_up_through_ccconverter);
   tcase_add_test (tc, test_cea608_cccombiner_cc708overlay);
+  tcase_add_test (tc, test_four_streams_shared);
   return s;
 }
 

@@ -5,7 +5,8 @@
  * first line) — no mock. The element runs in real pipelines with the
  * system's videotestsrc; requests of our own go through a libsoup client.
  *   same text      in-process and through the server (JSON and SSE), for
- *                  every reference pattern of the test-card model
+ *                  every reference pattern of the test-card model; four
+ *                  clients at once on the server's batched sessions
  *   server lost    killed mid-stream: captions are lost and counted, with
  *                  warnings; every video frame comes out
  *   broken peers   what vlm-server never does, a TCP peer of the test's
@@ -456,6 +457,63 @@ GST_START_TEST (test_generation_settings)
   run_clear (&local);
   run_clear (&served);
   g_free (remote);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------- many clients */
+
+typedef struct
+{
+  const gchar *src, *props;
+  Run run;
+} Client;
+
+static gpointer
+client_main (gpointer data)
+{
+  Client *c = data;
+
+  run_pipeline (&c->run, c->src, c->props, FALSE, NULL, NULL);
+  return NULL;
+}
+
+/* Four pipelines at once against a server whose four sessions share one
+ * batcher (--scheduler shared, the default): the requests run together
+ * and each pipeline gets the captions it gets in-process. */
+GST_START_TEST (test_concurrent_batched)
+{
+  static const gchar *srcs[] = { "videotestsrc num-buffers=150 pattern=smpte",
+    "videotestsrc num-buffers=150 pattern=red",
+    "videotestsrc num-buffers=150 pattern=ball",
+    "videotestsrc num-buffers=150 pattern=checkers-8"
+  };
+  Client clients[G_N_ELEMENTS (srcs)];
+  GThread *threads[G_N_ELEMENTS (srcs)];
+  Server s = { 0 };
+  gchar *props;
+  guint i;
+
+  server_start (&s, "--sessions 4 --queue 8", NULL);
+  props = g_strdup_printf ("server=%s frames-per-clip=%d " NO_DEADLINE,
+      s.url, served_frames (&s));
+  for (i = 0; i < G_N_ELEMENTS (srcs); i++) {
+    clients[i] = (Client) {srcs[i], props};
+    threads[i] = g_thread_new ("client", client_main, &clients[i]);
+  }
+  for (i = 0; i < G_N_ELEMENTS (srcs); i++)
+    g_thread_join (threads[i]);
+  fail_unless_equals_int (server_stop (&s, SIGTERM), 0);
+  for (i = 0; i < G_N_ELEMENTS (srcs); i++) {
+    Run local;
+
+    run_pipeline (&local, srcs[i], "", FALSE, NULL, NULL);
+    fail_unless_equals_int (local.texts->len, 5);
+    assert_same_texts (&local, &clients[i].run, srcs[i]);
+    run_clear (&local);
+    run_clear (&clients[i].run);
+  }
+  g_free (props);
 }
 
 GST_END_TEST;
@@ -1111,6 +1169,7 @@ remote_suite (void)
   tcase_add_loop_test (own_case, test_server_killed, 0, 2);
   tcase_add_loop_test (own_case, test_server_silent, 0, 2);
   tcase_add_loop_test (own_case, test_server_broken, 0, G_N_ELEMENTS (broken));
+  tcase_add_test (own_case, test_concurrent_batched);
   tcase_add_test (own_case, test_image_limits);
   tcase_add_test (own_case, test_api_key);
   tcase_add_loop_test (own_case, test_bad_settings, 0,

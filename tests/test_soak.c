@@ -1,7 +1,8 @@
 /* test_soak.c — the element under the lifecycles that broke it: state
  * cycles, two elements sharing a model torn down in either order, caps
  * changes mid-stream, flushing seeks during inference, EOS during inference
- * live and not, a live source faster than inference. Each checks the
+ * live and not (both also on the shared scheduler), a live source faster
+ * than inference. Each checks the
  * invariant: every clip is captioned, dropped or reported late, and every
  * video buffer that entered leaves (since the last flush). Bounded in time;
  * run in the normal build and again under ASan/UBSan (tools/test.sh). */
@@ -146,6 +147,9 @@ counts_clear (Counts * c)
 
 #define LIVE_SRC "videotestsrc pattern=smpte is-live=true "
 #define CAPS "video/x-raw,width=320,height=240,framerate=30/1 ! "
+/* Loop tests run a private model (0) and a shared scheduler (1): its
+ * batched session is cancelled by EOS and flushes alike. */
+static const gchar *scheduler_props[] = { "", "model-instance-id=soak-one" };
 
 /* ---------------------------------------------------------------- EOS */
 
@@ -156,9 +160,10 @@ counts_clear (Counts * c)
 GST_START_TEST (test_live_eos_during_inference)
 {
   Counts c;
-  GstElement *pipeline = pipeline_new (LIVE_SRC "num-buffers=61 ! " CAPS
-      "vlmcaption name=c num-beams=16 max-new-tokens=32 queue-size=4 ! "
-      "fakesink c.text_src ! fakesink", &c);
+  gchar *launch = g_strdup_printf (LIVE_SRC "num-buffers=61 ! " CAPS
+      "vlmcaption name=c num-beams=16 max-new-tokens=32 queue-size=4 %s ! "
+      "fakesink c.text_src ! fakesink", scheduler_props[__i__]);
+  GstElement *pipeline = pipeline_new (launch, &c);
   gint64 t0 = g_get_monotonic_time ();
   gdouble s;
 
@@ -174,6 +179,7 @@ GST_START_TEST (test_live_eos_during_inference)
   fail_unless (s < 2.03 + 1 + 1 + 4, "EOS after %.1f s", s);
   gst_object_unref (pipeline);
   counts_clear (&c);
+  g_free (launch);
 }
 
 GST_END_TEST;
@@ -231,22 +237,29 @@ GST_START_TEST (test_state_cycles_random)
 
 GST_END_TEST;
 
-/* Two live streams on one model-instance-id; tearing either down leaves
- * the other captioning every clip (issue 18, 6: 1.9-3.3 s without a
- * caption and up to 5 clips dropped): latency 3 s, so that only a stall
- * drops a clip. */
+/* Two live streams on one model-instance-id, on the shared scheduler
+ * (__i__ 0: one batcher, torn down with the last element) and on private
+ * sessions (1); tearing either down, mid-inference or not, leaves the
+ * other captioning every clip (issue 18, 6: 1.9-3.3 s without a caption
+ * and up to 5 clips dropped): latency 3 s, so that only a stall drops a
+ * clip. */
 GST_START_TEST (test_shared_model_teardown)
 {
+  const gchar *scheduler = __i__ == 0 ? "shared" : "private";
+
   for (guint gone = 0; gone < 2; gone++) {
     Counts c[2];
     GstElement *p[2];
     guint keep = 1 - gone, before, now;
     GstStateChangeReturn ret;
 
-    for (guint i = 0; i < 2; i++)
-      p[i] = pipeline_new (LIVE_SRC "! " CAPS "vlmcaption name=c "
-          "model-instance-id=soak latency=3000000000 ! fakesink "
-          "c.text_src ! fakesink", &c[i]);
+    for (guint i = 0; i < 2; i++) {
+      gchar *launch = g_strdup_printf (LIVE_SRC "! " CAPS "vlmcaption name=c "
+          "model-instance-id=soak scheduler=%s latency=3000000000 ! fakesink "
+          "c.text_src ! fakesink", scheduler);
+      p[i] = pipeline_new (launch, &c[i]);
+      g_free (launch);
+    }
     for (guint i = 0; i < 2; i++)
       fail_unless (gst_element_set_state (p[i], GST_STATE_PLAYING) !=
           GST_STATE_CHANGE_FAILURE);
@@ -346,9 +359,11 @@ GST_END_TEST;
 GST_START_TEST (test_seeks_during_inference)
 {
   Counts c;
-  GstElement *pipeline = pipeline_new ("videotestsrc pattern=smpte ! "
-      CAPS "vlmcaption name=c num-beams=4 ! "
-      "fakesink sync=true c.text_src ! fakesink sync=true", &c);
+  gchar *launch = g_strdup_printf ("videotestsrc pattern=smpte ! "
+      CAPS "vlmcaption name=c num-beams=4 %s ! "
+      "fakesink sync=true c.text_src ! fakesink sync=true",
+      scheduler_props[__i__]);
+  GstElement *pipeline = pipeline_new (launch, &c);
 
   fail_unless_equals_int (gst_element_set_state (pipeline,
           GST_STATE_PLAYING), GST_STATE_CHANGE_ASYNC);
@@ -379,6 +394,7 @@ GST_START_TEST (test_seeks_during_inference)
   g_mutex_unlock (&c.lock);
   gst_object_unref (pipeline);
   counts_clear (&c);
+  g_free (launch);
 }
 
 GST_END_TEST;
@@ -391,12 +407,12 @@ vlmcaption_soak_suite (void)
 
   tcase_set_timeout (tc, 180);
   suite_add_tcase (s, tc);
-  tcase_add_test (tc, test_live_eos_during_inference);
+  tcase_add_loop_test (tc, test_live_eos_during_inference, 0, 2);
   tcase_add_test (tc, test_live_faster_than_inference);
   tcase_add_test (tc, test_state_cycles_random);
-  tcase_add_test (tc, test_shared_model_teardown);
+  tcase_add_loop_test (tc, test_shared_model_teardown, 0, 2);
   tcase_add_test (tc, test_caps_changes_mid_stream);
-  tcase_add_test (tc, test_seeks_during_inference);
+  tcase_add_loop_test (tc, test_seeks_during_inference, 0, 2);
   return s;
 }
 

@@ -1,7 +1,7 @@
 /* bench.h — what vlm-bench's files share: the run's options, the result
  * types, and each file's functions. vlm-bench.c holds the options, the
  * statistics, the model runs and main; bench_presets.c what is measured
- * (bench_encdec.c: BLIP and ViT-GPT2);
+ * (bench_encdec.c: BLIP and ViT-GPT2; bench_streams.c: many streams at once);
  * bench_limits.c the machine's limits; bench_report.c the report. The
  * engine is seen through vlm.h and probe.h only. */
 #ifndef VLM_BENCH_H
@@ -21,12 +21,15 @@
 #define ED_VITGPT2_PRESET "vit-gpt2-image-captioning"
 #define FL_PRESET "florence-2-base"
 
-/* ---- options (vlm-bench.c) */
+/* ---- options (vlm-bench.c; the --streams ones in bench_streams.c) */
 extern char *preset_name, *out_dir, *backend_name, *json_path, *precision_name;
 extern VlmPrecision precision;
 extern int n_runs, n_warmup, n_threads, max_new_tokens;
 extern gboolean quick, skip_limits;
 extern int n_busy;   /* --busy: spinning processes started beside the runs */
+extern char *scheduler_name;   /* --scheduler: shared, private or both */
+extern int n_streams, n_clips, budget_ms;
+extern gboolean realtime;
 
 #define MIB (1024.0 * 1024.0)
 
@@ -136,6 +139,9 @@ const GitPreset *find_preset (const char *name);
 int lb_main (void);
 int ov_main (void);
 gboolean write_checkpoint (const char *dir, const GitPreset *p, GError **error);
+/* llava-onevision-0.5b's checkpoint into dir; its parameter count to
+ * *params_out (may be NULL). */
+gboolean ov_write_checkpoint (const char *dir, double *params_out, GError **error);
 gboolean write_one_layer (const char *dir, const GitPreset *p, char **sub_out, GError **error);
 void remove_written (const char *tmp_dir);
 /* DIR/FILE = text (freed), or c's tensors to DIR/model.safetensors (c
@@ -148,6 +154,11 @@ gboolean write_weights (const char *dir, SynthCheckpoint *c, const char *preset,
 /* The preset's name if `name` is one of them, else NULL. */
 const char *ed_find (const char *name);
 int ed_main (const char *name);
+/* The checkpoint of the preset ed_find named into dir. */
+gboolean ed_write_named (const char *dir, const char *name, GError **error);
+
+/* ---- bench_streams.c: --streams N, shared scheduler against private sessions */
+int streams_main (void);
 
 /* ---- bench_florence.c */
 int fl_main (void);

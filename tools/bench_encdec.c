@@ -261,10 +261,22 @@ ed_find (const char *name)
   return NULL;
 }
 
+static const EdPreset *
+ed_preset (const char *name)
+{
+  return &ed_presets[strcmp (name, ED_BLIP_PRESET) == 0 ? 0 : 1];
+}
+
+gboolean
+ed_write_named (const char *dir, const char *name, GError **error)
+{
+  return ed_write (dir, ed_preset (name), NULL, error);
+}
+
 int
 ed_main (const char *name)
 {
-  const EdPreset *p = &ed_presets[strcmp (name, ED_BLIP_PRESET) == 0 ? 0 : 1];
+  const EdPreset *p = ed_preset (name);
   GError *error = NULL;
   double load_before = loadavg (), params = 0;
   g_autofree char *tmp = NULL;

@@ -708,7 +708,7 @@ ov_processor_json (void)
     OV_IMAGE);
 }
 
-static gboolean
+gboolean
 ov_write_checkpoint (const char *dir, double *params_out, GError **error)
 {
   g_autofree char *tok_path = g_getenv ("VLM_PROJECT_ROOT")

@@ -9,6 +9,7 @@ struct ServeQueue {
   int max_waiting, n_idle;       /* n_idle: threads waiting for a job */
   gboolean quit;
   int n_sessions;
+  VlmBatcher *batcher;           /* NULL: private sessions */
   VlmSession **sessions;         /* [n_sessions] */
   GThread **threads;             /* [n_sessions] */
 };
@@ -58,7 +59,8 @@ worker_main (gpointer data)
 }
 
 ServeQueue *
-serve_queue_new (VlmModel *model, int n_sessions, int max_waiting, GError **error)
+serve_queue_new (VlmModel *model, gboolean shared, int n_sessions, int max_waiting,
+                 GError **error)
 {
   ServeQueue *q = g_new0 (ServeQueue, 1);
 
@@ -68,8 +70,14 @@ serve_queue_new (VlmModel *model, int n_sessions, int max_waiting, GError **erro
   q->max_waiting = MAX (max_waiting, 0);
   q->sessions = g_new0 (VlmSession *, MAX (n_sessions, 1));
   q->threads = g_new0 (GThread *, MAX (n_sessions, 1));
+  if (shared && !(q->batcher = vlm_batcher_new (model, error))) {
+    serve_queue_free (q);
+    return NULL;
+  }
   for (int i = 0; i < MAX (n_sessions, 1); i++) {
-    if (!(q->sessions[i] = vlm_session_new (model, error))) {
+    q->sessions[i] = q->batcher ? vlm_session_new_batched (q->batcher, error)
+                                : vlm_session_new (model, error);
+    if (!q->sessions[i]) {
       serve_queue_free (q);
       return NULL;
     }
@@ -121,9 +129,19 @@ serve_queue_free (ServeQueue *q)
       g_thread_join (q->threads[i]);
   for (int i = 0; i < q->n_sessions; i++)
     vlm_session_free (q->sessions[i]);
+  vlm_batcher_unref (q->batcher);   /* after its sessions: joins its thread */
   g_free (q->threads);
   g_free (q->sessions);
   g_mutex_clear (&q->lock);
   g_cond_clear (&q->cond);
   g_free (q);
+}
+
+gboolean
+serve_queue_get_stats (ServeQueue *q, VlmBatcherStats *stats)
+{
+  if (!q->batcher)
+    return FALSE;
+  vlm_batcher_get_stats (q->batcher, stats);
+  return TRUE;
 }

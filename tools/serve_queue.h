@@ -7,11 +7,12 @@
  * n_sessions captions run, and at most `max_waiting` wait; a push past that
  * is refused at once (the server answers 429), so a burst never piles up.
  *
- * This is the seam for a batched scheduler (issue 19, item 1): it keeps
- * serve_queue_push's contract (take a job, call job->done exactly once,
- * job->token per generated piece) and runs the jobs' tower frames and
- * decode steps as batches instead of one session per job. vlm-server
- * itself would not change. */
+ * With the shared scheduler (the default) the sessions are made on one
+ * VlmBatcher: the pool threads only wait in vlm_session_caption while the
+ * batcher's one inference thread runs every job's forward passes, the
+ * decode steps of all running jobs as one batched step. Private sessions
+ * run each caption on its own pool thread with all the cores (they
+ * contend). */
 #ifndef VLM_SERVE_QUEUE_H
 #define VLM_SERVE_QUEUE_H
 
@@ -43,9 +44,15 @@ struct ServeJob {
 };
 
 /* A queue for `model` with `n_sessions` sessions (≥ 1; each allocates its
- * run state now) and room for `max_waiting` jobs beyond the running ones.
- * NULL with `error` from vlm_session_new. */
-ServeQueue *serve_queue_new (VlmModel *model, int n_sessions, int max_waiting, GError **error);
+ * run state now), on one batcher when `shared`, and room for `max_waiting`
+ * jobs beyond the running ones. NULL with `error` from vlm_batcher_new or
+ * vlm_session_new. */
+ServeQueue *serve_queue_new (VlmModel *model, gboolean shared, int n_sessions, int max_waiting,
+                             GError **error);
+
+/* The shared scheduler's counters; FALSE (stats untouched) for private
+ * sessions. Thread-safe. */
+gboolean serve_queue_get_stats (ServeQueue *queue, VlmBatcherStats *stats);
 
 /* Queues `job`; FALSE (job untouched, done not called) when max_waiting
  * jobs already wait. Thread-safe. */

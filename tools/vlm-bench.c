@@ -5,6 +5,7 @@
  *   vlm-bench --backend onednn --runs 9 --json bench.json
  *   vlm-bench --preset tiny --quick --json t.json   a few seconds: code paths only
  *   vlm-bench --preset languagebind-video           ms per 8-frame clip, zero-shot tags
+ *   vlm-bench --streams 4 [--scheduler both] [--realtime]   4 streams on one model (bench_streams.c)
  *
  * A preset writes a full-size HuggingFace checkpoint folder with random
  * weights (the real config values are written out below), so no download is
@@ -54,6 +55,15 @@ static GOptionEntry entries[] = {
   {"busy", 0, 0, G_OPTION_ARG_INT, &n_busy,
    "Start N processes that spin on a core beside every run (a machine where other work takes N cores)", "N"},
   {"skip-limits", 0, 0, G_OPTION_ARG_NONE, &skip_limits, "Do not measure the machine limits", NULL},
+  {"streams", 0, 0, G_OPTION_ARG_INT, &n_streams,
+   "Caption N streams at once on one model (no limits measured): aggregate captions/s, latency, memory", "N"},
+  {"scheduler", 0, 0, G_OPTION_ARG_STRING, &scheduler_name,
+   "With --streams: shared (one batcher), private (a session each) or both (default)", "NAME"},
+  {"clips", 0, 0, G_OPTION_ARG_INT, &n_clips, "With --streams: clips per stream (default 6)", "N"},
+  {"realtime", 0, 0, G_OPTION_ARG_NONE, &realtime,
+   "With --streams: each stream's clips end one per second instead of back-to-back", NULL},
+  {"budget-ms", 0, 0, G_OPTION_ARG_INT, &budget_ms,
+   "With --streams: a caption later than this after its clip's end is late (default 2000)", "MS"},
   {"quick", 'q', 0, G_OPTION_ARG_NONE, &quick,
    "1 run, no warm-up, no waiting for a quiet machine, limits timed briefly on small buffers: checks code "
    "paths, not numbers", NULL},
@@ -459,6 +469,10 @@ main (int argc, char **argv)
   }
   if (n_runs < 1 || n_warmup < 0 || max_new_tokens < 1)
     return fail ("--runs and --max-new-tokens must be ≥ 1, --warmup ≥ 0", NULL);
+  if (n_streams < 0)
+    return fail ("--streams must be ≥ 1", NULL);
+  if (n_streams > 0)
+    return streams_main ();
   if (languagebind)
     return lb_main ();
   if (!skip_limits && !quick)

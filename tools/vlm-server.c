@@ -1,6 +1,7 @@
 /* vlm-server — the engine behind an OpenAI-compatible HTTP API.
  *
  *   vlm-server --model DIR [--host 127.0.0.1] [--port 8000] [--sessions 1] [--queue 4]
+ *              [--scheduler shared|private]
  *
  *   POST /v1/chat/completions   frames as image_url data URLs (JPEG, PNG), text parts as the
  *                               prompt; JSON, or server-sent events with "stream": true
@@ -9,8 +10,9 @@
  *
  * So vlmcaption's server property (and any OpenAI client) can caption on
  * another machine, and the remote backend is tested against a real server.
- * Requests go through one queue drained by a fixed pool of sessions
- * (serve_queue.h: the seam for a batched scheduler); the body size, the
+ * Requests go through one queue drained by a fixed pool of sessions, by
+ * default on one batcher, so concurrent requests batch (serve_queue.h);
+ * the body size, the
  * images and their pixels, the waiting and the running requests are all
  * bounded by options. Errors have OpenAI's shape and status: 400
  * invalid_request_error, 401 without the key (--api-key-env), 404 for an
@@ -33,7 +35,8 @@
 #include "serve_queue.h"
 #include "serve_request.h"
 
-static char *model_dir, *host = "127.0.0.1", *served_name, *api_key_env, *precision_name = "auto";
+static char *model_dir, *host = "127.0.0.1", *served_name, *api_key_env, *precision_name = "auto",
+            *scheduler = "shared";
 static int port = 8000, n_sessions = 1, max_waiting = 4, n_threads, max_images = 64;
 static gint64 max_body = 32 << 20, max_pixels = 4096 * 4096;
 
@@ -44,6 +47,8 @@ static GOptionEntry entries[] = {
   {"served-model-name", 0, 0, G_OPTION_ARG_STRING, &served_name,
    "Model name of the API (default: the folder's name)", "NAME"},
   {"sessions", 0, 0, G_OPTION_ARG_INT, &n_sessions, "Captions run at once (default 1)", "N"},
+  {"scheduler", 0, 0, G_OPTION_ARG_STRING, &scheduler,
+   "shared: the sessions batch on one inference thread (default); private: each its own", "NAME"},
   {"queue", 0, 0, G_OPTION_ARG_INT, &max_waiting, "Requests that may wait (default 4); more get 429", "N"},
   {"max-body", 0, 0, G_OPTION_ARG_INT64, &max_body, "Largest request body, bytes (default 32 MiB)", "BYTES"},
   {"max-images", 0, 0, G_OPTION_ARG_INT, &max_images, "Most images per request (default 64)", "N"},
@@ -592,6 +597,9 @@ main (int argc, char **argv)
       max_body < 1 || max_images < 1 || max_pixels < 1)
     return fail ("--port, --sessions, --queue, --max-body, --max-images or --max-pixels out of range",
                  NULL);
+  gboolean shared = g_strcmp0 (scheduler, "shared") == 0;
+  if (!shared && g_strcmp0 (scheduler, "private") != 0)
+    return fail ("--scheduler must be shared or private", NULL);
   if (!parse_precision (precision_name, &params.precision))
     return fail ("--precision must be auto, f32, bf16 or int8", NULL);
   if (api_key_env) {
@@ -608,7 +616,7 @@ main (int argc, char **argv)
     return fail ("the model does not generate text: nothing to serve on chat completions", NULL);
   s.name = served_name ? served_name : vlm_model_get_name (s.model);
   s.limits = (ServeLimits) {.max_pixels = max_pixels, .max_images = max_images};
-  if (!(s.queue = serve_queue_new (s.model, n_sessions, max_waiting, &error)))
+  if (!(s.queue = serve_queue_new (s.model, shared, n_sessions, max_waiting, &error)))
     return fail ("cannot make the sessions", error);
 
   s.context = g_main_context_default ();
@@ -627,9 +635,9 @@ main (int argc, char **argv)
   g_object_unref (address);
 
   GSList *uris = soup_server_get_uris (s.soup);
-  printf ("vlm-server: http://%s:%d serving %s (%d session%s, queue %d) on %s\n", host,
-          g_uri_get_port (uris->data), s.name, n_sessions, n_sessions == 1 ? "" : "s", max_waiting,
-          vlm_cpu_describe ());
+  printf ("vlm-server: http://%s:%d serving %s (%d %s session%s, queue %d) on %s\n", host,
+          g_uri_get_port (uris->data), s.name, n_sessions, scheduler, n_sessions == 1 ? "" : "s",
+          max_waiting, vlm_cpu_describe ());
   fflush (stdout);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
 
@@ -638,6 +646,12 @@ main (int argc, char **argv)
   g_main_loop_run (s.loop);
 
   /* Cancel what runs, answer what waits, then let libsoup send it all. */
+  VlmBatcherStats st;
+  if (serve_queue_get_stats (s.queue, &st))
+    fprintf (stderr, "vlm-server: shared scheduler ran %" G_GUINT64_FORMAT " decode steps, mean "
+             "batch %.2f captions (max %d), %" G_GUINT64_FORMAT " clips in %" G_GUINT64_FORMAT
+             " tower calls\n", st.steps, st.steps ? (double) st.step_captions / st.steps : 0.0,
+             st.max_step_captions, st.encodes, st.encode_batches);
   serve_queue_free (s.queue);
   for (int i = 0; i < 100 && g_main_context_iteration (s.context, FALSE); i++);
   soup_server_disconnect (s.soup);
