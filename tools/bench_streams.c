@@ -300,6 +300,7 @@ streams_main (void)
           realtime ? "real time (one 1 s clip per second)" : "back-to-back", n_clips,
           vlm_model_get_frames_per_clip (model), max_new_tokens, budget_ms,
           n_threads > 0 ? n_threads : (int) g_get_num_processors (), vlm_cpu_describe (), load_before);
+  fflush (stdout);
 
   JsonBuilder *b = json_begin (preset_name, vlm_model_get_frames_per_clip (model), load_before);
   json_str (b, "mode", realtime ? "realtime" : "back-to-back");
