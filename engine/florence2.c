@@ -411,8 +411,8 @@ florence2_prefill (void *run, const int *ids, int n, int *pos, GError **error)
   }
   embed (r, ids, n, r->encoder_out);
   for (int li = 0; li < e->n_layers; li++)
-    vlm_postnorm_layer_forward (&e->cfg, &e->layers[li], r->ops, &r->arena, NULL, li, r->encoder_out, 1, n, 0, NULL,
-                                NULL, FALSE);
+    vlm_postnorm_layer_forward (&e->cfg, &e->layers[li], r->ops, &r->arena, li, r->encoder_out, NULL, 1, n, NULL,
+                                FALSE);
   vlm_text_run_set_memory (&r->text, r->encoder_out, n);
   if (!(r->prompt_logits = vlm_text_run_prefill (&r->text, r->decoder_ids, 1, error)))
     return NULL;

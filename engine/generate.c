@@ -1176,3 +1176,36 @@ vlm_gen_params_apply_json (VlmGenParams *params, JsonObject *config)
     g_free (text);
   }
 }
+
+/* ---------------------------------------------------------------- batched steps */
+
+int
+vlm_step_rows (const VlmStepGroup *groups, int n)
+{
+  int rows = 0;
+  for (int g = 0; g < n; g++)
+    rows += groups[g].error ? 0 : groups[g].n_beams;
+  return rows;
+}
+
+float *
+vlm_step_logits (VlmStepGroup *groups, int n, VlmArena *arena, int vocab_size)
+{
+  if (n == 1)
+    return groups[0].logits;
+  return vlm_arena_new (arena, float, (size_t) vlm_step_rows (groups, n) * vocab_size);
+}
+
+void
+vlm_step_logits_scatter (VlmStepGroup *groups, int n, const float *logits, int vocab_size)
+{
+  if (n == 1)
+    return;
+  for (int g = 0; g < n; g++) {
+    if (groups[g].error)
+      continue;
+    size_t size = (size_t) groups[g].n_beams * vocab_size;
+    memcpy (groups[g].logits, logits, size * sizeof (float));
+    logits += size;
+  }
+}

@@ -11,6 +11,19 @@
 
 #include "vlm/vlm.h"
 
+#include "tensor.h"
+
+/* One run's share of a decode step batched across sessions (VlmDecoder
+ * step_batch): its beams' tokens at its own position, its logits. */
+typedef struct {
+  void *self;            /* a run of the decoder's model */
+  const int *tokens;     /* [n_beams] */
+  int n_beams, pos;
+  float *logits;         /* [n_beams, vocab_size] */
+  GError *error;         /* out: this group's own failure (an id outside the
+                          * vocabulary, a full cache); the others still run */
+} VlmStepGroup;
+
 /* A decoder as the generation loop sees it. Cache rows are per beam. */
 typedef struct {
   void *self;
@@ -25,7 +38,23 @@ typedef struct {
    * beam src[b]'s. Called with all src[b] = 0 before the first step of beam
    * search, so beam 0's prefilled cache reaches every beam. */
   void (*reorder) (void *self, const int *src, int n_beams, int len);
+  /* Optional (the batcher's continuous batching): step() of several runs
+   * of this decoder's model at once, each group as step() would run it,
+   * the rows of every group going through each linear together; the
+   * computation runs on the first group's ops, its temporaries from
+   * `arena` (step_bytes(rows) free for the groups' rows in all). A group
+   * that cannot run gets its own error; FALSE only when the batch failed. */
+  gboolean (*step_batch) (VlmStepGroup *groups, int n_groups, VlmArena *arena, GError **error);
+  size_t (*step_bytes) (const void *self, int rows);
 } VlmDecoder;
+
+/* For step_batch implementations: the rows of the groups without an error
+ * (after their checks), and the buffer their logits [rows, V] go to: the
+ * one group's own logits when there is one, else a block of `arena` that
+ * vlm_step_logits_scatter copies out to each group's. */
+int vlm_step_rows (const VlmStepGroup *groups, int n);
+float *vlm_step_logits (VlmStepGroup *groups, int n, VlmArena *arena, int vocab_size);
+void vlm_step_logits_scatter (VlmStepGroup *groups, int n, const float *logits, int vocab_size);
 
 /* Working memory for vlm_generate, sized once for a vocabulary, a beam
  * count and a token budget; grows (an allocation) only if a later call

@@ -111,8 +111,9 @@ git_free (void *impl)
 
 /* ---------------------------------------------------------------- text decoder */
 
-/* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each, at
- * cache rows [pos, pos + rows)) through every text layer, in place:
+/* Runs x [n_seq · rows, D] (sequence s: `rows` new rows at rows
+ * [pos, pos + rows) of its cache and beam, pos counting the visual rows)
+ * through every text layer, in place:
  *   x = LN(x + dense(attn(x)));  x = LN(x + out(gelu(intermediate(x))))
  * (postnorm.h). Keys are rows [0, pos + rows) of the sequence's cache; the
  * GIT mask lets a row see all visual rows and the text rows up to itself.
@@ -121,20 +122,19 @@ git_free (void *impl)
  * size that skips 18 of the visual rows' 126 GFLOP per clip), and x is left
  * as the last layer's input. */
 static void
-text_forward (GitRun *r, float *x, int n_seq, int rows, int pos, gboolean cache_only)
+text_forward (const Git *g, VlmOps *ops, VlmArena *arena, int n_visual, float *x, const VlmPostNormSeq *seqs,
+              int n_seq, int rows, gboolean cache_only)
 {
-  const Git *g = r->g;
-  const VlmMask mask = {TRUE, r->n_visual, pos};
+  const VlmMask mask = {TRUE, n_visual, 0};
   for (int li = 0; li < g->num_layers; li++)
-    vlm_postnorm_layer_forward (&g->text, &g->layers[li], r->ops, &r->arena, &r->cache, li, x, n_seq, rows, pos,
-                                &mask, NULL, cache_only && li == g->num_layers - 1);
+    vlm_postnorm_layer_forward (&g->text, &g->layers[li], ops, arena, li, x, seqs, n_seq, rows, &mask,
+                                cache_only && li == g->num_layers - 1);
 }
 
 /* x[i] = LayerNorm(word_embeddings[ids[i]] + position_embeddings[pos[i]]) */
 static void
-embed_text (const GitRun *r, const int *ids, const int *positions, int n, float *x)
+embed_text (const Git *g, VlmOps *ops, const int *ids, const int *positions, int n, float *x)
 {
-  const Git *g = r->g;
   int D = g->text.hidden_size;
   for (int i = 0; i < n; i++) {
     const float *we = g->word_embeddings + (size_t) ids[i] * D;
@@ -142,7 +142,7 @@ embed_text (const GitRun *r, const int *ids, const int *positions, int n, float 
     for (int j = 0; j < D; j++)
       x[(size_t) i * D + j] = we[j] + pe[j];
   }
-  vlm_layer_norm (r->ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->text.eps, x);
+  vlm_layer_norm (ops, x, n, D, g->emb_ln_w, g->emb_ln_b, g->text.eps, x);
 }
 
 /* ids must be in the vocabulary and `end` (text length after them) must fit
@@ -165,23 +165,61 @@ check_ids (const GitRun *r, const int *ids, int n, int end, GError **error)
   return TRUE;
 }
 
+/* Every group's beams, one row each, through the text layers and the
+ * output together (a group is one run: one session's step, or a single
+ * step()). */
+static gboolean
+git_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
+{
+  const GitRun *r0 = groups[0].self;
+  const Git *g = r0->g;
+  int D = g->text.hidden_size;
+  for (int k = 0; k < n; k++) {
+    const GitRun *r = groups[k].self;
+    g_assert (r->g == g && r->n_visual == r0->n_visual && groups[k].n_beams <= r->max_beams);
+    check_ids (r, groups[k].tokens, groups[k].n_beams, groups[k].pos + 1, &groups[k].error);
+  }
+  int rows = vlm_step_rows (groups, n);
+  if (rows == 0)
+    return TRUE;
+  size_t mark = vlm_arena_mark (arena);
+  float *x = vlm_arena_new (arena, float, (size_t) rows * D);
+  int *ids = vlm_arena_new (arena, int, rows), *positions = vlm_arena_new (arena, int, rows);
+  VlmPostNormSeq *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
+  for (int k = 0, i = 0; k < n; k++)
+    for (int b = 0; !groups[k].error && b < groups[k].n_beams; b++, i++) {
+      GitRun *r = groups[k].self;
+      ids[i] = groups[k].tokens[b];
+      positions[i] = groups[k].pos;
+      seqs[i] = (VlmPostNormSeq) {&r->cache, b, r->n_visual + groups[k].pos, NULL};
+    }
+  float *logits = vlm_step_logits (groups, n, arena, g->vocab_size);
+  embed_text (g, r0->ops, ids, positions, rows, x);
+  text_forward (g, r0->ops, arena, r0->n_visual, x, seqs, rows, 1, FALSE);
+  vlm_linear (r0->ops, &g->output, x, rows, logits, VLM_ACT_NONE, NULL);
+  vlm_step_logits_scatter (groups, n, logits, g->vocab_size);
+  vlm_arena_rewind (arena, mark);
+  (void) error;
+  return TRUE;
+}
+
+static size_t
+git_step_bytes (const void *self, int rows)
+{
+  const Git *g = ((const GitRun *) self)->g;
+  return (size_t) rows * ((g->vocab_size + g->text.hidden_size) * sizeof (float) + 2 * sizeof (int) +
+                          sizeof (VlmPostNormSeq)) + vlm_postnorm_layer_bytes (&g->text, rows) + 16 * 64;
+}
+
 static gboolean
 git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   GitRun *r = self;
-  int D = r->g->text.hidden_size;
-  if (!check_ids (r, tokens, n_beams, pos + 1, error))
-    return FALSE;
-  size_t mark = vlm_arena_mark (&r->arena);
-  float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * D);
-  int *positions = vlm_arena_new (&r->arena, int, n_beams);
-  for (int b = 0; b < n_beams; b++)
-    positions[b] = pos;
-  embed_text (r, tokens, positions, n_beams, x);
-  text_forward (r, x, n_beams, 1, r->n_visual + pos, FALSE);
-  vlm_linear (r->ops, &r->g->output, x, n_beams, logits, VLM_ACT_NONE, NULL);
-  vlm_arena_rewind (&r->arena, mark);
-  return TRUE;
+  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
+  git_step_batch (&group, 1, &r->arena, error);
+  if (group.error)
+    g_propagate_error (error, group.error);
+  return !group.error;
 }
 
 /* `len` counts text rows: the cache's rows are the visual ones, then those. */
@@ -216,6 +254,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
                   + V * D                                                       /* visual */
                   + V * MAX (vc->hidden_size, D);                               /* encode temporaries */
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
+                 (size_t) max_beams * (sizeof (VlmPostNormSeq) + 2 * sizeof (int)) +   /* a step's sequences */
                  vlm_postnorm_layer_bytes (&g->text, (int) rows) +              /* one text layer */
                  vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads);
   if (!vlm_arena_init (&r->arena, bytes)) {
@@ -228,7 +267,7 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
   r->visual = vlm_arena_new (&r->arena, float, V * D);
   r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);
-  r->decoder = (VlmDecoder) {r, g->vocab_size, git_step, git_reorder};
+  r->decoder = (VlmDecoder) {r, g->vocab_size, git_step, git_reorder, git_step_batch, git_step_bytes};
   return r;
 }
 
@@ -266,7 +305,8 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
   if (Dv < D)
     x = vlm_arena_new (&r->arena, float, (size_t) V * D);
   memcpy (x, r->visual, (size_t) V * D * sizeof (float));
-  text_forward (r, x, 1, V, 0, TRUE);
+  const VlmPostNormSeq seq = {&r->cache, 0, 0, NULL};
+  text_forward (g, r->ops, &r->arena, V, x, &seq, 1, V, TRUE);
   vlm_arena_rewind (&r->arena, mark);
   return TRUE;
 }
@@ -290,9 +330,10 @@ git_prefill (void *run, const int *ids, int n, int *pos, GError **error)
   int *positions = vlm_arena_new (&r->arena, int, n);
   for (int i = 0; i < n; i++)
     positions[i] = i;
-  embed_text (r, ids, positions, n, x);
+  embed_text (r->g, r->ops, ids, positions, n, x);
   vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
-  text_forward (r, x, 1, n, r->n_visual, FALSE);
+  const VlmPostNormSeq seq = {&r->cache, 0, r->n_visual, NULL};
+  text_forward (r->g, r->ops, &r->arena, r->n_visual, x, &seq, 1, n, FALSE);
   vlm_linear (r->ops, &r->g->output, x, n, r->logits, VLM_ACT_NONE, NULL);
   vlm_arena_rewind (&r->arena, mark);
   *pos = n;

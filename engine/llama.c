@@ -146,34 +146,39 @@ vlm_llama_clear (VlmLlama *lm)
 
 /* ---------------------------------------------------------------- forward */
 
-/* Runs x [n_seq · rows, D] (sequence s = beam s, `rows` new rows each at
- * positions [pos, pos + rows)) through every layer, in place, appending their
- * keys and values to each beam's cache:
+/* One sequence of a forward pass: a beam of a run's cache (of any run of
+ * this model: a batched step holds several) and the rows it holds. */
+typedef struct {
+  VlmLlamaRun *run;
+  int beam, pos;
+} Seq;
+
+/* Runs x [n_seq · rows, D] (sequence s: `rows` new rows at positions
+ * [pos_s, pos_s + rows) of its run's cache and beam) through every layer,
+ * in place, appending their keys and values to each sequence's cache:
  *   h = x + o_proj(attn(rope(q_proj(y)), rope(k_proj(y)), v_proj(y))), y = input_layernorm(x)
  *   x = h + down_proj(act(gate_proj(z)) * up_proj(z)),  z = post_attention_layernorm(h)
  * With one sequence, the last layer runs past its keys and values only for
  * the last `keep` rows: the others' outputs are never read (the head takes
  * the last rows), so those rows of x are left as that layer's input. */
 static void
-layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep)
+layers_forward (const VlmLlama *lm, VlmOps *ops, VlmArena *arena, const Seq *seqs, int n_seq, float *x, int rows,
+                int keep)
 {
-  const VlmLlamaConfig *c = &r->lm->cfg;
+  const VlmLlamaConfig *c = &lm->cfg;
   int D = c->hidden_size, I = c->intermediate_size, M = n_seq * rows, hd = c->head_dim;
   int qd = c->num_heads * hd, kvd = c->num_kv_heads * hd;
-  VlmOps *ops = r->ops;
   for (int li = 0; li < c->num_layers; li++) {
-    const VlmLlamaLayer *l = &r->lm->layers[li];
+    const VlmLlamaLayer *l = &lm->layers[li];
     /* rows [skip, rows) of each sequence go on past the cache */
     int skip = li == c->num_layers - 1 && n_seq == 1 ? rows - keep : 0, rq = rows - skip, Mq = n_seq * rq;
-    const float *cos = r->rope_cos + (size_t) pos * hd / 2, *sin = r->rope_sin + (size_t) pos * hd / 2;
-    const VlmMask causal = {TRUE, 0, pos + skip};
     float *xq = x + (size_t) skip * D;
-    size_t mark = vlm_arena_mark (&r->arena);
-    float *h = vlm_arena_new (&r->arena, float, (size_t) M * D);
-    float *q = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
-    float *k = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
-    float *v = vlm_arena_new (&r->arena, float, (size_t) M * kvd);
-    float *a = vlm_arena_new (&r->arena, float, (size_t) Mq * qd);
+    size_t mark = vlm_arena_mark (arena);
+    float *h = vlm_arena_new (arena, float, (size_t) M * D);
+    float *q = vlm_arena_new (arena, float, (size_t) Mq * qd);
+    float *k = vlm_arena_new (arena, float, (size_t) M * kvd);
+    float *v = vlm_arena_new (arena, float, (size_t) M * kvd);
+    float *a = vlm_arena_new (arena, float, (size_t) Mq * qd);
     vlm_rms_norm (ops, x, M, D, l->input_layernorm, c->eps, h);
     if (skip == 0) {
       vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->q_proj, &l->k_proj, &l->v_proj }, NULL, 3, h, M,
@@ -184,57 +189,67 @@ layers_forward (VlmLlamaRun *r, float *x, int n_seq, int rows, int pos, int keep
                         (float *[]) { k, v });
     }
     for (int s = 0; s < n_seq; s++) {
+      const Seq *sq = &seqs[s];
       size_t o = (size_t) s * rows, oq = (size_t) s * rq;
+      const float *cos = sq->run->rope_cos + (size_t) sq->pos * hd / 2, *sin = sq->run->rope_sin + (size_t) sq->pos * hd / 2;
+      const VlmMask causal = {TRUE, 0, sq->pos + skip};
       vlm_rope (ops, q + oq * qd, qd, rq, c->num_heads, hd, cos + (size_t) skip * hd / 2, sin + (size_t) skip * hd / 2);
       vlm_rope (ops, k + o * kvd, kvd, rows, c->num_kv_heads, hd, cos, sin);
-      vlm_kv_cache_store (&r->cache, li, s, pos, rows, k + o * kvd, kvd, v + o * kvd, kvd);
-      vlm_kv_cache_attend (&r->cache, ops, li, s, q + oq * qd, qd, rq, pos + rows, c->num_heads,
+      vlm_kv_cache_store (&sq->run->cache, li, sq->beam, sq->pos, rows, k + o * kvd, kvd, v + o * kvd, kvd);
+      vlm_kv_cache_attend (&sq->run->cache, ops, li, sq->beam, q + oq * qd, qd, rq, sq->pos + rows, c->num_heads,
                            1.0f / sqrtf ((float) hd), &causal, a + oq * qd, qd);
     }
     vlm_linear (ops, &l->o_proj, a, Mq, xq, VLM_ACT_NONE, xq);
-    vlm_arena_rewind (&r->arena, mark);
+    vlm_arena_rewind (arena, mark);
 
-    h = vlm_arena_new (&r->arena, float, (size_t) Mq * D);
-    float *gate = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
-    float *up = vlm_arena_new (&r->arena, float, (size_t) Mq * I);
+    h = vlm_arena_new (arena, float, (size_t) Mq * D);
+    float *gate = vlm_arena_new (arena, float, (size_t) Mq * I);
+    float *up = vlm_arena_new (arena, float, (size_t) Mq * I);
     vlm_rms_norm (ops, xq, Mq, D, l->post_attention_layernorm, c->eps, h);
     vlm_linear_multi (ops, (const VlmLinearW *[]) { &l->gate_proj, &l->up_proj }, (VlmAct[]) { c->act, VLM_ACT_NONE },
                       2, h, Mq, (float *[]) { gate, up });
     for (size_t i = 0; i < (size_t) Mq * I; i++)
       gate[i] *= up[i];
     vlm_linear (ops, &l->down_proj, gate, Mq, xq, VLM_ACT_NONE, xq);
-    vlm_arena_rewind (&r->arena, mark);
+    vlm_arena_rewind (arena, mark);
   }
 }
 
 /* logits [n_seq · keep, V] = lm_head(norm(x)) over the last `keep` rows of
  * each sequence: only the rows whose next token is wanted pay for the head. */
 static void
-head_forward (VlmLlamaRun *r, const float *x, int n_seq, int rows, int keep, float *logits)
+head_forward (const VlmLlama *lm, VlmOps *ops, VlmArena *arena, const float *x, int n_seq, int rows, int keep,
+              float *logits)
 {
-  const VlmLlama *lm = r->lm;
   int D = lm->cfg.hidden_size;
-  size_t mark = vlm_arena_mark (&r->arena);
-  float *h = vlm_arena_new (&r->arena, float, (size_t) n_seq * keep * D);
+  size_t mark = vlm_arena_mark (arena);
+  float *h = vlm_arena_new (arena, float, (size_t) n_seq * keep * D);
   for (int s = 0; s < n_seq; s++)
-    vlm_rms_norm (r->ops, x + ((size_t) s * rows + rows - keep) * D, keep, D, lm->norm, lm->cfg.eps,
+    vlm_rms_norm (ops, x + ((size_t) s * rows + rows - keep) * D, keep, D, lm->norm, lm->cfg.eps,
                   h + (size_t) s * keep * D);
-  vlm_linear (r->ops, &lm->lm_head, h, n_seq * keep, logits, VLM_ACT_NONE, NULL);
-  vlm_arena_rewind (&r->arena, mark);
+  vlm_linear (ops, &lm->lm_head, h, n_seq * keep, logits, VLM_ACT_NONE, NULL);
+  vlm_arena_rewind (arena, mark);
 }
 
-gboolean
-vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, GError **error)
+static gboolean
+check_ids (const VlmLlama *lm, const int *ids, int n, GError **error)
 {
-  int D = lm->cfg.hidden_size;
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < n; i++)
     if (ids[i] < 0 || ids[i] >= lm->cfg.vocab_size) {
       g_set_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT, "token id %d outside the vocabulary of %d", ids[i],
                    lm->cfg.vocab_size);
       return FALSE;
     }
-    vlm_tensor_rows_to_f32 (lm->embed_tokens, ids[i], 1, x + (size_t) i * D);
-  }
+  return TRUE;
+}
+
+gboolean
+vlm_llama_embed (const VlmLlama *lm, const int *ids, int n, float *x, GError **error)
+{
+  if (!check_ids (lm, ids, n, error))
+    return FALSE;
+  for (int i = 0; i < n; i++)
+    vlm_tensor_rows_to_f32 (lm->embed_tokens, ids[i], 1, x + (size_t) i * lm->cfg.hidden_size);
   return TRUE;
 }
 
@@ -255,8 +270,9 @@ vlm_llama_prefill (VlmLlamaRun *r, float *x, int n, int logits_to_keep, GError *
   if (!check_length (r, n, error))
     return NULL;
   vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
-  layers_forward (r, x, 1, n, 0, logits_to_keep);
-  head_forward (r, x, 1, n, logits_to_keep, r->logits);
+  const Seq seq = {r, 0, 0};
+  layers_forward (r->lm, r->ops, &r->arena, &seq, 1, x, n, logits_to_keep);
+  head_forward (r->lm, r->ops, &r->arena, x, 1, n, logits_to_keep, r->logits);
   return r->logits;
 }
 
@@ -286,22 +302,58 @@ vlm_llama_prefill_merged (VlmLlamaRun *r, const int *ids, int n, int placeholder
   return vlm_llama_prefill (r, r->embeds, n, logits_to_keep, error);
 }
 
+/* Every group's beams, one row each, through the layers and the head
+ * together (a group is one run: one session's step, or a single step()). */
+static gboolean
+llama_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
+{
+  const VlmLlamaRun *r0 = groups[0].self;
+  const VlmLlama *lm = r0->lm;
+  int D = lm->cfg.hidden_size, V = lm->cfg.vocab_size;
+  for (int g = 0; g < n; g++) {
+    VlmLlamaRun *r = groups[g].self;
+    g_assert (r->lm == lm && groups[g].n_beams <= r->max_beams);
+    if (check_length (r, groups[g].pos + 1, &groups[g].error))
+      check_ids (lm, groups[g].tokens, groups[g].n_beams, &groups[g].error);
+  }
+  int rows = vlm_step_rows (groups, n);
+  if (rows == 0)
+    return TRUE;
+  size_t mark = vlm_arena_mark (arena);
+  float *x = vlm_arena_new (arena, float, (size_t) rows * D);
+  Seq *seqs = vlm_arena_new (arena, Seq, rows);
+  for (int g = 0, i = 0; g < n; g++)
+    for (int b = 0; !groups[g].error && b < groups[g].n_beams; b++, i++) {
+      seqs[i] = (Seq) {groups[g].self, b, groups[g].pos};
+      vlm_tensor_rows_to_f32 (lm->embed_tokens, groups[g].tokens[b], 1, x + (size_t) i * D);
+    }
+  float *logits = vlm_step_logits (groups, n, arena, V);
+  layers_forward (lm, r0->ops, arena, seqs, rows, x, 1, 1);
+  head_forward (lm, r0->ops, arena, x, rows, 1, 1, logits);
+  vlm_step_logits_scatter (groups, n, logits, V);
+  vlm_arena_rewind (arena, mark);
+  (void) error;
+  return TRUE;
+}
+
+static size_t
+llama_step_bytes (const void *self, int rows)
+{
+  const VlmLlamaConfig *c = &((const VlmLlamaRun *) self)->lm->cfg;
+  size_t qd = c->num_heads * c->head_dim, kvd = c->num_kv_heads * c->head_dim;
+  return (size_t) rows * (c->vocab_size + 3 * c->hidden_size + 2 * qd + 2 * kvd + 2 * c->intermediate_size) *
+             sizeof (float) + rows * sizeof (Seq) + 16 * 64;
+}
+
 static gboolean
 llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   VlmLlamaRun *r = self;
-  g_assert (n_beams <= r->max_beams);
-  if (!check_length (r, pos + 1, error))
-    return FALSE;
-  size_t mark = vlm_arena_mark (&r->arena);
-  float *x = vlm_arena_new (&r->arena, float, (size_t) n_beams * r->lm->cfg.hidden_size);
-  gboolean ok = vlm_llama_embed (r->lm, tokens, n_beams, x, error);
-  if (ok) {
-    layers_forward (r, x, n_beams, 1, pos, 1);
-    head_forward (r, x, n_beams, 1, 1, logits);
-  }
-  vlm_arena_rewind (&r->arena, mark);
-  return ok;
+  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
+  llama_step_batch (&group, 1, &r->arena, error);
+  if (group.error)
+    g_propagate_error (error, group.error);
+  return !group.error;
 }
 
 static void
@@ -350,7 +402,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   r->max_seq = max_seq;
   size_t floats = S * hd                                      /* rope tables */
                   + B * c->vocab_size                         /* logits */
-                  + B * D                                     /* step input */
+                  + B * D + B * sizeof (Seq) / sizeof (float) + 64  /* step input and its sequences */
                   + S * D                                     /* merged prompt embeddings */
                   + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
   size_t bytes = floats * sizeof (float) + 32 * 64 +
@@ -366,7 +418,7 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
   r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);
   r->embeds = vlm_arena_new (&r->arena, float, S * D);
   rope_tables (c, max_seq, r->rope_cos, r->rope_sin);
-  r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder};
+  r->decoder = (VlmDecoder) {r, c->vocab_size, llama_step, llama_reorder, llama_step_batch, llama_step_bytes};
   return r;
 }
 

@@ -175,20 +175,26 @@ block_output (const VlmPostNormConfig *c, const float *ln_w, const float *ln_b, 
     vlm_layer_norm (ops, x, m, c->hidden_size, ln_w, ln_b, c->eps, x);
 }
 
-/* x += out(attention of x's queries over the memory's keys and values in
- * layer li), then the block's norm. Every sequence reads the same memory
- * unmasked, so all n_seq · rows query rows go in one call. */
+/* x += out(attention of x's queries over each sequence's memory in layer
+ * li), then the block's norm. Consecutive sequences that read the same
+ * memory (the beams of one run) go in one call, unmasked. */
 static void
 cross_attention (const VlmPostNormConfig *c, const VlmPostNormAttn *a, VlmOps *ops, VlmArena *arena, int li,
-                 float *x, int m, const VlmPostNormCross *cross)
+                 float *x, const VlmPostNormSeq *seqs, int n_seq, int rows)
 {
-  int D = c->hidden_size, hd = D / c->num_heads;
+  int D = c->hidden_size, hd = D / c->num_heads, m = n_seq * rows;
   size_t mark = vlm_arena_mark (arena);
   float *h = vlm_arena_new (arena, float, (size_t) m * D);
   float *q = vlm_arena_new (arena, float, (size_t) m * D), *o = vlm_arena_new (arena, float, (size_t) m * D);
   vlm_linear (ops, &a->query, block_input (c, a, ops, x, m, h), m, q, VLM_ACT_NONE, NULL);
-  vlm_kv_cache_attend (&cross->kv, ops, li, 0, q, D, m, cross->n_memory, c->num_heads, 1.0f / sqrtf ((float) hd),
-                       NULL, o, D);
+  for (int s = 0, e; s < n_seq; s = e) {
+    const VlmPostNormCross *cross = seqs[s].cross;
+    for (e = s + 1; e < n_seq && seqs[e].cross == cross; e++)
+      ;
+    size_t r0 = (size_t) s * rows * D;
+    vlm_kv_cache_attend (&cross->kv, ops, li, 0, q + r0, D, (e - s) * rows, cross->n_memory, c->num_heads,
+                         1.0f / sqrtf ((float) hd), NULL, o + r0, D);
+  }
   vlm_linear (ops, &a->out, o, m, x, VLM_ACT_NONE, x);
   block_output (c, a->ln_w, a->ln_b, ops, x, m);
   vlm_arena_rewind (arena, mark);
@@ -196,8 +202,8 @@ cross_attention (const VlmPostNormConfig *c, const VlmPostNormAttn *a, VlmOps *o
 
 void
 vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *l, VlmOps *ops, VlmArena *arena,
-                            VlmKvCache *cache, int li, float *x, int n_seq, int rows, int pos, const VlmMask *mask,
-                            const VlmPostNormCross *cross, gboolean kv_only)
+                            int li, float *x, const VlmPostNormSeq *seqs, int n_seq, int rows, const VlmMask *mask,
+                            gboolean kv_only)
 {
   int D = c->hidden_size, M = n_seq * rows, hd = D / c->num_heads;
   float scale = 1.0f / sqrtf ((float) hd);
@@ -210,16 +216,22 @@ vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *
   float *a = vlm_arena_new (arena, float, (size_t) M * D);
   vlm_linear_multi (ops, (const VlmLinearW *[]) { &sa->key, &sa->value, &sa->query }, NULL, kv_only ? 2 : 3,
                     block_input (c, sa, ops, x, M, h), M, (float *[]) { k, v, q });
+  gboolean cross = FALSE;
   for (int s = 0; s < n_seq; s++) {
     size_t o = (size_t) s * rows * D;
-    if (!cache) {
+    if (!seqs) {
       vlm_attention (ops, q + o, D, k + o, D, v + o, D, rows, rows, c->num_heads, c->num_heads, hd, scale, mask,
                      a + o, D);
       continue;
     }
-    vlm_kv_cache_store (cache, li, s, pos, rows, k + o, D, v + o, D);
+    const VlmPostNormSeq *sq = &seqs[s];
+    VlmMask m = mask ? *mask : (VlmMask) {0};
+    m.q_pos0 = sq->pos;
+    cross |= sq->cross != NULL;
+    vlm_kv_cache_store (sq->cache, li, sq->beam, sq->pos, rows, k + o, D, v + o, D);
     if (!kv_only)
-      vlm_kv_cache_attend (cache, ops, li, s, q + o, D, rows, pos + rows, c->num_heads, scale, mask, a + o, D);
+      vlm_kv_cache_attend (sq->cache, ops, li, sq->beam, q + o, D, rows, sq->pos + rows, c->num_heads, scale,
+                           mask ? &m : NULL, a + o, D);
   }
   if (kv_only) {
     vlm_arena_rewind (arena, mark);
@@ -229,7 +241,7 @@ vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *
   block_output (c, sa->ln_w, sa->ln_b, ops, x, M);
 
   if (cross && l->has_cross)
-    cross_attention (c, &l->cross_attn, ops, arena, li, x, M, cross);
+    cross_attention (c, &l->cross_attn, ops, arena, li, x, seqs, n_seq, rows);
   if (c->pre_norm)
     vlm_layer_norm (ops, x, M, D, l->out_ln_w, l->out_ln_b, c->eps, h);
   vlm_mlp (ops, &l->fc1, c->act, &l->fc2, c->pre_norm ? h : x, M, x, x);

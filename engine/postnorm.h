@@ -102,16 +102,28 @@ void vlm_postnorm_cross_init (VlmPostNormCross *cross, VlmArena *arena, const Vl
 void vlm_postnorm_cross_set (VlmPostNormCross *cross, const VlmPostNormConfig *c, const VlmPostNormLayer *layers,
                              int n_layers, VlmOps *ops, VlmArena *arena, const float *memory, int n_memory);
 
+/* One sequence of a forward pass through decoder layers: the cache and
+ * beam its keys and values go to, the rows that beam holds before this
+ * pass (its new rows go at [pos, pos + rows)), and the memory its
+ * cross-attention reads (NULL: none). The beams of one run are sequences
+ * of one cache; a step batched across sessions holds sequences of several
+ * caches and memories, each at its own position. */
+typedef struct {
+  VlmKvCache *cache;
+  int beam, pos;
+  const VlmPostNormCross *cross;
+} VlmPostNormSeq;
+
 /* Layer `li` in place on x [n_seq · rows, D]: sequence s's `rows` new rows
- * at cache rows [pos, pos + rows) of beam s; they attend to rows
- * [0, pos + rows) under `mask`, then to `cross` (NULL: none) if the layer
- * has it. cache NULL (an encoder): each sequence's rows attend to each
- * other only, under `mask`, and pos is 0. With `kv_only` the layer only
- * stores its keys and values and x is left as it was. Temporaries come
- * from `arena` and are released. */
+ * at rows [pos, pos + rows) of its cache; they attend to rows
+ * [0, pos + rows) under `mask` (its q_pos0 is each sequence's pos), then
+ * to the sequence's cross memory if the layer has cross-attention. seqs
+ * NULL (an encoder): each sequence's rows attend to each other only, under
+ * `mask`. With `kv_only` the layer only stores its keys and values and x is
+ * left as it was. Temporaries come from `arena` and are released. */
 void vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *l, VlmOps *ops,
-                                 VlmArena *arena, VlmKvCache *cache, int li, float *x, int n_seq, int rows,
-                                 int pos, const VlmMask *mask, const VlmPostNormCross *cross, gboolean kv_only);
+                                 VlmArena *arena, int li, float *x, const VlmPostNormSeq *seqs, int n_seq,
+                                 int rows, const VlmMask *mask, gboolean kv_only);
 
 /* Arena bytes one vlm_postnorm_layer_forward over m rows takes. */
 size_t vlm_postnorm_layer_bytes (const VlmPostNormConfig *c, int m);

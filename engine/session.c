@@ -2,6 +2,7 @@
  * the caption pipeline frames → pixel_values → encode → prefill → generate
  * → text, and the tag pipeline of models without a decoder. */
 #include "arch.h"
+#include "batcher.h"
 
 #include <math.h>
 
@@ -30,7 +31,20 @@ struct VlmSession {
   int out_cap;
   char **labels;                /* the labels the run holds embeddings of (tag models) */
   volatile gint cancel;
+  VlmBatcher *batcher;          /* NULL: the session computes on its caller's thread */
+  const VlmDecoder *inner;      /* batched: the run's decoder, behind `proxy` */
+  VlmDecoder proxy;             /* batched: steps handed to the batcher */
 };
+
+/* Runs a stage of the pipeline: on the batcher's thread for a batched
+ * session (which also takes the ops' error there), here otherwise. */
+static gboolean
+stage (VlmSession *s, gboolean (*fn) (void *data, GError **error), void *data, GError **error)
+{
+  if (s->batcher)
+    return vlm_batcher_call (s->batcher, fn, data, &s->cancel, error);
+  return fn (data, error) && vlm_ops_take_error (s->ops, error);
+}
 
 /* (Re)creates the run state when a call needs more beams or tokens than it
  * was sized for: an allocation on a parameter change, never per clip. */
@@ -52,8 +66,20 @@ ensure_capacity (VlmSession *s, int beams, int tokens, GError **error)
   return TRUE;
 }
 
-VlmSession *
-vlm_session_new (VlmModel *model, GError **error)
+typedef struct {
+  VlmSession *s;
+  int beams, tokens;
+} Capacity;
+
+static gboolean
+capacity_stage (void *data, GError **error)
+{
+  Capacity *c = data;
+  return ensure_capacity (c->s, c->beams, c->tokens, error);
+}
+
+static VlmSession *
+session_new (VlmModel *model, VlmBatcher *batcher, GError **error)
 {
   if (!model->tokenizer || !model->processor.out_h) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_NOT_FOUND, "%s: no %s: a model-level checkpoint cannot caption",
@@ -67,13 +93,30 @@ vlm_session_new (VlmModel *model, GError **error)
   /* sizes from the folder's configs: an error, not an abort, when too big */
   if (!(s->pixels = g_try_new (float, pixels)))
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of pixel values", pixels >> 18);
-  if (!s->pixels || !(s->ops = vlm_ops_new (model->params.backend, model->params.n_threads, error)) ||
-      !ensure_capacity (s, MAX (model->gen_defaults.num_beams, 1), 64, error)) {
+  if (batcher) {
+    s->batcher = vlm_batcher_ref (batcher);
+    s->ops = vlm_batcher_ops (batcher);
+  } else if (s->pixels && (s->ops = vlm_ops_new (model->params.backend, model->params.n_threads, error))) {
+    vlm_ops_set_attention_dtype (s->ops, model->weights.dtype);
+  }
+  Capacity c = {s, MAX (model->gen_defaults.num_beams, 1), 64};
+  if (!s->pixels || !s->ops || !stage (s, capacity_stage, &c, error)) {
     vlm_session_free (s);
     return NULL;
   }
-  vlm_ops_set_attention_dtype (s->ops, model->weights.dtype);
   return s;
+}
+
+VlmSession *
+vlm_session_new (VlmModel *model, GError **error)
+{
+  return session_new (model, NULL, error);
+}
+
+VlmSession *
+vlm_session_new_batched (VlmBatcher *batcher, GError **error)
+{
+  return session_new (vlm_batcher_model (batcher), batcher, error);
 }
 
 void
@@ -84,7 +127,9 @@ vlm_session_free (VlmSession *s)
   if (s->run)
     s->model->arch->run_free (s->run);
   vlm_gen_state_free (s->gen);
-  vlm_ops_free (s->ops);
+  if (!s->batcher)
+    vlm_ops_free (s->ops);
+  vlm_batcher_unref (s->batcher);
   g_free (s->pixels);
   g_free (s->scratch);
   g_free (s->prompt);
@@ -208,6 +253,45 @@ ms_since (gint64 *t)
   return ms;
 }
 
+static gboolean
+encode (VlmSession *s, GError **error)
+{
+  const VlmModel *m = s->model;
+  if (s->batcher)
+    return vlm_batcher_encode (s->batcher, s->run, s->pixels, &s->cancel, error);
+  return m->arch->encode (s->run, s->pixels, m->info.frames_per_clip, error) && vlm_ops_take_error (s->ops, error);
+}
+
+typedef struct {
+  VlmSession *s;
+  const int *ids;
+  int n, pos;            /* out: the cache length after the prompt */
+  const float *logits;   /* out: the last position's */
+} Prefill;
+
+static gboolean
+prefill_stage (void *data, GError **error)
+{
+  Prefill *p = data;
+  return (p->logits = p->s->model->arch->prefill (p->s->run, p->ids, p->n, &p->pos, error)) != NULL;
+}
+
+/* A batched session's decoder: steps go to the batcher, reorders (its own
+ * cache's rows, between its steps) run here. */
+static gboolean
+proxy_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
+{
+  VlmSession *s = self;
+  return vlm_batcher_step (s->batcher, s->inner, tokens, n_beams, pos, logits, error);
+}
+
+static void
+proxy_reorder (void *self, const int *src, int n_beams, int len)
+{
+  VlmSession *s = self;
+  s->inner->reorder (s->inner->self, src, n_beams, len);
+}
+
 gboolean
 vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const char *prompt,
                      const VlmGenParams *params, VlmTokenFunc on_token, void *user_data,
@@ -230,7 +314,8 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   /* before anything is sized by them */
   if (!vlm_gen_params_check (&gp, error))
     return FALSE;
-  vlm_ops_bind_thread (s->ops);
+  if (!s->batcher)
+    vlm_ops_bind_thread (s->ops);
   gint64 t = g_get_monotonic_time (), t_start = t;
   int n_prompt = 0;
   const int *ids;
@@ -246,13 +331,12 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   }
   /* As HF would fail past the position table, stop where it ends. */
   gp.max_new_tokens = MIN (gp.max_new_tokens, m->info.max_positions - n_prompt);
-  if (!ensure_capacity (s, gp.num_beams, n_prompt + gp.max_new_tokens, error) ||
-      !arch->encode (s->run, s->pixels, m->info.frames_per_clip, error) || !vlm_ops_take_error (s->ops, error))
+  Capacity c = {s, gp.num_beams, n_prompt + gp.max_new_tokens};
+  if (!stage (s, capacity_stage, &c, error) || !encode (s, error))
     return FALSE;
   out->vision_ms = ms_since (&t);
-  int pos = 0;
-  const float *logits = arch->prefill (s->run, ids, n_prompt, &pos, error);
-  if (!logits || !vlm_ops_take_error (s->ops, error))
+  Prefill pf = {s, ids, n_prompt, 0, NULL};
+  if (!stage (s, prefill_stage, &pf, error))
     return FALSE;
   out->prefill_ms = ms_since (&t);
   if (gp.max_new_tokens > s->out_cap) {
@@ -263,14 +347,23 @@ vlm_session_caption (VlmSession *s, const VlmFrame *frames, int n_frames, const 
   if (arch->decoder_prompt)
     ids = arch->decoder_prompt (s->run, &n_prompt);
   StopStrings stops = {m->tokenizer, &gp};
-  VlmGenInput in = {ids, n_prompt, pos, logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel,
+  VlmGenInput in = {ids, n_prompt, pf.pos, pf.logits, m->eos_ids, m->n_eos, m->pad_id, &s->cancel,
                     gp.stop_strings[0][0] ? hits_stop_string : NULL, &stops};
   int n_out = 0;
   TokenStream stream = {s, on_token, user_data, 0, NULL};
-  gboolean ok = vlm_generate (s->gen, arch->decoder (s->run), &in, &gp, on_token ? stream_token : NULL,
-                              &stream, s->out_ids, &n_out, error);
+  const VlmDecoder *dec = arch->decoder (s->run);
+  if (s->batcher) {   /* each step joins the other captions' on the batcher */
+    s->inner = dec;
+    s->proxy = (VlmDecoder) {s, dec->vocab_size, proxy_step, proxy_reorder};
+    dec = &s->proxy;
+    vlm_batcher_decoding (s->batcher, +1);
+  }
+  gboolean ok = vlm_generate (s->gen, dec, &in, &gp, on_token ? stream_token : NULL, &stream, s->out_ids, &n_out,
+                              error);
+  if (s->batcher)
+    vlm_batcher_decoding (s->batcher, -1);
   g_free (stream.text);
-  if (!ok || !vlm_ops_take_error (s->ops, error))
+  if (!ok || (!s->batcher && !vlm_ops_take_error (s->ops, error)))
     return FALSE;
   out->decode_ms = ms_since (&t);
   out->tokens = g_memdup2 (s->out_ids, n_out * sizeof (int));
@@ -291,6 +384,34 @@ same_labels (char **held, const char *const *labels, int n)
   return TRUE;
 }
 
+typedef struct {
+  VlmSession *s;
+  const char *const *labels;
+  int n_labels;
+  float *scores;
+} Tag;
+
+/* Label embeddings (once per label set), the clip, its scores. */
+static gboolean
+tag_stage (void *data, GError **error)
+{
+  Tag *t = data;
+  VlmSession *s = t->s;
+  const VlmArch *arch = s->model->arch;
+  if (!same_labels (s->labels, t->labels, t->n_labels)) {
+    g_clear_pointer (&s->labels, g_strfreev);
+    if (!arch->set_labels (s->run, t->labels, t->n_labels, error))
+      return FALSE;
+    s->labels = g_new0 (char *, t->n_labels + 1);
+    for (int i = 0; i < t->n_labels; i++)
+      s->labels[i] = g_strdup (t->labels[i]);
+  }
+  if (!arch->encode (s->run, s->pixels, s->model->info.frames_per_clip, error))
+    return FALSE;
+  arch->tag (s->run, t->scores);
+  return TRUE;
+}
+
 gboolean
 vlm_session_tag (VlmSession *s, const VlmFrame *frames, int n_frames, const char *const *labels,
                  int n_labels, float *scores, float *probs, GError **error)
@@ -306,19 +427,11 @@ vlm_session_tag (VlmSession *s, const VlmFrame *frames, int n_frames, const char
                  n_frames, n_labels);
     return FALSE;
   }
-  vlm_ops_bind_thread (s->ops);
-  if (!same_labels (s->labels, labels, n_labels)) {   /* label embeddings: once per label set */
-    g_clear_pointer (&s->labels, g_strfreev);
-    if (!arch->set_labels (s->run, labels, n_labels, error))
-      return FALSE;
-    s->labels = g_new0 (char *, n_labels + 1);
-    for (int i = 0; i < n_labels; i++)
-      s->labels[i] = g_strdup (labels[i]);
-  }
-  if (!preprocess (s, frames, n_frames, error) || !arch->encode (s->run, s->pixels, m->info.frames_per_clip, error))
-    return FALSE;
-  arch->tag (s->run, scores);
-  if (!vlm_ops_take_error (s->ops, error))
+  g_atomic_int_set (&s->cancel, 0);
+  if (!s->batcher)
+    vlm_ops_bind_thread (s->ops);
+  Tag t = {s, labels, n_labels, scores};
+  if (!preprocess (s, frames, n_frames, error) || !stage (s, tag_stage, &t, error))
     return FALSE;
   if (probs) {   /* softmax across the labels */
     float top = scores[0];

@@ -51,13 +51,15 @@ vlm_text_run_bytes (const VlmTextDecoder *d, int max_beams, int max_tokens, int 
   int D = c->hidden_size, rows = MAX (max_tokens, max_beams), hd = D / c->num_heads;
   size_t floats = (size_t) rows * d->vocab_size   /* logits */
                   + (size_t) rows * 2 * D;        /* x and the head's h */
-  return floats * sizeof (float) + 8 * 64 + vlm_kv_cache_bytes (d->n_layers, max_beams, max_tokens, c->num_heads, hd) +
+  return floats * sizeof (float) + 16 * 64 + (size_t) rows * (2 * sizeof (int) + sizeof (VlmPostNormSeq)) + vlm_kv_cache_bytes (d->n_layers, max_beams, max_tokens, c->num_heads, hd) +
          vlm_postnorm_cross_bytes (c, d->n_layers, max_memory) +
          MAX (vlm_postnorm_layer_bytes (c, rows), (size_t) max_memory * 2 * D * sizeof (float) + 2 * 64);
 }
 
 static gboolean text_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error);
 static void text_reorder (void *self, const int *src, int n_beams, int len);
+static gboolean text_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error);
+static size_t text_step_bytes (const void *self, int rows);
 
 void
 vlm_text_run_init (VlmTextRun *r, const VlmTextDecoder *d, VlmOps *ops, VlmArena *arena, int max_beams, int max_tokens,
@@ -69,7 +71,7 @@ vlm_text_run_init (VlmTextRun *r, const VlmTextDecoder *d, VlmOps *ops, VlmArena
                      c->hidden_size / c->num_heads);
   vlm_postnorm_cross_init (&r->cross, arena, c, d->n_layers, max_memory);
   r->logits = vlm_arena_new (arena, float, (size_t) MAX (r->max_tokens, max_beams) * d->vocab_size);
-  r->decoder = (VlmDecoder) {r, d->vocab_size, text_step, text_reorder};
+  r->decoder = (VlmDecoder) {r, d->vocab_size, text_step, text_reorder, text_step_batch, text_step_bytes};
 }
 
 void
@@ -98,50 +100,47 @@ check_ids (const VlmTextRun *r, const int *ids, int n, int end, GError **error)
   return TRUE;
 }
 
-/* x [n, D]: row i = ids[i] at position pos0 + step · i (step 0: every row
- * at pos0, the beams of a decode step; 1: a prompt). */
+/* x [n, D]: row i = ids[i] at position pos[i]. */
 static void
-embed (const VlmTextRun *r, const int *ids, int n, int pos0, int step, float *x)
+embed (const VlmTextDecoder *d, VlmOps *ops, const int *ids, const int *pos, int n, float *x)
 {
-  const VlmTextDecoder *d = r->d;
   int D = d->cfg.hidden_size;
   for (int i = 0; i < n; i++) {
     float *xi = x + (size_t) i * D;
-    const float *pe = d->position_embeddings + (size_t) (pos0 + step * i + d->pos_offset) * D;
+    const float *pe = d->position_embeddings + (size_t) (pos[i] + d->pos_offset) * D;
     vlm_tensor_rows_to_f32 (d->word_embeddings, ids[i], 1, xi);
     for (int j = 0; j < D; j++)
       xi[j] = xi[j] * d->embed_scale + pe[j];
   }
   if (d->emb_ln_w)
-    vlm_layer_norm (r->ops, x, n, D, d->emb_ln_w, d->emb_ln_b, d->cfg.eps, x);
+    vlm_layer_norm (ops, x, n, D, d->emb_ln_w, d->emb_ln_b, d->cfg.eps, x);
 }
 
-/* Sequences of `rows` new rows at cache rows [pos, pos + rows), causal,
- * through every layer, then the head: logits [n_seq · rows, V]. */
+/* Sequences of `rows` new rows each at their cache rows [pos, pos + rows),
+ * causal, through every layer, then the head: logits [n_seq · rows, V]. */
 static void
-forward (VlmTextRun *r, float *x, int n_seq, int rows, int pos, float *logits)
+forward (const VlmTextDecoder *d, VlmOps *ops, VlmArena *arena, float *x, const VlmPostNormSeq *seqs, int n_seq,
+         int rows, float *logits)
 {
-  const VlmTextDecoder *d = r->d;
   int D = d->cfg.hidden_size, M = n_seq * rows;
-  const VlmMask mask = {TRUE, 0, pos};
+  const VlmMask mask = {TRUE, 0, 0};
   for (int li = 0; li < d->n_layers; li++)
-    vlm_postnorm_layer_forward (&d->cfg, &d->layers[li], r->ops, r->arena, &r->cache, li, x, n_seq, rows, pos, &mask,
-                                &r->cross, FALSE);
+    vlm_postnorm_layer_forward (&d->cfg, &d->layers[li], ops, arena, li, x, seqs, n_seq, rows, &mask, FALSE);
   if (d->final_ln_w)
-    vlm_layer_norm (r->ops, x, M, D, d->final_ln_w, d->final_ln_b, d->cfg.eps, x);
-  size_t mark = vlm_arena_mark (r->arena);
+    vlm_layer_norm (ops, x, M, D, d->final_ln_w, d->final_ln_b, d->cfg.eps, x);
+  size_t mark = vlm_arena_mark (arena);
   const float *h = x;
   if (d->has_transform) {
-    float *t = vlm_arena_new (r->arena, float, (size_t) M * D);
-    vlm_linear (r->ops, &d->transform, x, M, t, d->cfg.act, NULL);
-    vlm_layer_norm (r->ops, t, M, D, d->transform_ln_w, d->transform_ln_b, d->cfg.eps, t);
+    float *t = vlm_arena_new (arena, float, (size_t) M * D);
+    vlm_linear (ops, &d->transform, x, M, t, d->cfg.act, NULL);
+    vlm_layer_norm (ops, t, M, D, d->transform_ln_w, d->transform_ln_b, d->cfg.eps, t);
     h = t;
   }
-  vlm_linear (r->ops, &d->lm_head, h, M, logits, VLM_ACT_NONE, NULL);
+  vlm_linear (ops, &d->lm_head, h, M, logits, VLM_ACT_NONE, NULL);
   for (int i = 0; d->head_bias && i < M; i++)
     for (int v = 0; v < d->vocab_size; v++)
       logits[(size_t) i * d->vocab_size + v] += d->head_bias[v];
-  vlm_arena_rewind (r->arena, mark);
+  vlm_arena_rewind (arena, mark);
 }
 
 const float *
@@ -151,25 +150,69 @@ vlm_text_run_prefill (VlmTextRun *r, const int *ids, int n, GError **error)
     return NULL;
   size_t mark = vlm_arena_mark (r->arena);
   float *x = vlm_arena_new (r->arena, float, (size_t) n * r->d->cfg.hidden_size);
-  embed (r, ids, n, 0, 1, x);
+  int *pos = vlm_arena_new (r->arena, int, n);
+  for (int i = 0; i < n; i++)
+    pos[i] = i;
+  embed (r->d, r->ops, ids, pos, n, x);
   vlm_kv_cache_reset (&r->cache);   /* beam 0 only, until the generation loop's first reorder */
-  forward (r, x, 1, n, 0, r->logits);
+  const VlmPostNormSeq seq = {&r->cache, 0, 0, &r->cross};
+  forward (r->d, r->ops, r->arena, x, &seq, 1, n, r->logits);
   vlm_arena_rewind (r->arena, mark);
   return r->logits;
+}
+
+/* Every group's beams, one row each, through the layers and the head
+ * together (a group is one run: one session's step, or a single step()). */
+static gboolean
+text_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
+{
+  const VlmTextRun *r0 = groups[0].self;
+  const VlmTextDecoder *d = r0->d;
+  for (int g = 0; g < n; g++) {
+    const VlmTextRun *r = groups[g].self;
+    g_assert (r->d == d && groups[g].n_beams <= r->max_beams);
+    check_ids (r, groups[g].tokens, groups[g].n_beams, groups[g].pos + 1, &groups[g].error);
+  }
+  int rows = vlm_step_rows (groups, n);
+  if (rows == 0)
+    return TRUE;
+  size_t mark = vlm_arena_mark (arena);
+  float *x = vlm_arena_new (arena, float, (size_t) rows * d->cfg.hidden_size);
+  int *ids = vlm_arena_new (arena, int, rows), *pos = vlm_arena_new (arena, int, rows);
+  VlmPostNormSeq *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
+  for (int g = 0, i = 0; g < n; g++)
+    for (int b = 0; !groups[g].error && b < groups[g].n_beams; b++, i++) {
+      VlmTextRun *r = groups[g].self;
+      ids[i] = groups[g].tokens[b];
+      pos[i] = groups[g].pos;
+      seqs[i] = (VlmPostNormSeq) {&r->cache, b, groups[g].pos, &r->cross};
+    }
+  float *logits = vlm_step_logits (groups, n, arena, d->vocab_size);
+  embed (d, r0->ops, ids, pos, rows, x);
+  forward (d, r0->ops, arena, x, seqs, rows, 1, logits);
+  vlm_step_logits_scatter (groups, n, logits, d->vocab_size);
+  vlm_arena_rewind (arena, mark);
+  (void) error;
+  return TRUE;
+}
+
+static size_t
+text_step_bytes (const void *self, int rows)
+{
+  const VlmTextDecoder *d = ((const VlmTextRun *) self)->d;
+  return (size_t) rows * ((d->vocab_size + 2 * d->cfg.hidden_size) * sizeof (float) + 2 * sizeof (int) +
+                          sizeof (VlmPostNormSeq)) + vlm_postnorm_layer_bytes (&d->cfg, rows) + 16 * 64;
 }
 
 static gboolean
 text_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   VlmTextRun *r = self;
-  if (!check_ids (r, tokens, n_beams, pos + 1, error))
-    return FALSE;
-  size_t mark = vlm_arena_mark (r->arena);
-  float *x = vlm_arena_new (r->arena, float, (size_t) n_beams * r->d->cfg.hidden_size);
-  embed (r, tokens, n_beams, pos, 0, x);
-  forward (r, x, n_beams, 1, pos, logits);
-  vlm_arena_rewind (r->arena, mark);
-  return TRUE;
+  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
+  text_step_batch (&group, 1, r->arena, error);
+  if (group.error)
+    g_propagate_error (error, group.error);
+  return !group.error;
 }
 
 /* The self-attention cache follows the beams; the memory is every beam's. */

@@ -318,6 +318,20 @@ test_tags (gconstpointer data)
   g_assert_false (vlm_session_caption (s, frames, n_frames, "", NULL, NULL, NULL, &cap, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
   g_clear_error (&error);
+
+  /* through a batcher (vlm.h "batching"): the same scores, captioning refused as well */
+  VlmBatcher *b = vlm_batcher_new (m, &error);
+  g_assert_no_error (error);
+  VlmSession *batched = vlm_session_new_batched (b, &error);
+  g_assert_no_error (error);
+  g_assert_true (vlm_session_tag (batched, frames, n_frames, labels, n, again, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (scores, sizeof scores, again, sizeof again);
+  g_assert_false (vlm_session_caption (batched, frames, n_frames, "", NULL, NULL, NULL, &cap, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_clear_error (&error);
+  vlm_batcher_unref (b);   /* before its session: the session holds it */
+  vlm_session_free (batched);
   vlm_session_free (s);
   vlm_safetensors_free (gold);
   vlm_model_unref (m);

@@ -123,9 +123,11 @@ check_layer (gboolean pre_norm, int n_seq)
   vlm_postnorm_cross_set (&cross, &cfg, &l, 1, ops, &arena, memory, 1);
   for (int j = 0; j < DM; j++)
     memory[j] = NAN;   /* projected once: the layers never read the memory again */
-  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, &cache, 0, x, n_seq, N, 0, &none, &cross, FALSE);
-  /* an encoder's way, without a cache: the same */
-  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, NULL, 0, y, n_seq, N, 0, &none, &cross, FALSE);
+  const VlmPostNormSeq seqs[2] = {{&cache, 0, 0, &cross}, {&cache, 1, 0, &cross}};
+  vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, 0, x, seqs, n_seq, N, &none, FALSE);
+  /* each sequence on its own (as a batched step's sequences of other runs): the same */
+  for (int s = 0; s < n_seq; s++)
+    vlm_postnorm_layer_forward (&cfg, &l, ops, &arena, 0, y + (size_t) s * N * D, &seqs[s], 1, N, &none, FALSE);
   for (int s = 0; s < n_seq; s++)
     for (int i = 0; i < N * D; i++) {
       g_assert_cmpfloat_with_epsilon (x[(size_t) s * N * D + i], want[s][i], 1e-5);

@@ -1,0 +1,341 @@
+/* test_batch.c — the batcher (vlm.h "batching"): several sessions of one
+ * model captioning at once on one batcher give each the caption a private
+ * session gives it — ids exact — whatever else is in flight, with each
+ * stream's own prompt, beams, sampling and length; steps are really
+ * shared (the batcher's stats); a cancelled or failing stream costs the
+ * others nothing. (Tag models through a batcher: test_languagebind.) */
+#include "testutil.h"
+
+#include <vlm/vlm.h>
+
+#define N_STREAMS 4
+#define N_CLIPS 3
+
+typedef struct {
+  const char *name;
+  const char *dir;          /* under ../shared, or the project root with a leading '@' */
+  const char *captioner;    /* vt_captioner_folder's fixture instead of dir */
+  const char *prompt;       /* a user prompt (the chat models'); NULL: the plain caption */
+} Model;
+
+static const Model models[] = {
+  {"testcard", "@models/testcard-git", NULL, NULL},
+  {"git-video-tiny", "fixtures/git-video-tiny", NULL, NULL},
+  {"video-llava-tiny", "fixtures/video-llava-tiny", NULL, "What is happening in the video?"},
+  {"llava-onevision-tiny", "fixtures/llava-onevision-qwen2-tiny", NULL, "Describe the video."},
+  {"blip-tiny", NULL, "blip-tiny", NULL},
+  {"vit-gpt2-tiny", NULL, "vit-gpt2-tiny", NULL},
+};
+
+static char *
+model_dir (const Model *m)
+{
+  if (m->captioner)
+    return vt_captioner_folder (m->captioner, 120);
+  return m->dir[0] == '@' ? vt_project_path (m->dir + 1) : vt_shared_path (m->dir);
+}
+
+/* ---------------------------------------------------------------- clips */
+
+#define W 64
+#define H 48
+#define F 4
+
+/* Clip c of stream s: moving colour bars, a different phase and tint per
+ * stream and clip, so every caption has its own input. */
+typedef struct {
+  guint8 rgb[F][H * W * 3];
+  VlmFrame frames[F];
+} Clip;
+
+static void
+clip_init (Clip *clip, int stream, int c)
+{
+  for (int f = 0; f < F; f++) {
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) {
+        guint8 *p = clip->rgb[f] + (y * W + x) * 3;
+        int bar = ((x + 5 * f + 11 * c) * 7 / W + stream) % 7;
+        p[0] = bar & 1 ? 230 : 20 + 40 * stream;
+        p[1] = bar & 2 ? 220 : 30 + 25 * c;
+        p[2] = bar & 4 ? 210 : (y * 255) / H;
+      }
+    clip->frames[f] = (VlmFrame) {VLM_PIXEL_RGB, W, H, {clip->rgb[f]}, {W * 3}};
+  }
+}
+
+/* Stream s's generation settings: greedy, beam search, sampling, short greedy. */
+static VlmGenParams
+stream_params (VlmModel *model, int s)
+{
+  VlmGenParams p = vlm_gen_default_params (model);
+  static const char *const settings[N_STREAMS] = {
+    "max_new_tokens=8,num_beams=1",
+    "max_new_tokens=6,num_beams=3",
+    "max_new_tokens=10,do_sample=true,temperature=1.3,top_k=20,seed=7",
+    "max_new_tokens=3,num_beams=1",
+  };
+  GError *error = NULL;
+  g_assert_true (vlm_gen_params_parse (&p, settings[s], &error));
+  g_assert_no_error (error);
+  return p;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+typedef struct {
+  VlmSession *session;
+  const Model *m;
+  VlmGenParams params;
+  int stream;
+  GMutex *start_lock;
+  GCond *start;
+  gboolean *go;
+  VlmCaption out[N_CLIPS];
+  GError *error;
+} Stream;
+
+static gpointer
+stream_run (gpointer data)
+{
+  Stream *st = data;
+  g_mutex_lock (st->start_lock);
+  while (!*st->go)
+    g_cond_wait (st->start, st->start_lock);
+  g_mutex_unlock (st->start_lock);
+  Clip *clip = g_new (Clip, 1);
+  for (int c = 0; c < N_CLIPS && !st->error; c++) {
+    clip_init (clip, st->stream, c);
+    vlm_session_caption (st->session, clip->frames, F, st->m->prompt, &st->params, NULL, NULL, &st->out[c],
+                         &st->error);
+  }
+  g_free (clip);
+  return NULL;
+}
+
+/* The caption of stream s's clip c from a private session. */
+static void
+private_caption (VlmSession *s, const Model *m, const VlmGenParams *p, int stream, int c, VlmCaption *out)
+{
+  Clip *clip = g_new (Clip, 1);
+  GError *error = NULL;
+  clip_init (clip, stream, c);
+  g_assert_true (vlm_session_caption (s, clip->frames, F, m->prompt, p, NULL, NULL, out, &error));
+  g_assert_no_error (error);
+  g_free (clip);
+}
+
+static void
+assert_same_caption (const char *what, const VlmCaption *got, const VlmCaption *want)
+{
+  g_test_message ("%s: \"%s\" (%d tokens)", what, got->text, got->n_tokens);
+  g_assert_cmpint (got->n_tokens, ==, want->n_tokens);
+  for (int i = 0; i < want->n_tokens; i++)
+    g_assert_cmpint (got->tokens[i], ==, want->tokens[i]);
+  g_assert_cmpstr (got->text, ==, want->text);
+}
+
+/* Runs `n` streams (sessions[i] for stream i) at once, all starting together. */
+static void
+run_streams (Stream *streams, int n)
+{
+  GMutex lock;
+  GCond start;
+  gboolean go = FALSE;
+  g_mutex_init (&lock);
+  g_cond_init (&start);
+  GThread *threads[N_STREAMS];
+  for (int i = 0; i < n; i++) {
+    streams[i].start_lock = &lock;
+    streams[i].start = &start;
+    streams[i].go = &go;
+    threads[i] = g_thread_new ("stream", stream_run, &streams[i]);
+  }
+  g_mutex_lock (&lock);
+  go = TRUE;
+  g_cond_broadcast (&start);
+  g_mutex_unlock (&lock);
+  for (int i = 0; i < n; i++)
+    g_thread_join (threads[i]);
+  g_mutex_clear (&lock);
+  g_cond_clear (&start);
+}
+
+/* Four streams on one batcher, each its own settings and clips: every
+ * caption equals the private session's, and steps were shared. */
+static void
+test_parity (gconstpointer data)
+{
+  const Model *m = data;
+  g_autofree char *dir = model_dir (m);
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  GError *error = NULL;
+  VlmSession *priv = vlm_session_new (model, &error);
+  g_assert_no_error (error);
+  VlmCaption want[N_STREAMS][N_CLIPS];
+  for (int s = 0; s < N_STREAMS; s++) {
+    VlmGenParams p = stream_params (model, s);
+    for (int c = 0; c < N_CLIPS; c++)
+      private_caption (priv, m, &p, s, c, &want[s][c]);
+  }
+  vlm_session_free (priv);
+
+  VlmBatcher *b = vlm_batcher_new (model, &error);
+  g_assert_no_error (error);
+  Stream streams[N_STREAMS] = {0};
+  for (int s = 0; s < N_STREAMS; s++) {
+    streams[s] = (Stream) {vlm_session_new_batched (b, &error), m, stream_params (model, s), s};
+    g_assert_no_error (error);
+  }
+  run_streams (streams, N_STREAMS);
+  guint64 tokens = 0;
+  for (int s = 0; s < N_STREAMS; s++) {
+    g_assert_no_error (streams[s].error);
+    for (int c = 0; c < N_CLIPS; c++) {
+      g_autofree char *what = g_strdup_printf ("%s stream %d clip %d", m->name, s, c);
+      assert_same_caption (what, &streams[s].out[c], &want[s][c]);
+      tokens += streams[s].out[c].n_tokens;
+      vlm_caption_clear (&streams[s].out[c]);
+      vlm_caption_clear (&want[s][c]);
+    }
+    vlm_session_free (streams[s].session);
+  }
+  VlmBatcherStats st;
+  vlm_batcher_get_stats (b, &st);
+  g_test_message ("%s: %" G_GUINT64_FORMAT " steps for %" G_GUINT64_FORMAT " caption steps (%" G_GUINT64_FORMAT
+                  " rows), at most %d captions a step; %" G_GUINT64_FORMAT " clips in %" G_GUINT64_FORMAT
+                  " tower calls", m->name, st.steps, st.step_captions, st.step_rows, st.max_step_captions,
+                  st.encodes, st.encode_batches);
+  g_assert_cmpuint (st.encodes, ==, N_STREAMS * N_CLIPS);
+  g_assert_cmpuint (st.prefills, ==, N_STREAMS * N_CLIPS);
+  /* every generated token but each caption's first (from the prefill) is one caption step */
+  g_assert_cmpuint (st.step_captions, <=, tokens);
+  g_assert_cmpuint (st.step_captions, >=, tokens - N_STREAMS * N_CLIPS);
+  g_assert_cmpint (st.max_step_captions, >=, 2);
+  g_assert_cmpuint (st.steps, <, st.step_captions);
+  vlm_batcher_unref (b);
+  vlm_model_unref (model);
+  if (m->captioner)
+    vt_remove_folder (dir);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+typedef struct {
+  VlmSession *session;
+  int *n_tokens;
+} Canceller;
+
+static gboolean
+cancel_after_two (int id, const char *piece, void *data)
+{
+  Canceller *c = data;
+  (void) id, (void) piece;
+  if (++*c->n_tokens == 2)
+    vlm_session_cancel (c->session);
+  return TRUE;
+}
+
+typedef struct {
+  VlmSession *session;
+  VlmGenParams params;
+  Canceller canceller;
+  int n_tokens;
+  GError *error;
+  VlmCaption out;
+} Victim;
+
+static gpointer
+victim_run (gpointer data)
+{
+  Victim *v = data;
+  Clip *clip = g_new (Clip, 1);
+  clip_init (clip, 3, 0);
+  v->canceller = (Canceller) {v->session, &v->n_tokens};
+  vlm_session_caption (v->session, clip->frames, F, NULL, &v->params, cancel_after_two, &v->canceller, &v->out,
+                       &v->error);
+  g_free (clip);
+  return NULL;
+}
+
+/* While three streams caption, a fourth is cancelled after two tokens and
+ * then asks for an impossible caption: it gets CANCELLED, then the error;
+ * the three get the private captions. */
+static void
+test_cancel_and_errors (void)
+{
+  const Model *m = &models[0];
+  g_autofree char *dir = model_dir (m);
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  GError *error = NULL;
+  VlmSession *priv = vlm_session_new (model, &error);
+  VlmCaption want[N_STREAMS][N_CLIPS];
+  for (int s = 0; s < 3; s++) {
+    VlmGenParams p = stream_params (model, s);
+    for (int c = 0; c < N_CLIPS; c++)
+      private_caption (priv, m, &p, s, c, &want[s][c]);
+  }
+  vlm_session_free (priv);
+
+  VlmBatcher *b = vlm_batcher_new (model, &error);
+  g_assert_no_error (error);
+  Stream streams[3] = {0};
+  for (int s = 0; s < 3; s++)
+    streams[s] = (Stream) {vlm_session_new_batched (b, &error), m, stream_params (model, s), s};
+  Victim v = {vlm_session_new_batched (b, &error), vlm_gen_default_params (model)};
+  g_assert_no_error (error);
+  g_assert_true (vlm_gen_params_parse (&v.params, "max_new_tokens=12,num_beams=1", NULL));
+  GThread *victim = g_thread_new ("victim", victim_run, &v);
+  run_streams (streams, 3);
+  g_thread_join (victim);
+  g_assert_error (v.error, VLM_ERROR, VLM_ERROR_CANCELLED);
+  g_assert_cmpint (v.n_tokens, ==, 2);
+  g_clear_error (&v.error);
+
+  /* a prompt longer than the model's positions: an error for this stream only */
+  GString *prompt = g_string_new (NULL);
+  for (int i = 0; i < 64; i++)
+    g_string_append (prompt, "red ball ");
+  Clip *clip = g_new (Clip, 1);
+  clip_init (clip, 3, 1);
+  g_assert_false (vlm_session_caption (v.session, clip->frames, F, prompt->str, NULL, NULL, NULL, &v.out, &error));
+  g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_ARGUMENT);
+  g_test_message ("an over-long prompt: %s", error->message);
+  g_clear_error (&error);
+  /* and the session still captions afterwards */
+  g_assert_true (vlm_session_caption (v.session, clip->frames, F, NULL, NULL, NULL, NULL, &v.out, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (v.out.n_tokens, >, 0);
+  vlm_caption_clear (&v.out);
+  g_string_free (prompt, TRUE);
+  g_free (clip);
+
+  for (int s = 0; s < 3; s++) {
+    g_assert_no_error (streams[s].error);
+    for (int c = 0; c < N_CLIPS; c++) {
+      g_autofree char *what = g_strdup_printf ("stream %d clip %d", s, c);
+      assert_same_caption (what, &streams[s].out[c], &want[s][c]);
+      vlm_caption_clear (&streams[s].out[c]);
+      vlm_caption_clear (&want[s][c]);
+    }
+  }
+  /* sessions and the batcher go in any order: the batcher lives until its last session */
+  vlm_batcher_unref (b);
+  for (int s = 0; s < 3; s++)
+    vlm_session_free (streams[s].session);
+  vlm_session_free (v.session);
+  vlm_model_unref (model);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_message ("CPU tier: %s", vlm_cpu_describe ());
+  for (guint i = 0; i < G_N_ELEMENTS (models); i++) {
+    g_autofree char *path = g_strdup_printf ("/batch/parity/%s", models[i].name);
+    g_test_add_data_func (path, &models[i], test_parity);
+  }
+  g_test_add_func ("/batch/cancel-and-errors", test_cancel_and_errors);
+  return g_test_run ();
+}
