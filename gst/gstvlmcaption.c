@@ -860,8 +860,7 @@ gst_vlm_caption_start (GstBaseTransform * trans)
   if (!self->session)
     goto load_failed;
   GST_INFO_OBJECT (self, "scheduler %s%s", batcher ? "shared: model-instance-id "
-      : "private", batcher ? self->model_instance : shared ?
-      " (the model only tags)" : "");
+      : "private", batcher ? self->model_instance : "");
   self->can_generate = vlm_model_can_generate (self->model);
   self->can_tag = vlm_model_can_tag (self->model);
   if (!self->can_generate && !labels[0])

@@ -60,9 +60,7 @@ gst_vlm_model_table_acquire (const gchar * instance_id, const gchar * dir,
     entry->model = loaded;
     g_hash_table_insert (table, g_strdup (instance_id), entry);
   }
-  /* A tag-only model has no decode steps to batch: its users keep private
-   * sessions. */
-  if (batcher && !entry->batcher && vlm_model_can_generate (entry->model)
+  if (batcher && !entry->batcher
       && !(entry->batcher = vlm_batcher_new (entry->model, error))) {
     if (entry->users == 0)
       g_hash_table_remove (table, instance_id);
@@ -70,7 +68,7 @@ gst_vlm_model_table_acquire (const gchar * instance_id, const gchar * dir,
   }
   entry->users++;
   model = vlm_model_ref (entry->model);
-  if (batcher && entry->batcher)
+  if (batcher)
     *batcher = vlm_batcher_ref (entry->batcher);
 
 done:

@@ -19,9 +19,8 @@ G_BEGIN_DECLS
  * for `instance_id` exists. An existing entry for another folder is an error
  * (VLM_ERROR_BAD_ARGUMENT): one id names one model. With `batcher` not NULL
  * and an instance id, *batcher is a new reference to the entry's batcher
- * (made now if it has none); NULL without an id and for a model that only
- * tags (it has no decode steps to batch). NULL and `error` set on failure
- * (vlm_batcher_new's too), with nothing held. Balance with gst_vlm_model_table_release(). */
+ * (made now if it has none); NULL without an id. NULL and `error` set on
+ * failure (vlm_batcher_new's too), with nothing held. Balance with gst_vlm_model_table_release(). */
 VlmModel *gst_vlm_model_table_acquire (const gchar * instance_id,
     const gchar * dir, const VlmModelParams * params, VlmBatcher ** batcher,
     GError ** error);
