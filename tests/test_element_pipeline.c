@@ -638,6 +638,7 @@ GST_START_TEST (test_four_streams_shared)
         shared[i].captions->len ? (gchar *) g_ptr_array_index
         (shared[i].captions, 0) : "");
   }
+  fail_unless (shared[0].captions->len > 0 && shared[1].captions->len > 0);
   fail_unless (strstr (g_ptr_array_index (shared[0].captions, 0), BARS));
   fail_unless (strstr (g_ptr_array_index (shared[1].captions, 0), RED));
 

@@ -90,6 +90,7 @@ run_streams (Stream *streams, int n, Plan *plan, GError **error)
   plan->t0 = g_get_monotonic_time () + 50000;
   for (int i = 0; i < n; i++) {
     g_free (streams[i].latency_ms);
+    g_free (streams[i].text);
     streams[i] = (Stream) {plan, streams[i].session, g_new0 (double, plan->n_clips)};
     threads[i] = g_thread_new ("stream", stream_main, &streams[i]);
   }
