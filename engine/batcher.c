@@ -46,6 +46,7 @@ struct VlmBatcher {
   VlmBatcherStats stats;
   /* the thread's own */
   VlmArena arena;                   /* batched steps' temporaries */
+  VlmArena encode_arena;            /* batched towers' */
   VlmStepGroup *groups;
   Job **jobs;
   void **runs;                      /* a batched encode's runs and their pixels */
@@ -70,6 +71,17 @@ ensure_jobs (VlmBatcher *b, int n)
   b->jobs = g_renew (Job *, b->jobs, b->cap);
   b->runs = g_renew (void *, b->runs, b->cap);
   b->pixels = g_renew (const float *, b->pixels, b->cap);
+}
+
+/* Room for `need` bytes in `arena`: reallocated only for a batch larger
+ * than any before. FALSE (arena empty) if that fails. */
+static gboolean
+grow (VlmArena *arena, size_t need)
+{
+  if (need <= arena->size)
+    return TRUE;
+  vlm_arena_clear (arena);
+  return vlm_arena_init (arena, need + need / 4);
 }
 
 /* The job's outcome; `done` is set under the lock once the round is over. */
@@ -102,13 +114,10 @@ run_steps (VlmBatcher *b, Job **jobs, int n)
   gboolean ok = TRUE;
   if (dec->step_batch) {
     size_t need = dec->step_bytes (b->groups[0].self, rows);
-    if (need > b->arena.size) {   /* a batch larger than any before */
-      vlm_arena_clear (&b->arena);
-      if (!vlm_arena_init (&b->arena, need + need / 4)) {
-        error = g_error_new (VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB for a batched step of %d rows",
-                             need >> 20, rows);
-        ok = FALSE;
-      }
+    if (!grow (&b->arena, need)) {
+      error = g_error_new (VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB for a batched step of %d rows",
+                           need >> 20, rows);
+      ok = FALSE;
     }
     ok = ok && dec->step_batch (b->groups, n, &b->arena, &error);
   } else {
@@ -137,8 +146,9 @@ run_encodes (VlmBatcher *b, Job **jobs, int n)
       b->runs[k] = jobs[i]->run;
       b->pixels[k++] = jobs[i]->pixels;
     }
-  if (arch->encode_batch && k > 1) {
-    gboolean ok = arch->encode_batch (b->runs, b->pixels, k, &error) && vlm_ops_take_error (b->ops, &error);
+  if (arch->encode_batch && k > 1 && grow (&b->encode_arena, arch->encode_batch_bytes (b->model, k))) {
+    gboolean ok = arch->encode_batch (b->runs, b->pixels, k, &b->encode_arena, &error) &&
+                  vlm_ops_take_error (b->ops, &error);
     for (int i = 0; i < n; i++)
       if (!jobs[i]->error)
         finish (jobs[i], ok ? NULL : g_error_copy (error));
@@ -333,6 +343,7 @@ vlm_batcher_unref (VlmBatcher *b)
     g_thread_join (b->thread);
   }
   vlm_arena_clear (&b->arena);
+  vlm_arena_clear (&b->encode_arena);
   g_free (b->groups);
   g_free (b->jobs);
   g_free (b->runs);

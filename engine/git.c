@@ -281,17 +281,13 @@ git_run_free (void *run)
   g_free (r);
 }
 
-/* Vision per frame (+ temporal embedding) → projection + LN → the visual
- * rows of every text layer's cache, in beam 0. */
-static gboolean
-git_encode (void *run, const float *pixels, int n_frames, GError **error)
+/* After the tower (vision_out): + temporal embedding → projection + LN →
+ * the visual rows of every text layer's cache, in beam 0. */
+static void
+encode_visual (GitRun *r)
 {
-  GitRun *r = run;
   const Git *g = r->g;
   int Dv = g->vision.cfg.hidden_size, D = g->text.hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
-  g_assert (n_frames == r->model->info.frames_per_clip);
-  vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
-                   r->vision_out);
   size_t mark = vlm_arena_mark (&r->arena);
   float *feat = vlm_arena_new (&r->arena, float, (size_t) V * Dv);
   memcpy (feat, r->vision_out, (size_t) V * Dv * sizeof (float));
@@ -308,7 +304,44 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
   const VlmPostNormSeq seq = {&r->cache, 0, 0, NULL};
   text_forward (g, r->ops, &r->arena, V, x, &seq, 1, V, TRUE);
   vlm_arena_rewind (&r->arena, mark);
+}
+
+/* Vision per frame, then encode_visual. */
+static gboolean
+git_encode (void *run, const float *pixels, int n_frames, GError **error)
+{
+  GitRun *r = run;
+  const Git *g = r->g;
+  g_assert (n_frames == r->model->info.frames_per_clip);
+  vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
+                   r->vision_out);
+  encode_visual (r);
   return TRUE;
+}
+
+/* The batcher's: every clip's frames through the tower in one call. */
+static gboolean
+git_encode_batch (void *const *runs, const float *const *pixels, int n, VlmArena *arena, GError **error)
+{
+  const GitRun *r0 = runs[0];
+  const Git *g = r0->g;
+  size_t mark = vlm_arena_mark (arena);
+  float **outs = vlm_arena_new (arena, float *, n);
+  for (int i = 0; i < n; i++)
+    outs[i] = ((GitRun *) runs[i])->vision_out;
+  vlm_vit_forward_clips (&g->vision, r0->ops, arena, pixels, n, r0->model->info.frames_per_clip,
+                         g->vision.cfg.num_layers, TRUE, outs);
+  vlm_arena_rewind (arena, mark);
+  for (int i = 0; i < n; i++)
+    encode_visual (runs[i]);
+  return TRUE;
+}
+
+static size_t
+git_encode_batch_bytes (VlmModel *model, int n)
+{
+  const Git *g = model->impl;
+  return vlm_vit_clips_bytes (&g->vision, model->info.frames_per_clip, n) + (size_t) n * sizeof (float *) + 64;
 }
 
 /* [CLS] + tokens(prompt), without [SEP]: GIT continues the text. */
@@ -365,6 +398,8 @@ const VlmArch vlm_arch_git = {
   .run_new = git_run_new,
   .run_free = git_run_free,
   .encode = git_encode,
+  .encode_batch = git_encode_batch,
+  .encode_batch_bytes = git_encode_batch_bytes,
   .prompt_ids = git_prompt_ids,
   .prefill = git_prefill,
   .decoder = git_decoder,

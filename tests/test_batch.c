@@ -4,6 +4,9 @@
  * stream's own prompt, beams, sampling and length; steps are really
  * shared (the batcher's stats); a cancelled or failing stream costs the
  * others nothing. (Tag models through a batcher: test_languagebind.) */
+#include "arch.h"
+#include "git.h"
+#include "imgcap.h"
 #include "testutil.h"
 
 #include <vlm/vlm.h>
@@ -327,6 +330,70 @@ test_cancel_and_errors (void)
   vlm_model_unref (model);
 }
 
+/* ---------------------------------------------------------------- towers */
+
+/* The batched tower (VlmArch encode_batch, what the batcher runs when clips
+ * wait together): three clips in one call give each run the stage outputs
+ * three encode() calls give, to the last bit or within 1e-5 of range where
+ * the longer matmuls round differently. */
+static void
+test_tower_batch (gconstpointer data)
+{
+  const Model *m = data;
+  g_autofree char *dir = model_dir (m);
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  const VlmArch *arch = model->arch;
+  g_assert_nonnull (arch->encode_batch);
+  VlmOps *ops = vt_ops_new (&vt_backends[0]);
+  int nf = model->info.frames_per_clip, S = model->info.image_size, n = 3;
+  size_t clip = (size_t) nf * 3 * S * S;
+  guint32 seed = 12345;
+  float *pixels[3];
+  void *one[3], *batch[3];
+  GError *error = NULL;
+  for (int i = 0; i < n; i++) {
+    pixels[i] = g_new (float, clip);
+    for (size_t j = 0; j < clip; j++)
+      pixels[i][j] = (float) ((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 23) - 1.0f;
+    one[i] = arch->run_new (model, ops, 1, 16, &error);
+    batch[i] = arch->run_new (model, ops, 1, 16, &error);
+    g_assert_no_error (error);
+    g_assert_true (arch->encode (one[i], pixels[i], nf, &error));
+  }
+  VlmArena arena;
+  g_assert_true (vlm_arena_init (&arena, arch->encode_batch_bytes (model, n)));
+  g_assert_true (arch->encode_batch (batch, (const float *const *) pixels, n, &arena, &error));
+  g_assert_true (vlm_ops_take_error (ops, &error));
+  g_assert_cmpuint (arena.used, ==, 0);
+  /* the tower's output [F · tokens, Dv] and what the decoder reads [F · tokens, D] */
+  gboolean git = arch->stage (one[0], "vision_out") != NULL;
+  const char *names[2] = {git ? "vision_out" : "image_embeds", git ? "visual_tokens" : "memory"};
+  const VlmVitConfig *vc = git ? &((const Git *) model->impl)->vision.cfg
+                               : &((const VlmImageCaptioner *) model->impl)->vision.cfg;
+  int widths[2] = {vc->hidden_size, git ? ((const Git *) model->impl)->text.hidden_size
+                                        : ((const VlmImageCaptioner *) model->impl)->text.cfg.hidden_size};
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < 2; k++) {
+      const float *want = arch->stage (one[i], names[k]), *got = arch->stage (batch[i], names[k]);
+      size_t count = (size_t) nf * vc->n_tokens * widths[k];
+      g_autofree char *what = g_strdup_printf ("%s clip %d %s", m->name, i, names[k]);
+      if (memcmp (got, want, count * sizeof (float)) == 0)
+        g_test_message ("%s: bitwise equal", what);
+      else
+        vt_assert_close (what, got, want, (int64_t) count, 1e-5);
+    }
+  vlm_arena_clear (&arena);
+  for (int i = 0; i < n; i++) {
+    arch->run_free (one[i]);
+    arch->run_free (batch[i]);
+    g_free (pixels[i]);
+  }
+  vlm_ops_free (ops);
+  vlm_model_unref (model);
+  if (m->captioner)
+    vt_remove_folder (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -337,5 +404,8 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &models[i], test_parity);
   }
   g_test_add_func ("/batch/cancel-and-errors", test_cancel_and_errors);
+  g_test_add_data_func ("/batch/tower/testcard", &models[0], test_tower_batch);
+  g_test_add_data_func ("/batch/tower/git-video-tiny", &models[1], test_tower_batch);
+  g_test_add_data_func ("/batch/tower/blip-tiny", &models[4], test_tower_batch);
   return g_test_run ();
 }
