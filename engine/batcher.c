@@ -206,10 +206,14 @@ batcher_thread (gpointer data)
       b->jobs[n++] = call;
     g_mutex_unlock (&b->lock);
 
+    gint64 t0 = g_get_monotonic_time ();
     int rows = n_steps ? run_steps (b, b->jobs, n_steps) : 0;
+    gint64 t1 = g_get_monotonic_time ();
     int towers = n_encodes ? run_encodes (b, b->jobs + n_steps, n_encodes) : 0;
+    gint64 t2 = g_get_monotonic_time ();
     if (call)
       run_call (b, call);
+    gint64 t3 = g_get_monotonic_time ();
 
     g_mutex_lock (&b->lock);
     if (n_steps) {
@@ -218,6 +222,9 @@ batcher_thread (gpointer data)
       b->stats.step_rows += rows;
       b->stats.max_step_captions = MAX (b->stats.max_step_captions, n_steps);
     }
+    b->stats.step_ms += (t1 - t0) / 1e3;
+    b->stats.encode_ms += (t2 - t1) / 1e3;
+    b->stats.call_ms += (t3 - t2) / 1e3;
     b->stats.encodes += n_encodes;
     b->stats.encode_batches += towers;
     for (int i = 0; i < n; i++)
