@@ -867,6 +867,25 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
   return xb;
 }
 
+/* The most rows the engine's GEMV takes for a weight packed as `pk`;
+ * oneDNN's matmul above. The blocked bf16 kernel (tiers with bf16
+ * instructions) costs more with each row — its vdpbf16ps per weight vector
+ * and row bound it — while oneDNN's bf16 matmul (AMX tiles, or brgemm)
+ * streams the weight once for any few rows: 3072 × 768 on this project's
+ * Sapphire Rapids VM, alternated in one process, 1 / 2 / 3 / 4 rows:
+ * engine 0.095 / 0.11–0.12 / 0.13–0.14 / 0.16 ms, oneDNN AMX 0.10 / 0.10 /
+ * 0.10 / 0.10 ms; capped to avx512-bf16, engine 0.15–0.17 / 0.17–0.19 /
+ * 0.23–0.28 / 0.31–0.32, oneDNN brgemm 0.19–0.20 / 0.17–0.22 / 0.19–0.25 /
+ * 0.21–0.25 ms. Batched decode steps (several streams' rows) and beams
+ * above 2 take oneDNN's. The f32, bf16-rows and s8 GEMVs: VLM_GEMV_MAX_ROWS. */
+#define GEMV_MAX_ROWS_BF16 2
+
+static int
+gemv_max_rows (const Packed *pk)
+{
+  return pk->layout == PACK_DNNL ? GEMV_MAX_ROWS_BF16 : VLM_GEMV_MAX_ROWS;
+}
+
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16
  * kernel, s8 rows, or HF's rows (f32 or bf16) on tiers without bf16
  * instructions. */
@@ -874,7 +893,7 @@ static gboolean
 gemv_of (const VlmLinearW *lin, int m)
 {
   const Packed *pk = packed_of (lin);
-  return pk && m <= VLM_GEMV_MAX_ROWS && (pk->gemv_kpad || pk->layout != PACK_DNNL);
+  return pk && m <= gemv_max_rows (pk) && (pk->gemv_kpad || pk->layout != PACK_DNNL);
 }
 
 static VlmGemvOut
@@ -912,7 +931,7 @@ static gboolean
 bf16_matmul (const VlmLinearW *lin, int m)
 {
   const Packed *p = packed_of (lin);
-  return p && p->layout == PACK_DNNL && p->md.data_type == dnnl_bf16 && m > VLM_GEMV_MAX_ROWS;
+  return p && p->layout == PACK_DNNL && p->md.data_type == dnnl_bf16 && m > (p->gemv_kpad ? gemv_max_rows (p) : VLM_GEMV_MAX_ROWS);
 }
 
 void
