@@ -191,10 +191,11 @@ batcher_thread (gpointer data)
     if (queues_empty (b))
       break;   /* quit: sessions hold references, so none is waiting */
     /* captions still decoding hand in their steps first: they share this one */
-    gint64 deadline = g_get_monotonic_time () + STRAGGLER_US;
+    gint64 waited = g_get_monotonic_time (), deadline = waited + STRAGGLER_US;
     while (b->steps.length && (int) b->steps.length < b->decoding)
       if (!g_cond_wait_until (&b->wake, &b->lock, deadline))
         break;
+    b->stats.straggler_ms += (g_get_monotonic_time () - waited) / 1e3;
     /* this round: every step, every clip, the oldest call (in b->jobs in that order) */
     int n_steps = b->steps.length, n_encodes = b->encodes.length, n = 0;
     ensure_jobs (b, n_steps + n_encodes + 1);

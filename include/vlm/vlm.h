@@ -301,6 +301,8 @@ typedef struct {
   guint64 prefills;         /* captions started (a prefill each) */
   /* the inference thread's busy time: decode steps, tower calls, other stages (prefill, tags) */
   double step_ms, encode_ms, call_ms;
+  /* and how long it waited, with steps in hand, for the other captions' */
+  double straggler_ms;
 } VlmBatcherStats;
 
 void vlm_batcher_get_stats (VlmBatcher *batcher, VlmBatcherStats *stats);
