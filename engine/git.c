@@ -165,6 +165,14 @@ check_ids (const GitRun *r, const int *ids, int n, int end, GError **error)
   return TRUE;
 }
 
+/* A step's row of `beam`: its text position after the visual rows. */
+static VlmPostNormSeq
+step_seq (void *self, int beam, int pos)
+{
+  GitRun *r = self;
+  return (VlmPostNormSeq) {&r->cache, beam, r->n_visual + pos, NULL};
+}
+
 /* Every group's beams, one row each, through the text layers and the
  * output together (a group is one run: one session's step, or a single
  * step()). */
@@ -179,20 +187,13 @@ git_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
     g_assert (r->g == g && r->n_visual == r0->n_visual && groups[k].n_beams <= r->max_beams);
     check_ids (r, groups[k].tokens, groups[k].n_beams, groups[k].pos + 1, &groups[k].error);
   }
-  int rows = vlm_step_rows (groups, n);
+  int rows = vlm_step_rows (groups, n), *ids, *positions;
   if (rows == 0)
     return TRUE;
   size_t mark = vlm_arena_mark (arena);
   float *x = vlm_arena_new (arena, float, (size_t) rows * D);
-  int *ids = vlm_arena_new (arena, int, rows), *positions = vlm_arena_new (arena, int, rows);
-  VlmPostNormSeq *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
-  for (int k = 0, i = 0; k < n; k++)
-    for (int b = 0; !groups[k].error && b < groups[k].n_beams; b++, i++) {
-      GitRun *r = groups[k].self;
-      ids[i] = groups[k].tokens[b];
-      positions[i] = groups[k].pos;
-      seqs[i] = (VlmPostNormSeq) {&r->cache, b, r->n_visual + groups[k].pos, NULL};
-    }
+  VlmPostNormSeq *seqs;
+  vlm_postnorm_step_rows (groups, n, arena, step_seq, &ids, &positions, &seqs);
   float *logits = vlm_step_logits (groups, n, arena, g->vocab_size);
   embed_text (g, r0->ops, ids, positions, rows, x);
   text_forward (g, r0->ops, arena, r0->n_visual, x, seqs, rows, 1, FALSE);
@@ -215,11 +216,7 @@ static gboolean
 git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   GitRun *r = self;
-  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
-  git_step_batch (&group, 1, &r->arena, error);
-  if (group.error)
-    g_propagate_error (error, group.error);
-  return !group.error;
+  return vlm_step_one (git_step_batch, r, &r->arena, tokens, n_beams, pos, logits, error);
 }
 
 /* `len` counts text rows: the cache's rows are the visual ones, then those. */

@@ -128,6 +128,35 @@ private_caption (VlmSession *s, const Model *m, const VlmGenParams *p, int strea
   g_free (clip);
 }
 
+/* want[s][c]: every clip of streams 0..n-1 captioned by one private session. */
+static void
+private_captions (VlmModel *model, const Model *m, int n, VlmCaption want[][N_CLIPS])
+{
+  GError *error = NULL;
+  VlmSession *priv = vlm_session_new (model, &error);
+  g_assert_no_error (error);
+  for (int s = 0; s < n; s++) {
+    VlmGenParams p = stream_params (model, s);
+    for (int c = 0; c < N_CLIPS; c++)
+      private_caption (priv, m, &p, s, c, &want[s][c]);
+  }
+  vlm_session_free (priv);
+}
+
+/* A batcher for `model` and streams 0..n-1, each with a session on it and its settings. */
+static VlmBatcher *
+batched_streams (VlmModel *model, const Model *m, Stream *streams, int n)
+{
+  GError *error = NULL;
+  VlmBatcher *b = vlm_batcher_new (model, &error);
+  g_assert_no_error (error);
+  for (int s = 0; s < n; s++) {
+    streams[s] = (Stream) {vlm_session_new_batched (b, &error), m, stream_params (model, s), s};
+    g_assert_no_error (error);
+  }
+  return b;
+}
+
 static void
 assert_same_caption (const char *what, const VlmCaption *got, const VlmCaption *want)
 {
@@ -172,24 +201,10 @@ test_parity (gconstpointer data)
   const Model *m = data;
   g_autofree char *dir = model_dir (m);
   VlmModel *model = vt_load_model (dir, &vt_backends[0]);
-  GError *error = NULL;
-  VlmSession *priv = vlm_session_new (model, &error);
-  g_assert_no_error (error);
   VlmCaption want[N_STREAMS][N_CLIPS];
-  for (int s = 0; s < N_STREAMS; s++) {
-    VlmGenParams p = stream_params (model, s);
-    for (int c = 0; c < N_CLIPS; c++)
-      private_caption (priv, m, &p, s, c, &want[s][c]);
-  }
-  vlm_session_free (priv);
-
-  VlmBatcher *b = vlm_batcher_new (model, &error);
-  g_assert_no_error (error);
+  private_captions (model, m, N_STREAMS, want);
   Stream streams[N_STREAMS] = {0};
-  for (int s = 0; s < N_STREAMS; s++) {
-    streams[s] = (Stream) {vlm_session_new_batched (b, &error), m, stream_params (model, s), s};
-    g_assert_no_error (error);
-  }
+  VlmBatcher *b = batched_streams (model, m, streams, N_STREAMS);
   run_streams (streams, N_STREAMS);
   guint64 tokens = 0;
   for (int s = 0; s < N_STREAMS; s++) {
@@ -271,20 +286,10 @@ test_cancel_and_errors (void)
   g_autofree char *dir = model_dir (m);
   VlmModel *model = vt_load_model (dir, &vt_backends[0]);
   GError *error = NULL;
-  VlmSession *priv = vlm_session_new (model, &error);
   VlmCaption want[N_STREAMS][N_CLIPS];
-  for (int s = 0; s < 3; s++) {
-    VlmGenParams p = stream_params (model, s);
-    for (int c = 0; c < N_CLIPS; c++)
-      private_caption (priv, m, &p, s, c, &want[s][c]);
-  }
-  vlm_session_free (priv);
-
-  VlmBatcher *b = vlm_batcher_new (model, &error);
-  g_assert_no_error (error);
+  private_captions (model, m, 3, want);
   Stream streams[3] = {0};
-  for (int s = 0; s < 3; s++)
-    streams[s] = (Stream) {vlm_session_new_batched (b, &error), m, stream_params (model, s), s};
+  VlmBatcher *b = batched_streams (model, m, streams, 3);
   Victim v = {vlm_session_new_batched (b, &error), vlm_gen_default_params (model)};
   g_assert_no_error (error);
   g_assert_true (vlm_gen_params_parse (&v.params, "max_new_tokens=12,num_beams=1", NULL));
