@@ -335,6 +335,129 @@ test_cancel_and_errors (void)
   vlm_model_unref (model);
 }
 
+/* ---------------------------------------------------------------- churn */
+
+/* Six threads, 40 captions each on one batcher, drawn at random: a stream's
+ * settings, clip and prompt, a cancel after k tokens, a session freed and
+ * made again. Every caption that ends is the private caption of its
+ * inputs; a cancelled one ends CANCELLED; nothing hangs (the test's own
+ * timeout) or leaks (under LeakSanitizer in tools/test.sh). */
+#define CHURN_THREADS 6
+#define CHURN_CAPTIONS 40
+
+typedef struct {
+  VlmBatcher *b;
+  const Model *m;
+  VlmModel *model;
+  const VlmCaption (*want)[N_CLIPS];
+  guint32 seed;
+  int done, cancelled, remade;
+} Churn;
+
+typedef struct {
+  VlmSession *session;
+  int n, at;
+} CancelAt;
+
+static gboolean
+cancel_at (int id, const char *piece, void *data)
+{
+  CancelAt *c = data;
+  (void) id, (void) piece;
+  if (++c->n == c->at)
+    vlm_session_cancel (c->session);
+  return TRUE;
+}
+
+static guint32
+churn_rand (Churn *c, guint32 n)
+{
+  c->seed = c->seed * 1664525u + 1013904223u;
+  return (c->seed >> 8) % n;
+}
+
+static gpointer
+churn_run (gpointer data)
+{
+  Churn *c = data;
+  GError *error = NULL;
+  VlmSession *s = vlm_session_new_batched (c->b, &error);
+  g_assert_no_error (error);
+  Clip *clip = g_new (Clip, 1);
+  for (int i = 0; i < CHURN_CAPTIONS; i++) {
+    int stream = churn_rand (c, N_STREAMS), k = churn_rand (c, N_CLIPS);
+    VlmGenParams p = stream_params (c->model, stream);
+    clip_init (clip, stream, k);
+    VlmCaption out;
+    gboolean cancel = churn_rand (c, 4) == 0, streamed = cancel || churn_rand (c, 2);
+    CancelAt at = {s, 0, cancel ? 1 + (int) churn_rand (c, 2) : -1};
+    gboolean ok = vlm_session_caption (s, clip->frames, F, c->m->prompt, &p, streamed ? cancel_at : NULL, &at, &out,
+                                       &error);
+    if (cancel && p.num_beams == 1 && at.n >= at.at && !ok) {   /* beam search streams no tokens */
+      g_assert_error (error, VLM_ERROR, VLM_ERROR_CANCELLED);
+      g_clear_error (&error);
+      c->cancelled++;
+    } else {
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      g_assert_cmpint (out.n_tokens, ==, c->want[stream][k].n_tokens);
+      for (int t = 0; t < out.n_tokens; t++)
+        g_assert_cmpint (out.tokens[t], ==, c->want[stream][k].tokens[t]);
+      vlm_caption_clear (&out);
+      c->done++;
+    }
+    if (churn_rand (c, 8) == 0) {   /* a stream goes and another comes */
+      vlm_session_free (s);
+      s = vlm_session_new_batched (c->b, &error);
+      g_assert_no_error (error);
+      c->remade++;
+    }
+  }
+  vlm_session_free (s);
+  g_free (clip);
+  return NULL;
+}
+
+static void
+test_churn (void)
+{
+  const Model *m = &models[0];
+  g_autofree char *dir = model_dir (m);
+  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  VlmCaption want[N_STREAMS][N_CLIPS];
+  private_captions (model, m, N_STREAMS, want);
+  GError *error = NULL;
+  VlmBatcher *b = vlm_batcher_new (model, &error);
+  g_assert_no_error (error);
+  Churn churn[CHURN_THREADS];
+  GThread *threads[CHURN_THREADS];
+  for (int i = 0; i < CHURN_THREADS; i++) {
+    churn[i] = (Churn) {b, m, model, (const VlmCaption (*)[N_CLIPS]) want, 977u * (i + 1)};
+    threads[i] = g_thread_new ("churn", churn_run, &churn[i]);
+  }
+  int done = 0, cancelled = 0, remade = 0;
+  for (int i = 0; i < CHURN_THREADS; i++) {
+    g_thread_join (threads[i]);
+    done += churn[i].done;
+    cancelled += churn[i].cancelled;
+    remade += churn[i].remade;
+  }
+  VlmBatcherStats st;
+  vlm_batcher_get_stats (b, &st);
+  g_test_message ("%d captions equal to the private ones, %d cancelled, %d sessions remade; %" G_GUINT64_FORMAT
+                  " steps, at most %d captions a step, %" G_GUINT64_FORMAT " clips in %" G_GUINT64_FORMAT
+                  " tower calls", done, cancelled, remade, st.steps, st.max_step_captions, st.encodes,
+                  st.encode_batches);
+  g_assert_cmpint (done + cancelled, ==, CHURN_THREADS * CHURN_CAPTIONS);
+  g_assert_cmpint (cancelled, >, 0);
+  g_assert_cmpint (st.max_step_captions, >=, 2);
+  for (int s = 0; s < N_STREAMS; s++)
+    for (int c = 0; c < N_CLIPS; c++)
+      vlm_caption_clear (&want[s][c]);
+  vlm_batcher_unref (b);
+  vlm_model_unref (model);
+}
+
 /* ---------------------------------------------------------------- towers */
 
 /* The batched tower (VlmArch encode_batch, what the batcher runs when clips
@@ -409,6 +532,7 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &models[i], test_parity);
   }
   g_test_add_func ("/batch/cancel-and-errors", test_cancel_and_errors);
+  g_test_add_func ("/batch/churn", test_churn);
   g_test_add_data_func ("/batch/tower/testcard", &models[0], test_tower_batch);
   g_test_add_data_func ("/batch/tower/git-video-tiny", &models[1], test_tower_batch);
   g_test_add_data_func ("/batch/tower/blip-tiny", &models[4], test_tower_batch);
