@@ -7,6 +7,7 @@
 #include "arch.h"
 #include "git.h"
 #include "imgcap.h"
+#include "llava.h"
 #include "testutil.h"
 
 #include <vlm/vlm.h>
@@ -493,22 +494,30 @@ test_tower_batch (gconstpointer data)
   g_assert_true (arch->encode_batch (batch, (const float *const *) pixels, n, &arena, &error));
   g_assert_true (vlm_ops_take_error (ops, &error));
   g_assert_cmpuint (arena.used, ==, 0);
-  /* the tower's output [F · tokens, Dv] and what the decoder reads [F · tokens, D] */
-  gboolean git = arch->stage (one[0], "vision_out") != NULL;
-  const char *names[2] = {git ? "vision_out" : "image_embeds", git ? "visual_tokens" : "memory"};
-  const VlmVitConfig *vc = git ? &((const Git *) model->impl)->vision.cfg
-                               : &((const VlmImageCaptioner *) model->impl)->vision.cfg;
-  int widths[2] = {vc->hidden_size, git ? ((const Git *) model->impl)->text.hidden_size
-                                        : ((const VlmImageCaptioner *) model->impl)->text.cfg.hidden_size};
+  /* what each architecture keeps of a clip: the tower's output and what the decoder reads */
+  const char *names[2] = {NULL, NULL};
+  size_t counts[2] = {0, 0};
+  if (arch->stage (one[0], "vision_out")) {
+    const Git *g = model->impl;
+    size_t rows = (size_t) nf * g->vision.cfg.n_tokens;
+    names[0] = "vision_out", counts[0] = rows * g->vision.cfg.hidden_size;
+    names[1] = "visual_tokens", counts[1] = rows * g->text.hidden_size;
+  } else if (arch->stage (one[0], "image_embeds")) {
+    const VlmImageCaptioner *ic = model->impl;
+    names[0] = "image_embeds", counts[0] = (size_t) ic->vision.cfg.n_tokens * ic->vision.cfg.hidden_size;
+    names[1] = "memory", counts[1] = (size_t) ic->vision.cfg.n_tokens * ic->text.cfg.hidden_size;
+  } else {
+    const Llava *lv = model->impl;
+    names[0] = "video_tokens", counts[0] = (size_t) lv->n_video_tokens * lv->projector.linear_2.n;
+  }
   for (int i = 0; i < n; i++)
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && names[k]; k++) {
       const float *want = arch->stage (one[i], names[k]), *got = arch->stage (batch[i], names[k]);
-      size_t count = (size_t) nf * vc->n_tokens * widths[k];
       g_autofree char *what = g_strdup_printf ("%s clip %d %s", m->name, i, names[k]);
-      if (memcmp (got, want, count * sizeof (float)) == 0)
+      if (memcmp (got, want, counts[k] * sizeof (float)) == 0)
         g_test_message ("%s: bitwise equal", what);
       else
-        vt_assert_close (what, got, want, (int64_t) count, 1e-5);
+        vt_assert_close (what, got, want, (int64_t) counts[k], 1e-5);
     }
   vlm_arena_clear (&arena);
   for (int i = 0; i < n; i++) {
@@ -536,5 +545,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/batch/tower/testcard", &models[0], test_tower_batch);
   g_test_add_data_func ("/batch/tower/git-video-tiny", &models[1], test_tower_batch);
   g_test_add_data_func ("/batch/tower/blip-tiny", &models[4], test_tower_batch);
+  g_test_add_data_func ("/batch/tower/video-llava-tiny", &models[2], test_tower_batch);
+  g_test_add_data_func ("/batch/tower/llava-onevision-tiny", &models[3], test_tower_batch);
   return g_test_run ();
 }
