@@ -35,8 +35,8 @@ void vlm_linear_clear (VlmLinearW *lin);
  * the BLAS backend, which computes in f32 only. BF16 on a tier without
  * them keeps bf16 weights (half the memory, half decode's bytes) and
  * multiplies in f32. INT8 is I8 on oneDNN: weights quantised per output
- * channel at load (symmetric s8), inputs per call (u8 with a zero point),
- * accumulated in s32 and scaled back to f32. */
+ * channel at load (symmetric s8), inputs per call (u8 with a zero point;
+ * decode's few rows each on its own), accumulated in s32 and scaled back to f32. */
 VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 
 /* Prepares `lin` (after vlm_linear_init from `weight`) for the oneDNN
