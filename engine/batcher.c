@@ -100,9 +100,31 @@ cancelled (Job *job)
   return TRUE;
 }
 
-/* One decode step for the n jobs at `jobs`; the rows they held. */
+static int run_step (VlmBatcher *b, Job **jobs, int n);
+
+/* One decode step for the n jobs at `jobs`, in *calls batched steps of
+ * at most *most captions; the rows they held. Where
+ * rows of one linear depend on each other (int8: one input scale per
+ * matmul), in runs of groups of at most that many rows each (a group
+ * with more beams alone, as it would run privately). */
 static int
-run_steps (VlmBatcher *b, Job **jobs, int n)
+run_steps (VlmBatcher *b, Job **jobs, int n, int *calls, int *most)
+{
+  int apart = vlm_ops_independent_rows (b->model->weights.dtype), rows = 0;
+  *calls = *most = 0;
+  for (int i = 0, end; i < n; i = end, ++*calls) {
+    int r = jobs[i]->group.n_beams;
+    for (end = i + 1; end < n && (!apart || r + jobs[end]->group.n_beams <= apart); end++)
+      r += jobs[end]->group.n_beams;
+    rows += run_step (b, jobs + i, end - i);
+    *most = MAX (*most, end - i);
+  }
+  return rows;
+}
+
+/* One batched step for the n jobs at `jobs`; the rows they held. */
+static int
+run_step (VlmBatcher *b, Job **jobs, int n)
 {
   const VlmDecoder *dec = jobs[0]->dec;
   GError *error = NULL;
@@ -146,7 +168,9 @@ run_encodes (VlmBatcher *b, Job **jobs, int n)
       b->runs[k] = jobs[i]->run;
       b->pixels[k++] = jobs[i]->pixels;
     }
-  if (arch->encode_batch && k > 1 && grow (&b->encode_arena, arch->encode_batch_bytes (b->model, k))) {
+  /* int8 towers quantise each matmul's input with one scale: one clip at a time */
+  if (arch->encode_batch && k > 1 && !vlm_ops_independent_rows (b->model->weights.dtype) &&
+      grow (&b->encode_arena, arch->encode_batch_bytes (b->model, k))) {
     gboolean ok = arch->encode_batch (b->runs, b->pixels, k, &b->encode_arena, &error) &&
                   vlm_ops_take_error (b->ops, &error);
     for (int i = 0; i < n; i++)
@@ -208,7 +232,7 @@ batcher_thread (gpointer data)
     g_mutex_unlock (&b->lock);
 
     gint64 t0 = g_get_monotonic_time ();
-    int rows = n_steps ? run_steps (b, b->jobs, n_steps) : 0;
+    int step_calls = 0, most = 0, rows = n_steps ? run_steps (b, b->jobs, n_steps, &step_calls, &most) : 0;
     gint64 t1 = g_get_monotonic_time ();
     int towers = n_encodes ? run_encodes (b, b->jobs + n_steps, n_encodes) : 0;
     gint64 t2 = g_get_monotonic_time ();
@@ -218,10 +242,10 @@ batcher_thread (gpointer data)
 
     g_mutex_lock (&b->lock);
     if (n_steps) {
-      b->stats.steps++;
+      b->stats.steps += step_calls;
       b->stats.step_captions += n_steps;
       b->stats.step_rows += rows;
-      b->stats.max_step_captions = MAX (b->stats.max_step_captions, n_steps);
+      b->stats.max_step_captions = MAX (b->stats.max_step_captions, most);
     }
     b->stats.step_ms += (t1 - t0) / 1e3;
     b->stats.encode_ms += (t2 - t1) / 1e3;

@@ -52,6 +52,14 @@ VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 gboolean vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows,
                           GError **error);
 
+/* The most rows of input a linear of weights in `dtype` takes with each
+ * row's result independent of the other rows' values, 0 for any number:
+ * int8 quantises each row of decode's GEMV on its own, up to
+ * VLM_GEMV_MAX_ROWS, but a matmul's input with one scale for the call. The
+ * batcher keeps int8 batches within it, so a stream's answer never
+ * depends on what it is batched with. */
+int vlm_ops_independent_rows (VlmDType dtype);
+
 /* Which kernels linears and attention of weights in `dtype` run on
  * `backend` on this tier, for logs ("decode: the engine's avx2 GEMV over
  * bf16 rows; ..."). g_free. */

@@ -196,12 +196,18 @@ run_streams (Stream *streams, int n)
 
 /* Four streams on one batcher, each its own settings and clips: every
  * caption equals the private session's, and steps were shared. */
+typedef struct {
+  const Model *m;
+  const VtBackend *be;
+} Case;
+
 static void
 test_parity (gconstpointer data)
 {
-  const Model *m = data;
+  const Case *cs = data;
+  const Model *m = cs->m;
   g_autofree char *dir = model_dir (m);
-  VlmModel *model = vt_load_model (dir, &vt_backends[0]);
+  VlmModel *model = vt_load_model (dir, cs->be);
   VlmCaption want[N_STREAMS][N_CLIPS];
   private_captions (model, m, N_STREAMS, want);
   Stream streams[N_STREAMS] = {0};
@@ -536,9 +542,16 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_message ("CPU tier: %s", vlm_cpu_describe ());
+  /* every model in f32 on oneDNN; the GIT and LLaVA ones in bf16 and int8 too */
+  static Case cases[G_N_ELEMENTS (models) * 3];
+  int n = 0;
   for (guint i = 0; i < G_N_ELEMENTS (models); i++) {
-    g_autofree char *path = g_strdup_printf ("/batch/parity/%s", models[i].name);
-    g_test_add_data_func (path, &models[i], test_parity);
+    const VtBackend *bes[3] = {&vt_backends[0], i < 4 ? &vt_backends[2] : NULL, i < 4 ? &vt_int8 : NULL};
+    for (int k = 0; k < 3 && bes[k]; k++) {
+      cases[n] = (Case) {&models[i], bes[k]};
+      g_autofree char *path = g_strdup_printf ("/batch/parity/%s/%s", bes[k]->name, models[i].name);
+      g_test_add_data_func (path, &cases[n++], test_parity);
+    }
   }
   g_test_add_func ("/batch/cancel-and-errors", test_cancel_and_errors);
   g_test_add_func ("/batch/churn", test_churn);
