@@ -67,8 +67,11 @@ typedef struct {
   /* Encodes `n_frames` preprocessed frames [n, 3, H, W] (n == frames_per_clip). */
   gboolean (*encode) (void *run, const float *pixels, int n_frames, GError **error);
   /* Optional (the batcher): encode() of n > 1 clips of runs of this model
-   * at once, run r's frames at pixels[r], the towers' work in one call. */
-  gboolean (*encode_batch) (void *const *runs, const float *const *pixels, int n, GError **error);
+   * at once, run r's frames at pixels[r], the tower's work in one call;
+   * temporaries from `arena` (encode_batch_bytes (model, n) free). */
+  gboolean (*encode_batch) (void *const *runs, const float *const *pixels, int n, VlmArena *arena,
+                            GError **error);
+  size_t (*encode_batch_bytes) (VlmModel *model, int n);
   /* Builds the prompt ids for user text `prompt` ("" = plain captioning)
    * into a new array (g_free), count in *n. */
   int *(*prompt_ids) (VlmModel *model, const char *prompt, int *n, GError **error);

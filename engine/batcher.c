@@ -46,6 +46,7 @@ struct VlmBatcher {
   VlmBatcherStats stats;
   /* the thread's own */
   VlmArena arena;                   /* batched steps' temporaries */
+  VlmArena encode_arena;            /* batched towers' */
   VlmStepGroup *groups;
   Job **jobs;
   void **runs;                      /* a batched encode's runs and their pixels */
@@ -72,6 +73,17 @@ ensure_jobs (VlmBatcher *b, int n)
   b->pixels = g_renew (const float *, b->pixels, b->cap);
 }
 
+/* Room for `need` bytes in `arena`: reallocated only for a batch larger
+ * than any before. FALSE (arena empty) if that fails. */
+static gboolean
+grow (VlmArena *arena, size_t need)
+{
+  if (need <= arena->size)
+    return TRUE;
+  vlm_arena_clear (arena);
+  return vlm_arena_init (arena, need + need / 4);
+}
+
 /* The job's outcome; `done` is set under the lock once the round is over. */
 static void
 finish (Job *job, GError *error)
@@ -88,9 +100,31 @@ cancelled (Job *job)
   return TRUE;
 }
 
-/* One decode step for the n jobs at `jobs`; the rows they held. */
+static int run_step (VlmBatcher *b, Job **jobs, int n);
+
+/* One decode step for the n jobs at `jobs`, in *calls batched steps of
+ * at most *most captions; the rows they held. Where
+ * rows of one linear depend on each other (int8: one input scale per
+ * matmul), in runs of groups of at most that many rows each (a group
+ * with more beams alone, as it would run privately). */
 static int
-run_steps (VlmBatcher *b, Job **jobs, int n)
+run_steps (VlmBatcher *b, Job **jobs, int n, int *calls, int *most)
+{
+  int apart = vlm_ops_independent_rows (b->model->weights.dtype), rows = 0;
+  *calls = *most = 0;
+  for (int i = 0, end; i < n; i = end, ++*calls) {
+    int r = jobs[i]->group.n_beams;
+    for (end = i + 1; end < n && (!apart || r + jobs[end]->group.n_beams <= apart); end++)
+      r += jobs[end]->group.n_beams;
+    rows += run_step (b, jobs + i, end - i);
+    *most = MAX (*most, end - i);
+  }
+  return rows;
+}
+
+/* One batched step for the n jobs at `jobs`; the rows they held. */
+static int
+run_step (VlmBatcher *b, Job **jobs, int n)
 {
   const VlmDecoder *dec = jobs[0]->dec;
   GError *error = NULL;
@@ -102,13 +136,10 @@ run_steps (VlmBatcher *b, Job **jobs, int n)
   gboolean ok = TRUE;
   if (dec->step_batch) {
     size_t need = dec->step_bytes (b->groups[0].self, rows);
-    if (need > b->arena.size) {   /* a batch larger than any before */
-      vlm_arena_clear (&b->arena);
-      if (!vlm_arena_init (&b->arena, need + need / 4)) {
-        error = g_error_new (VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB for a batched step of %d rows",
-                             need >> 20, rows);
-        ok = FALSE;
-      }
+    if (!grow (&b->arena, need)) {
+      error = g_error_new (VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB for a batched step of %d rows",
+                           need >> 20, rows);
+      ok = FALSE;
     }
     ok = ok && dec->step_batch (b->groups, n, &b->arena, &error);
   } else {
@@ -137,8 +168,11 @@ run_encodes (VlmBatcher *b, Job **jobs, int n)
       b->runs[k] = jobs[i]->run;
       b->pixels[k++] = jobs[i]->pixels;
     }
-  if (arch->encode_batch && k > 1) {
-    gboolean ok = arch->encode_batch (b->runs, b->pixels, k, &error) && vlm_ops_take_error (b->ops, &error);
+  /* int8 towers quantise each matmul's input with one scale: one clip at a time */
+  if (arch->encode_batch && k > 1 && !vlm_ops_independent_rows (b->model->weights.dtype) &&
+      grow (&b->encode_arena, arch->encode_batch_bytes (b->model, k))) {
+    gboolean ok = arch->encode_batch (b->runs, b->pixels, k, &b->encode_arena, &error) &&
+                  vlm_ops_take_error (b->ops, &error);
     for (int i = 0; i < n; i++)
       if (!jobs[i]->error)
         finish (jobs[i], ok ? NULL : g_error_copy (error));
@@ -181,10 +215,11 @@ batcher_thread (gpointer data)
     if (queues_empty (b))
       break;   /* quit: sessions hold references, so none is waiting */
     /* captions still decoding hand in their steps first: they share this one */
-    gint64 deadline = g_get_monotonic_time () + STRAGGLER_US;
+    gint64 waited = g_get_monotonic_time (), deadline = waited + STRAGGLER_US;
     while (b->steps.length && (int) b->steps.length < b->decoding)
       if (!g_cond_wait_until (&b->wake, &b->lock, deadline))
         break;
+    b->stats.straggler_ms += (g_get_monotonic_time () - waited) / 1e3;
     /* this round: every step, every clip, the oldest call (in b->jobs in that order) */
     int n_steps = b->steps.length, n_encodes = b->encodes.length, n = 0;
     ensure_jobs (b, n_steps + n_encodes + 1);
@@ -196,18 +231,25 @@ batcher_thread (gpointer data)
       b->jobs[n++] = call;
     g_mutex_unlock (&b->lock);
 
-    int rows = n_steps ? run_steps (b, b->jobs, n_steps) : 0;
+    gint64 t0 = g_get_monotonic_time ();
+    int step_calls = 0, most = 0, rows = n_steps ? run_steps (b, b->jobs, n_steps, &step_calls, &most) : 0;
+    gint64 t1 = g_get_monotonic_time ();
     int towers = n_encodes ? run_encodes (b, b->jobs + n_steps, n_encodes) : 0;
+    gint64 t2 = g_get_monotonic_time ();
     if (call)
       run_call (b, call);
+    gint64 t3 = g_get_monotonic_time ();
 
     g_mutex_lock (&b->lock);
     if (n_steps) {
-      b->stats.steps++;
+      b->stats.steps += step_calls;
       b->stats.step_captions += n_steps;
       b->stats.step_rows += rows;
-      b->stats.max_step_captions = MAX (b->stats.max_step_captions, n_steps);
+      b->stats.max_step_captions = MAX (b->stats.max_step_captions, most);
     }
+    b->stats.step_ms += (t1 - t0) / 1e3;
+    b->stats.encode_ms += (t2 - t1) / 1e3;
+    b->stats.call_ms += (t3 - t2) / 1e3;
     b->stats.encodes += n_encodes;
     b->stats.encode_batches += towers;
     for (int i = 0; i < n; i++)
@@ -333,6 +375,7 @@ vlm_batcher_unref (VlmBatcher *b)
     g_thread_join (b->thread);
   }
   vlm_arena_clear (&b->arena);
+  vlm_arena_clear (&b->encode_arena);
   g_free (b->groups);
   g_free (b->jobs);
   g_free (b->runs);

@@ -1209,3 +1209,15 @@ vlm_step_logits_scatter (VlmStepGroup *groups, int n, const float *logits, int v
     logits += size;
   }
 }
+
+gboolean
+vlm_step_one (gboolean (*step_batch) (VlmStepGroup *groups, int n_groups, VlmArena *arena, GError **error),
+              void *self, VlmArena *arena, const int *tokens, int n_beams, int pos, float *logits, GError **error)
+{
+  VlmStepGroup group = {self, tokens, n_beams, pos, logits, NULL};
+  if (!step_batch (&group, 1, arena, error))
+    return FALSE;
+  if (group.error)
+    g_propagate_error (error, group.error);
+  return !group.error;
+}

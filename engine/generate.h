@@ -55,6 +55,11 @@ typedef struct {
 int vlm_step_rows (const VlmStepGroup *groups, int n);
 float *vlm_step_logits (VlmStepGroup *groups, int n, VlmArena *arena, int vocab_size);
 void vlm_step_logits_scatter (VlmStepGroup *groups, int n, const float *logits, int vocab_size);
+/* A decoder's step() as its step_batch over one group (the run's own
+ * arena): the error of the group or of the batch. */
+gboolean vlm_step_one (gboolean (*step_batch) (VlmStepGroup *groups, int n_groups, VlmArena *arena, GError **error),
+                       void *self, VlmArena *arena, const int *tokens, int n_beams, int pos, float *logits,
+                       GError **error);
 
 /* Working memory for vlm_generate, sized once for a vocabulary, a beam
  * count and a token budget; grows (an allocation) only if a later call

@@ -165,6 +165,14 @@ check_ids (const GitRun *r, const int *ids, int n, int end, GError **error)
   return TRUE;
 }
 
+/* A step's row of `beam`: its text position after the visual rows. */
+static VlmPostNormSeq
+step_seq (void *self, int beam, int pos)
+{
+  GitRun *r = self;
+  return (VlmPostNormSeq) {&r->cache, beam, r->n_visual + pos, NULL};
+}
+
 /* Every group's beams, one row each, through the text layers and the
  * output together (a group is one run: one session's step, or a single
  * step()). */
@@ -179,20 +187,13 @@ git_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
     g_assert (r->g == g && r->n_visual == r0->n_visual && groups[k].n_beams <= r->max_beams);
     check_ids (r, groups[k].tokens, groups[k].n_beams, groups[k].pos + 1, &groups[k].error);
   }
-  int rows = vlm_step_rows (groups, n);
+  int rows = vlm_step_rows (groups, n), *ids, *positions;
   if (rows == 0)
     return TRUE;
   size_t mark = vlm_arena_mark (arena);
   float *x = vlm_arena_new (arena, float, (size_t) rows * D);
-  int *ids = vlm_arena_new (arena, int, rows), *positions = vlm_arena_new (arena, int, rows);
-  VlmPostNormSeq *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
-  for (int k = 0, i = 0; k < n; k++)
-    for (int b = 0; !groups[k].error && b < groups[k].n_beams; b++, i++) {
-      GitRun *r = groups[k].self;
-      ids[i] = groups[k].tokens[b];
-      positions[i] = groups[k].pos;
-      seqs[i] = (VlmPostNormSeq) {&r->cache, b, r->n_visual + groups[k].pos, NULL};
-    }
+  VlmPostNormSeq *seqs;
+  vlm_postnorm_step_rows (groups, n, arena, step_seq, &ids, &positions, &seqs);
   float *logits = vlm_step_logits (groups, n, arena, g->vocab_size);
   embed_text (g, r0->ops, ids, positions, rows, x);
   text_forward (g, r0->ops, arena, r0->n_visual, x, seqs, rows, 1, FALSE);
@@ -215,11 +216,7 @@ static gboolean
 git_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   GitRun *r = self;
-  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
-  git_step_batch (&group, 1, &r->arena, error);
-  if (group.error)
-    g_propagate_error (error, group.error);
-  return !group.error;
+  return vlm_step_one (git_step_batch, r, &r->arena, tokens, n_beams, pos, logits, error);
 }
 
 /* `len` counts text rows: the cache's rows are the visual ones, then those. */
@@ -281,17 +278,13 @@ git_run_free (void *run)
   g_free (r);
 }
 
-/* Vision per frame (+ temporal embedding) → projection + LN → the visual
- * rows of every text layer's cache, in beam 0. */
-static gboolean
-git_encode (void *run, const float *pixels, int n_frames, GError **error)
+/* After the tower (vision_out): + temporal embedding → projection + LN →
+ * the visual rows of every text layer's cache, in beam 0. */
+static void
+encode_visual (GitRun *r)
 {
-  GitRun *r = run;
   const Git *g = r->g;
   int Dv = g->vision.cfg.hidden_size, D = g->text.hidden_size, T = g->vision.cfg.n_tokens, V = r->n_visual;
-  g_assert (n_frames == r->model->info.frames_per_clip);
-  vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
-                   r->vision_out);
   size_t mark = vlm_arena_mark (&r->arena);
   float *feat = vlm_arena_new (&r->arena, float, (size_t) V * Dv);
   memcpy (feat, r->vision_out, (size_t) V * Dv * sizeof (float));
@@ -308,7 +301,44 @@ git_encode (void *run, const float *pixels, int n_frames, GError **error)
   const VlmPostNormSeq seq = {&r->cache, 0, 0, NULL};
   text_forward (g, r->ops, &r->arena, V, x, &seq, 1, V, TRUE);
   vlm_arena_rewind (&r->arena, mark);
+}
+
+/* Vision per frame, then encode_visual. */
+static gboolean
+git_encode (void *run, const float *pixels, int n_frames, GError **error)
+{
+  GitRun *r = run;
+  const Git *g = r->g;
+  g_assert (n_frames == r->model->info.frames_per_clip);
+  vlm_vit_forward (&g->vision, r->ops, &r->arena, pixels, n_frames, g->vision.cfg.num_layers, TRUE,
+                   r->vision_out);
+  encode_visual (r);
   return TRUE;
+}
+
+/* The batcher's: every clip's frames through the tower in one call. */
+static gboolean
+git_encode_batch (void *const *runs, const float *const *pixels, int n, VlmArena *arena, GError **error)
+{
+  const GitRun *r0 = runs[0];
+  const Git *g = r0->g;
+  size_t mark = vlm_arena_mark (arena);
+  float **outs = vlm_arena_new (arena, float *, n);
+  for (int i = 0; i < n; i++)
+    outs[i] = ((GitRun *) runs[i])->vision_out;
+  vlm_vit_forward_clips (&g->vision, r0->ops, arena, pixels, n, r0->model->info.frames_per_clip,
+                         g->vision.cfg.num_layers, TRUE, outs);
+  vlm_arena_rewind (arena, mark);
+  for (int i = 0; i < n; i++)
+    encode_visual (runs[i]);
+  return TRUE;
+}
+
+static size_t
+git_encode_batch_bytes (VlmModel *model, int n)
+{
+  const Git *g = model->impl;
+  return vlm_vit_clips_bytes (&g->vision, model->info.frames_per_clip, n) + (size_t) n * sizeof (float *) + 64;
 }
 
 /* [CLS] + tokens(prompt), without [SEP]: GIT continues the text. */
@@ -365,6 +395,8 @@ const VlmArch vlm_arch_git = {
   .run_new = git_run_new,
   .run_free = git_run_free,
   .encode = git_encode,
+  .encode_batch = git_encode_batch,
+  .encode_batch_bytes = git_encode_batch_bytes,
   .prompt_ids = git_prompt_ids,
   .prefill = git_prefill,
   .decoder = git_decoder,

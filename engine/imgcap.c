@@ -71,20 +71,51 @@ vlm_imgcap_run_free (void *run)
   g_free (r);
 }
 
-/* image_embeds = vision_model(pixel_values)[0] (post-norm on every token),
- * [enc_to_dec_proj], then every layer's cross-attention keys and values. */
+/* After the tower (image_embeds): [enc_to_dec_proj], then every layer's
+ * cross-attention keys and values. */
+static void
+encode_memory (ImgCapRun *r)
+{
+  const VlmImageCaptioner *ic = r->ic;
+  int T = ic->vision.cfg.n_tokens;
+  if (ic->has_proj)
+    vlm_linear (r->ops, &ic->enc_to_dec_proj, r->image_embeds, T, r->memory, VLM_ACT_NONE, NULL);
+  vlm_text_run_set_memory (&r->text, r->memory, T);
+}
+
+/* image_embeds = vision_model(pixel_values)[0] (post-norm on every token), then encode_memory. */
 gboolean
 vlm_imgcap_encode (void *run, const float *pixels, int n_frames, GError **error)
 {
   ImgCapRun *r = run;
   const VlmImageCaptioner *ic = r->ic;
-  int T = ic->vision.cfg.n_tokens;
   g_assert (n_frames == 1);
   vlm_vit_forward (&ic->vision, r->ops, &r->arena, pixels, 1, ic->vision.cfg.num_layers, TRUE, r->image_embeds);
-  if (ic->has_proj)
-    vlm_linear (r->ops, &ic->enc_to_dec_proj, r->image_embeds, T, r->memory, VLM_ACT_NONE, NULL);
-  vlm_text_run_set_memory (&r->text, r->memory, T);
+  encode_memory (r);
   return TRUE;
+}
+
+/* The batcher's: every clip's image through the tower in one call. */
+gboolean
+vlm_imgcap_encode_batch (void *const *runs, const float *const *pixels, int n, VlmArena *arena, GError **error)
+{
+  const ImgCapRun *r0 = runs[0];
+  size_t mark = vlm_arena_mark (arena);
+  float **outs = vlm_arena_new (arena, float *, n);
+  for (int i = 0; i < n; i++)
+    outs[i] = ((ImgCapRun *) runs[i])->image_embeds;
+  vlm_vit_forward_clips (&r0->ic->vision, r0->ops, arena, pixels, n, 1, r0->ic->vision.cfg.num_layers, TRUE, outs);
+  vlm_arena_rewind (arena, mark);
+  for (int i = 0; i < n; i++)
+    encode_memory (runs[i]);
+  return TRUE;
+}
+
+size_t
+vlm_imgcap_encode_batch_bytes (VlmModel *model, int n)
+{
+  const VlmImageCaptioner *ic = model->impl;
+  return vlm_vit_clips_bytes (&ic->vision, 1, n) + (size_t) n * sizeof (float *) + 64;
 }
 
 const float *

@@ -36,6 +36,9 @@ void vlm_imgcap_free (void *impl);
 void *vlm_imgcap_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError **error);
 void vlm_imgcap_run_free (void *run);
 gboolean vlm_imgcap_encode (void *run, const float *pixels, int n_frames, GError **error);
+gboolean vlm_imgcap_encode_batch (void *const *runs, const float *const *pixels, int n, VlmArena *arena,
+                                  GError **error);
+size_t vlm_imgcap_encode_batch_bytes (VlmModel *model, int n);
 const float *vlm_imgcap_prefill (void *run, const int *ids, int n, int *pos, GError **error);
 const VlmDecoder *vlm_imgcap_decoder (void *run);
 const float *vlm_imgcap_stage (void *run, const char *name);
@@ -44,6 +47,7 @@ const float *vlm_imgcap_stage (void *run, const char *name);
   {                                                                                           \
     .name = (arch_name), .load = (arch_load), .free = vlm_imgcap_free, .run_new = vlm_imgcap_run_new, \
     .run_free = vlm_imgcap_run_free, .encode = vlm_imgcap_encode, .prompt_ids = vlm_imgcap_prompt_ids, \
+    .encode_batch = vlm_imgcap_encode_batch, .encode_batch_bytes = vlm_imgcap_encode_batch_bytes,     \
     .prefill = vlm_imgcap_prefill, .decoder = vlm_imgcap_decoder, .stage = vlm_imgcap_stage,          \
   }
 

@@ -349,11 +349,7 @@ static gboolean
 llama_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   VlmLlamaRun *r = self;
-  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
-  llama_step_batch (&group, 1, &r->arena, error);
-  if (group.error)
-    g_propagate_error (error, group.error);
-  return !group.error;
+  return vlm_step_one (llama_step_batch, r, &r->arena, tokens, n_beams, pos, logits, error);
 }
 
 static void

@@ -198,22 +198,17 @@ pool_frame (const float *src, int g, int p, int D, float *dst)
   }
 }
 
-/* get_video_features: hidden_states[vision_feature_layer] of every frame (no
- * post-norm, every token), the projector; OneVision then pools each frame's
- * grid and forward() appends image_newline. */
-static gboolean
-llava_encode (void *run, const float *pixels, int n_frames, GError **error)
+/* The tower's features [F · T, Dv] → the projector; OneVision then pools
+ * each frame's grid and forward() appends image_newline. Into r->video. */
+static void
+project (LlavaRun *r, const float *features, int n_frames)
 {
-  LlavaRun *r = run;
   const Llava *lv = r->lv;
   const LlavaProjector *p = &lv->projector;
   const VlmVitConfig *vc = &lv->tower.cfg;
   int T = n_frames * vc->n_tokens, D = p->linear_2.n, pg = lv->pooled_grid;
-  g_assert (n_frames == CLIP_FRAMES);
   size_t mark = vlm_arena_mark (&r->arena);
-  float *features = vlm_arena_new (&r->arena, float, (size_t) T * vc->hidden_size);
   float *projected = lv->flavour->pool ? vlm_arena_new (&r->arena, float, (size_t) T * D) : r->video;
-  vlm_vit_forward (&lv->tower, r->ops, &r->arena, pixels, n_frames, lv->feature_layers, FALSE, features);
   vlm_mlp (r->ops, &p->linear_1, p->act, &p->linear_2, features, T, projected, NULL);
   if (lv->flavour->pool) {
     for (int f = 0; f < n_frames; f++)
@@ -221,7 +216,50 @@ llava_encode (void *run, const float *pixels, int n_frames, GError **error)
     memcpy (r->video + (size_t) n_frames * pg * pg * D, lv->image_newline, D * sizeof (float));
   }
   vlm_arena_rewind (&r->arena, mark);
+}
+
+/* get_video_features: hidden_states[vision_feature_layer] of every frame (no
+ * post-norm, every token), then project. */
+static gboolean
+llava_encode (void *run, const float *pixels, int n_frames, GError **error)
+{
+  LlavaRun *r = run;
+  const VlmVitConfig *vc = &r->lv->tower.cfg;
+  g_assert (n_frames == CLIP_FRAMES);
+  size_t mark = vlm_arena_mark (&r->arena);
+  float *features = vlm_arena_new (&r->arena, float, (size_t) n_frames * vc->n_tokens * vc->hidden_size);
+  vlm_vit_forward (&r->lv->tower, r->ops, &r->arena, pixels, n_frames, r->lv->feature_layers, FALSE, features);
+  project (r, features, n_frames);
+  vlm_arena_rewind (&r->arena, mark);
   return TRUE;
+}
+
+/* The batcher's: every clip's frames through the tower in one call. */
+static gboolean
+llava_encode_batch (void *const *runs, const float *const *pixels, int n, VlmArena *arena, GError **error)
+{
+  const LlavaRun *r0 = runs[0];
+  const VlmVitConfig *vc = &r0->lv->tower.cfg;
+  size_t mark = vlm_arena_mark (arena);
+  float **features = vlm_arena_new (arena, float *, n);
+  for (int i = 0; i < n; i++)
+    features[i] = vlm_arena_new (arena, float, (size_t) CLIP_FRAMES * vc->n_tokens * vc->hidden_size);
+  vlm_vit_forward_clips (&r0->lv->tower, r0->ops, arena, pixels, n, CLIP_FRAMES, r0->lv->feature_layers, FALSE,
+                         features);
+  for (int i = 0; i < n; i++)
+    project (runs[i], features[i], CLIP_FRAMES);
+  vlm_arena_rewind (arena, mark);
+  return TRUE;
+}
+
+static size_t
+llava_encode_batch_bytes (VlmModel *model, int n)
+{
+  const Llava *lv = model->impl;
+  const VlmVitConfig *vc = &lv->tower.cfg;
+  return vlm_vit_clips_bytes (&lv->tower, CLIP_FRAMES, n) +
+         (size_t) n * ((size_t) CLIP_FRAMES * vc->n_tokens * vc->hidden_size * sizeof (float) + 64 + sizeof (float *)) +
+         64;
 }
 
 /* The processor's text (a prompt holding `<video>` is taken as the whole
@@ -289,7 +327,8 @@ llava_stage (void *run, const char *name)
     .name = arch_name, .variant = flavour, .load = llava_load, .free = llava_free,          \
     .run_new = llava_run_new, .run_free = llava_run_free, .encode = llava_encode,           \
     .prompt_ids = llava_prompt_ids, .prefill = llava_prefill, .decoder = llava_decoder,     \
-    .stage = llava_stage,                                                                   \
+    .stage = llava_stage, .encode_batch = llava_encode_batch,                               \
+    .encode_batch_bytes = llava_encode_batch_bytes,                                         \
   }
 
 const VlmArch vlm_arch_video_llava = LLAVA_ARCH ("VideoLlavaForConditionalGeneration", &video_llava);

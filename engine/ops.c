@@ -204,6 +204,12 @@ vlm_ops_n_primitives (const VlmOps *ops)
   return ops->dnnl ? vlm_dnnl_n_primitives (ops->dnnl) : 0;
 }
 
+int
+vlm_ops_independent_rows (VlmDType dtype)
+{
+  return dtype == VLM_DTYPE_I8 ? VLM_GEMV_MAX_ROWS : 0;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void

@@ -35,8 +35,8 @@ void vlm_linear_clear (VlmLinearW *lin);
  * the BLAS backend, which computes in f32 only. BF16 on a tier without
  * them keeps bf16 weights (half the memory, half decode's bytes) and
  * multiplies in f32. INT8 is I8 on oneDNN: weights quantised per output
- * channel at load (symmetric s8), inputs per call (u8 with a zero point),
- * accumulated in s32 and scaled back to f32. */
+ * channel at load (symmetric s8), inputs per call (u8 with a zero point;
+ * decode's few rows each on its own), accumulated in s32 and scaled back to f32. */
 VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
 
 /* Prepares `lin` (after vlm_linear_init from `weight`) for the oneDNN
@@ -51,6 +51,14 @@ VlmDType vlm_precision_dtype (VlmBackend backend, VlmPrecision precision);
  * only. FALSE, with an error naming what oneDNN lacks, if it cannot. */
 gboolean vlm_linear_pack (VlmLinearW *lin, const VlmTensor *weight, VlmDType dtype, int rows,
                           GError **error);
+
+/* The most rows of input a linear of weights in `dtype` takes with each
+ * row's result independent of the other rows' values, 0 for any number:
+ * int8 quantises each row of decode's GEMV on its own, up to
+ * VLM_GEMV_MAX_ROWS, but a matmul's input with one scale for the call. The
+ * batcher keeps int8 batches within it, so a stream's answer never
+ * depends on what it is batched with. */
+int vlm_ops_independent_rows (VlmDType dtype);
 
 /* Which kernels linears and attention of weights in `dtype` run on
  * `backend` on this tier, for logs ("decode: the engine's avx2 GEMV over

@@ -71,6 +71,7 @@ typedef struct {
   gboolean has_scratchpad;                  /* then args[n_args] is the scratchpad */
   dnnl_exec_arg_t args[PRIM_MAX_ARGS + 1];
   void *owned;                              /* a convolution's weights in its layout (free()) */
+  int int8;                                 /* a linear's Int8Scales */
 } Prim;
 
 struct VlmOpsDnnl {
@@ -82,7 +83,9 @@ struct VlmOpsDnnl {
   GError *error;             /* the first failure since vlm_dnnl_take_error */
   VlmScratch src_bf16;       /* a bf16 linear's input, converted (halves of floats) */
   VlmScratch src_u8;         /* an int8 linear's input, quantised (quarters of floats) */
-  int32_t src_zero_point;    /* ... and its zero point */
+  int32_t src_zero_point;    /* ... and its zero point (a matmul's: one for the call) */
+  float row_scales[VLM_GEMV_MAX_ROWS];     /* decode's rows: a scale ... */
+  int32_t row_zeros[VLM_GEMV_MAX_ROWS];    /* ... and zero point per row */
   VlmScratch out_scales;     /* an int8 linear's per-channel output scales */
   VlmScratch w_f32;          /* a chunk of a bf16-stored weight, widened (tiers without bf16) */
 };
@@ -223,37 +226,53 @@ impl_name (const_dnnl_primitive_desc_t pd)
   return name;
 }
 
-/* An s8 matmul's output scales (src scale × weight scale per channel) and
- * its u8 input's zero point are only known at run time: the input is
- * quantised per call. */
+/* How an s8 matmul applies its per-call scales (src scale × weight scale
+ * per output channel; the u8 input is quantised per call, its zero point a
+ * runtime value in both):
+ * - INT8_OSCALES: runtime output scales. oneDNN 2.6 runs these through
+ *   gemm:jit only, which is its fastest int8 matmul up to AVX-512 VNNI
+ *   (measured here, 1182×768×3072 with bias: 193 vs 192 GFLOP/s without
+ *   scales under AVX2, 776 vs 803 under AVX-512 VNNI) but not on AMX
+ *   (427 vs brgemm's 1408: gemm:jit has no AMX kernel);
+ * - INT8_POST_OP: the scales as the first post-op, a binary multiply by a
+ *   runtime [1, n] vector, which brgemm runs (1209 GFLOP/s on AMX with
+ *   GELU after it); where oneDNN has no brgemm it falls to gemm:jit with
+ *   binary post-ops (0.7–0.9 of its speed; with a residual sum, the
+ *   reference loops), so it is only taken where brgemm runs it.
+ * The s32 sums and the float formula (scale · (acc + bias / scale)) are
+ * the same in both. */
+typedef enum { INT8_NONE, INT8_OSCALES, INT8_POST_OP } Int8Scales;
+
 static void
-set_int8_attrs (dnnl_primitive_attr_t attr)
+set_int8_attrs (dnnl_primitive_attr_t attr, Int8Scales mode)
 {
-  DNNL_ASSERT (dnnl_primitive_attr_set_output_scales (attr, 1, 1 << 1, (float[]) { DNNL_RUNTIME_F32_VAL }));
+  if (mode == INT8_OSCALES)
+    DNNL_ASSERT (dnnl_primitive_attr_set_output_scales (attr, 1, 1 << 1, (float[]) { DNNL_RUNTIME_F32_VAL }));
   DNNL_ASSERT (dnnl_primitive_attr_set_zero_points (attr, DNNL_ARG_SRC, 1, 0, (int32_t[]) { DNNL_RUNTIME_S32_VAL }));
 }
 
 /* Primitive descriptor for `op_desc` with a user scratchpad and `post_ops`
  * (may be NULL; destroyed here): oneDNN's first choice, or the first
  * implementation whose name starts with `prefer` if there is one. NULL,
- * with the error kept, when oneDNN has none (on this CPU tier). */
+ * with the error kept in *error (may be NULL), when oneDNN has none (on
+ * this CPU tier). */
 static dnnl_primitive_desc_t
 pd_create_scaled (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops,
-                  const char *prefer, gboolean int8)
+                  const char *prefer, Int8Scales int8, GError **error)
 {
   dnnl_primitive_attr_t attr;
   dnnl_primitive_desc_iterator_t it;
   DNNL_ASSERT (dnnl_primitive_attr_create (&attr));
   DNNL_ASSERT (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user));
-  if (int8)
-    set_int8_attrs (attr);
+  if (int8 != INT8_NONE)
+    set_int8_attrs (attr, int8);
   if (post_ops) {
     DNNL_ASSERT (dnnl_primitive_attr_set_post_ops (attr, post_ops));
     dnnl_post_ops_destroy (post_ops);
   }
   dnnl_status_t st = dnnl_primitive_desc_iterator_create (&it, op_desc, attr, d->engine, NULL);
   dnnl_primitive_attr_destroy (attr);
-  if (failed (&d->error, st, "finding an implementation"))
+  if (failed (error, st, "finding an implementation"))
     return NULL;
   dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch (it);
   while (prefer && !g_str_has_prefix (impl_name (pd), prefer)
@@ -273,7 +292,7 @@ pd_create_scaled (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t p
 static dnnl_primitive_desc_t
 pd_create (VlmOpsDnnl *d, const_dnnl_op_desc_t op_desc, dnnl_post_ops_t post_ops, const char *prefer)
 {
-  return pd_create_scaled (d, op_desc, post_ops, prefer, FALSE);
+  return pd_create_scaled (d, op_desc, post_ops, prefer, INT8_NONE, &d->error);
 }
 
 /* A memory descriptor with explicit strides (all ours are plain). */
@@ -358,9 +377,9 @@ vlm_dnnl_n_primitives (const VlmOpsDnnl *d)
  *   f32 a chunk at a time for the matmuls of more rows);
  * - PACK_ROWS_S8: int8 on every tier, HF's rows quantised, each padded with
  *   zeros to a multiple of 64 bytes: md describes them ({k, n}, strides
- *   {1, ldw}) for oneDNN's u8·s8 gemm (tower, prefill; with runtime scales
- *   it is gemm:jit on every tier, as fast on these rows as on its own
- *   choice, {k, n} ab), and the engine's int8 GEMV reads them for decode. */
+ *   {1, ldw}) for oneDNN's u8·s8 matmul (tower, prefill: brgemm on AMX,
+ *   gemm:jit below, Int8Scales; as fast on these rows as on its own
+ *   blocked choice), and the engine's int8 GEMV reads them for decode. */
 typedef enum { PACK_DNNL, PACK_ROWS_F32, PACK_ROWS_BF16, PACK_ROWS_S8 } PackLayout;
 
 typedef struct {
@@ -435,7 +454,7 @@ packed_md (int rows, int n, int k, dnnl_data_type_t dt, const dnnl_memory_desc_t
   dnnl_primitive_attr_t attr;
   DNNL_ASSERT (dnnl_primitive_attr_create (&attr));
   if (dt == dnnl_s8)
-    set_int8_attrs (attr);
+    set_int8_attrs (attr, INT8_OSCALES);   /* exists on every tier */
   dnnl_status_t st = dnnl_primitive_desc_create (&pd, &desc, attr, engine, NULL);
   dnnl_primitive_attr_destroy (attr);
   if (failed (error, st, dt == dnnl_bf16 ? "a bf16 matmul" : dt == dnnl_s8 ? "an int8 matmul" : "an f32 matmul"))
@@ -505,9 +524,12 @@ pack_s8_rows (Packed *p, const VlmLinearW *lin, GError **error)
   float qmax = (float) vlm_cpu_int8_weight_max ();
   p->layout = PACK_ROWS_S8;
   p->ldw = (k + 63) / 64 * 64;
-  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&p->md, 2, (dnnl_dims_t) { k, n }, dnnl_s8,
+  /* the matmul sums over all ldw (the padding is zero on both sides): a
+   * dense {ldw, n} ba, which brgemm takes; a row stride past k sent it
+   * to gemm:jit (SigLIP's fc2, k = 4304: 782 vs 953 GFLOP/s on AMX) */
+  DNNL_ASSERT (dnnl_memory_desc_init_by_strides (&p->md, 2, (dnnl_dims_t) { p->ldw, n }, dnnl_s8,
                                                  (dnnl_dims_t) { 1, p->ldw }));
-  if (!packed_md (p->rows, n, k, dnnl_s8, &p->md, &p->md, error))
+  if (!packed_md (p->rows, n, p->ldw, dnnl_s8, &p->md, &p->md, error))
     return FALSE;
   int8_t *q = g_aligned_alloc0 ((size_t) n * p->ldw, 1, 64);
   p->data = q;
@@ -633,11 +655,53 @@ to_bf16 (VlmOpsDnnl *d, const float *x, int m, int k)
   return out;
 }
 
-/* x [m, k] → u8 rows of stride ldq (zeros past k) into d->src_u8 with one
- * scale and zero point for the call (dynamic asymmetric quantisation over
- * [min(x, 0), max(x, 0)]: all 256 levels serve the values the input has,
- * GELU's outputs included); returns the scale, the zero point in
- * d->src_zero_point. */
+/* Dynamic asymmetric quantisation to u8 over [min(x, 0), max(x, 0)]: all
+ * 256 levels serve the values the input has, GELU's outputs included.
+ * x ≈ scale · (q - zero). */
+typedef struct {
+  float scale;
+  int32_t zero;
+} U8Quant;
+
+/* *lo, *hi widened to cover x[0..n) */
+static inline void
+u8_range (const float *x, size_t n, float *lo, float *hi)
+{
+  /* comparisons, not fminf/fmaxf: GCC vectorises these (the same for
+   * inputs without NaNs; the calls took a tenth of an int8 prefill) */
+  float l = *lo, h = *hi;
+  for (size_t i = 0; i < n; i++) {
+    l = x[i] < l ? x[i] : l;
+    h = x[i] > h ? x[i] : h;
+  }
+  *lo = l;
+  *hi = h;
+}
+
+static inline U8Quant
+u8_quant (float lo, float hi)
+{
+  float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+  return (U8Quant) { scale, (int32_t) rintf (-lo * (1.0f / scale)) };
+}
+
+/* q[i] = x[i] quantised by u, i < n */
+static inline void
+u8_quantise (const float *x, size_t n, U8Quant u, uint8_t *q)
+{
+  float inv = 1.0f / u.scale, zp = (float) u.zero;
+  for (size_t i = 0; i < n; i++) {
+    /* adding and subtracting 1.5 · 2^23 rounds to nearest even */
+    float v = ((x[i] * inv + 12582912.0f) - 12582912.0f) + zp;
+    v = v > 0.0f ? v : 0.0f;
+    q[i] = (uint8_t) (v < 255.0f ? v : 255.0f);
+  }
+}
+
+/* A matmul's input x [m, k] → u8 rows of stride ldq (zeros past k) into
+ * d->src_u8, one scale and zero point for the call (oneDNN 2.6's int8
+ * matmul takes one zero point for its source); returns the scale, the
+ * zero point in d->src_zero_point. */
 static float
 to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, uint8_t **out)
 {
@@ -648,38 +712,42 @@ to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, uint8_t **out)
   float lo_t[64] = { 0 }, hi_t[64] = { 0 }, lo = 0.0f, hi = 0.0f;
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
   for (int t = 0; t < nt; t++) {
-    /* comparisons, not fminf/fmaxf: GCC vectorises these (the same for
-     * inputs without NaNs; the calls took a tenth of an int8 prefill) */
-    float l = 0.0f, h = 0.0f;
-    for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
-      l = x[i] < l ? x[i] : l;
-      h = x[i] > h ? x[i] : h;
-    }
-    lo_t[t] = l;
-    hi_t[t] = h;
+    size_t i0 = MIN (n, t * chunk);
+    u8_range (x + i0, MIN (n, (t + 1) * chunk) - i0, &lo_t[t], &hi_t[t]);
   }
   for (int t = 0; t < nt; t++) {
     lo = fminf (lo, lo_t[t]);
     hi = fmaxf (hi, hi_t[t]);
   }
-  float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
-  float zp = rintf (-lo * inv);
-  d->src_zero_point = (int32_t) zp;
+  U8Quant u = u8_quant (lo, hi);
+  d->src_zero_point = u.zero;
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
-  for (int t = 0; t < nt; t++)
-    for (size_t i = MIN (n, t * chunk); i < MIN (n, (t + 1) * chunk); i++) {
-      /* adding and subtracting 1.5 · 2^23 rounds to nearest even */
-      float v = ((x[i] * inv + 12582912.0f) - 12582912.0f) + zp;
-      v = v > 0.0f ? v : 0.0f;
-      q[i] = (uint8_t) (v < 255.0f ? v : 255.0f);
-    }
-  /* rows spread out to their stride from the last one back (decode's few) */
-  for (int r = m - 1; r >= 0 && ldq > k; r--) {
-    memmove (q + (size_t) r * ldq, q + (size_t) r * k, k);
+  for (int r = 0; r < m; r++) {
+    u8_quantise (x + (size_t) r * k, k, u, q + (size_t) r * ldq);
     memset (q + (size_t) r * ldq + k, 0, ldq - k);
   }
   *out = q;
-  return scale;
+  return u.scale;
+}
+
+/* Decode's rows x [m, k] → u8 rows of stride ldq (zeros past k) into
+ * d->src_u8, each with its own scale and zero point (scales[r], zeros[r]):
+ * a row's result does not depend on the rows it is batched with. */
+static const uint8_t *
+to_u8_rows (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, float *scales, int32_t *zeros)
+{
+  uint8_t *q = (uint8_t *) vlm_scratch_get (&d->src_u8, ((size_t) m * ldq + 3) / 4);
+  for (int r = 0; r < m; r++) {
+    const float *xr = x + (size_t) r * k;
+    float lo = 0.0f, hi = 0.0f;
+    u8_range (xr, k, &lo, &hi);
+    U8Quant u = u8_quant (lo, hi);
+    u8_quantise (xr, k, u, q + (size_t) r * ldq);
+    memset (q + (size_t) r * ldq + k, 0, ldq - k);
+    scales[r] = u.scale;
+    zeros[r] = u.zero;
+  }
+  return q;
 }
 
 /* ------------------------------------------------------------ linear */
@@ -716,26 +784,18 @@ typedef struct {
  * converted to that dtype), or HF's [n,k] row-major f32 read as {k,n} with
  * strides {1,k} (tag ba): no copy. An s8 matmul scales its s32 sums after
  * adding the bias (oneDNN 2.x int8 semantics: dst = scale · (acc + bias)),
- * so the caller passes the bias divided by the scales. (As a binary
- * post-op instead, gemm:jit ran at a third of its speed and a residual sum
- * sent oneDNN to its reference loops.) */
-static dnnl_primitive_desc_t
-linear_pd (VlmOpsDnnl *d, int m, const MatW *mw, int ldy, VlmAct act, int res, gboolean dst_bf16)
+ * so the caller passes the bias divided by the scales. (The bias as a
+ * binary post-op instead ran gemm:jit at a third of its speed.) An s8
+ * matmul's scales come first where they are a post-op (INT8_POST_OP). */
+static dnnl_post_ops_t
+linear_post_ops (int n, VlmAct act, int res, const dnnl_memory_desc_t *dst, Int8Scales int8)
 {
-  int n = mw->n, k = mw->k;
-  dnnl_memory_desc_t src, wei;
-  if (mw->pk) {
-    wei = mw->pk->md;
-    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { m, k }, src_dt (wei.data_type), dnnl_ab));
-  } else {
-    src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
-    wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
-  }
-  dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
-  dnnl_memory_desc_t dst = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { ldy, 1 },
-                                     dst_bf16 ? dnnl_bf16 : dnnl_f32);
   dnnl_post_ops_t po;
   DNNL_ASSERT (dnnl_post_ops_create (&po));
+  if (int8 == INT8_POST_OP) {
+    dnnl_memory_desc_t per_channel = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
+    DNNL_ASSERT (dnnl_post_ops_append_binary (po, dnnl_binary_mul, &per_channel));
+  }
   if (act != VLM_ACT_NONE) {
     dnnl_alg_kind_t alg;
     float alpha;
@@ -745,20 +805,73 @@ linear_pd (VlmOpsDnnl *d, int m, const MatW *mw, int ldy, VlmAct act, int res, g
   if (res == RES_IN_PLACE)
     DNNL_ASSERT (dnnl_post_ops_append_sum (po, 1.0f));
   else if (res == RES_OTHER)
-    DNNL_ASSERT (dnnl_post_ops_append_binary (po, dnnl_binary_add, &dst));
+    DNNL_ASSERT (dnnl_post_ops_append_binary (po, dnnl_binary_add, dst));
+  return po;
+}
+
+/* The matmul's descriptor; for an s8 weight *int8 says how its scales
+ * are applied: as a post-op where brgemm runs that, else as runtime
+ * output scales (Int8Scales). */
+static dnnl_primitive_desc_t
+linear_pd (VlmOpsDnnl *d, int m, const MatW *mw, int ldy, VlmAct act, int res, gboolean dst_bf16, Int8Scales *int8)
+{
+  int n = mw->n, k = mw->k;
+  dnnl_memory_desc_t src, wei;
+  if (mw->pk) {
+    wei = mw->pk->md;
+    /* k, or an s8 weight's ldw (its input padded to it) */
+    DNNL_ASSERT (dnnl_memory_desc_init_by_tag (&src, 2, (dnnl_dims_t) { m, wei.dims[0] }, src_dt (wei.data_type),
+                                               dnnl_ab));
+  } else {
+    src = md_strided (2, (dnnl_dims_t) { m, k }, (dnnl_dims_t) { k, 1 });
+    wei = md_strided (2, (dnnl_dims_t) { k, n }, (dnnl_dims_t) { 1, k });
+  }
+  dnnl_memory_desc_t bia = md_strided (2, (dnnl_dims_t) { 1, n }, (dnnl_dims_t) { n, 1 });
+  dnnl_memory_desc_t dst = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { ldy, 1 },
+                                     dst_bf16 ? dnnl_bf16 : dnnl_f32);
   dnnl_matmul_desc_t desc;
   DNNL_ASSERT (dnnl_matmul_desc_init (&desc, &src, &wei, mw->bias ? &bia : NULL, &dst));
+  *int8 = INT8_NONE;
+  if (wei.data_type == dnnl_s8) {
+    dnnl_primitive_desc_t pd = pd_create_scaled (d, &desc, linear_post_ops (n, act, res, &dst, INT8_POST_OP), "brg",
+                                                 INT8_POST_OP, NULL);
+    if (pd && g_str_has_prefix (impl_name (pd), "brg")) {
+      *int8 = INT8_POST_OP;
+      return pd;
+    }
+    if (pd)
+      dnnl_primitive_desc_destroy (pd);
+    *int8 = INT8_OSCALES;
+  }
   /* For m <= 2 (decode) brgemm re-packs the whole `ba` weight on every call
    * and runs at half the speed of the gemm-based matmul (measured here:
    * 0.19 vs 0.09 ms for 1x768x3072); from m = 4 on brgemm wins. Packed
    * weights need no re-packing. */
-  return pd_create_scaled (d, &desc, po, m <= 2 && !mw->pk ? "gemm" : NULL,
-                           mw->pk && mw->pk->md.data_type == dnnl_s8);
+  return pd_create_scaled (d, &desc, linear_post_ops (n, act, res, &dst, *int8), m <= 2 && !mw->pk ? "gemm" : NULL,
+                           *int8, &d->error);
+}
+
+/* A matmul's arguments: ids for prim_new and the handles of one call, in
+ * one order. */
+typedef struct {
+  int n;
+  int ids[PRIM_MAX_ARGS];
+  void *h[PRIM_MAX_ARGS];
+} Args;
+
+static void
+arg_add (Args *a, int id, const void *handle)
+{
+  g_assert (a->n < PRIM_MAX_ARGS);
+  a->ids[a->n] = id;
+  a->h[a->n++] = (void *) handle;
 }
 
 /* One matmul through a cached primitive. x is f32, or already bf16
  * (x_bf16: for a bf16 weight only); y is f32, or bf16 (y_bf16, without a
- * residual), rows of stride ldy. */
+ * residual), rows of stride ldy. An s8 weight's input is quantised per
+ * call (to_u8): scales[j] = sx · sw[j], applied after the bias, which is
+ * given divided by them. */
 static void
 matmul_run (VlmOpsDnnl *d, const MatW *mw, const void *x, gboolean x_bf16, int m, void *y, int ldy,
             gboolean y_bf16, VlmAct act, const float *residual)
@@ -769,41 +882,48 @@ matmul_run (VlmOpsDnnl *d, const MatW *mw, const void *x, gboolean x_bf16, int m
   g_assert ((!x_bf16 || wdt == dnnl_bf16) && (!y_bf16 || res == RES_NONE));
   PrimKey key = { PRIM_LINEAR, { m, mw->n, mw->k, mw->bias != NULL, act, res, wdt, pk ? pk->rows : 0,
                                  y_bf16, ldy } };
+  Prim *p = d->error ? NULL : g_hash_table_lookup (d->cache, &key);
+  dnnl_primitive_desc_t pd = NULL;
+  Int8Scales int8 = p ? (Int8Scales) p->int8 : INT8_NONE;
+  if (!p && !d->error)
+    pd = linear_pd (d, m, mw, ldy, act, res, y_bf16, &int8);
   const void *src = x;
-  const float *bias = mw->bias;
-  int ids[PRIM_MAX_ARGS] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
-  void *h[PRIM_MAX_ARGS] = { NULL, (void *) mw->w, y };
-  int n = 3;
+  const float *bias = mw->bias, *scales = NULL;
   if (wdt == dnnl_bf16 && !x_bf16) {
     src = to_bf16 (d, x, m, mw->k);
   } else if (wdt == dnnl_s8) {
     uint8_t *q;
-    float sx = to_u8 (d, x, m, mw->k, mw->k, &q);
-    float *scales = vlm_scratch_get (&d->out_scales, 2 * (size_t) mw->n);
-    for (int j = 0; j < mw->n; j++) scales[j] = sx * pk->scales[j];
+    float sx = to_u8 (d, x, m, mw->k, pk->ldw, &q);
+    float *s = vlm_scratch_get (&d->out_scales, 2 * (size_t) mw->n);
+    for (int j = 0; j < mw->n; j++) s[j] = sx * pk->scales[j];
     if (mw->bias) {
-      float *b = scales + mw->n;
-      for (int j = 0; j < mw->n; j++) b[j] = mw->bias[j] / scales[j];
+      float *b = s + mw->n;
+      for (int j = 0; j < mw->n; j++) b[j] = mw->bias[j] / s[j];
       bias = b;
     }
     src = q;
-    ids[n] = DNNL_ARG_ATTR_OUTPUT_SCALES;
-    h[n++] = scales;
-    ids[n] = DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC;
-    h[n++] = &d->src_zero_point;
+    scales = s;
   }
-  h[0] = (void *) src;
-  if (mw->bias) {
-    ids[n] = DNNL_ARG_BIAS;
-    h[n++] = (void *) bias;
-  }
-  if (res == RES_OTHER) {
-    int po_index = act != VLM_ACT_NONE ? 1 : 0;
-    ids[n] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1;
-    h[n++] = (void *) residual;
-  }
-  Prim *p = PRIM_GET (d, &key, linear_pd (d, m, mw, ldy, act, res, y_bf16), ids, n);
-  prim_run (d, p, h);
+  Args a = { 0 };
+  arg_add (&a, DNNL_ARG_SRC, src);
+  arg_add (&a, DNNL_ARG_WEIGHTS, mw->w);
+  arg_add (&a, DNNL_ARG_DST, y);
+  if (int8 == INT8_OSCALES)
+    arg_add (&a, DNNL_ARG_ATTR_OUTPUT_SCALES, scales);
+  if (int8 != INT8_NONE)
+    arg_add (&a, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &d->src_zero_point);
+  if (mw->bias)
+    arg_add (&a, DNNL_ARG_BIAS, bias);
+  int po_index = 0;   /* the post-ops: scales (INT8_POST_OP), activation, residual */
+  if (int8 == INT8_POST_OP)
+    arg_add (&a, DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index++) | DNNL_ARG_SRC_1, scales);
+  if (act != VLM_ACT_NONE)
+    po_index++;
+  if (res == RES_OTHER)
+    arg_add (&a, DNNL_ARG_ATTR_MULTIPLE_POST_OP (po_index) | DNNL_ARG_SRC_1, residual);
+  if (pd && (p = prim_new (d, &key, pd, a.ids, a.n)))
+    p->int8 = int8;
+  prim_run (d, p, a.h);
 }
 
 static const Packed *
@@ -867,6 +987,25 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
   return xb;
 }
 
+/* The most rows the engine's GEMV takes for a weight packed as `pk`;
+ * oneDNN's matmul above. The blocked bf16 kernel (tiers with bf16
+ * instructions) costs more with each row — its vdpbf16ps per weight vector
+ * and row bound it — while oneDNN's bf16 matmul (AMX tiles, or brgemm)
+ * streams the weight once for any few rows: 3072 × 768 on this project's
+ * Sapphire Rapids VM, alternated in one process, 1 / 2 / 3 / 4 rows:
+ * engine 0.095 / 0.11–0.12 / 0.13–0.14 / 0.16 ms, oneDNN AMX 0.10 / 0.10 /
+ * 0.10 / 0.10 ms; capped to avx512-bf16, engine 0.15–0.17 / 0.17–0.19 /
+ * 0.23–0.28 / 0.31–0.32, oneDNN brgemm 0.19–0.20 / 0.17–0.22 / 0.19–0.25 /
+ * 0.21–0.25 ms. Batched decode steps (several streams' rows) and beams
+ * above 2 take oneDNN's. The f32, bf16-rows and s8 GEMVs: VLM_GEMV_MAX_ROWS. */
+#define GEMV_MAX_ROWS_BF16 2
+
+static int
+gemv_max_rows (const Packed *pk)
+{
+  return pk->layout == PACK_DNNL ? GEMV_MAX_ROWS_BF16 : VLM_GEMV_MAX_ROWS;
+}
+
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16
  * kernel, s8 rows, or HF's rows (f32 or bf16) on tiers without bf16
  * instructions. */
@@ -874,7 +1013,7 @@ static gboolean
 gemv_of (const VlmLinearW *lin, int m)
 {
   const Packed *pk = packed_of (lin);
-  return pk && m <= VLM_GEMV_MAX_ROWS && (pk->gemv_kpad || pk->layout != PACK_DNNL);
+  return pk && m <= gemv_max_rows (pk) && (pk->gemv_kpad || pk->layout != PACK_DNNL);
 }
 
 static VlmGemvOut
@@ -898,10 +1037,11 @@ gemv_run (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, cons
   int kpad = p0->gemv_kpad, k = lins[0]->k;
   VlmGemvIn in = { m, k, kpad, kpad ? gemv_input (d, x, m, k, kpad) : NULL, x };
   if (p0->layout == PACK_ROWS_S8) {
-    /* the input quantised once for every output, as oneDNN's int8 matmul does per call */
+    /* the input quantised once for every output, each row on its own */
     in.kpad = p0->ldw;
-    in.xq_scale = to_u8 (d, x, m, k, in.kpad, (uint8_t **) &in.xq);
-    in.xq_zero = d->src_zero_point;
+    in.xq = to_u8_rows (d, x, m, k, in.kpad, d->row_scales, d->row_zeros);
+    in.xq_scales = d->row_scales;
+    in.xq_zeros = d->row_zeros;
   }
   vlm_gemv (outs, n, &in);
 }
@@ -912,7 +1052,7 @@ static gboolean
 bf16_matmul (const VlmLinearW *lin, int m)
 {
   const Packed *p = packed_of (lin);
-  return p && p->layout == PACK_DNNL && p->md.data_type == dnnl_bf16 && m > VLM_GEMV_MAX_ROWS;
+  return p && p->layout == PACK_DNNL && p->md.data_type == dnnl_bf16 && m > (p->gemv_kpad ? gemv_max_rows (p) : VLM_GEMV_MAX_ROWS);
 }
 
 void

@@ -5,10 +5,11 @@
  * its bf16 matmul, read in place (below). Elsewhere HF's own [n][k] rows,
  * f32 or bf16, through the tier's dot-product kernel (ops_kernels.c). int8
  * weights, on every tier: s8 rows (quantised per output channel at load),
- * which oneDNN's u8·s8 gemm also reads for more rows, against the input
- * quantised once per call (u8 with a zero point), summed in s32 by the
- * tier's kernel and scaled back here: y = sx · sw[j] · (Σ xq · q − zp ·
- * Σ q) + bias, the integers oneDNN's int8 matmul sums.
+ * which oneDNN's u8·s8 matmul also reads for more rows, against each input
+ * row quantised on its own (u8 with a zero point: a row's result does not
+ * depend on the rows batched with it), summed in s32 by the tier's kernel
+ * and scaled back here: y[r] = sx[r] · sw[j] · (Σ xq[r] · q − zp[r] · Σ q)
+ * + bias.
  *
  *
  * oneDNN 2.6 packs a bf16 matmul weight {k, n} for avx512_core_bf16 as
@@ -102,7 +103,8 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
     kernels->gemv_rows_s8 ((const int8_t *) o->w + (size_t) j0 * o->ldw, o->ldw, len, in->xq, in->kpad, m, acc);
     for (int r = 0; r < m; r++)
       for (int j = 0; j < len; j++)
-        out[r * 64 + j] = in->xq_scale * o->scales[j0 + j] * (float) (acc[r * 64 + j] - in->xq_zero * o->sums[j0 + j]);
+        out[r * 64 + j] =
+            in->xq_scales[r] * o->scales[j0 + j] * (float) (acc[r * 64 + j] - in->xq_zeros[r] * o->sums[j0 + j]);
   } else if (in->xb)
     gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
   else
@@ -125,11 +127,16 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
 void
 vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
 {
+  vlm_gemv_with (vlm_kernels (), outs, n_outs, in);
+}
+
+void
+vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
+{
   int m = in->m;
   g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
   g_assert (!in->xb || in->kpad % 32 == 0);
   g_assert (!in->xq || in->kpad % 64 == 0);
-  const VlmKernels *kernels = vlm_kernels ();
   /* the outputs' blocks of 64 columns, numbered one after another */
   int first[VLM_GEMV_MAX_OUTS + 1] = { 0 };
   for (int i = 0; i < n_outs; i++) first[i + 1] = first[i] + (outs[i].n + 63) / 64;

@@ -29,19 +29,23 @@ typedef struct {
 } VlmGemvOut;
 /* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
  * k; kpad a multiple of 32) for blocked weights; u8 xq [m, kpad] (zero past
- * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, x ≈ xq_scale ·
- * (xq - xq_zero); else f32 x [m, k]. */
+ * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, each row with
+ * its own scale and zero point, x[r] ≈ xq_scales[r] · (xq[r] - xq_zeros[r])
+ * (so a row's output never depends on the other rows); else f32 x [m, k]. */
 typedef struct {
   int m, k, kpad;
   const uint16_t *xb;
   const float *x;
   const uint8_t *xq;
-  float xq_scale;
-  int32_t xq_zero;
+  const float *xq_scales;
+  const int32_t *xq_zeros;
 } VlmGemvIn;
 #define VLM_GEMV_MAX_OUTS 4
 /* Every output, their blocks shared out over OpenMP's current thread count
  * in one parallel region. */
 void vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in);
+/* The same through the given table of kernels (tests: every table the
+ * CPU runs; vlm_gemv passes the tier's, vlm_kernels()). */
+void vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in);
 
 #endif

@@ -117,8 +117,8 @@ gemv_rows (const void *w, size_t ldw, gboolean bf16, int len, const float *x, in
 
 /* ------------------------------------------------------------ decode GEMV, int8
  *
- * s8 weight rows [n][ldw] against u8 input rows (quantised once per call,
- * ops_gemv.c), summed exactly in s32; the caller scales back to f32. One
+ * s8 weight rows [n][ldw] against u8 input rows (each quantised on its own,
+ * ops_dnnl.c), summed exactly in s32; the caller scales back to f32. One
  * dot product per output as above, J outputs × M rows at a time, then one
  * horizontal sum per accumulator. A step is QB bytes of k:
  * - VNNI (avx512vnni table): vpdpbusd adds four u8·s8 products to each

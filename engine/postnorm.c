@@ -248,3 +248,21 @@ vlm_postnorm_layer_forward (const VlmPostNormConfig *c, const VlmPostNormLayer *
   block_output (c, l->out_ln_w, l->out_ln_b, ops, x, M);
   vlm_arena_rewind (arena, mark);
 }
+
+int
+vlm_postnorm_step_rows (const VlmStepGroup *groups, int n, VlmArena *arena,
+                        VlmPostNormSeq (*seq_of) (void *self, int beam, int pos), int **ids, int **positions,
+                        VlmPostNormSeq **seqs)
+{
+  int rows = vlm_step_rows (groups, n);
+  *ids = vlm_arena_new (arena, int, rows);
+  *positions = vlm_arena_new (arena, int, rows);
+  *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
+  for (int g = 0, i = 0; g < n; g++)
+    for (int b = 0; !groups[g].error && b < groups[g].n_beams; b++, i++) {
+      (*ids)[i] = groups[g].tokens[b];
+      (*positions)[i] = groups[g].pos;
+      (*seqs)[i] = seq_of (groups[g].self, b, groups[g].pos);
+    }
+  return rows;
+}

@@ -22,6 +22,7 @@
 #ifndef VLM_POSTNORM_H
 #define VLM_POSTNORM_H
 
+#include "generate.h"
 #include "kvcache.h"
 #include "weights.h"
 
@@ -113,6 +114,14 @@ typedef struct {
   int beam, pos;
   const VlmPostNormCross *cross;
 } VlmPostNormSeq;
+
+/* For the step_batch of a decoder over these layers: one row per beam of
+ * each group without an error, from `arena`: ids[i] its token,
+ * positions[i] its group's pos, seqs[i] = seq_of (group's run, beam, pos).
+ * Returns the row count. */
+int vlm_postnorm_step_rows (const VlmStepGroup *groups, int n, VlmArena *arena,
+                            VlmPostNormSeq (*seq_of) (void *self, int beam, int pos), int **ids, int **positions,
+                            VlmPostNormSeq **seqs);
 
 /* Layer `li` in place on x [n_seq · rows, D]: sequence s's `rows` new rows
  * at rows [pos, pos + rows) of its cache; they attend to rows

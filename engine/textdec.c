@@ -161,6 +161,14 @@ vlm_text_run_prefill (VlmTextRun *r, const int *ids, int n, GError **error)
   return r->logits;
 }
 
+/* A step's row of `beam`: the run's cache and memory. */
+static VlmPostNormSeq
+step_seq (void *self, int beam, int pos)
+{
+  VlmTextRun *r = self;
+  return (VlmPostNormSeq) {&r->cache, beam, pos, &r->cross};
+}
+
 /* Every group's beams, one row each, through the layers and the head
  * together (a group is one run: one session's step, or a single step()). */
 static gboolean
@@ -173,20 +181,13 @@ text_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
     g_assert (r->d == d && groups[g].n_beams <= r->max_beams);
     check_ids (r, groups[g].tokens, groups[g].n_beams, groups[g].pos + 1, &groups[g].error);
   }
-  int rows = vlm_step_rows (groups, n);
+  int rows = vlm_step_rows (groups, n), *ids, *pos;
   if (rows == 0)
     return TRUE;
   size_t mark = vlm_arena_mark (arena);
   float *x = vlm_arena_new (arena, float, (size_t) rows * d->cfg.hidden_size);
-  int *ids = vlm_arena_new (arena, int, rows), *pos = vlm_arena_new (arena, int, rows);
-  VlmPostNormSeq *seqs = vlm_arena_new (arena, VlmPostNormSeq, rows);
-  for (int g = 0, i = 0; g < n; g++)
-    for (int b = 0; !groups[g].error && b < groups[g].n_beams; b++, i++) {
-      VlmTextRun *r = groups[g].self;
-      ids[i] = groups[g].tokens[b];
-      pos[i] = groups[g].pos;
-      seqs[i] = (VlmPostNormSeq) {&r->cache, b, groups[g].pos, &r->cross};
-    }
+  VlmPostNormSeq *seqs;
+  vlm_postnorm_step_rows (groups, n, arena, step_seq, &ids, &pos, &seqs);
   float *logits = vlm_step_logits (groups, n, arena, d->vocab_size);
   embed (d, r0->ops, ids, pos, rows, x);
   forward (d, r0->ops, arena, x, seqs, rows, 1, logits);
@@ -208,11 +209,7 @@ static gboolean
 text_step (void *self, const int *tokens, int n_beams, int pos, float *logits, GError **error)
 {
   VlmTextRun *r = self;
-  VlmStepGroup group = {r, tokens, n_beams, pos, logits, NULL};
-  text_step_batch (&group, 1, r->arena, error);
-  if (group.error)
-    g_propagate_error (error, group.error);
-  return !group.error;
+  return vlm_step_one (text_step_batch, r, r->arena, tokens, n_beams, pos, logits, error);
 }
 
 /* The self-attention cache follows the beams; the memory is every beam's. */

@@ -381,3 +381,28 @@ vlm_vit_forward (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *p
     vlm_layer_norm (ops, out, F * c->n_tokens, c->hidden_size, vit->post_layernorm_w,
                     vit->post_layernorm_b, c->eps, out);
 }
+
+size_t
+vlm_vit_clips_bytes (const VlmVit *vit, int F, int n)
+{
+  const VlmVitConfig *c = &vit->cfg;
+  size_t frames = (size_t) n * F;
+  return frames * ((size_t) c->num_channels * c->image_size * c->image_size + (size_t) c->n_tokens * c->hidden_size) *
+             sizeof (float) + 4 * 64 + vlm_vit_arena_size (vit, (int) frames);
+}
+
+void
+vlm_vit_forward_clips (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *const *pixels, int n, int F,
+                       int n_layers, gboolean post_norm, float *const *outs)
+{
+  const VlmVitConfig *c = &vit->cfg;
+  size_t in = (size_t) F * c->num_channels * c->image_size * c->image_size, out = (size_t) F * c->n_tokens * c->hidden_size;
+  size_t mark = vlm_arena_mark (arena);
+  float *px = vlm_arena_new (arena, float, n * in), *y = vlm_arena_new (arena, float, n * out);
+  for (int i = 0; i < n; i++)
+    memcpy (px + i * in, pixels[i], in * sizeof (float));
+  vlm_vit_forward (vit, ops, arena, px, n * F, n_layers, post_norm, y);
+  for (int i = 0; i < n; i++)
+    memcpy (outs[i], y + i * out, out * sizeof (float));
+  vlm_arena_rewind (arena, mark);
+}

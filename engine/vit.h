@@ -95,6 +95,14 @@ size_t vlm_vit_arena_size (const VlmVit *vit, int n_frames);
 void vlm_vit_forward (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *pixels,
                       int n_frames, int n_layers, gboolean post_norm, float *out);
 
+/* The batcher's tower call (VlmArch encode_batch): the F frames of each of
+ * n clips (clip i at pixels[i], [F, C, S, S]) through vlm_vit_forward at
+ * once, clip i's output [F · n_tokens, D] to outs[i]. Temporaries from
+ * `arena` (vlm_vit_clips_bytes free), released. */
+void vlm_vit_forward_clips (const VlmVit *vit, VlmOps *ops, VlmArena *arena, const float *const *pixels, int n,
+                            int F, int n_layers, gboolean post_norm, float *const *outs);
+size_t vlm_vit_clips_bytes (const VlmVit *vit, int F, int n);
+
 /* ---- the encoder layers alone, for CLIP's text tower (CLIPTextTransformer) */
 
 /* The layer part of a config (hidden_size, intermediate_size,

@@ -106,6 +106,22 @@ static const LinearCase linear_cases[] = {
   { "/ops/linear/m1-long-k", 1, 257, 900, TRUE, VLM_ACT_NONE, RES_NONE },
 };
 
+/* xq[i] = x[i], i < n, quantised to u8 over [min(x, 0), max(x, 0)] with a
+ * zero point and back. q = x · (1 / scale) in f32, as the engine defines
+ * it: a quotient instead lands on the other side of a rounding tie now and
+ * then (seen at k = 900). */
+static void
+u8_dequantised (const float *x, size_t n, float *xq)
+{
+  float lo = 0, hi = 0;
+  for (size_t i = 0; i < n; i++) {
+    lo = fminf (lo, x[i]);
+    hi = fmaxf (hi, x[i]);
+  }
+  float sx = (hi - lo) / 255.0f, isx = 1.0f / sx, zp = rintf (-lo * isx);
+  for (size_t i = 0; i < n; i++) xq[i] = (fminf (fmaxf (rintf (x[i] * isx) + zp, 0), 255) - zp) * sx;
+}
+
 /* Pre-activations span a few units so each activation's curved part and
  * both tails are exercised. */
 static void
@@ -157,21 +173,16 @@ test_linear (gconstpointer data)
   g_autofree float *want16w = g_new (float, (size_t) c->m * c->n);
   naive_linear (wr, c->bias ? b : NULL, c->n, c->k, x, c->m, c->act, c->residual ? res : NULL, want16w);
   /* int8: w quantised per output row (symmetric, scale max|.| / 127, or 63
-   * below VNNI: vlm_cpu_int8_weight_max) and x
-   * per call to u8 over [min(x, 0), max(x, 0)] with a zero point, both
-   * rounding to nearest even; the reference runs on the dequantised values
-   * (integer products summed in s32 are exact) */
+   * below VNNI: vlm_cpu_int8_weight_max) and x per call to u8 over
+   * [min(x, 0), max(x, 0)] with a zero point (decode's m <= 4 rows of the
+   * GEMV each on its own), both rounding to nearest even; the reference
+   * runs on the dequantised values (integer products summed in s32 are
+   * exact) */
   g_autofree float *xq = g_new (float, (size_t) c->m * c->k);
   g_autofree float *wq = g_new (float, (size_t) c->n * c->k);
-  float xlo = 0, xhi = 0;
-  for (int i = 0; i < c->m * c->k; i++) {
-    xlo = fminf (xlo, x[i]);
-    xhi = fmaxf (xhi, x[i]);
-  }
-  /* q = x · (1 / scale) in f32, as the engine defines it: a quotient instead
-   * lands on the other side of a rounding tie now and then (seen at k = 900) */
-  float sx = (xhi - xlo) / 255.0f, isx = 1.0f / sx, zp = rintf (-xlo * isx);
-  for (int i = 0; i < c->m * c->k; i++) xq[i] = (fminf (fmaxf (rintf (x[i] * isx) + zp, 0), 255) - zp) * sx;
+  int rows_apart = c->m <= VLM_GEMV_MAX_ROWS ? 1 : c->m;
+  for (int r0 = 0; r0 < c->m; r0 += rows_apart)
+    u8_dequantised (x + (size_t) r0 * c->k, (size_t) rows_apart * c->k, xq + (size_t) r0 * c->k);
   for (int j = 0; j < c->n; j++) {
     double wmax = 0;
     for (int t = 0; t < c->k; t++) wmax = fmax (wmax, fabs (w[j * c->k + t]));
@@ -362,19 +373,77 @@ test_gemv_rows (void)
   }
 }
 
+/* vlm_gemv_with table t over s8 rows w [N][KPAD] and u8 rows x: m = 1..4
+ * against y[r] = sx[r] · sw[j] · (Σ x[r] · w − zp[r] · Σ w) + bias in
+ * double (one output with activation and an in-place residual, one
+ * plain), and the 4-row call equal bit for bit to four 1-row calls: a row's
+ * result does not depend on the rows it is batched with. */
+enum { S8_N = 150, S8_K = 100, S8_KPAD = 128 };
+
+static void
+gemv_s8_rows_apart (GRand *r, const KernelTable *t, int8_t *w, uint8_t *x, const float *sx, const int32_t *zp)
+{
+  enum { N = S8_N, K = S8_K, KPAD = S8_KPAD, M = VLM_GEMV_MAX_ROWS };
+  for (int j = 0; j < N; j++)
+    for (int i = 0; i < K; i++) w[j * KPAD + i] = (int8_t) g_rand_int_range (r, -t->qmax, t->qmax + 1);
+  g_autofree float *sw = rand_f32 (r, N, 0.001f, 0.01f), *b = rand_f32 (r, N, -1, 1);
+  g_autofree float *res = rand_f32 (r, M * N, -5, 5);
+  g_autofree int32_t *sums = g_new0 (int32_t, N);
+  g_autofree float *wf = g_new (float, N * K), *xf = g_new (float, M * K);
+  for (int j = 0; j < N; j++)
+    for (int i = 0; i < K; i++) {
+      sums[j] += w[j * KPAD + i];
+      wf[j * K + i] = sw[j] * w[j * KPAD + i];
+    }
+  for (int i = 0; i < M * K; i++)
+    xf[i] = sx[i / K] * ((int) (x[i / K * KPAD + i % K] = (uint8_t) g_rand_int_range (r, 0, 256)) - zp[i / K]);
+  g_autofree float *want = g_new (float, M * N), *want2 = g_new (float, M * N);
+  g_autofree float *y = g_new (float, M * N), *y2 = g_new (float, M * N);
+  g_autofree float *one = g_new (float, M * N), *one2 = g_new (float, M * N);
+  for (int m = 1; m <= M; m++) {
+    naive_linear (wf, b, N, K, xf, m, VLM_ACT_GELU_TANH, res, want);
+    naive_linear (wf, NULL, N, K, xf, m, VLM_ACT_NONE, NULL, want2);
+    memcpy (y, res, sizeof (float) * m * N);
+    VlmGemvOut outs[] = { { .w = w, .ldw = KPAD, .n = N, .bias = b, .act = VLM_ACT_GELU_TANH, .residual = y, .y = y,
+                            .scales = sw, .sums = sums },
+                          { .w = w, .ldw = KPAD, .n = N, .act = VLM_ACT_NONE, .y = y2, .scales = sw, .sums = sums } };
+    vlm_gemv_with (t->k, outs, 2,
+                   &(VlmGemvIn) { .m = m, .k = K, .kpad = KPAD, .xq = x, .xq_scales = sx, .xq_zeros = zp });
+    g_autofree char *what = g_strdup_printf ("vlm_gemv, s8 rows, %s kernels, m %d", t->name, m);
+    vt_assert_close (what, y, want, (int64_t) m * N, TOL);
+    vt_assert_close (what, y2, want2, (int64_t) m * N, TOL);
+  }
+  /* y, y2 hold the 4-row call; now each row alone */
+  memcpy (one, res, sizeof (float) * M * N);
+  for (int i = 0; i < M; i++) {
+    VlmGemvOut outs[] = { { .w = w, .ldw = KPAD, .n = N, .bias = b, .act = VLM_ACT_GELU_TANH,
+                            .residual = one + i * N, .y = one + i * N, .scales = sw, .sums = sums },
+                          { .w = w, .ldw = KPAD, .n = N, .act = VLM_ACT_NONE, .y = one2 + i * N, .scales = sw,
+                            .sums = sums } };
+    vlm_gemv_with (t->k, outs, 2,
+                   &(VlmGemvIn) { .m = 1, .k = K, .kpad = KPAD, .xq = x + i * KPAD, .xq_scales = sx + i,
+                                  .xq_zeros = zp + i });
+  }
+  int differ = 0;
+  for (int i = 0; i < M * N; i++)
+    differ += memcmp (&y[i], &one[i], sizeof (float)) != 0 || memcmp (&y2[i], &one2[i], sizeof (float)) != 0;
+  g_test_message ("vlm_gemv, s8 rows, %s kernels: %d of %d outputs of 4 rows in one call differ from 1-row calls",
+                  t->name, differ, 2 * M * N);
+  g_assert_cmpint (differ, ==, 0);
+}
+
 /* The int8 GEMV (s8 rows [n][kpad] against u8 input rows, the layout
  * vlm_linear_pack makes for precision int8) of every tier this CPU can
  * run: each table's kernel against exact integer sums, m = 1..4, k = 100
  * (not a multiple of 64: rows zero padded to 128), n = 150 (a 22-row last
  * block), the extreme values included (x 0 and 255, w ±qmax). Weights are
  * 7-bit for the kernels below VNNI (their pairs are summed in s16), 8-bit
- * for VNNI's. Then through vlm_gemv, which picks the tier's table and
- * scales back: y = sx · sw[j] · (Σ xq · q - zp · Σ q) + bias, with
- * activation and an in-place residual, against the same in double. */
+ * for VNNI's. Then through vlm_gemv_with each table, each row with its
+ * own scale and zero point (gemv_s8_rows_apart). */
 static void
 test_gemv_s8 (void)
 {
-  enum { N = 150, K = 100, KPAD = 128 };
+  enum { N = S8_N, K = S8_K, KPAD = S8_KPAD };
   g_autoptr (GRand) r = g_rand_new_with_seed (23);
   const KernelTable *tables = kernel_tables;
   int8_t *w = g_aligned_alloc0 (N * KPAD, 1, 64);
@@ -410,39 +479,48 @@ test_gemv_s8 (void)
   }
   g_assert_cmpint (tested, >=, 1);
 
-  /* through vlm_gemv with the tier's weight width, two outputs in one pass */
-  int qmax = vlm_cpu_int8_weight_max ();
-  for (int j = 0; j < N; j++)
-    for (int i = 0; i < K; i++) w[j * KPAD + i] = (int8_t) g_rand_int_range (r, -qmax, qmax + 1);
-  g_autofree float *sw = rand_f32 (r, N, 0.001f, 0.01f), *b = rand_f32 (r, N, -1, 1);
-  g_autofree float *res = rand_f32 (r, VLM_GEMV_MAX_ROWS * N, -5, 5);
-  g_autofree int32_t *sums = g_new0 (int32_t, N);
-  g_autofree float *wf = g_new (float, N * K), *xf = g_new (float, VLM_GEMV_MAX_ROWS * K);
-  for (int j = 0; j < N; j++)
-    for (int i = 0; i < K; i++) {
-      sums[j] += w[j * KPAD + i];
-      wf[j * K + i] = sw[j] * w[j * KPAD + i];
-    }
-  const float sx = 0.02f;
-  const int zp = 77;
-  for (int i = 0; i < VLM_GEMV_MAX_ROWS * K; i++)
-    xf[i] = sx * ((int) (x[i / K * KPAD + i % K] = (uint8_t) g_rand_int_range (r, 0, 256)) - zp);
-  g_autofree float *want = g_new (float, VLM_GEMV_MAX_ROWS * N), *want2 = g_new (float, VLM_GEMV_MAX_ROWS * N);
-  g_autofree float *y = g_new (float, VLM_GEMV_MAX_ROWS * N), *y2 = g_new (float, VLM_GEMV_MAX_ROWS * N);
-  for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
-    naive_linear (wf, b, N, K, xf, m, VLM_ACT_GELU_TANH, res, want);
-    naive_linear (wf, NULL, N, K, xf, m, VLM_ACT_NONE, NULL, want2);
-    memcpy (y, res, sizeof (float) * m * N);
-    VlmGemvOut outs[] = { { .w = w, .ldw = KPAD, .n = N, .bias = b, .act = VLM_ACT_GELU_TANH, .residual = y, .y = y,
-                            .scales = sw, .sums = sums },
-                          { .w = w, .ldw = KPAD, .n = N, .act = VLM_ACT_NONE, .y = y2, .scales = sw, .sums = sums } };
-    vlm_gemv (outs, 2, &(VlmGemvIn) { .m = m, .k = K, .kpad = KPAD, .xq = x, .xq_scale = sx, .xq_zero = zp });
-    g_autofree char *what = g_strdup_printf ("vlm_gemv, s8 rows (%s), m %d", vlm_cpu_describe (), m);
-    vt_assert_close (what, y, want, (int64_t) m * N, TOL);
-    vt_assert_close (what, y2, want2, (int64_t) m * N, TOL);
-  }
+  /* through vlm_gemv_with each table and its weight width, two outputs in
+   * one pass, each input row with its own scale and zero point */
+  float sx[VLM_GEMV_MAX_ROWS] = { 0.02f, 0.005f, 0.1f, 0.0371f };
+  int32_t zp[VLM_GEMV_MAX_ROWS] = { 77, 0, 255, 128 };
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++)
+    if (vlm_cpu_tier () >= tables[t].needs)
+      gemv_s8_rows_apart (r, &tables[t], w, x, sx, zp);
   g_aligned_free (w);
   g_aligned_free (x);
+}
+
+/* An int8 linear (vlm_linear_pack to I8, the oneDNN backend: decode's
+ * GEMV for m <= 4) on 4 rows of very different ranges equals, bit for bit,
+ * the same linear on each row alone: each row is quantised on its own, so
+ * a stream's decode step does not depend on the steps batched with it. */
+static void
+test_linear_int8_rows_apart (void)
+{
+  enum { M = VLM_GEMV_MAX_ROWS, N = 130, K = 200 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (31);
+  g_autoptr (GError) error = NULL;
+  g_autofree float *w = rand_f32 (r, N * K, -1, 1), *b = rand_f32 (r, N, -1, 1);
+  g_autofree float *x = rand_f32 (r, M * K, -1, 1);
+  static const float row_range[M] = { 1.0f, 0.01f, 30.0f, 0.5f };
+  for (int i = 0; i < M * K; i++) x[i] = x[i] * row_range[i / K] + (i / K == 3 ? 0.6f : 0.0f);  /* row 3 > 0 */
+  VlmTensor wt = f32_tensor (w, N, K), bt = f32_tensor (b, N, 0);
+  VlmLinearW lin;
+  g_assert_true (vlm_linear_init (&lin, "fc", &wt, &bt, &error));
+  g_assert_true (vlm_linear_pack (&lin, &wt, VLM_DTYPE_I8, 1, &error));
+  g_assert_no_error (error);
+  VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+  g_autofree float *y = g_new (float, M * N), *one = g_new (float, M * N);
+  vlm_linear (ops, &lin, x, M, y, VLM_ACT_GELU_ERF, NULL);
+  for (int i = 0; i < M; i++) vlm_linear (ops, &lin, x + i * K, 1, one + i * N, VLM_ACT_GELU_ERF, NULL);
+  g_assert_true (vlm_ops_take_error (ops, &error));
+  int differ = 0;
+  for (int i = 0; i < M * N; i++) differ += memcmp (&y[i], &one[i], sizeof (float)) != 0;
+  g_test_message ("int8 linear (%s): %d of %d outputs of 4 rows in one call differ from 1-row calls",
+                  vlm_cpu_describe (), differ, M * N);
+  g_assert_cmpint (differ, ==, 0);
+  vlm_ops_free (ops);
+  vlm_linear_clear (&lin);
 }
 
 /* vlm_linear_multi equals one vlm_linear per weight, on both backends and
@@ -1115,6 +1193,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/linear/gemv-bf16-layout", test_gemv_layout);
   g_test_add_func ("/ops/linear/gemv-rows", test_gemv_rows);
   g_test_add_func ("/ops/linear/gemv-s8", test_gemv_s8);
+  g_test_add_func ("/ops/linear/int8-rows-apart", test_linear_int8_rows_apart);
   g_test_add_func ("/ops/linear/multi", test_linear_multi);
   g_test_add_func ("/ops/mlp", test_mlp);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);

@@ -298,7 +298,11 @@ typedef struct {
   int max_step_captions;   /* the most captions one step held */
   guint64 encodes;         /* clips encoded */
   guint64 encode_batches;  /* tower calls they took (< encodes when clips were batched) */
-  guint64 prefills;
+  guint64 prefills;         /* captions started (a prefill each) */
+  /* the inference thread's busy time: decode steps, tower calls, other stages (prefill, tags) */
+  double step_ms, encode_ms, call_ms;
+  /* and how long it waited, with steps in hand, for the other captions' */
+  double straggler_ms;
 } VlmBatcherStats;
 
 void vlm_batcher_get_stats (VlmBatcher *batcher, VlmBatcherStats *stats);
