@@ -192,12 +192,16 @@ measure_scheduler (VlmModel *model, gboolean shared, JsonBuilder *b, double *agg
             "RSS %.0f MiB with 1 stream, %.0f MiB with %d (%.1f MiB per extra stream)\n", name, n_streams,
             *aggregate, total, wall_s, on_time, n_streams * n_clips, 100.0 * on_time / (n_streams * n_clips),
             dropped, rss1, rssn, n_streams, n_streams > 1 ? (rssn - rss1) / (n_streams - 1) : 0);
+    double step_ms = after.step_ms - before.step_ms, encode_ms = after.encode_ms - before.encode_ms;
+    double call_ms = after.call_ms - before.call_ms, straggler_ms = after.straggler_ms - before.straggler_ms;
     if (batcher)
-      printf ("  batcher: %" G_GUINT64_FORMAT " decode steps, mean %.2f captions per step (max %d), %.2f rows; %"
-              G_GUINT64_FORMAT " clips encoded in %" G_GUINT64_FORMAT " tower calls, %" G_GUINT64_FORMAT
-              " prefills\n", steps, steps ? (double) step_captions / steps : 0, after.max_step_captions,
-              steps ? (double) (after.step_rows - before.step_rows) / steps : 0, after.encodes - before.encodes,
-              after.encode_batches - before.encode_batches, after.prefills - before.prefills);
+      printf ("  batcher: %" G_GUINT64_FORMAT " decode steps, mean %.2f captions per step (max %d), %.2f rows, "
+              "%.1f ms a step; %" G_GUINT64_FORMAT " clips encoded in %" G_GUINT64_FORMAT " tower calls (%.0f ms), %"
+              G_GUINT64_FORMAT " prefills; busy: steps %.0f ms, towers %.0f ms, other %.0f ms; waited for "
+              "stragglers %.0f ms\n", steps, steps ? (double) step_captions / steps : 0, after.max_step_captions,
+              steps ? (double) (after.step_rows - before.step_rows) / steps : 0, steps ? step_ms / steps : 0,
+              after.encodes - before.encodes, after.encode_batches - before.encode_batches, encode_ms,
+              after.prefills - before.prefills, step_ms, encode_ms, call_ms, straggler_ms);
     json_builder_begin_object (b);
     json_str (b, "scheduler", name);
     json_num (b, "aggregate_captions_per_s", *aggregate);
@@ -220,6 +224,11 @@ measure_scheduler (VlmModel *model, gboolean shared, JsonBuilder *b, double *agg
       json_int (b, "encodes", after.encodes - before.encodes);
       json_int (b, "encode_batches", after.encode_batches - before.encode_batches);
       json_int (b, "prefills", after.prefills - before.prefills);
+      json_num (b, "step_ms", step_ms);
+      json_num (b, "mean_step_ms", steps ? step_ms / steps : 0);
+      json_num (b, "encode_ms", encode_ms);
+      json_num (b, "call_ms", call_ms);
+      json_num (b, "straggler_ms", straggler_ms);
       json_builder_end_object (b);
     }
     json_builder_set_member_name (b, "streams");
