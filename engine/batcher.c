@@ -16,17 +16,14 @@
  * (selection, sampling, stop strings) takes well under this. */
 #define STRAGGLER_US 2000
 
-typedef enum { JOB_CALL, JOB_ENCODE, JOB_STEP } JobKind;
-
 typedef struct {
   GList link;                       /* in one of the batcher's queues; data = the job */
-  JobKind kind;
   const volatile gint *cancel;
-  gboolean (*fn) (void *data, GError **error);   /* JOB_CALL */
+  gboolean (*fn) (void *data, GError **error);   /* a call */
   void *data;
-  void *run;                        /* JOB_ENCODE */
+  void *run;                        /* an encode */
   const float *pixels;
-  const VlmDecoder *dec;            /* JOB_STEP */
+  const VlmDecoder *dec;            /* a step */
   VlmStepGroup group;
   gboolean done;
   GError *error;
@@ -296,14 +293,14 @@ gboolean
 vlm_batcher_call (VlmBatcher *b, gboolean (*fn) (void *data, GError **error), void *data,
                   const volatile gint *cancel, GError **error)
 {
-  Job job = {.kind = JOB_CALL, .cancel = cancel, .fn = fn, .data = data};
+  Job job = {.cancel = cancel, .fn = fn, .data = data};
   return submit (b, &b->calls, &job, error);
 }
 
 gboolean
 vlm_batcher_encode (VlmBatcher *b, void *run, const float *pixels, const volatile gint *cancel, GError **error)
 {
-  Job job = {.kind = JOB_ENCODE, .cancel = cancel, .run = run, .pixels = pixels};
+  Job job = {.cancel = cancel, .run = run, .pixels = pixels};
   return submit (b, &b->encodes, &job, error);
 }
 
@@ -323,7 +320,7 @@ gboolean
 vlm_batcher_step (VlmBatcher *b, const VlmDecoder *dec, const int *tokens, int n_beams, int pos, float *logits,
                   GError **error)
 {
-  Job job = {.kind = JOB_STEP, .dec = dec, .group = {dec->self, tokens, n_beams, pos, logits, NULL}};
+  Job job = {.dec = dec, .group = {dec->self, tokens, n_beams, pos, logits, NULL}};
   return submit (b, &b->steps, &job, error);
 }
 

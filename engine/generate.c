@@ -1189,11 +1189,11 @@ vlm_step_rows (const VlmStepGroup *groups, int n)
 }
 
 float *
-vlm_step_logits (VlmStepGroup *groups, int n, VlmArena *arena, int vocab_size)
+vlm_step_logits (VlmStepGroup *groups, int n, int rows, VlmArena *arena, int vocab_size)
 {
   if (n == 1)
     return groups[0].logits;
-  return vlm_arena_new (arena, float, (size_t) vlm_step_rows (groups, n) * vocab_size);
+  return vlm_arena_new (arena, float, (size_t) rows * vocab_size);
 }
 
 void

@@ -51,9 +51,9 @@ typedef struct {
 /* For step_batch implementations: the rows of the groups without an error
  * (after their checks), and the buffer their logits [rows, V] go to: the
  * one group's own logits when there is one, else a block of `arena` that
- * vlm_step_logits_scatter copies out to each group's. */
+ * vlm_step_logits_scatter copies out to each group's (`rows`: vlm_step_rows). */
 int vlm_step_rows (const VlmStepGroup *groups, int n);
-float *vlm_step_logits (VlmStepGroup *groups, int n, VlmArena *arena, int vocab_size);
+float *vlm_step_logits (VlmStepGroup *groups, int n, int rows, VlmArena *arena, int vocab_size);
 void vlm_step_logits_scatter (VlmStepGroup *groups, int n, const float *logits, int vocab_size);
 /* A decoder's step() as its step_batch over one group (the run's own
  * arena): the error of the group or of the batch. */

@@ -194,7 +194,7 @@ git_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
   float *x = vlm_arena_new (arena, float, (size_t) rows * D);
   VlmPostNormSeq *seqs;
   vlm_postnorm_step_rows (groups, n, arena, step_seq, &ids, &positions, &seqs);
-  float *logits = vlm_step_logits (groups, n, arena, g->vocab_size);
+  float *logits = vlm_step_logits (groups, n, rows, arena, g->vocab_size);
   embed_text (g, r0->ops, ids, positions, rows, x);
   text_forward (g, r0->ops, arena, r0->n_visual, x, seqs, rows, 1, FALSE);
   vlm_linear (r0->ops, &g->output, x, rows, logits, VLM_ACT_NONE, NULL);

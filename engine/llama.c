@@ -327,7 +327,7 @@ llama_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
       seqs[i] = (Seq) {groups[g].self, b, groups[g].pos};
       vlm_tensor_rows_to_f32 (lm->embed_tokens, groups[g].tokens[b], 1, x + (size_t) i * D);
     }
-  float *logits = vlm_step_logits (groups, n, arena, V);
+  float *logits = vlm_step_logits (groups, n, rows, arena, V);
   layers_forward (lm, r0->ops, arena, seqs, rows, x, 1, 1);
   head_forward (lm, r0->ops, arena, x, rows, 1, 1, logits);
   vlm_step_logits_scatter (groups, n, logits, V);

@@ -188,7 +188,7 @@ text_step_batch (VlmStepGroup *groups, int n, VlmArena *arena, GError **error)
   float *x = vlm_arena_new (arena, float, (size_t) rows * d->cfg.hidden_size);
   VlmPostNormSeq *seqs;
   vlm_postnorm_step_rows (groups, n, arena, step_seq, &ids, &pos, &seqs);
-  float *logits = vlm_step_logits (groups, n, arena, d->vocab_size);
+  float *logits = vlm_step_logits (groups, n, rows, arena, d->vocab_size);
   embed (d, r0->ops, ids, pos, rows, x);
   forward (d, r0->ops, arena, x, seqs, rows, 1, logits);
   vlm_step_logits_scatter (groups, n, logits, d->vocab_size);
