@@ -284,7 +284,7 @@ florence2_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, 
   size_t floats = (size_t) r->side * r->side * f->Dv * 2 + (size_t) r->n_image * MAX (f->P, f->Dv) * 2 + rows * D * 2;
   size_t bytes = floats * sizeof (float) + 32 * 64 + vlm_davit_arena_size (&f->vision, r->size) +
                  vlm_postnorm_layer_bytes (&f->encoder.cfg, (int) rows) +
-                 vlm_text_run_bytes (&f->decoder, max_beams, (int) rows, (int) rows);
+                 vlm_text_run_bytes (&f->decoder, max_beams, (int) rows, (int) rows, vlm_ops_kv_bf16 (ops));
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     florence2_run_free (r);

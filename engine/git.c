@@ -253,14 +253,15 @@ git_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens, GError
   size_t bytes = floats * sizeof (float) + vlm_vit_arena_size (&g->vision, F) + 64 * 64 +
                  (size_t) max_beams * (sizeof (VlmPostNormSeq) + 2 * sizeof (int)) +   /* a step's sequences */
                  vlm_postnorm_layer_bytes (&g->text, (int) rows) +              /* one text layer */
-                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads);
+                 vlm_kv_cache_bytes (g->num_layers, max_beams, r->cache_rows, g->text.num_heads, D / g->text.num_heads,
+                                    vlm_ops_kv_bf16 (ops));
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     git_run_free (r);
     return NULL;
   }
   vlm_kv_cache_init (&r->cache, &r->arena, g->num_layers, max_beams, r->cache_rows, g->text.num_heads,
-                     D / g->text.num_heads);
+                     D / g->text.num_heads, vlm_ops_kv_bf16 (ops));
   r->vision_out = vlm_arena_new (&r->arena, float, V * vc->hidden_size);
   r->visual = vlm_arena_new (&r->arena, float, V * D);
   r->logits = vlm_arena_new (&r->arena, float, (size_t) MAX (r->max_text, max_beams) * g->vocab_size);

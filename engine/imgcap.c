@@ -49,7 +49,7 @@ vlm_imgcap_run_new (VlmModel *model, VlmOps *ops, int max_beams, int max_tokens,
   r->ic = ic;
   r->ops = ops;
   size_t bytes = ((size_t) T * (Dv + D)) * sizeof (float) + 4 * 64 + vlm_vit_arena_size (&ic->vision, 1) +
-                 vlm_text_run_bytes (&ic->text, max_beams, max_tokens, T);
+                 vlm_text_run_bytes (&ic->text, max_beams, max_tokens, T, vlm_ops_kv_bf16 (ops));
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of run state", bytes >> 20);
     g_free (r);

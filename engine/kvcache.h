@@ -6,7 +6,12 @@
  *
  * Beams: a prefill fills beam 0 only; the generation loop's first reorder
  * (every beam from beam 0) broadcasts it, after which rows before `shared`
- * are the same in every beam and later reorders move generated rows only. */
+ * are the same in every beam and later reorders move generated rows only.
+ *
+ * A model whose weights are bf16 keeps its keys and values in bf16, as
+ * transformers does for a bf16 model (the projections' f32 outputs rounded
+ * to nearest even): half the cache's memory and of what each decode step
+ * reads from it. */
 #ifndef VLM_KVCACHE_H
 #define VLM_KVCACHE_H
 
@@ -16,16 +21,17 @@
 typedef struct {
   int n_layers, n_beams, max_rows;
   int n_kv_heads, head_dim, width;   /* width = n_kv_heads · head_dim */
-  float *k;        /* [layer][beam][width][max_rows]: dim c of row j at c · max_rows + j */
-  float *v;        /* [layer][beam][max_rows][width] */
-  float *staging;  /* [n_beams][MAX (max_rows, width)] for reorders */
+  gboolean bf16;   /* elements are bf16 (uint16_t), else f32 */
+  void *k;         /* [layer][beam][width][max_rows]: dim c of row j at c · max_rows + j */
+  void *v;         /* [layer][beam][max_rows][width] */
+  void *staging;   /* [n_beams][MAX (max_rows, width)] for reorders */
   int shared;      /* rows [0, shared) are equal in every beam */
 } VlmKvCache;
 
 /* Bytes vlm_kv_cache_init takes from an arena (alignment included). */
-size_t vlm_kv_cache_bytes (int n_layers, int n_beams, int max_rows, int n_kv_heads, int head_dim);
+size_t vlm_kv_cache_bytes (int n_layers, int n_beams, int max_rows, int n_kv_heads, int head_dim, gboolean bf16);
 void vlm_kv_cache_init (VlmKvCache *c, VlmArena *arena, int n_layers, int n_beams, int max_rows,
-                        int n_kv_heads, int head_dim);
+                        int n_kv_heads, int head_dim, gboolean bf16);
 
 /* Only beam 0 holds valid rows (before a prefill). */
 static inline void vlm_kv_cache_reset (VlmKvCache *c) { c->shared = 0; }

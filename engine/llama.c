@@ -402,13 +402,14 @@ vlm_llama_run_new (const VlmLlama *lm, VlmOps *ops, int max_beams, int max_seq, 
                   + S * D                                     /* merged prompt embeddings */
                   + rows * (D + 2 * qd + 2 * kvd + 2 * (size_t) c->intermediate_size);  /* one layer */
   size_t bytes = floats * sizeof (float) + 32 * 64 +
-                 vlm_kv_cache_bytes (c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
+                 vlm_kv_cache_bytes (c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim, vlm_ops_kv_bf16 (ops));
   if (!vlm_arena_init (&r->arena, bytes)) {
     g_set_error (error, VLM_ERROR, VLM_ERROR_INFERENCE, "cannot allocate %zu MiB of decoder state", bytes >> 20);
     g_free (r);
     return NULL;
   }
-  vlm_kv_cache_init (&r->cache, &r->arena, c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim);
+  vlm_kv_cache_init (&r->cache, &r->arena, c->num_layers, max_beams, max_seq, c->num_kv_heads, c->head_dim,
+                     vlm_ops_kv_bf16 (ops));
   r->rope_cos = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->rope_sin = vlm_arena_new (&r->arena, float, S * hd / 2);
   r->logits = vlm_arena_new (&r->arena, float, B * c->vocab_size);

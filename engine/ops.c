@@ -140,6 +140,7 @@ struct VlmOps {
   VlmOpsBlas *blas;     /* the reference backend's state; NULL for oneDNN */
   VlmAttention *attn;   /* attention's scratch and dtype */
   VlmScratch hidden;    /* vlm_mlp's hidden activation (f32, or bf16 in its first half) */
+  gboolean kv_bf16;     /* the model's weights are bf16: so are its KV caches */
 };
 
 VlmOps *
@@ -174,6 +175,13 @@ void
 vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype)
 {
   vlm_attention_set_bf16 (ops->attn, ops->dnnl && dtype == VLM_DTYPE_BF16 && vlm_cpu_native_bf16 ());
+  ops->kv_bf16 = dtype == VLM_DTYPE_BF16;
+}
+
+gboolean
+vlm_ops_kv_bf16 (const VlmOps *ops)
+{
+  return ops->kv_bf16;
 }
 
 gboolean
@@ -350,6 +358,16 @@ vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, int ldk
 {
   g_assert (ldkt >= lk);
   VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldkt, ldv, ldo, scale, TRUE };
+  vlm_attention_run (ops->attn, ops->dnnl, ops->n_threads, &s, q, kt, v, mask, out);
+}
+
+void
+vlm_attention_kt_bf16 (VlmOps *ops, const float *q, int ldq, const uint16_t *kt, int ldkt, const uint16_t *v,
+                       int ldv, int lq, int lk, int n_heads, int n_kv_heads, int head_dim, float scale,
+                       const VlmMask *mask, float *out, int ldo)
+{
+  g_assert (ldkt >= lk);
+  VlmAttnShape s = { lq, lk, n_heads, n_kv_heads, head_dim, ldq, ldkt, ldv, ldo, scale, TRUE, FALSE, TRUE };
   vlm_attention_run (ops->attn, ops->dnnl, ops->n_threads, &s, q, kt, v, mask, out);
 }
 

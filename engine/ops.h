@@ -79,6 +79,9 @@ VlmBackend vlm_ops_backend (const VlmOps *ops);
  * dtype (vlm_precision_dtype); BF16 is f32 on tiers without bf16
  * instructions. Decode-sized attention is f32 throughout. */
 void vlm_ops_set_attention_dtype (VlmOps *ops, VlmDType dtype);
+/* Whether KV caches of this ops' model are bf16 (its weights are: as
+ * transformers keeps them for a bf16 model; set by the above). */
+gboolean vlm_ops_kv_bf16 (const VlmOps *ops);
 /* A oneDNN failure (an op this CPU tier lacks, memory exhausted) is kept
  * in the context, and every op after it does nothing: FALSE with that
  * error (once), TRUE if every op since the last call ran. Sessions check
@@ -146,6 +149,12 @@ void vlm_attention (VlmOps *ops, const float *q, int ldq, const float *k, int ld
 void vlm_attention_kt (VlmOps *ops, const float *q, int ldq, const float *kt, int ldkt,
                        const float *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
                        int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
+/* The same over bf16 keys and values (a bf16 VlmKvCache's), widened to f32
+ * exactly as they are read: the result is vlm_attention_kt's over those
+ * values in f32. */
+void vlm_attention_kt_bf16 (VlmOps *ops, const float *q, int ldq, const uint16_t *kt, int ldkt,
+                            const uint16_t *v, int ldv, int lq, int lk, int n_heads, int n_kv_heads,
+                            int head_dim, float scale, const VlmMask *mask, float *out, int ldo);
 
 /* ------------------------------------------------------------ convolution */
 

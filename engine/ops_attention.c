@@ -12,6 +12,7 @@ struct VlmAttention {
   VlmScratch scores;    /* [n_heads, rows, lk] of a block of query rows */
   gboolean bf16;        /* oneDNN full-length attention in bf16 */
   VlmScratch attn_in;   /* its bf16 q block, k, v and probabilities (halves of floats) */
+  VlmScratch kv_f32;    /* bf16 keys and values widened, where the decode kernel does not take them */
 };
 
 VlmAttention *
@@ -27,6 +28,7 @@ vlm_attention_free (VlmAttention *a)
     return;
   vlm_scratch_clear (&a->scores);
   vlm_scratch_clear (&a->attn_in);
+  vlm_scratch_clear (&a->kv_f32);
   g_free (a);
 }
 
@@ -58,9 +60,10 @@ apply_mask (float *scores, int n_heads, int lq, int lk, const VlmMask *mask)
  * are items for every thread where the rows allow it; each item does its
  * rows from scores to context, so there is no barrier between stages. */
 static void
-decode_attention_kt (int n_threads, const VlmAttnShape *s, const float *q, const float *kt, const float *v,
+decode_attention_kt (int n_threads, const VlmAttnShape *s, const float *q, const void *kt, const void *v,
                      const VlmMask *mask, float *scores, float *out)
 {
+  size_t es = s->kv_bf16 ? 2 : 4;
   int group = s->n_heads / s->n_kv_heads, hd = s->head_dim, nq = group * s->lq;
   n_threads = vlm_cpu_threads_now (n_threads);   /* the cores others leave */
   int per_head = (n_threads + s->n_kv_heads - 1) / s->n_kv_heads;
@@ -80,18 +83,50 @@ decode_attention_kt (int n_threads, const VlmAttnShape *s, const float *q, const
       or[t] = out + (size_t) i * s->ldo + (size_t) h * hd;
       lim[t] = mask && mask->causal ? MIN (s->lk, MAX (mask->prefix, mask->q_pos0 + i + 1)) : s->lk;
     }
-    kernels->attend_rows (qr, n, lim, kt + (size_t) g * hd * s->ldk, s->ldk, v + (size_t) g * hd, s->ldv, hd,
-                 s->scale, sr, or);
+    kernels->attend_rows (qr, n, lim, (const char *) kt + (size_t) g * hd * s->ldk * es, s->ldk,
+                          (const char *) v + (size_t) g * hd * es, s->ldv, s->kv_bf16, hd, s->scale, sr, or);
   }
 }
 
 /* softmax(q kᵀ · scale + mask) v over all heads, through a scores buffer
  * [n_heads, lq, lk] owned by `a` (grown on the first larger shape). */
+/* bf16 keys and values of `s` widened into a's scratch: k [rows][ldk] as
+ * given (transposed or not: kt rows are dims), v [lk][ldv]; *f the shape
+ * over them */
+static void
+widen_kv (VlmAttention *a, const VlmAttnShape *s, const void *k, const void *v, VlmAttnShape *f, float **kf,
+          float **vf)
+{
+  int kvw = s->n_kv_heads * s->head_dim, krows = s->k_t ? kvw : s->lk, kcols = s->k_t ? s->lk : kvw;
+  float *buf = vlm_scratch_get (&a->kv_f32, (size_t) krows * kcols + (size_t) s->lk * kvw);
+  const VlmKernels *kernels = vlm_kernels ();
+  for (int r = 0; r < krows; r++)
+    kernels->bf16_to_f32 ((const uint16_t *) k + (size_t) r * s->ldk, kcols, buf + (size_t) r * kcols);
+  for (int r = 0; r < s->lk; r++)
+    kernels->bf16_to_f32 ((const uint16_t *) v + (size_t) r * s->ldv, kvw, buf + (size_t) krows * kcols + (size_t) r * kvw);
+  *f = *s;
+  f->kv_bf16 = FALSE;
+  f->ldk = kcols;
+  f->ldv = kvw;
+  *kf = buf;
+  *vf = buf + (size_t) krows * kcols;
+}
+
 void
 vlm_attention_run (VlmAttention *a, VlmOpsDnnl *d, int n_threads, const VlmAttnShape *s, const float *q,
-                   const float *k, const float *v, const VlmMask *mask, float *out)
+                   const void *kx0, const void *vx0, const VlmMask *mask, float *out)
 {
   g_assert (s->n_kv_heads > 0 && s->n_heads % s->n_kv_heads == 0);
+  /* bf16 keys and values: the decode kernel reads them as they are; every
+   * other path takes them widened (exactly) to f32 */
+  if (s->kv_bf16 && !(d && s->lq <= VLM_DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0)) {
+    VlmAttnShape f;
+    float *kf, *vf;
+    widen_kv (a, s, kx0, vx0, &f, &kf, &vf);
+    vlm_attention_run (a, d, n_threads, &f, q, kf, vf, mask, out);
+    return;
+  }
+  const float *k = kx0, *v = vx0;
   int lq = s->lq, lk = s->lk, n_heads = s->n_heads;
   /* oneDNN's full-length queries go in blocks of `rows` (below) */
   int rows = lq;
@@ -106,7 +141,7 @@ vlm_attention_run (VlmAttention *a, VlmOpsDnnl *d, int n_threads, const VlmAttnS
    * spread the heads over the cores, one single-threaded sgemm each (under
    * oneDNN, OpenBLAS runs one thread: see vlm_ops_bind_thread). */
   if (d && lq <= VLM_DECODE_MAX_ROWS && s->k_t && s->head_dim % 16 == 0) {
-    decode_attention_kt (n_threads, s, q, k, v, mask, scores, out);
+    decode_attention_kt (n_threads, s, q, kx0, vx0, mask, scores, out);
     return;
   }
   if (d && lq <= VLM_DECODE_MAX_ROWS) {

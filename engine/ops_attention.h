@@ -19,6 +19,6 @@ void vlm_attention_set_bf16 (VlmAttention *a, gboolean bf16);
 /* On oneDNN `d`, or the BLAS backend when d is NULL; decode-sized work
  * is shared out over n_threads. */
 void vlm_attention_run (VlmAttention *a, VlmOpsDnnl *d, int n_threads, const VlmAttnShape *s, const float *q,
-                        const float *k, const float *v, const VlmMask *mask, float *out);
+                        const void *k, const void *v, const VlmMask *mask, float *out);
 
 #endif

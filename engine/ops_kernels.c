@@ -246,27 +246,28 @@ typedef float Vf16u __attribute__ ((vector_size (64), aligned (4), may_alias));
 #define VALUE_PREFETCH 16         /* value rows ahead */
 #define CONTEXT_REGS 8            /* accumulator registers the context may use */
 
-/* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt] */
+/* sr[r][j] = scale · qr[r] · k_j for keys j < lk of kt [hd rows, stride ldkt], f32 or bf16 */
 static inline __attribute__ ((always_inline)) void
-kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int hd, int lk, float scale,
-           float *const *sr)
+kt_scores (const float *const *qr, const int R, const void *kt, int ldkt, const int bf16, int hd, int lk,
+           float scale, float *const *sr)
 {
   int chunk = MAX (VLM_VEC, SCORE_CHUNK_BYTES / (4 * R) / VLM_VEC * VLM_VEC);
+  size_t es = bf16 ? 2 : 4;
   for (int c0 = 0; c0 < lk; c0 += chunk) {
     int c1 = MIN (lk, c0 + chunk), cv = c0 + (c1 - c0) / VLM_VEC * VLM_VEC;
     for (int r = 0; r < R; r++) memset (sr[r] + c0, 0, (c1 - c0) * sizeof (float));
     for (int d = 0; d < hd; d++) {
-      const float *kd = kt + (size_t) d * ldkt;
+      const void *kd = (const char *) kt + (size_t) d * ldkt * es;
       Vf qd[VLM_DECODE_MAX_ROWS];
 #pragma GCC unroll 8
       for (int r = 0; r < R; r++) qd[r] = (Vf) { 0 } + qr[r][d];
       for (int j = c0; j < cv; j += VLM_VEC) {
-        Vf k = *(const Vfu *) (kd + j);
+        Vf k = load_w (kd, j, bf16);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) *(Vfu *) (sr[r] + j) += qd[r] * k;
       }
       for (int j = cv; j < c1; j++)
-        for (int r = 0; r < R; r++) sr[r][j] += qr[r][d] * kd[j];
+        for (int r = 0; r < R; r++) sr[r][j] += qr[r][d] * w_at (kd, j, bf16);
     }
     for (int r = 0; r < R; r++)
       for (int j = c0; j < c1; j++) sr[r][j] *= scale;
@@ -276,20 +277,21 @@ kt_scores (const float *const *qr, const int R, const float *kt, int ldkt, int h
 /* or[r][d0 .. d0 + P) = Σ_{j < lk} pr[r][j] · v_j[d0 ..] for v [lk rows,
  * stride ldv]: P / VLM_VEC accumulators per row */
 static inline __attribute__ ((always_inline)) void
-v_context_pass (const float *const *pr, const int R, const float *v, int ldv, int lk, int d0, const int P,
-                float *const *or)
+v_context_pass (const float *const *pr, const int R, const void *v, int ldv, const int bf16, int lk, int d0,
+                const int P, float *const *or)
 {
   enum { NV = 64 / VLM_VEC };   /* vectors in the widest pass (64 dims) */
   Vf a[VLM_DECODE_MAX_ROWS][NV] = { { { 0 } } };
   const int nv = P / VLM_VEC;
+  const size_t es = bf16 ? 2 : 4;
   for (int j = 0; j < lk; j++) {
-    const float *vj = v + (size_t) j * ldv + d0;
-    const char *ahead = (const char *) (vj + (size_t) VALUE_PREFETCH * ldv);
+    const char *vj = (const char *) v + ((size_t) j * ldv + d0) * es;
+    const char *ahead = vj + (size_t) VALUE_PREFETCH * ldv * es;
 #pragma GCC unroll 4
-    for (int b = 0; b < P * 4; b += 64) __builtin_prefetch (ahead + b);
+    for (size_t b = 0; b < P * es; b += 64) __builtin_prefetch (ahead + b);
     Vf x[NV];
 #pragma GCC unroll 16
-    for (int c = 0; c < nv; c++) x[c] = *(const Vfu *) (vj + c * VLM_VEC);
+    for (int c = 0; c < nv; c++) x[c] = load_w (vj, c * VLM_VEC, bf16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       float p = pr[r][j];
@@ -306,15 +308,16 @@ v_context_pass (const float *const *pr, const int R, const float *v, int ldv, in
 /* the widest pass (64, 32, 16 or 8 dims: a multiple of VLM_VEC) whose R
  * rows of accumulators fit in CONTEXT_REGS registers, over hd % 16 == 0 */
 static inline __attribute__ ((always_inline)) void
-v_context (const float *const *pr, const int R, const float *v, int ldv, int hd, int lk, float *const *or)
+v_context (const float *const *pr, const int R, const void *v, int ldv, const int bf16, int hd, int lk,
+           float *const *or)
 {
   const int P = R * 64 / VLM_VEC <= CONTEXT_REGS ? 64
                 : R * 32 / VLM_VEC <= CONTEXT_REGS ? 32
                 : R * 16 / VLM_VEC <= CONTEXT_REGS || VLM_VEC > 8 ? 16
                                                                  : 8;
   int d0 = 0;
-  for (; d0 + P <= hd; d0 += P) v_context_pass (pr, R, v, ldv, lk, d0, P, or);
-  for (; d0 < hd; d0 += 16) v_context_pass (pr, R, v, ldv, lk, d0, 16, or);
+  for (; d0 + P <= hd; d0 += P) v_context_pass (pr, R, v, ldv, bf16, lk, d0, P, or);
+  for (; d0 < hd; d0 += 16) v_context_pass (pr, R, v, ldv, bf16, lk, d0, 16, or);
 }
 
 typedef int32_t Vi16 __attribute__ ((vector_size (64)));
@@ -361,14 +364,14 @@ softmax_row (float *x, int n)
 
 /* R query rows of one kv head: scores, mask (row r sees keys < lim[r]),
  * softmax, context. Keys at or past every row's limit are skipped. */
-static void
-attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int ldkt, const float *v,
-             int ldv, int hd, float scale, float *const *sr, float *const *or)
+static inline __attribute__ ((always_inline)) void
+attend_rows_of (const float *const *qr, int R, const int *lim, const void *kt, int ldkt, const void *v,
+                int ldv, const int bf16, int hd, float scale, float *const *sr, float *const *or)
 {
   int lk = 0;
   for (int r = 0; r < R; r++) lk = MAX (lk, lim[r]);
   switch (R) {
-#define SCORES_CASE(n) case n: kt_scores (qr, n, kt, ldkt, hd, lk, scale, sr); break;
+#define SCORES_CASE(n) case n: kt_scores (qr, n, kt, ldkt, bf16, hd, lk, scale, sr); break;
     SCORES_CASE (1) SCORES_CASE (2) SCORES_CASE (3) SCORES_CASE (4)
     SCORES_CASE (5) SCORES_CASE (6) SCORES_CASE (7) SCORES_CASE (8)
 #undef SCORES_CASE
@@ -380,7 +383,7 @@ attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int
   }
   const float *const *pr = (const float *const *) sr;
   switch (R) {
-#define CONTEXT_CASE(n) case n: v_context (pr, n, v, ldv, hd, lk, or); break;
+#define CONTEXT_CASE(n) case n: v_context (pr, n, v, ldv, bf16, hd, lk, or); break;
     CONTEXT_CASE (1) CONTEXT_CASE (2) CONTEXT_CASE (3) CONTEXT_CASE (4)
     CONTEXT_CASE (5) CONTEXT_CASE (6) CONTEXT_CASE (7) CONTEXT_CASE (8)
 #undef CONTEXT_CASE
@@ -388,6 +391,16 @@ attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int
   }
 }
 
+
+static void
+attend_rows (const float *const *qr, int R, const int *lim, const void *kt, int ldkt, const void *v, int ldv,
+             gboolean kv_bf16, int hd, float scale, float *const *sr, float *const *or)
+{
+  if (kv_bf16)
+    attend_rows_of (qr, R, lim, kt, ldkt, v, ldv, 1, hd, scale, sr, or);
+  else
+    attend_rows_of (qr, R, lim, kt, ldkt, v, ldv, 0, hd, scale, sr, or);
+}
 
 /* ------------------------------------------------------------ activations
  *

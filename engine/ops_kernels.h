@@ -25,11 +25,12 @@ typedef struct {
   /* n bf16 values widened to f32 */
   void (*bf16_to_f32) (const uint16_t *src, size_t n, float *dst);
   /* R <= VLM_DECODE_MAX_ROWS query rows qr of one kv head over transposed
-   * keys kt [hd rows, stride ldkt] and values v [rows, stride ldv]: row r
-   * sees keys < lim[r]; scores (scaled), softmax in sr[r], context in or[r]
-   * (hd % 16 == 0) */
-  void (*attend_rows) (const float *const *qr, int R, const int *lim, const float *kt, int ldkt,
-                       const float *v, int ldv, int hd, float scale, float *const *sr, float *const *or);
+   * keys kt [hd rows, stride ldkt] and values v [rows, stride ldv], f32 or
+   * (kv_bf16) bf16, widened exactly: row r sees keys < lim[r]; scores
+   * (scaled), softmax in sr[r], context in or[r] (hd % 16 == 0) */
+  void (*attend_rows) (const float *const *qr, int R, const int *lim, const void *kt, int ldkt,
+                       const void *v, int ldv, gboolean kv_bf16, int hd, float scale, float *const *sr,
+                       float *const *or);
   /* the activation over n values in place, vectorised (the decode GEMV's
    * epilogue; vlm_act_ref is the definition) */
   void (*act) (VlmAct act, float *x, size_t n);

@@ -51,6 +51,7 @@ typedef struct {
   float scale;
   gboolean k_t;   /* keys transposed (vlm_attention_kt): ldk is the stride of a dim */
   gboolean bf16;  /* oneDNN: q, k, v and the probabilities in bf16 (scores and out f32) */
+  gboolean kv_bf16;   /* k and v given in bf16 (uint16_t), as a bf16 VlmKvCache keeps them */
 } VlmAttnShape;
 
 #endif

@@ -116,16 +116,16 @@ vlm_postnorm_layers_free (VlmPostNormLayer *layers, int n_layers)
 /* ---------------------------------------------------------------- cross-attention memory */
 
 size_t
-vlm_postnorm_cross_bytes (const VlmPostNormConfig *c, int n_layers, int max_memory)
+vlm_postnorm_cross_bytes (const VlmPostNormConfig *c, int n_layers, int max_memory, gboolean bf16)
 {
-  return vlm_kv_cache_bytes (n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads);
+  return vlm_kv_cache_bytes (n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads, bf16);
 }
 
 void
 vlm_postnorm_cross_init (VlmPostNormCross *cross, VlmArena *arena, const VlmPostNormConfig *c, int n_layers,
-                         int max_memory)
+                         int max_memory, gboolean bf16)
 {
-  vlm_kv_cache_init (&cross->kv, arena, n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads);
+  vlm_kv_cache_init (&cross->kv, arena, n_layers, 1, max_memory, c->num_heads, c->hidden_size / c->num_heads, bf16);
   cross->n_memory = 0;
 }
 

@@ -94,9 +94,9 @@ typedef struct {
 
 /* Arena bytes vlm_postnorm_cross_init takes for memories of up to
  * max_memory rows. */
-size_t vlm_postnorm_cross_bytes (const VlmPostNormConfig *c, int n_layers, int max_memory);
+size_t vlm_postnorm_cross_bytes (const VlmPostNormConfig *c, int n_layers, int max_memory, gboolean bf16);
 void vlm_postnorm_cross_init (VlmPostNormCross *cross, VlmArena *arena, const VlmPostNormConfig *c, int n_layers,
-                              int max_memory);
+                              int max_memory, gboolean bf16);
 /* Projects memory [n_memory ≤ max_memory, memory_dim] through every
  * layer's cross-attention key and value (layers without cross-attention
  * are skipped). Temporaries come from `arena` and are released. */

@@ -45,14 +45,14 @@ vlm_text_decoder_clear (VlmTextDecoder *d)
 /* ---------------------------------------------------------------- run */
 
 size_t
-vlm_text_run_bytes (const VlmTextDecoder *d, int max_beams, int max_tokens, int max_memory)
+vlm_text_run_bytes (const VlmTextDecoder *d, int max_beams, int max_tokens, int max_memory, gboolean kv_bf16)
 {
   const VlmPostNormConfig *c = &d->cfg;
   int D = c->hidden_size, rows = MAX (max_tokens, max_beams), hd = D / c->num_heads;
   size_t floats = (size_t) rows * d->vocab_size   /* logits */
                   + (size_t) rows * 2 * D;        /* x and the head's h */
-  return floats * sizeof (float) + 16 * 64 + (size_t) rows * (2 * sizeof (int) + sizeof (VlmPostNormSeq)) + vlm_kv_cache_bytes (d->n_layers, max_beams, max_tokens, c->num_heads, hd) +
-         vlm_postnorm_cross_bytes (c, d->n_layers, max_memory) +
+  return floats * sizeof (float) + 16 * 64 + (size_t) rows * (2 * sizeof (int) + sizeof (VlmPostNormSeq)) + vlm_kv_cache_bytes (d->n_layers, max_beams, max_tokens, c->num_heads, hd, kv_bf16) +
+         vlm_postnorm_cross_bytes (c, d->n_layers, max_memory, kv_bf16) +
          MAX (vlm_postnorm_layer_bytes (c, rows), (size_t) max_memory * 2 * D * sizeof (float) + 2 * 64);
 }
 
@@ -68,8 +68,8 @@ vlm_text_run_init (VlmTextRun *r, const VlmTextDecoder *d, VlmOps *ops, VlmArena
   const VlmPostNormConfig *c = &d->cfg;
   *r = (VlmTextRun) {d, ops, arena, max_beams, MIN (max_tokens, d->max_positions)};
   vlm_kv_cache_init (&r->cache, arena, d->n_layers, max_beams, r->max_tokens, c->num_heads,
-                     c->hidden_size / c->num_heads);
-  vlm_postnorm_cross_init (&r->cross, arena, c, d->n_layers, max_memory);
+                     c->hidden_size / c->num_heads, vlm_ops_kv_bf16 (ops));
+  vlm_postnorm_cross_init (&r->cross, arena, c, d->n_layers, max_memory, vlm_ops_kv_bf16 (ops));
   r->logits = vlm_arena_new (arena, float, (size_t) MAX (r->max_tokens, max_beams) * d->vocab_size);
   r->decoder = (VlmDecoder) {r, d->vocab_size, text_step, text_reorder, text_step_batch, text_step_bytes};
 }

@@ -61,7 +61,7 @@ typedef struct {
 } VlmTextRun;
 
 /* Arena bytes vlm_text_run_init takes and its calls use at most. */
-size_t vlm_text_run_bytes (const VlmTextDecoder *d, int max_beams, int max_tokens, int max_memory);
+size_t vlm_text_run_bytes (const VlmTextDecoder *d, int max_beams, int max_tokens, int max_memory, gboolean kv_bf16);
 void vlm_text_run_init (VlmTextRun *r, const VlmTextDecoder *d, VlmOps *ops, VlmArena *arena, int max_beams,
                         int max_tokens, int max_memory);
 /* Projects memory [n_memory, memory_dim] into every layer's

@@ -8,6 +8,8 @@
 #include "ops.h"
 #include "cpu.h"
 #include "ops_gemv.h"
+#include "kvcache.h"
+#include "tensor.h"
 
 #include <math.h>
 
@@ -1021,6 +1023,63 @@ test_act_from_name (void)
   g_assert_false (vlm_act_from_name (NULL, &act));
 }
 
+/* ------------------------------------------------------------ KV cache */
+
+/* A bf16 KV cache (a bf16 model's) attends exactly as an f32 one holding
+ * the same keys and values rounded to bf16: the decode kernel (up to 8
+ * query rows, head_dim 32) reads them widened in place, the other paths
+ * (12 query rows; head_dim 8) from a widened copy; after a beam reorder,
+ * on both backends. */
+static void
+test_kv_cache_bf16 (void)
+{
+  enum { LAYERS = 2, BEAMS = 2, MAXR = 40, LK = 37, H = 4, KVH = 2 };
+  static const int hds[] = { 32, 8 }, lqs[] = { 1, 3, 8, 12 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (23);
+  for (int bi = 0; bi < 2; bi++)
+    for (guint hi = 0; hi < G_N_ELEMENTS (hds); hi++) {
+      int hd = hds[hi], width = KVH * hd;
+      VlmOps *ops = new_ops (backends[bi]);
+      VlmArena arena;
+      g_assert_true (vlm_arena_init (&arena, vlm_kv_cache_bytes (LAYERS, BEAMS, MAXR, KVH, hd, FALSE) +
+                                                 vlm_kv_cache_bytes (LAYERS, BEAMS, MAXR, KVH, hd, TRUE)));
+      VlmKvCache f, b;
+      vlm_kv_cache_init (&f, &arena, LAYERS, BEAMS, MAXR, KVH, hd, FALSE);
+      vlm_kv_cache_init (&b, &arena, LAYERS, BEAMS, MAXR, KVH, hd, TRUE);
+      for (int li = 0; li < LAYERS; li++)
+        for (int beam = 0; beam < BEAMS; beam++) {
+          g_autofree float *k = rand_f32 (r, (size_t) LK * width, -2, 2), *v = rand_f32 (r, (size_t) LK * width, -2, 2);
+          g_autofree float *kr = g_new (float, (size_t) LK * width), *vr = g_new (float, (size_t) LK * width);
+          for (int i = 0; i < LK * width; i++) {
+            kr[i] = vlm_bf16_to_f32 (vlm_f32_to_bf16 (k[i]));
+            vr[i] = vlm_bf16_to_f32 (vlm_f32_to_bf16 (v[i]));
+          }
+          vlm_kv_cache_store (&f, li, beam, 0, LK, kr, width, vr, width);
+          vlm_kv_cache_store (&b, li, beam, 0, LK, k, width, v, width);
+        }
+      const int swap[] = { 1, 0 };
+      vlm_kv_cache_reorder (&f, swap, BEAMS, LK);
+      vlm_kv_cache_reorder (&b, swap, BEAMS, LK);
+      for (guint qi = 0; qi < G_N_ELEMENTS (lqs); qi++) {
+        int lq = lqs[qi];
+        g_autofree float *q = rand_f32 (r, (size_t) lq * H * hd, -1, 1);
+        g_autofree float *of = g_new0 (float, (size_t) lq * H * hd), *ob = g_new0 (float, (size_t) lq * H * hd);
+        const VlmMask causal = { TRUE, 0, LK - lq };
+        for (int beam = 0; beam < BEAMS; beam++) {
+          vlm_kv_cache_attend (&f, ops, 1, beam, q, H * hd, lq, LK, H, 0.3f, &causal, of, H * hd);
+          vlm_kv_cache_attend (&b, ops, 1, beam, q, H * hd, lq, LK, H, 0.3f, &causal, ob, H * hd);
+          g_assert_true (vlm_ops_take_error (ops, NULL));
+          for (int i = 0; i < lq * H * hd; i++)
+            if (of[i] != ob[i])
+              g_error ("%s, head_dim %d, %d query rows, beam %d: output %d %.9g vs %.9g", backend_names[bi], hd, lq,
+                       beam, i, of[i], ob[i]);
+        }
+      }
+      vlm_arena_clear (&arena);
+      vlm_ops_free (ops);
+    }
+}
+
 /* ------------------------------------------------------------ attention */
 
 typedef struct {
@@ -1233,6 +1292,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < G_N_ELEMENTS (acts); i++)
     g_test_add_data_func (acts[i].path, GINT_TO_POINTER (acts[i].act), test_act);
   g_test_add_func ("/ops/act/from-name", test_act_from_name);
+  g_test_add_func ("/ops/kv-cache/bf16", test_kv_cache_bf16);
   for (size_t i = 0; i < G_N_ELEMENTS (attn_cases); i++)
     g_test_add_data_func (attn_cases[i].path, &attn_cases[i], test_attention);
   return g_test_run ();

@@ -105,13 +105,13 @@ check_layer (gboolean pre_norm, int n_seq)
 
   VlmOps *ops = vlm_ops_new (VLM_BACKEND_BLAS, 1, NULL);
   VlmArena arena;
-  g_assert_true (vlm_arena_init (&arena, vlm_kv_cache_bytes (1, n_seq, N, HEADS, D / HEADS) +
-                                             vlm_postnorm_cross_bytes (&cfg, 1, 1) +
+  g_assert_true (vlm_arena_init (&arena, vlm_kv_cache_bytes (1, n_seq, N, HEADS, D / HEADS, FALSE) +
+                                             vlm_postnorm_cross_bytes (&cfg, 1, 1, FALSE) +
                                              vlm_postnorm_layer_bytes (&cfg, n_seq * N) + 4096));
   VlmKvCache cache;
-  vlm_kv_cache_init (&cache, &arena, 1, n_seq, N, HEADS, D / HEADS);
+  vlm_kv_cache_init (&cache, &arena, 1, n_seq, N, HEADS, D / HEADS, FALSE);
   VlmPostNormCross cross;
-  vlm_postnorm_cross_init (&cross, &arena, &cfg, 1, 1);
+  vlm_postnorm_cross_init (&cross, &arena, &cfg, 1, 1, FALSE);
 
   float want[2][N * D];
   g_assert_cmpint (n_seq, <=, 2);

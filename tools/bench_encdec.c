@@ -199,13 +199,14 @@ ed_encode_flop (const EdPreset *p, double *tower, double *cross_kv)
 
 /* Bytes one decode step reads at weights of `wbytes` bytes: every decoder
  * matrix but the cross K/V projections (self q/k/v/out, cross q/out, the
- * MLP), BLIP's head transform, the head, and the f32 cross K/V cache. */
+ * MLP), BLIP's head transform, the head, and the cross K/V cache (bf16
+ * with bf16 weights, as the engine keeps it; f32 otherwise). */
 static double
 ed_step_bytes (const EdPreset *p, int wbytes)
 {
   double D = p->D, layer = 6 * D * D + 2 * D * p->I;
   double weights = p->L * layer + (p->gpt2 ? 0 : D * D) + (double) p->vocab * D;
-  return wbytes * weights + 4.0 * p->L * 2 * ed_tokens (p) * D;
+  return wbytes * weights + (wbytes == 2 ? 2.0 : 4.0) * p->L * 2 * ed_tokens (p) * D;
 }
 
 /* ---------------------------------------------------------------- run */
@@ -300,8 +301,8 @@ ed_main (const char *name)
           "greedy, %d threads, load average %.2f before\n", p->name, params / 1e6, p->image, p->image, ed_tokens (p),
           max_new_tokens, n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
   printf ("work: tower %.1f GFLOP, cross-attention K/V %.1f GFLOP (once per clip); a decode step reads %.0f MB in "
-          "f32, %.0f MB with bf16 weights (%.0f MB of them the f32 cross K/V)\n", tower / 1e9, cross_kv / 1e9,
-          ed_step_bytes (p, 4) / 1e6, ed_step_bytes (p, 2) / 1e6, 4.0 * p->L * 2 * ed_tokens (p) * p->D / 1e6);
+          "f32, %.0f MB with bf16 weights (%.0f MB of them the cross K/V, bf16 too)\n", tower / 1e9, cross_kv / 1e9,
+          ed_step_bytes (p, 4) / 1e6, ed_step_bytes (p, 2) / 1e6, 2.0 * p->L * 2 * ed_tokens (p) * p->D / 1e6);
   g_autoptr (JsonBuilder) b = json_begin (p->name, 1, load_before);
   json_builder_set_member_name (b, "work");
   json_builder_begin_object (b);

@@ -61,14 +61,15 @@ encoder_flops (void)
 
 /* what one decode step reads: the decoder's weights but the cross keys'
  * and values' projections (done once), the tied head, the cross K/V
- * (f32) and the self K/V at the step's average position */
+ * and the self K/V at the step's average position (bf16 with bf16
+ * weights, as the engine keeps them; f32 otherwise) */
 static double
 fl_step_bytes (double weight_bytes, double pos)
 {
   double D = fl.d_model, L = fl_prompt ();
   double layer = 4 * D * D + 2 * D * D + 2 * D * fl.ffn;
   return weight_bytes * (fl.decoder_layers * layer + (double) fl.vocab * D) +
-         4.0 * fl.decoder_layers * 2 * D * (L + pos);
+         (weight_bytes == 2 ? 2.0 : 4.0) * fl.decoder_layers * 2 * D * (L + pos);
 }
 
 static char *

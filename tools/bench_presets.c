@@ -80,9 +80,9 @@ decode_step_bytes (const GitPreset *p, int n_tokens, int weight_bytes)
   double D = p->hidden, inter = p->intermediate, V = (double) p->frames * vision_tokens (p);
   double weights = p->layers * (4 * D * D + 2 * D * inter) + (double) p->vocab * D;
   double kv = p->layers * 2 * (V + 1 + n_tokens / 2.0) * D;
-  /* the KV cache is f32 in every precision; GIT's output head is a plain
-   * linear, so in int8 it is int8 too */
-  return weight_bytes * weights + 4 * kv;
+  /* the KV cache is bf16 with bf16 weights, f32 with f32 and int8 ones;
+   * GIT's output head is a plain linear, so in int8 it is int8 too */
+  return weight_bytes * weights + (weight_bytes == 2 ? 2 : 4) * kv;
 }
 
 /* ================================================================ checkpoint writer */
@@ -743,11 +743,12 @@ ov_decoder_params (void)
   return OV_L * layer + D + (double) OV_VOCAB * D;
 }
 
-/* Cached keys and values a step reads at position `pos`, f32 as the engine keeps them. */
+/* Cached keys and values a step reads at position `pos`, `elem` bytes each
+ * (bf16 with bf16 weights, as the engine keeps them; f32 otherwise). */
 static double
-ov_kv_bytes (double pos)
+ov_kv_bytes (double pos, int elem)
 {
-  return 4.0 * OV_L * 2 * pos * OV_KV * (OV_D / OV_H);
+  return (double) elem * OV_L * 2 * pos * OV_KV * (OV_D / OV_H);
 }
 
 int
@@ -769,9 +770,9 @@ ov_main (void)
   int prompt = ov_video_tokens () + OV_TEXT_TOKENS, steps = MAX (m.n_tokens - 1, 1);
   gboolean bf16 = strcmp (m.dtype, "bf16") == 0, int8 = strcmp (m.dtype, "int8") == 0;
   double dec_params = ov_decoder_params ();
-  double kv = ov_kv_bytes (prompt + m.n_tokens / 2.0);
+  double kv = ov_kv_bytes (prompt + m.n_tokens / 2.0, bf16 ? 2 : 4);
   /* weights as the engine holds them (int8: the head too; padded rows add
-   * nothing at these widths), f32 KV; the embedding lookup reads one row */
+   * nothing at these widths), the KV cache; the embedding lookup reads one row */
   double step_bytes = (int8 ? 1 : bf16 ? 2 : 4) * dec_params + kv;
   double step_ms = m.decode.median / steps, prefill_tps = prompt / (m.prefill.median / 1000);
   double decode_tps = 1000.0 / step_ms, gbps = step_bytes / 1e9 / (step_ms / 1000);
@@ -791,7 +792,8 @@ ov_main (void)
           n_threads > 0 ? n_threads : (int) g_get_num_processors (), load_before);
   printf ("checkpoint %.1f M parameters (decoder %.1f M incl. the tied %d x %d head); prompt %d tokens (%d video + %d "
           "text)\n", params / 1e6, dec_params / 1e6, OV_VOCAB, OV_D, prompt, ov_video_tokens (), OV_TEXT_TOKENS);
-  printf ("a decode step reads %.0f MB (%s weights + f32 KV %.0f MB)\n", step_bytes / 1e6, m.dtype, kv / 1e6);
+  printf ("a decode step reads %.0f MB (%s weights + %s KV %.0f MB)\n", step_bytes / 1e6, m.dtype, bf16 ? "bf16" : "f32",
+          kv / 1e6);
   printf ("\nonednn, %s (%d runs after %d warm-up; median [min .. max]):\n", m.dtype, n_runs, n_warmup);
   print_stats ("vision_ms (2-layer tower)", m.vision, "");
   g_autofree char *pf = g_strdup_printf ("  %.0f tokens/s (%d tokens, %.0f GFLOP: %.0f GFLOP/s%s)", prefill_tps,
