@@ -989,21 +989,23 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
 
 /* The most rows the engine's GEMV takes for a weight packed as `pk`;
  * oneDNN's matmul above. The blocked bf16 kernel (tiers with bf16
- * instructions) costs more with each row — its vdpbf16ps per weight vector
- * and row bound it — while oneDNN's bf16 matmul (AMX tiles, or brgemm)
- * streams the weight once for any few rows: 3072 × 768 on this project's
- * Sapphire Rapids VM, alternated in one process, 1 / 2 / 3 / 4 rows:
- * engine 0.095 / 0.11–0.12 / 0.13–0.14 / 0.16 ms, oneDNN AMX 0.10 / 0.10 /
- * 0.10 / 0.10 ms; capped to avx512-bf16, engine 0.15–0.17 / 0.17–0.19 /
- * 0.23–0.28 / 0.31–0.32, oneDNN brgemm 0.19–0.20 / 0.17–0.22 / 0.19–0.25 /
- * 0.21–0.25 ms. Batched decode steps (several streams' rows) and beams
- * above 2 take oneDNN's. The f32, bf16-rows and s8 GEMVs: VLM_GEMV_MAX_ROWS. */
-#define GEMV_MAX_ROWS_BF16 2
-
+ * instructions) issues a vdpbf16ps per weight vector and row, so each row
+ * costs more, while AMX tiles stream the weight once for any few rows:
+ * 3072 × 768 on this project's Sapphire Rapids VM, alternated in one
+ * process, 1 / 2 / 3 / 4 rows: engine 0.095 / 0.11–0.12 / 0.13–0.14 /
+ * 0.16 ms, oneDNN AMX 0.10 / 0.10 / 0.10 / 0.10 ms. Without AMX the
+ * engine's kernel keeps its lead up to 4 rows where the cores issue two
+ * vdpbf16ps a cycle (AMD Zen 5, `avx512-bf16`: ViT-GPT2's batched decode
+ * step of 3.7 captions 12.5–12.9 ms with it vs 14.3–15.1 ms through
+ * oneDNN's brgemm, alternated); the Sapphire Rapids VM capped to
+ * avx512-bf16 (no such CPU ships) measured brgemm ahead at 3–4 rows (0.21–0.25
+ * vs 0.23–0.32 ms). The f32, bf16-rows and s8 GEMVs: VLM_GEMV_MAX_ROWS. */
 static int
 gemv_max_rows (const Packed *pk)
 {
-  return pk->layout == PACK_DNNL ? GEMV_MAX_ROWS_BF16 : VLM_GEMV_MAX_ROWS;
+  if (pk->layout != PACK_DNNL)
+    return VLM_GEMV_MAX_ROWS;
+  return vlm_cpu_tier () >= VLM_CPU_AMX ? 2 : VLM_GEMV_MAX_ROWS;
 }
 
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16

@@ -114,7 +114,7 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
     float *v = out + r * 64;
     if (o->bias)
       for (int j = 0; j < len; j++) v[j] += o->bias[j0 + j];
-    vlm_act_ref (o->act, v, len);
+    kernels->act (o->act, v, len);
     float *yr = o->y + (size_t) r * n + j0;
     const float *rr = o->residual ? o->residual + (size_t) r * n + j0 : NULL;
     if (rr)

@@ -393,4 +393,72 @@ attend_rows (const float *const *qr, int R, const int *lim, const float *kt, int
 }
 
 
-const VlmKernels VLM_KERNELS_NAME = { gemv_rows, gemv_rows_s8, bf16_to_f32, attend_rows };
+/* ------------------------------------------------------------ activations
+ *
+ * The decode GEMV's epilogue, 16 values at a time: every activation as
+ * x · sigmoid(z) or through erf's e^{-y²}, so that one exp (exp16, over
+ * arguments ≤ 0) serves them all. PyTorch's definitions (ops_act.c) hold:
+ * gelu_tanh's 0.5 (1 + tanh u) is sigmoid(2u), and
+ * sigmoid(z) = (z ≥ 0 ? 1 : t) / (1 + t) with t = e^{-|z|} ≤ 1. erf is
+ * Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7): 1 − erf(|y|) = P(s) e^{-y²},
+ * s = 1 / (1 + p|y|), so gelu_erf's 1 + erf(y) is 2 − P e^{-y²} for y ≥ 0
+ * and P e^{-y²} itself below, without cancellation where it is small.
+ * test_ops bounds each against the definition in double. */
+static inline __attribute__ ((always_inline)) Vf16
+select16 (Vi16 mask, Vf16 a, Vf16 b)
+{
+  return (Vf16) (((Vi16) a & mask) | ((Vi16) b & ~mask));
+}
+
+static inline __attribute__ ((always_inline)) Vf16
+abs16 (Vf16 x)
+{
+  return (Vf16) ((Vi16) x & 0x7fffffff);
+}
+
+static inline __attribute__ ((always_inline)) Vf16
+times_sigmoid16 (Vf16 x, Vf16 z)
+{
+  Vf16 t = exp16 (-abs16 (z)), one = (Vf16) { 0 } + 1.0f;
+  return x * (select16 (z >= 0.0f, one, t) / (one + t));
+}
+
+static inline __attribute__ ((always_inline)) Vf16
+act16 (VlmAct act, Vf16 x)
+{
+  switch (act) {
+    case VLM_ACT_GELU_TANH:
+      return times_sigmoid16 (x, 1.5957691216057308f * (x + 0.044715f * x * x * x));   /* 2 sqrt(2/pi) */
+    case VLM_ACT_QUICK_GELU: return times_sigmoid16 (x, 1.702f * x);
+    case VLM_ACT_SILU: return times_sigmoid16 (x, x);
+    case VLM_ACT_GELU_ERF: {
+      Vf16 y = abs16 (x) * 0.70710678118654752f, s = 1.0f / (1.0f + 0.3275911f * y);
+      Vf16 p = 1.061405429f * s - 1.453152027f;
+      p = p * s + 1.421413741f;
+      p = p * s - 0.284496736f;
+      p = p * s + 0.254829592f;
+      Vf16 q = p * s * exp16 (-(y * y));   /* 1 - erf(|y|) */
+      return 0.5f * x * select16 (x >= 0.0f, 2.0f - q, q);
+    }
+    case VLM_ACT_RELU: return select16 (x > 0.0f, x, (Vf16) { 0 });
+    case VLM_ACT_NONE: break;
+  }
+  return x;
+}
+
+static void
+act (VlmAct a, float *x, size_t n)
+{
+  if (a == VLM_ACT_NONE)
+    return;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) *(Vf16u *) (x + i) = act16 (a, *(Vf16u *) (x + i));
+  if (i < n) {   /* the tail through the same lanes */
+    float t[16] = { 0 };
+    memcpy (t, x + i, (n - i) * sizeof (float));
+    *(Vf16u *) t = act16 (a, *(Vf16u *) t);
+    memcpy (x + i, t, (n - i) * sizeof (float));
+  }
+}
+
+const VlmKernels VLM_KERNELS_NAME = { gemv_rows, gemv_rows_s8, bf16_to_f32, attend_rows, act };

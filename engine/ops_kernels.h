@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "ops_act.h"
+
 #define VLM_GEMV_MAX_ROWS 4
 #define VLM_DECODE_MAX_ROWS 8
 
@@ -28,6 +30,9 @@ typedef struct {
    * (hd % 16 == 0) */
   void (*attend_rows) (const float *const *qr, int R, const int *lim, const float *kt, int ldkt,
                        const float *v, int ldv, int hd, float scale, float *const *sr, float *const *or);
+  /* the activation over n values in place, vectorised (the decode GEMV's
+   * epilogue; vlm_act_ref is the definition) */
+  void (*act) (VlmAct act, float *x, size_t n);
 } VlmKernels;
 
 /* avx512vnni: the avx512 kernels with vpdpbusd for int8 (the tiers from

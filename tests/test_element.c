@@ -1246,12 +1246,15 @@ GST_END_TEST;
 /* ---------------------------------------------------------------- slow model */
 
 /* Writes a GIT checkpoint with random weights that is slow on purpose: a
- * ViT of 8 layers, 512 wide, on 224x224 crops (~40 GFLOP a clip), with the
- * test-card tokenizer. Its captions are noise; its speed is real. */
+ * ViT of 8 layers, 512 wide, on 448x448 crops (785 tokens a frame, ~50 GFLOP
+ * a frame, ~200 a clip of 4: slower than 100 ms clips arrive even at 1
+ * TFLOP/s — at 224x224, 40 GFLOP a clip, a Zen 5 VM in bf16 kept up and
+ * test_late_captions saw no late caption), with the test-card tokenizer.
+ * Its captions are noise; its speed is real. */
 static gchar *
 write_slow_model (void)
 {
-  const gint H = 512, I = 2048, LAYERS = 8, IMAGE = 224, PATCH = 16;
+  const gint H = 512, I = 2048, LAYERS = 8, IMAGE = 448, PATCH = 16;
   const gint TH = 128, TI = 512, VOCAB = 46, POSITIONS = 32, FRAMES = 4;
   const SynthGit shape = { "slow", H, I, LAYERS, 8, IMAGE, PATCH, TH, TI, 2, 4,
     VOCAB, POSITIONS, FRAMES
@@ -1455,9 +1458,9 @@ GST_START_TEST (test_late_captions)
   g_signal_connect (f.element, "caption", G_CALLBACK (on_caption), seen);
   GstClock *clock = gst_system_clock_obtain ();
 
-  /* running time from now: the first clip's deadline (its end + one frame
-   * of upstream latency, 133 ms) passes while the model is on its four
-   * 224x224 frames (~160 GFLOP) */
+  /* running time from now: ten 100 ms clips arrive at once, each ~200
+   * GFLOP (four 448x448 frames): the clips' deadlines (end + one frame of
+   * upstream latency) pass while the model is on the ones before */
   gst_element_set_clock (f.element, clock);
   gst_element_set_base_time (f.element, gst_clock_get_time (clock));
   gst_object_unref (clock);
