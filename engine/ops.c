@@ -220,14 +220,27 @@ vlm_ops_independent_rows (VlmDType dtype)
 
 /* ------------------------------------------------------------ dispatch */
 
+/* oneDNN's primitives run on the cores others leave, as the engine's own
+ * decode kernels do (cpu.c): beside a process that holds one of two cores,
+ * a two-thread matmul waits at each barrier for the thread that shares that
+ * core (GIT's caption capped to AVX2 on a Zen 5 VM, one core taken: 2.6×
+ * quiet with two threads, 1.9× with one). Called before each oneDNN op; the
+ * GEMV and the decode attention sample the load themselves. */
+static inline void
+dnnl_threads (const VlmOps *ops)
+{
+  omp_set_num_threads (vlm_cpu_threads_now (ops->n_threads));
+}
+
 void
 vlm_linear (VlmOps *ops, const VlmLinearW *lin, const float *x, int m, float *y, VlmAct act,
             const float *residual)
 {
   g_assert (x != y);
-  if (ops->dnnl)
+  if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_linear (ops->dnnl, lin, x, m, y, act, residual);
-  else
+  } else
     vlm_blas_linear (ops->blas, lin, x, m, y, act, residual);
 }
 
@@ -240,9 +253,10 @@ vlm_linear_multi (VlmOps *ops, const VlmLinearW *const *lins, const VlmAct *acts
   acts = acts ? acts : none;
   for (int i = 0; i < n; i++)
     g_assert (lins[i]->k == lins[0]->k && ys[i] != x);
-  if (ops->dnnl)
+  if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_linear_multi (ops->dnnl, lins, acts, n, x, m, ys);
-  else
+  } else
     for (int i = 0; i < n; i++)
       vlm_blas_linear (ops->blas, lins[i], x, m, ys[i], acts[i], NULL);
 }
@@ -254,6 +268,7 @@ vlm_mlp (VlmOps *ops, const VlmLinearW *fc1, VlmAct act, const VlmLinearW *fc2, 
   g_assert (fc2->k == fc1->n);
   float *hidden = vlm_scratch_get (&ops->hidden, (size_t) m * fc1->n);
   if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_mlp (ops->dnnl, fc1, act, fc2, x, m, hidden, y, residual);
     return;
   }
@@ -270,9 +285,10 @@ vlm_layer_norm (VlmOps *ops, const float *x, int m, int n, const float *gamma,
    * instructions) into the next op; beside another process that holds a
    * core, the spinning workers took the cores decode needed (GIT under the
    * AVX2 cap, one core taken: 64 ms a token with oneDNN's, see cpu.c). */
-  if (ops->dnnl && m > VLM_GEMV_MAX_ROWS)
+  if (ops->dnnl && m > VLM_GEMV_MAX_ROWS) {
+    dnnl_threads (ops);
     vlm_dnnl_layer_norm (ops->dnnl, x, m, n, gamma, beta, eps, y);
-  else
+  } else
     vlm_blas_layer_norm (x, m, n, gamma, beta, eps, y);
 }
 
@@ -281,18 +297,20 @@ vlm_act (VlmOps *ops, VlmAct act, float *x, size_t n)
 {
   if (act == VLM_ACT_NONE || n == 0)
     return;
-  if (ops->dnnl)
+  if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_act (ops->dnnl, act, x, n);
-  else
+  } else
     vlm_act_ref (act, x, n);
 }
 
 void
 vlm_softmax (VlmOps *ops, float *x, int m, int n)
 {
-  if (ops->dnnl)
+  if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_softmax (ops->dnnl, x, m, n, x, FALSE);
-  else
+  } else
     vlm_blas_softmax (x, m, n);
 }
 
@@ -301,9 +319,10 @@ vlm_conv2d (VlmOps *ops, const VlmConvW *conv, const float *x, int h, int w, flo
 {
   g_assert (x != y && residual != y && (conv->groups == 1 ||
             (conv->groups == conv->in_channels && conv->groups == conv->out_channels)));
-  if (ops->dnnl)
+  if (ops->dnnl) {
+    dnnl_threads (ops);
     vlm_dnnl_conv2d (ops->dnnl, conv, x, h, w, y, residual);
-  else
+  } else
     vlm_blas_conv2d (ops->blas, conv, x, h, w, y, residual);
 }
 

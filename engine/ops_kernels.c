@@ -18,15 +18,24 @@
  *
  * A few rows of input (m <= VLM_GEMV_MAX_ROWS) against weights in HF's
  * layout, [n][ldw] rows of f32 or bf16 (bf16 is f32's top half: widening
- * is a shift). Each output is a dot product streamed along its row; J
- * outputs at a time give J streams for the prefetcher and reuse each input
- * vector J times. VLM_VEC floats a vector: the tier's register width, so
- * the accumulators stay in registers. */
+ * is a shift). Each output is a dot product streamed along its row, one
+ * weight row after the other, so a block of rows is one run of memory read
+ * from start to end, with a software prefetch ROW_PREFETCH_BYTES ahead.
+ * Four rows side by side (four streams a few KB apart, each input vector
+ * reused four times), measured with two threads capped to AVX2 on a Zen 5
+ * VM, read 16–25 GB/s in bf16 and 21–30 in f32 (rows of 768–4864: the
+ * prefetcher does not follow four interleaved streams within a page); one
+ * row at a time with the prefetch, 43–45 in both. The input stays in L1 or
+ * L2. VLM_VEC floats a vector: the tier's register width; two accumulators
+ * per input row (the FMA latency), summed in the same order for every m, so
+ * a row's result does not depend on the rows batched with it. */
 typedef float Vf __attribute__ ((vector_size (VLM_VEC * 4)));
 typedef float Vfu __attribute__ ((vector_size (VLM_VEC * 4), aligned (4), may_alias));
 typedef uint16_t Vh __attribute__ ((vector_size (VLM_VEC * 2)));
 typedef uint16_t Vhu __attribute__ ((vector_size (VLM_VEC * 2), aligned (2), may_alias));
 typedef uint32_t Vu __attribute__ ((vector_size (VLM_VEC * 4)));
+
+#define ROW_PREFETCH_BYTES 2048
 
 static inline __attribute__ ((always_inline)) Vf
 load_w (const void *w, size_t i, const int bf16)
@@ -60,41 +69,36 @@ w_at (const void *w, size_t i, const int bf16)
   return f;
 }
 
-/* out[r · 64 + j] = Σ_t x[r · k + t] · w[j · ldw + t] for j < J, r < M */
+/* out[r · 64] = Σ_t x[r · k + t] · w[t] for r < M, w one weight row */
 static inline __attribute__ ((always_inline)) void
-rows_dot (const void *w, size_t ldw, const int bf16, const float *x, int k, const int M, const int J,
-          float *out)
+row_dot (const void *w, const int bf16, const float *x, int k, const int M, float *out)
 {
-  Vf acc[VLM_GEMV_MAX_ROWS][4] = { { { 0 } } };
-  int k0 = k - k % VLM_VEC;
-  for (int t = 0; t < k0; t += VLM_VEC) {
-    Vf wv[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < J; j++) wv[j] = load_w (w, j * ldw + t, bf16);
+  const size_t es = bf16 ? 2 : 4;
+  const char *ahead = (const char *) w + ROW_PREFETCH_BYTES;
+  Vf acc[VLM_GEMV_MAX_ROWS][2] = { { { 0 } } };
+  int k0 = k - k % (2 * VLM_VEC);
+  for (int t = 0; t < k0; t += 2 * VLM_VEC) {
+    if (t * es % 64 == 0)   /* a line a prefetch: bf16 on AVX2 every other step */
+      for (size_t b = 0; b < 2 * VLM_VEC * es; b += 64) __builtin_prefetch (ahead + t * es + b);
+    Vf w0 = load_w (w, t, bf16), w1 = load_w (w, t + VLM_VEC, bf16);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
-      Vf xv = *(const Vfu *) (x + (size_t) r * k + t);
-#pragma GCC unroll 4
-      for (int j = 0; j < J; j++) acc[r][j] += xv * wv[j];
+      acc[r][0] += *(const Vfu *) (x + (size_t) r * k + t) * w0;
+      acc[r][1] += *(const Vfu *) (x + (size_t) r * k + t + VLM_VEC) * w1;
     }
   }
-  for (int r = 0; r < M; r++)
-    for (int j = 0; j < J; j++) {
-      float s = 0.0f;
-      for (int l = 0; l < VLM_VEC; l++) s += acc[r][j][l];
-      for (int t = k0; t < k; t++) s += x[(size_t) r * k + t] * w_at (w, j * ldw + t, bf16);
-      out[r * 64 + j] = s;
-    }
+  for (int r = 0; r < M; r++) {
+    Vf a = acc[r][0] + acc[r][1];
+    float s = 0.0f;
+    for (int l = 0; l < VLM_VEC; l++) s += a[l];
+    for (int t = k0; t < k; t++) s += x[(size_t) r * k + t] * w_at (w, t, bf16);
+    out[r * 64] = s;
+  }
 }
 
-/* J = 4 outputs a pass where the accumulators fit (m <= 2), else 2 */
-#define ROWS_BLOCK(M, BF16)                                                              \
-  G_STMT_START {                                                                         \
-    const int J = (M) <= 2 ? 4 : 2;                                                      \
-    int j = 0;                                                                           \
-    for (; j + J <= len; j += J)                                                         \
-      rows_dot (bw + j * ldw * es, ldw, BF16, x, k, M, J, out + j);                      \
-    for (; j < len; j++) rows_dot (bw + j * ldw * es, ldw, BF16, x, k, M, 1, out + j);   \
+#define ROWS_BLOCK(M, BF16)                                                                  \
+  G_STMT_START {                                                                             \
+    for (int j = 0; j < len; j++) row_dot (bw + j * ldw * es, BF16, x, k, M, out + j);      \
   } G_STMT_END
 
 static void
@@ -119,7 +123,7 @@ gemv_rows (const void *w, size_t ldw, gboolean bf16, int len, const float *x, in
  *
  * s8 weight rows [n][ldw] against u8 input rows (each quantised on its own,
  * ops_dnnl.c), summed exactly in s32; the caller scales back to f32. One
- * dot product per output as above, J outputs × M rows at a time, then one
+ * dot product per output as above, one weight row × M rows at a time, then one
  * horizontal sum per accumulator. A step is QB bytes of k:
  * - VNNI (avx512vnni table): vpdpbusd adds four u8·s8 products to each
  *   s32 lane, no intermediate saturation: 8-bit weights;
@@ -156,38 +160,38 @@ q_sum (__m256i a)
 #endif
 
 #ifdef QB
-/* out[r · 64 + j] = Σ_t x[r · kpad + t] · w[j · ldw + t] for j < J, r < M */
+/* out[r · 64] = Σ_t x[r · kpad + t] · w[t] for r < M, w one weight row:
+ * one row at a time with a prefetch ahead, as row_dot (with four rows side
+ * by side the AVX2 kernel read 33–34 GB/s where the f32 one read 44) */
 static inline __attribute__ ((always_inline)) void
-rows_dot_s8 (const int8_t *w, size_t ldw, const uint8_t *x, int kpad, const int M, const int J, int32_t *out)
+row_dot_s8 (const int8_t *w, const uint8_t *x, int kpad, const int M, int32_t *out)
 {
-  Vq acc[VLM_GEMV_MAX_ROWS][4];
+  Vq acc[VLM_GEMV_MAX_ROWS][2];   /* two chains: vpdpbusd's latency */
 #pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
-#pragma GCC unroll 4
-    for (int j = 0; j < J; j++) acc[r][j] = q_zero ();
-  for (int t = 0; t < kpad; t += QB) {
-    Vq wv[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < J; j++) wv[j] = q_load (w + j * ldw + t);
+  for (int r = 0; r < M; r++) acc[r][0] = acc[r][1] = q_zero ();
+  int t = 0;
+  for (; t + 2 * QB <= kpad; t += 2 * QB) {
+    if (t % 64 == 0)
+      __builtin_prefetch ((const char *) w + ROW_PREFETCH_BYTES + t);
+    if (QB == 64)
+      __builtin_prefetch ((const char *) w + ROW_PREFETCH_BYTES + t + 64);
+    Vq w0 = q_load (w + t), w1 = q_load (w + t + QB);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
-      Vq xv = q_load (x + (size_t) r * kpad + t);
-#pragma GCC unroll 4
-      for (int j = 0; j < J; j++) acc[r][j] = q_dot (acc[r][j], xv, wv[j]);
+      acc[r][0] = q_dot (acc[r][0], q_load (x + (size_t) r * kpad + t), w0);
+      acc[r][1] = q_dot (acc[r][1], q_load (x + (size_t) r * kpad + t + QB), w1);
     }
   }
+  if (t < kpad)
 #pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
+    for (int r = 0; r < M; r++) acc[r][0] = q_dot (acc[r][0], q_load (x + (size_t) r * kpad + t), q_load (w + t));
 #pragma GCC unroll 4
-    for (int j = 0; j < J; j++) out[r * 64 + j] = q_sum (acc[r][j]);
+  for (int r = 0; r < M; r++) out[r * 64] = q_sum (acc[r][0]) + q_sum (acc[r][1]);
 }
 
-#define ROWS_S8_BLOCK(M)                                                                  \
-  G_STMT_START {                                                                          \
-    const int J = (M) <= 2 ? 4 : 2;                                                       \
-    int j = 0;                                                                            \
-    for (; j + J <= len; j += J) rows_dot_s8 (w + j * ldw, ldw, x, kpad, M, J, out + j);  \
-    for (; j < len; j++) rows_dot_s8 (w + j * ldw, ldw, x, kpad, M, 1, out + j);          \
+#define ROWS_S8_BLOCK(M)                                                                \
+  G_STMT_START {                                                                        \
+    for (int j = 0; j < len; j++) row_dot_s8 (w + j * ldw, x, kpad, M, out + j);       \
   } G_STMT_END
 
 static void
