@@ -663,39 +663,11 @@ typedef struct {
   int32_t zero;
 } U8Quant;
 
-/* *lo, *hi widened to cover x[0..n) */
-static inline void
-u8_range (const float *x, size_t n, float *lo, float *hi)
-{
-  /* comparisons, not fminf/fmaxf: GCC vectorises these (the same for
-   * inputs without NaNs; the calls took a tenth of an int8 prefill) */
-  float l = *lo, h = *hi;
-  for (size_t i = 0; i < n; i++) {
-    l = x[i] < l ? x[i] : l;
-    h = x[i] > h ? x[i] : h;
-  }
-  *lo = l;
-  *hi = h;
-}
-
 static inline U8Quant
 u8_quant (float lo, float hi)
 {
   float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f;
   return (U8Quant) { scale, (int32_t) rintf (-lo * (1.0f / scale)) };
-}
-
-/* q[i] = x[i] quantised by u, i < n */
-static inline void
-u8_quantise (const float *x, size_t n, U8Quant u, uint8_t *q)
-{
-  float inv = 1.0f / u.scale, zp = (float) u.zero;
-  for (size_t i = 0; i < n; i++) {
-    /* adding and subtracting 1.5 · 2^23 rounds to nearest even */
-    float v = ((x[i] * inv + 12582912.0f) - 12582912.0f) + zp;
-    v = v > 0.0f ? v : 0.0f;
-    q[i] = (uint8_t) (v < 255.0f ? v : 255.0f);
-  }
 }
 
 /* A matmul's input x [m, k] → u8 rows of stride ldq (zeros past k) into
@@ -710,10 +682,11 @@ to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, uint8_t **out)
   int nt = n > 65536 ? MIN (omp_get_max_threads (), 64) : 1;
   size_t chunk = (n + nt - 1) / nt;
   float lo_t[64] = { 0 }, hi_t[64] = { 0 }, lo = 0.0f, hi = 0.0f;
+  const VlmKernels *kernels = vlm_kernels ();
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
   for (int t = 0; t < nt; t++) {
     size_t i0 = MIN (n, t * chunk);
-    u8_range (x + i0, MIN (n, (t + 1) * chunk) - i0, &lo_t[t], &hi_t[t]);
+    kernels->u8_range (x + i0, MIN (n, (t + 1) * chunk) - i0, &lo_t[t], &hi_t[t]);
   }
   for (int t = 0; t < nt; t++) {
     lo = fminf (lo, lo_t[t]);
@@ -723,7 +696,7 @@ to_u8 (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, uint8_t **out)
   d->src_zero_point = u.zero;
 #pragma omp parallel for num_threads (nt) schedule (static) if (nt > 1)
   for (int r = 0; r < m; r++) {
-    u8_quantise (x + (size_t) r * k, k, u, q + (size_t) r * ldq);
+    kernels->u8_quantise (x + (size_t) r * k, k, 1.0f / u.scale, (float) u.zero, q + (size_t) r * ldq);
     memset (q + (size_t) r * ldq + k, 0, ldq - k);
   }
   *out = q;
@@ -737,12 +710,13 @@ static const uint8_t *
 to_u8_rows (VlmOpsDnnl *d, const float *x, int m, int k, int ldq, float *scales, int32_t *zeros)
 {
   uint8_t *q = (uint8_t *) vlm_scratch_get (&d->src_u8, ((size_t) m * ldq + 3) / 4);
+  const VlmKernels *kernels = vlm_kernels ();
   for (int r = 0; r < m; r++) {
     const float *xr = x + (size_t) r * k;
     float lo = 0.0f, hi = 0.0f;
-    u8_range (xr, k, &lo, &hi);
+    kernels->u8_range (xr, k, &lo, &hi);
     U8Quant u = u8_quant (lo, hi);
-    u8_quantise (xr, k, u, q + (size_t) r * ldq);
+    kernels->u8_quantise (xr, k, 1.0f / u.scale, (float) u.zero, q + (size_t) r * ldq);
     memset (q + (size_t) r * ldq + k, 0, ldq - k);
     scales[r] = u.scale;
     zeros[r] = u.zero;

@@ -34,6 +34,11 @@ typedef struct {
   /* the activation over n values in place, vectorised (the decode GEMV's
    * epilogue; vlm_act_ref is the definition) */
   void (*act) (VlmAct act, float *x, size_t n);
+  /* *lo, *hi widened to cover the n values at x (NaNs left out) */
+  void (*u8_range) (const float *x, size_t n, float *lo, float *hi);
+  /* q[i] = clamp (rne (x[i] · inv) + zero, 0, 255), the same bytes on
+   * every tier (an int8 linear's input, ops_dnnl.c) */
+  void (*u8_quantise) (const float *x, size_t n, float inv, float zero, uint8_t *q);
 } VlmKernels;
 
 /* avx512vnni: the avx512 kernels with vpdpbusd for int8 (the tiers from

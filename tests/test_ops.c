@@ -1003,6 +1003,59 @@ test_act (gconstpointer data)
   }
 }
 
+/* The int8 linears' input quantisation (u8_range, u8_quantise) of every
+ * table this CPU runs against the definition, byte for byte: q =
+ * clamp (rne (x · inv) + zero, 0, 255) with the product rounded to float
+ * first, NaNs out of the range and quantised to 0. Every length 0..99 from
+ * an odd address (the vector tails), exact ties (x · inv = k + 1/2, which
+ * round to even), ±0, ±inf, NaN, values far out and at the clamps. */
+static void
+test_u8_quantise (void)
+{
+  enum { N = 100 };
+  g_autoptr (GRand) r = g_rand_new_with_seed (29);
+  float x[N + 1];
+  static const float odd[] = { NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1e30f, -1e30f, 63.75f, 64.25f, -64.0f };
+  for (int i = 0; i <= N; i++)
+    x[i] = i % 3 == 0 ? (float) g_rand_int_range (r, -130, 130) / 2.0f + 0.25f   /* · 2: a tie */
+                      : (float) g_rand_double_range (r, -70, 70);
+  for (guint i = 0; i < G_N_ELEMENTS (odd); i++) x[7 * i + 5] = odd[i];
+  const float invs[] = { 2.0f, 1.0f / 0.3f }, zeros[] = { 128.0f, 0.0f };
+  for (guint t = 0; t < G_N_ELEMENTS (kernel_tables); t++) {
+    if (!table_runs (&kernel_tables[t]))
+      continue;
+    const VlmKernels *k = kernel_tables[t].k;
+    int differ = 0, checked = 0;
+    for (int n = 0; n < N; n++) {
+      const float *xs = x + 1;   /* an odd address */
+      float lo = 0.0f, hi = 0.0f, lo_want = 0.0f, hi_want = 0.0f;
+      k->u8_range (xs, n, &lo, &hi);
+      for (int i = 0; i < n; i++) {
+        if (xs[i] < lo_want) lo_want = xs[i];
+        if (xs[i] > hi_want) hi_want = xs[i];
+      }
+      g_assert_cmpfloat (lo, ==, lo_want);
+      g_assert_cmpfloat (hi, ==, hi_want);
+      for (guint c = 0; c < G_N_ELEMENTS (invs); c++) {
+        guint8 q[N + 1];
+        q[n] = 0xa5;   /* must stay */
+        k->u8_quantise (xs, n, invs[c], zeros[c], q);
+        g_assert_cmpint (q[n], ==, 0xa5);
+        for (int i = 0; i < n; i++) {
+          volatile float p = xs[i] * invs[c];
+          float v = isnan (p) ? 0.0f : rintf (p) + zeros[c];
+          guint8 want = (guint8) (v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+          differ += q[i] != want;
+          checked++;
+        }
+      }
+    }
+    g_test_message ("%s kernels: u8 quantisation, %d of %d bytes differ from the definition", kernel_tables[t].name,
+                    differ, checked);
+    g_assert_cmpint (differ, ==, 0);
+  }
+}
+
 static void
 test_act_from_name (void)
 {
@@ -1292,6 +1345,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < G_N_ELEMENTS (acts); i++)
     g_test_add_data_func (acts[i].path, GINT_TO_POINTER (acts[i].act), test_act);
   g_test_add_func ("/ops/act/from-name", test_act_from_name);
+  g_test_add_func ("/ops/int8/u8-quantise", test_u8_quantise);
   g_test_add_func ("/ops/kv-cache/bf16", test_kv_cache_bf16);
   for (size_t i = 0; i < G_N_ELEMENTS (attn_cases); i++)
     g_test_add_data_func (attn_cases[i].path, &attn_cases[i], test_attention);
