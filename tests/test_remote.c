@@ -942,6 +942,9 @@ GST_START_TEST (test_bad_requests)
   expect_chat_error ("\"max_tokens\":\"many\",", png, 400, "max_tokens",
       NULL);
   expect_chat_error ("\"temperature\":9,", png, 400, "temperature", NULL);
+  expect_chat_error ("\"seed\":3.7e26,", png, 400, "seed", NULL);
+  expect_chat_error ("\"seed\":-1,", png, 400, "seed", NULL);
+  expect_chat_error ("\"seed\":1.5,", png, 400, "seed", NULL);
   expect_chat_error ("\"stream\":\"yes\",", png, 400, "stream", NULL);
 
   /* nesting deep enough to exhaust a recursive parser's stack */

@@ -227,7 +227,8 @@ read_generation (ServeRequest *req, JsonObject *root, ServeError *err)
     return invalid (err, "top_p", "must be a number above 0, at most 1");
   if (present)
     req->params.top_p = v;
-  if (!get_number (root, "seed", &v, &present) || (present && (v < 0 || v != (gint64) v)))
+  /* the range first: converting a double outside it is undefined (the fuzzer's 3.7e26) */
+  if (!get_number (root, "seed", &v, &present) || (present && !(v >= 0 && v < 0x1p64 && v == (double) (guint64) v)))
     return invalid (err, "seed", "must be a non-negative integer");
   if (present)
     req->params.seed = (guint64) v;

@@ -112,5 +112,8 @@ for i, body in enumerate([
          "messages": [{"role": "system", "content": "be brief"},
                       {"role": "user", "content": [{"type": "text", "text": "a"}, part, part]}]},
         {"messages": [{"role": "user", "content": "no image"}]},
-        {"model": "other", "messages": []}]):
+        {"model": "other", "messages": []},
+        # numbers past every integer type (a seed of 3.7e26 was undefined behaviour)
+        {"seed": 3.7e26, "max_tokens": 1e30, "top_p": -1e300, "n": 1e19,
+         "messages": [{"role": "user", "content": [part]}]}]):
     put("chat", f"request-{i}.json", json.dumps(body))
