@@ -144,6 +144,7 @@ static double load_busy, load_self;   /* s of busy CPU time (affine cores) and o
 static double load_others;      /* cores others used over the last interval */
 static int load_disabled;       /* /proc/stat unreadable */
 static int load_taken;          /* cores given up to others */
+static int load_follow = -1;    /* VLM_FOLLOW_LOAD (default 1); -1: not read yet */
 
 /* Busy seconds of the cores this process may run on, or < 0. */
 static double
@@ -175,6 +176,16 @@ affine_busy_seconds (void)
   return any && hz > 0 ? ticks / hz : -1;
 }
 
+void
+vlm_cpu_follow_load (gboolean follow)
+{
+  g_mutex_lock (&load_lock);
+  load_follow = follow ? 1 : 0;
+  load_wall = 0;
+  load_taken = 0;
+  g_mutex_unlock (&load_lock);
+}
+
 int
 vlm_cpu_threads_now (int n_threads)
 {
@@ -182,6 +193,14 @@ vlm_cpu_threads_now (int n_threads)
     return MAX (n_threads, 1);
   gint64 now = g_get_monotonic_time ();
   g_mutex_lock (&load_lock);
+  if (load_follow < 0) {
+    const char *env = g_getenv ("VLM_FOLLOW_LOAD");
+    load_follow = !(env && strcmp (env, "0") == 0);
+  }
+  if (!load_follow) {
+    g_mutex_unlock (&load_lock);
+    return n_threads;
+  }
   if (!load_disabled && now - load_wall >= SAMPLE_US) {
     struct timespec ts;
     double busy = affine_busy_seconds ();

@@ -21,5 +21,12 @@ int vlm_cpu_int8_weight_max (void);
  * time), at least 1. n_threads where /proc/stat cannot be read. */
 int vlm_cpu_threads_now (int n_threads);
 
+/* Whether vlm_cpu_threads_now follows the load (the default) or always
+ * answers n_threads: VLM_FOLLOW_LOAD=0 in the environment, or this call,
+ * which also forgets the samples taken. oneDNN's f32 sums can depend on
+ * the thread count, so results are bit-reproducible from run to run only
+ * on a fixed count. */
+void vlm_cpu_follow_load (gboolean follow);
+
 
 #endif

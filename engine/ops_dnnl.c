@@ -60,6 +60,7 @@ enum {
 typedef struct {
   int64_t kind;
   int64_t w[10];
+  int64_t threads;   /* set by prim_lookup: the OpenMP threads it runs on */
 } PrimKey;
 
 #define PRIM_MAX_ARGS 7
@@ -208,11 +209,23 @@ prim_run (VlmOpsDnnl *d, Prim *p, void *const *handles)
     failed (&d->error, dnnl_stream_wait (d->stream), "waiting for a primitive");
 }
 
+/* The cached primitive for `key` at the thread count ops.c set for this op
+ * (the cores others leave): oneDNN sizes a primitive's parallel work when
+ * it is made, and one made for two threads runs on two even when told one
+ * (GIT's f32 tower capped to AVX2 beside a spinning process: 18 % slower
+ * than with one thread configured). NULL if not made yet. */
+static Prim *
+prim_lookup (VlmOpsDnnl *d, PrimKey *key)
+{
+  key->threads = omp_get_max_threads ();
+  return g_hash_table_lookup (d->cache, key);
+}
+
 /* The cached primitive for `key`, or one made now from the descriptor
  * `make` returns (NULL and the error kept if it cannot be). */
 #define PRIM_GET(d, key, make, ids, n_ids)                                              \
   ({                                                                                    \
-    Prim *p_ = (d)->error ? NULL : g_hash_table_lookup ((d)->cache, (key));             \
+    Prim *p_ = (d)->error ? NULL : prim_lookup ((d), (key));                     \
     if (!p_ && !(d)->error)                                                             \
       p_ = prim_new ((d), (key), (make), (ids), (n_ids));                               \
     p_;                                                                                 \
@@ -856,7 +869,7 @@ matmul_run (VlmOpsDnnl *d, const MatW *mw, const void *x, gboolean x_bf16, int m
   g_assert ((!x_bf16 || wdt == dnnl_bf16) && (!y_bf16 || res == RES_NONE));
   PrimKey key = { PRIM_LINEAR, { m, mw->n, mw->k, mw->bias != NULL, act, res, wdt, pk ? pk->rows : 0,
                                  y_bf16, ldy } };
-  Prim *p = d->error ? NULL : g_hash_table_lookup (d->cache, &key);
+  Prim *p = d->error ? NULL : prim_lookup (d, &key);
   dnnl_primitive_desc_t pd = NULL;
   Int8Scales int8 = p ? (Int8Scales) p->int8 : INT8_NONE;
   if (!p && !d->error)
@@ -1128,7 +1141,7 @@ vlm_dnnl_conv2d (VlmOpsDnnl *d, const VlmConvW *c, const float *x, int h, int w,
     ids[n++] = DNNL_ARG_BIAS;
   if (residual)
     ids[n++] = DNNL_ARG_ATTR_MULTIPLE_POST_OP (0) | DNNL_ARG_SRC_1;
-  Prim *p = d->error ? NULL : g_hash_table_lookup (d->cache, &key);
+  Prim *p = d->error ? NULL : prim_lookup (d, &key);
   if (!p && !d->error) {
     dnnl_primitive_desc_t pd = conv_pd (d, c, h, w, residual != NULL);
     const dnnl_memory_desc_t *wmd = pd ? dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0) : NULL;
@@ -1175,7 +1188,7 @@ vlm_dnnl_layer_norm (VlmOpsDnnl *d, const float *x, int m, int n, const float *g
   PrimKey key = { PRIM_LAYER_NORM, { m, n, fbits (eps), beta != NULL } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT };
   void *h[] = { (void *) x, y, (void *) gamma, (void *) beta };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
+  Prim *p = prim_lookup (d, &key);
   if (!p) {
     dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
     dnnl_layer_normalization_desc_t desc;
@@ -1193,7 +1206,7 @@ vlm_dnnl_act (VlmOpsDnnl *d, VlmAct act, float *x, size_t n)
   PrimKey key = { PRIM_ELTWISE, { act, (int64_t) n } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
   void *h[] = { x, x };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
+  Prim *p = prim_lookup (d, &key);
   if (!p) {
     dnnl_memory_desc_t md = md_strided (1, (dnnl_dims_t) { (int64_t) n }, (dnnl_dims_t) { 1 });
     dnnl_eltwise_desc_t desc;
@@ -1213,7 +1226,7 @@ vlm_dnnl_softmax (VlmOpsDnnl *d, const float *x, int m, int n, void *y, gboolean
   PrimKey key = { PRIM_SOFTMAX, { m, n, y_bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
   void *h[] = { (void *) x, y };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
+  Prim *p = prim_lookup (d, &key);
   if (!p) {
     dnnl_memory_desc_t md = md_strided (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 });
     dnnl_memory_desc_t out = md_typed (2, (dnnl_dims_t) { m, n }, (dnnl_dims_t) { n, 1 },
@@ -1244,7 +1257,7 @@ vlm_dnnl_attn_scores (VlmOpsDnnl *d, const VlmAttnShape *s, const void *q, const
                   { kvh, g, lq, lk, hd, s->ldq, s->ldk, fbits (s->scale), s->k_t, s->bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[] = { (void *) q, (void *) k, scores };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
+  Prim *p = prim_lookup (d, &key);
   if (!p) {
     dnnl_data_type_t dt = s->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src = md_typed (4, (dnnl_dims_t) { kvh, g, lq, hd },
@@ -1273,7 +1286,7 @@ vlm_dnnl_attn_context (VlmOpsDnnl *d, const VlmAttnShape *s, const void *probs,
   PrimKey key = { PRIM_ATTN_CONTEXT, { kvh, g, lq, lk, hd, s->ldv, s->ldo, s->bf16 } };
   int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST };
   void *h[] = { (void *) probs, (void *) v, out };
-  Prim *p = g_hash_table_lookup (d->cache, &key);
+  Prim *p = prim_lookup (d, &key);
   if (!p) {
     dnnl_data_type_t dt = s->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src = md_typed (4, (dnnl_dims_t) { kvh, g, lq, lk },
