@@ -111,6 +111,19 @@ vlm_cpu_native_bf16 (void)
   return vlm_cpu_tier () >= VLM_CPU_AVX512_BF16;
 }
 
+gboolean
+vlm_cpu_intel (void)
+{
+  static gsize once;
+  static gboolean intel;
+  if (g_once_init_enter (&once)) {
+    unsigned a, vendor[3];
+    intel = __get_cpuid (0, &a, &vendor[0], &vendor[2], &vendor[1]) && memcmp (vendor, "GenuineIntel", 12) == 0;
+    g_once_init_leave (&once, 1);
+  }
+  return intel;
+}
+
 int
 vlm_cpu_int8_weight_max (void)
 {

@@ -9,6 +9,10 @@
  * multiplied in f32. */
 gboolean vlm_cpu_native_bf16 (void);
 
+/* Whether the CPU is Intel's (cpuid vendor): where streaming kernels
+ * prefetch differently (ops_gemv.c). */
+gboolean vlm_cpu_intel (void);
+
 /* The largest |q| of an s8 weight. 127 with VNNI (vpdpbusd sums u8·s8
  * products in s32); 63 below it, where u8·s8 goes through vpmaddubsw,
  * which adds pairs of products in s16 and saturates (2 · 255 · 127 >
