@@ -487,25 +487,6 @@ act (VlmAct a, float *x, size_t n)
 
 #if VLM_VEC == 16 && defined(__AVX512F__)
 static void
-u8_range (const float *x, size_t n, float *lo, float *hi)
-{
-  __m512 l = _mm512_set1_ps (*lo), h = _mm512_set1_ps (*hi);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 v = _mm512_loadu_ps (x + i);
-    l = _mm512_min_ps (v, l);   /* v < l ? v : l */
-    h = _mm512_max_ps (v, h);
-  }
-  float lo_s = _mm512_reduce_min_ps (l), hi_s = _mm512_reduce_max_ps (h);
-  for (; i < n; i++) {
-    lo_s = x[i] < lo_s ? x[i] : lo_s;
-    hi_s = x[i] > hi_s ? x[i] : hi_s;
-  }
-  *lo = lo_s;
-  *hi = hi_s;
-}
-
-static void
 u8_quantise (const float *x, size_t n, float inv, float zero, uint8_t *q)
 {
   const __m512 vi = _mm512_set1_ps (inv), vz = _mm512_set1_ps (zero), top = _mm512_set1_ps (255.0f);
@@ -533,25 +514,6 @@ hmax8 (__m256 v)
   __m128 m = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
   m = _mm_max_ps (m, _mm_movehl_ps (m, m));
   return _mm_cvtss_f32 (_mm_max_ss (m, _mm_shuffle_ps (m, m, 1)));
-}
-
-static void
-u8_range (const float *x, size_t n, float *lo, float *hi)
-{
-  __m256 l = _mm256_set1_ps (*lo), h = _mm256_set1_ps (*hi);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_loadu_ps (x + i);
-    l = _mm256_min_ps (v, l);   /* v < l ? v : l */
-    h = _mm256_max_ps (v, h);
-  }
-  float lo_s = hmin8 (l), hi_s = hmax8 (h);
-  for (; i < n; i++) {
-    lo_s = x[i] < lo_s ? x[i] : lo_s;
-    hi_s = x[i] > hi_s ? x[i] : hi_s;
-  }
-  *lo = lo_s;
-  *hi = hi_s;
 }
 
 /* 8 levels as s32 */
@@ -586,19 +548,6 @@ u8_quantise (const float *x, size_t n, float inv, float zero, uint8_t *q)
 }
 #else
 static void
-u8_range (const float *x, size_t n, float *lo, float *hi)
-{
-  /* comparisons, not fminf/fmaxf: GCC vectorises these */
-  float l = *lo, h = *hi;
-  for (size_t i = 0; i < n; i++) {
-    l = x[i] < l ? x[i] : l;
-    h = x[i] > h ? x[i] : h;
-  }
-  *lo = l;
-  *hi = h;
-}
-
-static void
 u8_quantise (const float *x, size_t n, float inv, float zero, uint8_t *q)
 {
   for (size_t i = 0; i < n; i++) {
@@ -609,5 +558,50 @@ u8_quantise (const float *x, size_t n, float inv, float zero, uint8_t *q)
   }
 }
 #endif
+
+#if VLM_VEC == 16 && defined(__AVX512F__)
+typedef __m512 Vr;
+#define VR_WIDTH 16
+#define vr_set1 _mm512_set1_ps
+#define vr_load _mm512_loadu_ps
+#define vr_min _mm512_min_ps
+#define vr_max _mm512_max_ps
+#define vr_hmin _mm512_reduce_min_ps
+#define vr_hmax _mm512_reduce_max_ps
+#elif VLM_VEC == 8 && defined(__AVX2__)
+typedef __m256 Vr;
+#define VR_WIDTH 8
+#define vr_set1 _mm256_set1_ps
+#define vr_load _mm256_loadu_ps
+#define vr_min _mm256_min_ps
+#define vr_max _mm256_max_ps
+#define vr_hmin hmin8
+#define vr_hmax hmax8
+#endif
+
+static void
+u8_range (const float *x, size_t n, float *lo, float *hi)
+{
+  /* comparisons, not fminf/fmaxf (min_ps(v, l) is v < l ? v : l): NaNs
+   * are left out, and GCC vectorises the generic loop */
+  float l = *lo, h = *hi;
+  size_t i = 0;
+#ifdef VR_WIDTH
+  Vr lv = vr_set1 (l), hv = vr_set1 (h);
+  for (; i + VR_WIDTH <= n; i += VR_WIDTH) {
+    Vr v = vr_load (x + i);
+    lv = vr_min (v, lv);
+    hv = vr_max (v, hv);
+  }
+  l = vr_hmin (lv);
+  h = vr_hmax (hv);
+#endif
+  for (; i < n; i++) {
+    l = x[i] < l ? x[i] : l;
+    h = x[i] > h ? x[i] : h;
+  }
+  *lo = l;
+  *hi = h;
+}
 
 const VlmKernels VLM_KERNELS_NAME = { gemv_rows, gemv_rows_s8, bf16_to_f32, attend_rows, act, u8_range, u8_quantise };
