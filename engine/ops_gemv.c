@@ -92,16 +92,16 @@ gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
   const __m512i *wb = (const __m512i *) w;
   const uint32_t *xp = (const uint32_t *) x;
   int kp = kpad / 2;
-  switch (m * 2 + (vlm_cpu_intel () ? 1 : 0)) {
-    case 2: gemv_block (wb, xp, kp, kp, 1, 0, out); break;
-    case 3: gemv_block (wb, xp, kp, kp, 1, 1, out); break;
-    case 4: gemv_block (wb, xp, kp, kp, 2, 0, out); break;
-    case 5: gemv_block (wb, xp, kp, kp, 2, 1, out); break;
-    case 6: gemv_block (wb, xp, kp, kp, 3, 0, out); break;
-    case 7: gemv_block (wb, xp, kp, kp, 3, 1, out); break;
-    case 8: gemv_block (wb, xp, kp, kp, 4, 0, out); break;
-    default: gemv_block (wb, xp, kp, kp, 4, 1, out); break;
+  gboolean lines = vlm_cpu_intel ();
+  /* M and the prefetch as constants: each combination its own loop */
+#define GEMV_BLOCK(M) (lines ? gemv_block (wb, xp, kp, kp, M, 1, out) : gemv_block (wb, xp, kp, kp, M, 0, out))
+  switch (m) {
+    case 1: GEMV_BLOCK (1); break;
+    case 2: GEMV_BLOCK (2); break;
+    case 3: GEMV_BLOCK (3); break;
+    default: GEMV_BLOCK (4); break;
   }
+#undef GEMV_BLOCK
 }
 
 /* block b of output o: its 64 (or fewer) columns for the m rows, the

@@ -28,29 +28,26 @@ rand_f32 (GRand *r, size_t n, float lo, float hi)
 }
 
 static VlmOps *
-new_ops (VlmBackend backend)
+new_ops_threads (VlmBackend backend, int n_threads)
 {
   g_autoptr (GError) error = NULL;
-  VlmOps *ops = vlm_ops_new (backend, 2, &error);
+  VlmOps *ops = vlm_ops_new (backend, n_threads, &error);
   g_assert_no_error (error);
   g_assert_cmpint (vlm_ops_backend (ops), ==, backend);
   vlm_ops_bind_thread (ops);
   return ops;
 }
 
-/* Ops on one thread, for the tests that count primitives: oneDNN's are
- * cached per thread count as well as per shape, and with two threads the
- * count follows the cores other processes leave (vlm_cpu_threads_now). */
 static VlmOps *
-new_ops_1 (VlmBackend backend)
+new_ops (VlmBackend backend)
 {
-  g_autoptr (GError) error = NULL;
-  VlmOps *ops = vlm_ops_new (backend, 1, &error);
-  g_assert_no_error (error);
-  vlm_ops_bind_thread (ops);
-  return ops;
+  return new_ops_threads (backend, 2);
 }
 
+/* The tests that count primitives run their ops on one thread
+ * (new_ops_threads (backend, 1)): oneDNN's are cached per thread count as
+ * well as per shape, and with two the count follows the cores other
+ * processes leave (vlm_cpu_threads_now). */
 static const VlmBackend backends[] = { VLM_BACKEND_ONEDNN, VLM_BACKEND_BLAS };
 static const char *const backend_names[] = { "onednn", "blas" };
 
@@ -759,7 +756,7 @@ test_cache_same_shape (void)
   g_autofree float *want = g_new (float, (size_t) m * n);
   VlmTensor wt = f32_tensor (w, n, k);
   VlmLinearW lin;
-  VlmOps *ops = new_ops_1 (VLM_BACKEND_ONEDNN);
+  VlmOps *ops = new_ops_threads (VLM_BACKEND_ONEDNN, 1);
 
   g_assert_true (vlm_linear_init (&lin, "fc", &wt, NULL, NULL));
   g_assert_cmpint (vlm_ops_n_primitives (ops), ==, 0);
@@ -806,7 +803,7 @@ test_other_thread (void)
   g_autofree float *want = g_new (float, (size_t) m * n);
   VlmTensor wt = f32_tensor (w, n, k);
   VlmLinearW lin;
-  VlmOps *ops = new_ops_1 (VLM_BACKEND_ONEDNN);
+  VlmOps *ops = new_ops_threads (VLM_BACKEND_ONEDNN, 1);
   ThreadCall call = { ops, &lin, x, y };
 
   g_assert_true (vlm_linear_init (&lin, "fc", &wt, NULL, NULL));
@@ -965,7 +962,7 @@ test_conv2d (gconstpointer data)
   g_assert_cmpint (vlm_conv_out_size (&conv, c->h), ==, ho);
   naive_conv (c, x, wt, b, want);
   for (int i = 0; i < 4; i++) {   /* each backend on two threads, then on one */
-    VlmOps *ops = i < 2 ? new_ops (backends[i]) : new_ops_1 (backends[i - 2]);
+    VlmOps *ops = i < 2 ? new_ops (backends[i]) : new_ops_threads (backends[i - 2], 1);
     for (int pass = 0; pass < 2; pass++) {   /* the second through the cached primitive */
       memset (y, 0, ny * sizeof (float));
       vlm_conv2d (ops, &conv, x, c->h, c->w, y, c->residual ? x : NULL);
@@ -1367,7 +1364,7 @@ test_cache_attention (void)
   g_autoptr (GRand) r = g_rand_new_with_seed (12);
   g_autofree float *q = rand_f32 (r, (size_t) c->lq * d, -1, 1);
   g_autofree float *out = g_new (float, (size_t) c->lq * d);
-  VlmOps *ops = new_ops_1 (VLM_BACKEND_ONEDNN);
+  VlmOps *ops = new_ops_threads (VLM_BACKEND_ONEDNN, 1);
 
   vlm_attention (ops, q, d, q, d, q, d, c->lq, c->lk, c->n_heads, c->n_kv_heads, c->head_dim,
                  0.25f, &c->mask, out, d);
