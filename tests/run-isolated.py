@@ -5,13 +5,20 @@ crash the case that was running is reported as failed and the program is
 started again, skipping every case already reported (-s), until all have
 run. The TAP it prints is renumbered into one stream.
 
+VLM_TEST_WRAPPER, when set, is a command line the program runs under (the
+valgrind and zen3 test setups of meson.build): a wrapper given to meson
+itself would run this script under it, not the program. A run that exits
+non-zero after reporting every case ok (valgrind's --error-exitcode) fails.
+
 Usage: run-isolated.py PROGRAM [ARGS...]"""
+import os
+import shlex
 import signal
 import subprocess
 import sys
 
-prog = sys.argv[1:]
-listing = subprocess.run(prog + ["-l"], capture_output=True, text=True)
+listing = subprocess.run(sys.argv[1:] + ["-l"], capture_output=True, text=True)
+prog = shlex.split(os.environ.get("VLM_TEST_WRAPPER", "")) + sys.argv[1:]
 cases = [line.strip() for line in listing.stdout.splitlines() if line.startswith("/")]
 reported = []   # paths in the order they finished
 n = 0
@@ -39,7 +46,13 @@ while True:
         else:
             print(line if line.startswith("#") else "# " + line, flush=True)
     rc = proc.wait()
-    if rc == 0 or (rc == 1 and not bailed):
+    if rc == 0:
+        break
+    if rc == 1 and not bailed:
+        if not failed:   # every case ok, yet the run failed: the wrapper's verdict
+            n += 1
+            failed = True
+            print(f"not ok {n} {os.path.basename(sys.argv[1])} # exit status 1 after every case passed: {' '.join(prog[:-len(sys.argv) + 1]) or 'the program'}'s verdict, see the log above", flush=True)
         break
     left = [c for c in cases if c not in reported]
     if not left:
