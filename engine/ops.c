@@ -129,8 +129,9 @@ vlm_ops_describe (VlmBackend backend, VlmDType dtype)
   if (vlm_cpu_tier () <= VLM_CPU_AVX2)
     return g_strdup_printf ("linears: oneDNN f32 matmuls over HF's rows (tower, prefill), the engine's %s GEMV "
                             "(decode); attention f32, decode attention the engine's %s kernel", tier, tier);
-  return g_strdup_printf ("linears: oneDNN f32 matmuls on packed weights; attention f32, decode attention the "
-                          "engine's %s kernel", tier);
+  return g_strdup_printf ("linears: oneDNN f32 matmuls on packed weights (tower, prefill), the engine's %s GEMV "
+                          "over the same blocks (decode); attention f32, decode attention the engine's %s kernel",
+                          tier, tier);
 }
 
 struct VlmOps {

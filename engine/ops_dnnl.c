@@ -403,7 +403,7 @@ typedef struct {
   float *scales;  /* s8: per output channel, W[j, :] ≈ scales[j] · q[j, :] */
   int32_t *sums;  /* s8: Σ_t q[j, t], for the input's zero point in the GEMV */
   int ldw;        /* s8: the row stride, k rounded up to 64 */
-  int gemv_kpad;  /* > 0: bf16 in the layout vlm_gemv's blocked kernel reads, k padded to this */
+  int gemv_kpad;  /* > 0: bf16 or f32 in a layout vlm_gemv's blocked kernels read, k padded to this */
 } Packed;
 
 /* Weights are packed at load, before any session (and its engine) exists,
@@ -477,18 +477,22 @@ packed_md (int rows, int n, int k, dnnl_data_type_t dt, const dnnl_memory_desc_t
   return TRUE;
 }
 
-/* Whether md is {k, n} bf16 blocked as BA16a64b2a, which vlm_gemv's
- * blocked kernel reads ([n/64][k/2][64][2]: k blocks of 32 inside each
- * 64-column block), on a CPU that runs it. */
+/* Whether md is {k, n} blocked in a layout vlm_gemv's blocked kernels
+ * read, on a CPU that runs them: bf16 as BA16a64b2a ([n/64][k/2][64][2]:
+ * k blocks of 32 inside each 64-column block), f32 as BA16a64b
+ * ([n/64][k][64], k blocks of 16; what oneDNN 2.6's brgemm asks for on
+ * AVX-512 for every row count). */
 static gboolean
 gemv_layout (const dnnl_memory_desc_t *md)
 {
   const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
-  return md->data_type == dnnl_bf16 && md->format_kind == dnnl_blocked && md->ndims == 2 &&
-         b->inner_nblks == 3 && b->inner_blks[0] == 16 && b->inner_idxs[0] == 0 &&
-         b->inner_blks[1] == 64 && b->inner_idxs[1] == 1 && b->inner_blks[2] == 2 &&
-         b->inner_idxs[2] == 0 && b->strides[0] == 32 * 64 &&
-         b->strides[1] == md->padded_dims[0] * 64 && md->offset0 == 0 && vlm_gemv_bf16_supported ();
+  if (md->format_kind != dnnl_blocked || md->ndims != 2 || md->offset0 != 0 || b->strides[1] != md->padded_dims[0] * 64 ||
+      b->inner_blks[0] != 16 || b->inner_idxs[0] != 0 || b->inner_blks[1] != 64 || b->inner_idxs[1] != 1)
+    return FALSE;
+  if (md->data_type == dnnl_bf16)
+    return b->inner_nblks == 3 && b->inner_blks[2] == 2 && b->inner_idxs[2] == 0 && b->strides[0] == 32 * 64 &&
+           vlm_gemv_bf16_supported ();
+  return md->data_type == dnnl_f32 && b->inner_nblks == 2 && b->strides[0] == 16 * 64 && vlm_gemv_f32_supported ();
 }
 
 /* The reorder of src_md at `from` into the packed layout at `to`. */
@@ -1024,7 +1028,8 @@ gemv_run (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAct *acts, cons
   for (int i = 0; i < n; i++) outs[i] = gemv_out (lins[i], acts[i], residual, ys[i]);
   const Packed *p0 = packed_of (lins[0]);
   int kpad = p0->gemv_kpad, k = lins[0]->k;
-  VlmGemvIn in = { m, k, kpad, kpad ? gemv_input (d, x, m, k, kpad) : NULL, x };
+  gboolean bf16 = kpad && p0->md.data_type == dnnl_bf16;
+  VlmGemvIn in = { m, k, kpad, bf16 ? gemv_input (d, x, m, k, kpad) : NULL, x };
   if (p0->layout == PACK_ROWS_S8) {
     /* the input quantised once for every output, each row on its own */
     in.kpad = p0->ldw;
@@ -1066,7 +1071,7 @@ vlm_dnnl_linear_multi (VlmOpsDnnl *d, const VlmLinearW *const *lins, const VlmAc
   gboolean one_pass = n <= VLM_GEMV_MAX_OUTS && gemv_of (lins[0], m);
   for (int i = 1; i < n && one_pass; i++) {
     const Packed *p = packed_of (lins[i]), *p0 = packed_of (lins[0]);
-    one_pass = gemv_of (lins[i], m) && p->gemv_kpad == p0->gemv_kpad &&
+    one_pass = gemv_of (lins[i], m) && p->gemv_kpad == p0->gemv_kpad && p->md.data_type == p0->md.data_type &&
                (p->layout == PACK_ROWS_S8) == (p0->layout == PACK_ROWS_S8);
   }
   if (one_pass) {

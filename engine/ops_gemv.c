@@ -1,9 +1,10 @@
 /* ops_gemv.c — decode's linears: a few rows of input against a weight,
  * streamed once from memory, the outputs shared out over the threads.
  *
- * Three layouts. On CPUs with bf16 instructions, a weight oneDNN packed for
- * its bf16 matmul, read in place (below). Elsewhere HF's own [n][k] rows,
- * f32 or bf16, through the tier's dot-product kernel (ops_kernels.c). int8
+ * Three layouts. On AVX-512, a weight oneDNN packed for its matmul, read in
+ * place (below): bf16 where the CPU has bf16 instructions, f32. Elsewhere
+ * HF's own [n][k] rows, f32 or bf16, through the tier's dot-product kernel
+ * (ops_kernels.c). int8
  * weights, on every tier: s8 rows (quantised per output channel at load),
  * which oneDNN's u8·s8 matmul also reads for more rows, against each input
  * row quantised on its own (u8 with a zero point: a row's result does not
@@ -16,7 +17,9 @@
  * BA16a64b2a: blocks of 64 outputs, each a contiguous run over k in pairs,
  * [n/64][k/2][64][2]. One 64-byte load is 16 outputs × 2 inputs, exactly the
  * operand of vdpbf16ps, so a row of input costs one instruction per 64
- * bytes of weight and the loop streams each block from start to end. For
+ * bytes of weight and the loop streams each block from start to end. Its
+ * f32 weights on AVX-512 (brgemm) are BA16a64b, [n/64][k][64]: the same
+ * walk with one input a step and an FMA per 64 bytes. For
  * m = 1..4 rows this runs at the DRAM bandwidth oneDNN's own m = 1 matmul
  * falls 10–30 % short of here (docs/performance.md); larger m go to
  * oneDNN. The epilogue (bias, activation, residual) is applied per block
@@ -53,7 +56,24 @@ vlm_gemv_bf16_supported (void)
   return vlm_cpu_native_bf16 ();
 }
 
+gboolean
+vlm_gemv_f32_supported (void)
+{
+  return vlm_cpu_tier () >= VLM_CPU_AVX512;
+}
+
 #define GEMV_TARGET __attribute__ ((target ("avx512f,avx512bw,avx512bf16")))
+#define GEMV_F32_TARGET __attribute__ ((target ("avx512f")))
+
+/* The prefetch of a step p of a blocked kernel, 256 bytes of weight (4
+ * vectors) a step; `lines`: Intel's every line, else AMD's every page. */
+#define GEMV_PREFETCH(w, p, lines)                                                              \
+  G_STMT_START {                                                                                \
+    if (lines)                                                                                  \
+      for (int c_ = 0; c_ < 4; c_++) _mm_prefetch ((const char *) ((w) + GEMV_LINE_AHEAD + c_), _MM_HINT_T1); \
+    else if ((p) % GEMV_PAGE_PAIRS == 0)                                                        \
+      _mm_prefetch ((const char *) ((w) + GEMV_PREFETCH_AHEAD), _MM_HINT_NTA);                  \
+  } G_STMT_END
 
 /* acc[r][0..3] (64 outputs of row r) = Σ_p x_r[p] · w[p], pairs p < kp */
 static inline __attribute__ ((always_inline)) GEMV_TARGET void
@@ -64,11 +84,7 @@ gemv_block (const __m512i *w, const uint32_t *x, int ldx, int kp, const int M, c
   for (int r = 0; r < M; r++)
     for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
   for (int p = 0; p < kp; p++, w += 4) {
-    if (lines)
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; c++) _mm_prefetch ((const char *) (w + GEMV_LINE_AHEAD + c), _MM_HINT_T1);
-    else if (p % GEMV_PAGE_PAIRS == 0)
-      _mm_prefetch ((const char *) (w + GEMV_PREFETCH_AHEAD), _MM_HINT_NTA);
+    GEMV_PREFETCH (w, p, lines);
     __m512bh w0 = (__m512bh) _mm512_load_si512 (w), w1 = (__m512bh) _mm512_load_si512 (w + 1);
     __m512bh w2 = (__m512bh) _mm512_load_si512 (w + 2), w3 = (__m512bh) _mm512_load_si512 (w + 3);
 #pragma GCC unroll 4
@@ -85,6 +101,43 @@ gemv_block (const __m512i *w, const uint32_t *x, int ldx, int kp, const int M, c
     for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
 }
 
+/* The same over f32 weights blocked as [kpad][64] (one input a step): the
+ * padding past k is zeros, so the steps stop at k. */
+static inline __attribute__ ((always_inline)) GEMV_F32_TARGET void
+gemv_block_f32 (const __m512 *w, const float *x, int ldx, int k, const int M, const int lines, float *out)
+{
+  __m512 acc[VLM_GEMV_MAX_ROWS][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
+  for (int p = 0; p < k; p++, w += 4) {
+    GEMV_PREFETCH (w, p, lines);
+    __m512 w0 = _mm512_load_ps (w), w1 = _mm512_load_ps (w + 1), w2 = _mm512_load_ps (w + 2), w3 = _mm512_load_ps (w + 3);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+      __m512 xr = _mm512_set1_ps (x[(size_t) r * ldx + p]);
+      acc[r][0] = _mm512_fmadd_ps (xr, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps (xr, w1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps (xr, w2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps (xr, w3, acc[r][3]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
+}
+
+/* M and the prefetch as constants: each combination its own loop */
+#define GEMV_BY_ROWS(m, BLOCK)                                                                  \
+  G_STMT_START {                                                                                \
+    switch (m) {                                                                                \
+      case 1: BLOCK (1); break;                                                                 \
+      case 2: BLOCK (2); break;                                                                 \
+      case 3: BLOCK (3); break;                                                                 \
+      default: BLOCK (4); break;                                                                \
+    }                                                                                           \
+  } G_STMT_END
+
 /* one block of 64 outputs for m rows: out[r * 64 + c] */
 static GEMV_TARGET void
 gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
@@ -93,14 +146,18 @@ gemv_one (const uint16_t *w, const uint16_t *x, int m, int kpad, float *out)
   const uint32_t *xp = (const uint32_t *) x;
   int kp = kpad / 2;
   gboolean lines = vlm_cpu_intel ();
-  /* M and the prefetch as constants: each combination its own loop */
 #define GEMV_BLOCK(M) (lines ? gemv_block (wb, xp, kp, kp, M, 1, out) : gemv_block (wb, xp, kp, kp, M, 0, out))
-  switch (m) {
-    case 1: GEMV_BLOCK (1); break;
-    case 2: GEMV_BLOCK (2); break;
-    case 3: GEMV_BLOCK (3); break;
-    default: GEMV_BLOCK (4); break;
-  }
+  GEMV_BY_ROWS (m, GEMV_BLOCK);
+#undef GEMV_BLOCK
+}
+
+static GEMV_F32_TARGET void
+gemv_one_f32 (const float *w, const float *x, int m, int k, float *out)
+{
+  const __m512 *wb = (const __m512 *) w;
+  gboolean lines = vlm_cpu_intel ();
+#define GEMV_BLOCK(M) (lines ? gemv_block_f32 (wb, x, k, k, M, 1, out) : gemv_block_f32 (wb, x, k, k, M, 0, out))
+  GEMV_BY_ROWS (m, GEMV_BLOCK);
 #undef GEMV_BLOCK
 }
 
@@ -119,6 +176,8 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
             in->xq_scales[r] * o->scales[j0 + j] * (float) (acc[r * 64 + j] - in->xq_zeros[r] * o->sums[j0 + j]);
   } else if (in->xb)
     gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
+  else if (in->kpad)
+    gemv_one_f32 ((const float *) o->w + (size_t) j0 * in->kpad, in->x, m, in->k, out);
   else
     kernels->gemv_rows ((const char *) o->w + (size_t) j0 * o->ldw * (o->bf16 ? 2 : 4), o->ldw, o->bf16, len,
                         in->x, in->k, m, out);

@@ -6,11 +6,14 @@
 #include "ops_kernels.h"
 #include "ops_types.h"
 
-/* Whether the tier runs the blocked bf16 GEMV (vlm_cpu_native_bf16). */
+/* Whether the tier runs the blocked bf16 GEMV (vlm_cpu_native_bf16), the
+ * blocked f32 one (AVX-512). */
 gboolean vlm_gemv_bf16_supported (void);
+gboolean vlm_gemv_f32_supported (void);
 /* One output of vlm_gemv: y[m, n] = act(x · Wᵀ + bias) + residual. W is
  * bf16 {k, n} blocked as oneDNN's BA16a64b2a ([⌈n/64⌉][kpad/2][64][2], zero
- * padded) when the input is given in bf16 (VlmGemvIn.xb); s8 rows [n][ldw]
+ * padded) when the input is given in bf16 (VlmGemvIn.xb); f32 blocked as
+ * BA16a64b ([⌈n/64⌉][kpad][64]) when the input is f32 x with kpad set; s8 rows [n][ldw]
  * (zero past k, ldw = kpad, 64-byte aligned) when `scales` is set, with
  * W[j, :] ≈ scales[j] · q[j, :] and sums[j] = Σ_t q[j, t] (for the input's
  * zero point); else HF's rows [n][ldw], f32 or bf16. bias and residual may
@@ -28,7 +31,8 @@ typedef struct {
   const int32_t *sums;
 } VlmGemvOut;
 /* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
- * k; kpad a multiple of 32) for blocked weights; u8 xq [m, kpad] (zero past
+ * k; kpad a multiple of 32) for blocked bf16 weights; f32 x [m, k] and the
+ * weight's kpad (a multiple of 16) for blocked f32 ones; u8 xq [m, kpad] (zero past
  * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, each row with
  * its own scale and zero point, x[r] ≈ xq_scales[r] · (xq[r] - xq_zeros[r])
  * (so a row's output never depends on the other rows); else f32 x [m, k]. */
