@@ -75,14 +75,29 @@ vlm_gemv_f32_supported (void)
       _mm_prefetch ((const char *) ((w) + GEMV_PREFETCH_AHEAD), _MM_HINT_NTA);                  \
   } G_STMT_END
 
+/* a blocked kernel's accumulators: 64 outputs (4 vectors) for each of M rows */
+static inline __attribute__ ((always_inline)) GEMV_F32_TARGET void
+acc_zero (__m512 acc[][4], const int M)
+{
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
+}
+
+static inline __attribute__ ((always_inline)) GEMV_F32_TARGET void
+acc_store (__m512 acc[][4], const int M, float *out)
+{
+#pragma GCC unroll 4
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
+}
+
 /* acc[r][0..3] (64 outputs of row r) = Σ_p x_r[p] · w[p], pairs p < kp */
 static inline __attribute__ ((always_inline)) GEMV_TARGET void
 gemv_block (const __m512i *w, const uint32_t *x, int ldx, int kp, const int M, const int lines, float *out)
 {
   __m512 acc[VLM_GEMV_MAX_ROWS][4];
-#pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
+  acc_zero (acc, M);
   for (int p = 0; p < kp; p++, w += 4) {
     GEMV_PREFETCH (w, p, lines);
     __m512bh w0 = (__m512bh) _mm512_load_si512 (w), w1 = (__m512bh) _mm512_load_si512 (w + 1);
@@ -96,9 +111,7 @@ gemv_block (const __m512i *w, const uint32_t *x, int ldx, int kp, const int M, c
       acc[r][3] = _mm512_dpbf16_ps (acc[r][3], xr, w3);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
-    for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
+  acc_store (acc, M, out);
 }
 
 /* The same over f32 weights blocked as [kpad][64] (one input a step): the
@@ -107,9 +120,7 @@ static inline __attribute__ ((always_inline)) GEMV_F32_TARGET void
 gemv_block_f32 (const __m512 *w, const float *x, int ldx, int k, const int M, const int lines, float *out)
 {
   __m512 acc[VLM_GEMV_MAX_ROWS][4];
-#pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps ();
+  acc_zero (acc, M);
   for (int p = 0; p < k; p++, w += 4) {
     GEMV_PREFETCH (w, p, lines);
     __m512 w0 = _mm512_load_ps (w), w1 = _mm512_load_ps (w + 1), w2 = _mm512_load_ps (w + 2), w3 = _mm512_load_ps (w + 3);
@@ -122,9 +133,7 @@ gemv_block_f32 (const __m512 *w, const float *x, int ldx, int k, const int M, co
       acc[r][3] = _mm512_fmadd_ps (xr, w3, acc[r][3]);
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < M; r++)
-    for (int c = 0; c < 4; c++) _mm512_storeu_ps (out + r * 64 + c * 16, acc[r][c]);
+  acc_store (acc, M, out);
 }
 
 /* M and the prefetch as constants: each combination its own loop */
