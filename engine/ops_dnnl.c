@@ -941,11 +941,22 @@ linear_run (VlmOpsDnnl *d, const VlmLinearW *lin, const void *x, gboolean x_bf16
 }
 
 /* A bf16-stored weight (PACK_ROWS_BF16) against more rows than decode: a
- * chunk of outputs at a time, its rows widened to f32 (about 2 MiB: in
- * the cache while the matmul reads it) and multiplied in f32 into the
- * chunk's columns of y. Widening costs one pass over the weight per call,
- * against m multiply-adds per weight for the matmul. */
-#define WIDEN_CHUNK_BYTES (2u << 20)
+ * chunk of outputs at a time, its rows widened to f32 and multiplied in
+ * f32 into the chunk's columns of y. Widening costs one pass over the
+ * weight per call, against m multiply-adds per weight for the matmul. For
+ * a few rows (a step batched over more captions than the GEMV takes) the
+ * matmul is bound by reading the widened chunk, which is kept to about
+ * 2 MiB so that it is still in the cache; for many rows (towers, prefill)
+ * it is bound by arithmetic, and narrow chunks cost it: each re-reads the
+ * whole input and gives oneDNN's gemm fewer columns to block. Measured on
+ * a Sapphire Rapids VM capped to AVX2, alternated: Qwen2-0.5B prefill
+ * (1582 rows) 178–181 GFLOP/s with 2 MiB chunks, 186 with 8, 188–189 with
+ * 16 (f32 weights: 189), 190–191 with the whole weight; git-base-vatex's
+ * vision_ms (1182 rows) 1576–1593 → 1486–1488 ms with 16 MiB; ViT-GPT2's
+ * batched step of 7 rows 38.5–39.2 ms with 2 MiB, 41.8–42.4 with 16. */
+#define WIDEN_CHUNK_BYTES_FEW (2u << 20)
+#define WIDEN_CHUNK_BYTES_MANY (16u << 20)
+#define WIDEN_MANY_ROWS 128
 
 static void
 rows_bf16_matmul (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, float *y, VlmAct act,
@@ -953,7 +964,8 @@ rows_bf16_matmul (VlmOpsDnnl *d, const VlmLinearW *lin, const float *x, int m, f
 {
   const Packed *pk = packed_of (lin);
   int n = lin->n, k = lin->k;
-  int nc = MIN (n, MAX (64, (int) (WIDEN_CHUNK_BYTES / ((size_t) k * sizeof (float))) / 64 * 64));
+  size_t bytes = m >= WIDEN_MANY_ROWS ? WIDEN_CHUNK_BYTES_MANY : WIDEN_CHUNK_BYTES_FEW;
+  int nc = MIN (n, MAX (64, (int) (bytes / ((size_t) k * sizeof (float))) / 64 * 64));
   float *wf = vlm_scratch_get (&d->w_f32, (size_t) nc * k);
   const VlmKernels *kernels = vlm_kernels ();
   for (int j0 = 0; j0 < n && !d->error; j0 += nc) {

@@ -702,6 +702,46 @@ test_linear_init_f32_in_place (void)
   vlm_linear_clear (&lin);
 }
 
+/* bf16 weights as stored against more rows than the GEMV takes. On a tier
+ * without bf16 instructions they stay bf16 and are widened to f32 a chunk
+ * of outputs at a time (2 MiB for a few rows, 16 MiB for 128 or more: the
+ * shapes give 3 chunks of each), each chunk's columns written into y with
+ * its bias, activation and residual; with bf16 instructions oneDNN
+ * multiplies the packed weight in bf16. Either way against the reference
+ * on the bf16-rounded weights (and inputs where the multiply is bf16). */
+static void
+test_linear_bf16_chunks (void)
+{
+  static const struct { int m, n, k; } cases[] = { { 5, 1100, 1024 }, { 128, 8300, 1040 } };
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    int m = cases[c].m, n = cases[c].n, k = cases[c].k;
+    g_autoptr (GRand) r = g_rand_new_with_seed (11 + c);
+    g_autofree float *w = rand_f32 (r, (size_t) n * k, -1, 1);
+    g_autofree float *b = rand_f32 (r, n, -1, 1);
+    g_autofree float *x = rand_f32 (r, (size_t) m * k, -1, 1);
+    g_autofree float *res = rand_f32 (r, (size_t) m * n, -5, 5);
+    g_autofree uint16_t *wh = g_new (uint16_t, (size_t) n * k);
+    for (size_t i = 0; i < (size_t) n * k; i++) w[i] = vlm_bf16_to_f32 (wh[i] = vlm_f32_to_bf16 (w[i]));
+    if (vlm_cpu_native_bf16 ())
+      for (size_t i = 0; i < (size_t) m * k; i++) x[i] = vlm_bf16_to_f32 (vlm_f32_to_bf16 (x[i]));
+    g_autofree float *want = g_new (float, (size_t) m * n);
+    g_autofree float *y = g_new (float, (size_t) m * n);
+    naive_linear (w, b, n, k, x, m, VLM_ACT_GELU_TANH, res, want);
+    VlmTensor wt = { wh, VLM_DTYPE_BF16, 2, { n, k } }, bt = f32_tensor (b, n, 0);
+    VlmLinearW lin;
+    g_autoptr (GError) error = NULL;
+    g_assert_true (vlm_linear_init (&lin, "fc", &wt, &bt, &error));
+    g_assert_true (vlm_linear_pack (&lin, &wt, VLM_DTYPE_BF16, m, &error));
+    g_assert_no_error (error);
+    VlmOps *ops = new_ops (VLM_BACKEND_ONEDNN);
+    vlm_linear (ops, &lin, x, m, y, VLM_ACT_GELU_TANH, res);
+    g_test_message ("bf16 weights, %d rows of %d x %d on %s", m, n, k, vlm_cpu_describe ());
+    vt_assert_close ("bf16 weights in chunks", y, want, (int64_t) m * n, TOL);
+    vlm_ops_free (ops);
+    vlm_linear_clear (&lin);
+  }
+}
+
 /* bf16 weights and f16 bias are converted once; the op then uses exactly
  * the converted values. */
 static void
@@ -1395,6 +1435,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/linear/gemv-s8", test_gemv_s8);
   g_test_add_func ("/ops/linear/int8-rows-apart", test_linear_int8_rows_apart);
   g_test_add_func ("/ops/linear/multi", test_linear_multi);
+  g_test_add_func ("/ops/linear/bf16-chunks", test_linear_bf16_chunks);
   g_test_add_func ("/ops/mlp", test_mlp);
   g_test_add_func ("/ops/linear-init/bad-weight-shape", test_linear_init_bad_weight);
   g_test_add_func ("/ops/linear-init/bad-bias-shape", test_linear_init_bad_bias);
