@@ -5,6 +5,7 @@
  * shared (the batcher's stats); a cancelled or failing stream costs the
  * others nothing. (Tag models through a batcher: test_languagebind.) */
 #include "arch.h"
+#include "batcher.h"
 #include "git.h"
 #include "imgcap.h"
 #include "llava.h"
@@ -87,6 +88,43 @@ stream_params (VlmModel *model, int s)
 
 /* ---------------------------------------------------------------- streams */
 
+/* The batcher's thread held until every stream has set off, so that their
+ * first clips wait together and their captions overlap from the start
+ * (started together but unheld, on a loaded machine the four streams'
+ * captions of a tiny model were seen to run one after another: no step
+ * with two captions). */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  int ready, n;
+  gboolean holding;
+  VlmBatcher *batcher;
+} Hold;
+
+static gboolean
+hold_run (void *data, GError **error)
+{
+  Hold *h = data;
+  g_mutex_lock (&h->lock);
+  h->holding = TRUE;
+  g_cond_broadcast (&h->cond);
+  while (h->ready < h->n)
+    g_cond_wait (&h->cond, &h->lock);
+  g_mutex_unlock (&h->lock);
+  g_usleep (50 * 1000);   /* for their first encodes to reach the queue */
+  return TRUE;
+}
+
+static gpointer
+holder_run (gpointer data)
+{
+  Hold *h = data;
+  GError *error = NULL;
+  g_assert_true (vlm_batcher_call (h->batcher, hold_run, h, NULL, &error));
+  g_assert_no_error (error);
+  return NULL;
+}
+
 typedef struct {
   VlmSession *session;
   const Model *m;
@@ -95,6 +133,7 @@ typedef struct {
   GMutex *start_lock;
   GCond *start;
   gboolean *go;
+  Hold *hold;
   VlmCaption out[N_CLIPS];
   GError *error;
 } Stream;
@@ -107,6 +146,12 @@ stream_run (gpointer data)
   while (!*st->go)
     g_cond_wait (st->start, st->start_lock);
   g_mutex_unlock (st->start_lock);
+  if (st->hold) {
+    g_mutex_lock (&st->hold->lock);
+    st->hold->ready++;
+    g_cond_broadcast (&st->hold->cond);
+    g_mutex_unlock (&st->hold->lock);
+  }
   Clip *clip = g_new (Clip, 1);
   for (int c = 0; c < N_CLIPS && !st->error; c++) {
     clip_init (clip, st->stream, c);
@@ -168,20 +213,33 @@ assert_same_caption (const char *what, const VlmCaption *got, const VlmCaption *
   g_assert_cmpstr (got->text, ==, want->text);
 }
 
-/* Runs `n` streams (sessions[i] for stream i) at once, all starting together. */
+/* Runs `n` streams (sessions[i] for stream i) at once, all starting
+ * together; with `hold`, batcher b's thread is held until all have set off. */
 static void
-run_streams (Stream *streams, int n)
+run_streams (Stream *streams, int n, VlmBatcher *hold)
 {
   GMutex lock;
   GCond start;
   gboolean go = FALSE;
+  Hold h = {.n = n, .batcher = hold};
+  GThread *holder = NULL;
   g_mutex_init (&lock);
   g_cond_init (&start);
+  g_mutex_init (&h.lock);
+  g_cond_init (&h.cond);
+  if (hold) {
+    holder = g_thread_new ("holder", holder_run, &h);
+    g_mutex_lock (&h.lock);
+    while (!h.holding)
+      g_cond_wait (&h.cond, &h.lock);
+    g_mutex_unlock (&h.lock);
+  }
   GThread *threads[N_STREAMS];
   for (int i = 0; i < n; i++) {
     streams[i].start_lock = &lock;
     streams[i].start = &start;
     streams[i].go = &go;
+    streams[i].hold = hold ? &h : NULL;
     threads[i] = g_thread_new ("stream", stream_run, &streams[i]);
   }
   g_mutex_lock (&lock);
@@ -190,8 +248,12 @@ run_streams (Stream *streams, int n)
   g_mutex_unlock (&lock);
   for (int i = 0; i < n; i++)
     g_thread_join (threads[i]);
+  if (holder)
+    g_thread_join (holder);
   g_mutex_clear (&lock);
   g_cond_clear (&start);
+  g_mutex_clear (&h.lock);
+  g_cond_clear (&h.cond);
 }
 
 /* Four streams on one batcher, each its own settings and clips: every
@@ -212,7 +274,7 @@ test_parity (gconstpointer data)
   private_captions (model, m, N_STREAMS, want);
   Stream streams[N_STREAMS] = {0};
   VlmBatcher *b = batched_streams (model, m, streams, N_STREAMS);
-  run_streams (streams, N_STREAMS);
+  run_streams (streams, N_STREAMS, b);
   guint64 tokens = 0;
   for (int s = 0; s < N_STREAMS; s++) {
     g_assert_no_error (streams[s].error);
@@ -301,7 +363,7 @@ test_cancel_and_errors (void)
   g_assert_no_error (error);
   g_assert_true (vlm_gen_params_parse (&v.params, "max_new_tokens=12,num_beams=1", NULL));
   GThread *victim = g_thread_new ("victim", victim_run, &v);
-  run_streams (streams, 3);
+  run_streams (streams, 3, NULL);
   g_thread_join (victim);
   g_assert_error (v.error, VLM_ERROR, VLM_ERROR_CANCELLED);
   g_assert_cmpint (v.n_tokens, ==, 2);
