@@ -96,6 +96,7 @@ test_wrong_shape_named (void)
   g_autofree char *dir = vt_shared_path ("fixtures/git-video-tiny");
   GError *error = NULL;
   VlmSafetensors *st = vlm_safetensors_open (dir, &error);
+  g_assert_no_error (error);
   int64_t shape[] = {77, 32};
   g_assert_null (vlm_safetensors_get (st, "git.embeddings.word_embeddings.weight", 2, shape, &error));
   g_assert_error (error, VLM_ERROR, VLM_ERROR_BAD_SHAPE);
