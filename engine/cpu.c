@@ -6,6 +6,7 @@
 #include "cpu.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +110,22 @@ gboolean
 vlm_cpu_native_bf16 (void)
 {
   return vlm_cpu_tier () >= VLM_CPU_AVX512_BF16;
+}
+
+gboolean
+vlm_cpu_amx_tiles (void)
+{
+  static gsize once;
+  static gboolean granted;
+  if (g_once_init_enter (&once)) {
+    /* ARCH_REQ_XCOMP_PERM / ARCH_GET_XCOMP_PERM for XFEATURE_XTILEDATA (18)
+     * (asm/prctl.h, Linux ≥ 5.16; an older kernel refuses both) */
+    unsigned long features = 0;
+    granted = vlm_cpu_tier () >= VLM_CPU_AMX && syscall (SYS_arch_prctl, 0x1023, 18) == 0 &&
+              syscall (SYS_arch_prctl, 0x1022, &features) == 0 && (features & (1ul << 18));
+    g_once_init_leave (&once, 1);
+  }
+  return granted;
 }
 
 gboolean

@@ -9,6 +9,11 @@
  * multiplied in f32. */
 gboolean vlm_cpu_native_bf16 (void);
 
+/* Whether the tier is `amx` and the OS lets this process use AMX tile
+ * data (Linux asks for it per process: arch_prctl ARCH_REQ_XCOMP_PERM,
+ * requested here once): where the engine's own kernels may use tiles. */
+gboolean vlm_cpu_amx_tiles (void);
+
 /* Whether the CPU is Intel's (cpuid vendor): where streaming kernels
  * prefetch differently (ops_gemv.c). */
 gboolean vlm_cpu_intel (void);

@@ -996,7 +996,10 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
  * costs more, while AMX tiles stream the weight once for any few rows:
  * 3072 × 768 on this project's Sapphire Rapids VM, alternated in one
  * process, 1 / 2 / 3 / 4 rows: engine 0.095 / 0.11–0.12 / 0.13–0.14 /
- * 0.16 ms, oneDNN AMX 0.10 / 0.10 / 0.10 / 0.10 ms. Without AMX the
+ * 0.16 ms, oneDNN AMX 0.10 / 0.10 / 0.10 / 0.10 ms. So on AMX the engine's
+ * GEMV takes 3-4 rows on tiles itself (ops_gemv.c: from DRAM 26–28 GB/s
+ * against oneDNN's 22–24), or, where the OS grants no tile state, leaves
+ * them to oneDNN. Without AMX the
  * engine's kernel keeps its lead up to 4 rows where the cores issue two
  * vdpbf16ps a cycle (AMD Zen 5, `avx512-bf16`: ViT-GPT2's batched decode
  * step of 3.7 captions 12.5–12.9 ms with it vs 14.3–15.1 ms through
@@ -1008,7 +1011,7 @@ gemv_max_rows (const Packed *pk)
 {
   if (pk->layout != PACK_DNNL)
     return VLM_GEMV_MAX_ROWS;
-  return vlm_cpu_tier () >= VLM_CPU_AMX ? 2 : VLM_GEMV_MAX_ROWS;
+  return vlm_cpu_tier () >= VLM_CPU_AMX && !vlm_cpu_amx_tiles () ? 2 : VLM_GEMV_MAX_ROWS;
 }
 
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16

@@ -35,7 +35,9 @@ typedef struct {
  * weight's kpad (a multiple of 16) for blocked f32 ones; u8 xq [m, kpad] (zero past
  * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, each row with
  * its own scale and zero point, x[r] ≈ xq_scales[r] · (xq[r] - xq_zeros[r])
- * (so a row's output never depends on the other rows); else f32 x [m, k]. */
+ * (so a row's output never depends on the other rows); else f32 x [m, k].
+ * bf16 input of 3 or 4 rows runs on AMX tiles where the process may use
+ * them (vlm_cpu_amx_tiles), else on vdpbf16ps. */
 typedef struct {
   int m, k, kpad;
   const uint16_t *xb;
@@ -43,6 +45,7 @@ typedef struct {
   const uint8_t *xq;
   const float *xq_scales;
   const int32_t *xq_zeros;
+  gboolean no_tiles;   /* bf16: the vector kernel even where AMX tiles would take 3-4 rows (tests) */
 } VlmGemvIn;
 #define VLM_GEMV_MAX_OUTS 4
 /* Every output, their blocks shared out over OpenMP's current thread count

@@ -279,16 +279,21 @@ test_gemv_layout (void)
   g_autofree float *want2 = g_new (float, 4 * N2);
   g_autofree float *y = g_new (float, 4 * N);
   g_autofree float *y2 = g_new (float, 4 * N2);
-  for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
-    naive_linear (w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
-    naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
-    memcpy (y, res, sizeof (float) * m * N);
-    VlmGemvOut outs[] = { { blocked, 0, TRUE, N, b, VLM_ACT_GELU_TANH, y, y },
-                          { blocked2, 0, TRUE, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
-    vlm_gemv (outs, 2, &(VlmGemvIn) { m, K, KPAD, xb, NULL });
-    vt_assert_close ("gemv, first output", y, want, (int64_t) m * N, TOL);
-    vt_assert_close ("gemv, second output", y2, want2, (int64_t) m * N2, TOL);
-  }
+  /* 3-4 rows on AMX tiles where the process may use them, and on the
+   * vector kernel (no_tiles) */
+  g_test_message ("AMX tiles: %s (%s)", vlm_cpu_amx_tiles () ? "used for 3-4 rows" : "not available",
+                  vlm_cpu_describe ());
+  for (int no_tiles = 0; no_tiles <= vlm_cpu_amx_tiles (); no_tiles++)
+    for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+      naive_linear (w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
+      naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
+      memcpy (y, res, sizeof (float) * m * N);
+      VlmGemvOut outs[] = { { blocked, 0, TRUE, N, b, VLM_ACT_GELU_TANH, y, y },
+                            { blocked2, 0, TRUE, N2, NULL, VLM_ACT_NONE, NULL, y2 } };
+      vlm_gemv (outs, 2, &(VlmGemvIn) { m, K, KPAD, xb, NULL, .no_tiles = no_tiles });
+      vt_assert_close ("gemv, first output", y, want, (int64_t) m * N, TOL);
+      vt_assert_close ("gemv, second output", y2, want2, (int64_t) m * N2, TOL);
+    }
   g_aligned_free (blocked);
   g_aligned_free (blocked2);
 }
