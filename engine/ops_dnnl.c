@@ -991,27 +991,24 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
 }
 
 /* The most rows the engine's GEMV takes for a weight packed as `pk`;
- * oneDNN's matmul above. The blocked bf16 kernel (tiers with bf16
- * instructions) issues a vdpbf16ps per weight vector and row, so each row
- * costs more, while AMX tiles stream the weight once for any few rows:
- * 3072 × 768 on this project's Sapphire Rapids VM, alternated in one
- * process, 1 / 2 / 3 / 4 rows: engine 0.095 / 0.11–0.12 / 0.13–0.14 /
- * 0.16 ms, oneDNN AMX 0.10 / 0.10 / 0.10 / 0.10 ms. So on AMX the engine's
- * GEMV takes 3-4 rows on tiles itself (ops_gemv.c: from DRAM 26–28 GB/s
- * against oneDNN's 22–24), or, where the OS grants no tile state, leaves
- * them to oneDNN. Without AMX the
- * engine's kernel keeps its lead up to 4 rows where the cores issue two
- * vdpbf16ps a cycle (AMD Zen 5, `avx512-bf16`: ViT-GPT2's batched decode
- * step of 3.7 captions 12.5–12.9 ms with it vs 14.3–15.1 ms through
- * oneDNN's brgemm, alternated); the Sapphire Rapids VM capped to
- * avx512-bf16 (no such CPU ships) measured brgemm ahead at 3–4 rows (0.21–0.25
- * vs 0.23–0.32 ms). The f32, bf16-rows and s8 GEMVs: VLM_GEMV_MAX_ROWS. */
+ * oneDNN's matmul above. Every blocked kernel takes VLM_GEMV_MAX_ROWS: for
+ * so few rows oneDNN's matmul streams the weight from DRAM slower than the
+ * engine's kernels (Sapphire Rapids VM, 3-4 rows of 768 × 3072 and
+ * 3072 × 768, alternated: f32 weights 29.9–31.6 GB/s on the engine's f32
+ * kernel vs 24.8–26.2 through oneDNN's brgemm; bf16 26.4–28.6 on AMX tiles
+ * vs 22.4–23.7 through oneDNN's AMX matmul; Zen 5, `avx512-bf16`:
+ * ViT-GPT2's batched step of 3.7 captions 12.5–12.9 ms with the vdpbf16ps
+ * kernel vs 14.3–15.1 through brgemm). The one exception: bf16 on AMX
+ * where the OS grants no tile state, whose 3-4 rows the vdpbf16ps kernel
+ * runs no faster than oneDNN's AMX matmul (one vdpbf16ps per 64 bytes of
+ * weight and row: 0.16 vs 0.10 ms for 4 rows of 3072 × 768 in cache). */
 static int
 gemv_max_rows (const Packed *pk)
 {
-  if (pk->layout != PACK_DNNL)
-    return VLM_GEMV_MAX_ROWS;
-  return vlm_cpu_tier () >= VLM_CPU_AMX && !vlm_cpu_amx_tiles () ? 2 : VLM_GEMV_MAX_ROWS;
+  if (pk->layout == PACK_DNNL && pk->md.data_type == dnnl_bf16 && vlm_cpu_tier () >= VLM_CPU_AMX &&
+      !vlm_cpu_amx_tiles ())
+    return 2;
+  return VLM_GEMV_MAX_ROWS;
 }
 
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16
