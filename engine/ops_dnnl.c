@@ -1001,13 +1001,15 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
  * kernel vs 14.3–15.1 through brgemm). The one exception: bf16 on AMX
  * where the OS grants no tile state, whose 3-4 rows the vdpbf16ps kernel
  * runs no faster than oneDNN's AMX matmul (one vdpbf16ps per 64 bytes of
- * weight and row: 0.16 vs 0.10 ms for 4 rows of 3072 × 768 in cache). */
+ * weight and row: 0.16 vs 0.10 ms for 4 rows of 3072 × 768 in cache).
+ * With tiles bf16 takes up to VLM_GEMV_TILE_ROWS (a tile's rows): 5-16
+ * rows of 768 × 3072 and 3072 × 768 from DRAM 24.6–30.9 GB/s on tiles vs
+ * 21.1–24.9 through oneDNN's AMX matmul (8 streams' steps, beam search). */
 static int
 gemv_max_rows (const Packed *pk)
 {
-  if (pk->layout == PACK_DNNL && pk->md.data_type == dnnl_bf16 && vlm_cpu_tier () >= VLM_CPU_AMX &&
-      !vlm_cpu_amx_tiles ())
-    return 2;
+  if (pk->layout == PACK_DNNL && pk->md.data_type == dnnl_bf16 && vlm_cpu_tier () >= VLM_CPU_AMX)
+    return vlm_cpu_amx_tiles () ? VLM_GEMV_TILE_ROWS : 2;
   return VLM_GEMV_MAX_ROWS;
 }
 

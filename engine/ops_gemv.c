@@ -170,7 +170,7 @@ gemv_one_f32 (const float *w, const float *x, int m, int k, float *out)
 #undef GEMV_BLOCK
 }
 
-/* AMX (tiles: tdpbf16ps) for 3 and 4 rows of bf16 input over the same
+/* AMX (tiles: tdpbf16ps) for 3 to 16 rows of bf16 input over the same
  * blocks. The vector kernel above issues a vdpbf16ps per 64 bytes of
  * weight and row, so from 3 rows on it no longer keeps up with DRAM, nor
  * does oneDNN's AMX matmul at that size; a tile multiply takes 16 pairs of
@@ -239,6 +239,12 @@ gemv_one_amx (const uint16_t *w, const uint16_t *x, int kpad, float *out)
   _tile_stored (3, out + 48, 256);
 }
 
+int
+vlm_gemv_bf16_max_rows (void)
+{
+  return vlm_cpu_amx_tiles () ? VLM_GEMV_TILE_ROWS : VLM_GEMV_MAX_ROWS;
+}
+
 /* Whether vlm_gemv runs `in` on tiles */
 static gboolean
 gemv_amx (const VlmGemvIn *in)
@@ -292,7 +298,8 @@ void
 vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
 {
   int m = in->m;
-  g_assert (m >= 1 && m <= VLM_GEMV_MAX_ROWS && n_outs >= 1 && n_outs <= VLM_GEMV_MAX_OUTS);
+  g_assert (m >= 1 && m <= (in->xb && gemv_amx (in) ? VLM_GEMV_TILE_ROWS : VLM_GEMV_MAX_ROWS) && n_outs >= 1 &&
+            n_outs <= VLM_GEMV_MAX_OUTS);
   g_assert (!in->xb || in->kpad % 32 == 0);
   g_assert (!in->xq || in->kpad % 64 == 0);
   /* the outputs' blocks of 64 columns, numbered one after another */
@@ -308,7 +315,7 @@ vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, co
   gboolean tiles = gemv_amx (in);
 #pragma omp parallel num_threads (nt)
   {
-    float out[VLM_GEMV_MAX_ROWS * 64] __attribute__ ((aligned (64)));
+    float out[VLM_GEMV_TILE_ROWS * 64] __attribute__ ((aligned (64)));
     int i = 0;
     if (tiles)
       gemv_amx_begin (m);

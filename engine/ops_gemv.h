@@ -30,14 +30,14 @@ typedef struct {
   const float *scales;
   const int32_t *sums;
 } VlmGemvOut;
-/* The m <= VLM_GEMV_MAX_ROWS rows of input: bf16 xb [m, kpad] (zero past
+/* The m <= VLM_GEMV_MAX_ROWS rows of input (bf16: vlm_gemv_bf16_max_rows): bf16 xb [m, kpad] (zero past
  * k; kpad a multiple of 32) for blocked bf16 weights; f32 x [m, k] and the
  * weight's kpad (a multiple of 16) for blocked f32 ones; u8 xq [m, kpad] (zero past
  * k; kpad a multiple of 64, 64-byte aligned) for s8 weights, each row with
  * its own scale and zero point, x[r] ≈ xq_scales[r] · (xq[r] - xq_zeros[r])
  * (so a row's output never depends on the other rows); else f32 x [m, k].
- * bf16 input of 3 or 4 rows runs on AMX tiles where the process may use
- * them (vlm_cpu_amx_tiles), else on vdpbf16ps. */
+ * bf16 input of 3 to VLM_GEMV_TILE_ROWS rows runs on AMX tiles where the
+ * process may use them (vlm_cpu_amx_tiles), else (up to 4) on vdpbf16ps. */
 typedef struct {
   int m, k, kpad;
   const uint16_t *xb;
@@ -45,9 +45,15 @@ typedef struct {
   const uint8_t *xq;
   const float *xq_scales;
   const int32_t *xq_zeros;
-  gboolean no_tiles;   /* bf16: the vector kernel even where AMX tiles would take 3-4 rows (tests) */
+  gboolean no_tiles;   /* bf16, m <= 4: the vector kernel even where AMX tiles would run it (tests) */
 } VlmGemvIn;
 #define VLM_GEMV_MAX_OUTS 4
+/* The most rows of bf16 input vlm_gemv takes where AMX tiles run them (a
+ * tile's rows); VLM_GEMV_MAX_ROWS elsewhere. */
+#define VLM_GEMV_TILE_ROWS 16
+/* The most rows of bf16 input (blocked weights) vlm_gemv takes on this
+ * process: VLM_GEMV_TILE_ROWS with AMX tiles, else VLM_GEMV_MAX_ROWS. */
+int vlm_gemv_bf16_max_rows (void);
 /* Every output, their blocks shared out over OpenMP's current thread count
  * in one parallel region. */
 void vlm_gemv (const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in);

@@ -266,25 +266,26 @@ test_gemv_layout (void)
   g_autofree float *w = rand_f32 (r, N * K, -1, 1);
   g_autofree float *w2 = rand_f32 (r, N2 * K, -1, 1);
   g_autofree float *b = rand_f32 (r, N, -1, 1);
-  g_autofree float *x = rand_f32 (r, 4 * K, -1, 1);
-  g_autofree float *res = rand_f32 (r, 4 * N, -5, 5);
+  enum { M = VLM_GEMV_TILE_ROWS };
+  g_autofree float *x = rand_f32 (r, M * K, -1, 1);
+  g_autofree float *res = rand_f32 (r, M * N, -5, 5);
   guint16 *blocked = gemv_blocked (w, N, K, KPAD), *blocked2 = gemv_blocked (w2, N2, K, KPAD);
-  g_autofree guint16 *xb = g_new0 (guint16, 4 * KPAD);
-  for (int i = 0; i < 4; i++)
+  g_autofree guint16 *xb = g_new0 (guint16, M * KPAD);
+  for (int i = 0; i < M; i++)
     for (int t = 0; t < K; t++) {
       xb[i * KPAD + t] = vlm_f32_to_bf16 (x[i * K + t]);
       x[i * K + t] = vlm_bf16_to_f32 (xb[i * KPAD + t]);
     }
-  g_autofree float *want = g_new (float, 4 * N);
-  g_autofree float *want2 = g_new (float, 4 * N2);
-  g_autofree float *y = g_new (float, 4 * N);
-  g_autofree float *y2 = g_new (float, 4 * N2);
-  /* 3-4 rows on AMX tiles where the process may use them, and on the
-   * vector kernel (no_tiles) */
-  g_test_message ("AMX tiles: %s (%s)", vlm_cpu_amx_tiles () ? "used for 3-4 rows" : "not available",
+  g_autofree float *want = g_new (float, M * N);
+  g_autofree float *want2 = g_new (float, M * N2);
+  g_autofree float *y = g_new (float, M * N);
+  g_autofree float *y2 = g_new (float, M * N2);
+  /* 3 to 16 rows on AMX tiles where the process may use them, and up to 4
+   * on the vector kernel (no_tiles) */
+  g_test_message ("AMX tiles: %s (%s)", vlm_cpu_amx_tiles () ? "used for 3-16 rows" : "not available",
                   vlm_cpu_describe ());
   for (int no_tiles = 0; no_tiles <= vlm_cpu_amx_tiles (); no_tiles++)
-    for (int m = 1; m <= VLM_GEMV_MAX_ROWS; m++) {
+    for (int m = 1; m <= (no_tiles ? VLM_GEMV_MAX_ROWS : vlm_gemv_bf16_max_rows ()); m++) {
       naive_linear (w, b, N, K, x, m, VLM_ACT_GELU_TANH, res, want);
       naive_linear (w2, NULL, N2, K, x, m, VLM_ACT_NONE, NULL, want2);
       memcpy (y, res, sizeof (float) * m * N);
