@@ -1008,9 +1008,9 @@ gemv_input (VlmOpsDnnl *d, const float *x, int m, int k, int kpad)
 static int
 gemv_max_rows (const Packed *pk)
 {
-  if (pk->layout == PACK_DNNL && pk->md.data_type == dnnl_bf16 && vlm_cpu_tier () >= VLM_CPU_AMX)
-    return vlm_cpu_amx_tiles () ? VLM_GEMV_TILE_ROWS : 2;
-  return VLM_GEMV_MAX_ROWS;
+  if (pk->layout != PACK_DNNL || pk->md.data_type != dnnl_bf16)
+    return VLM_GEMV_MAX_ROWS;
+  return vlm_cpu_tier () >= VLM_CPU_AMX && !vlm_cpu_amx_tiles () ? 2 : vlm_gemv_bf16_max_rows ();
 }
 
 /* Whether `lin` on m rows goes to the engine's GEMV: the blocked bf16

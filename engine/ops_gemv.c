@@ -253,9 +253,11 @@ gemv_amx (const VlmGemvIn *in)
 }
 
 /* block b of output o: its 64 (or fewer) columns for the m rows, the
- * epilogue applied while they are in cache */
+ * epilogue applied while they are in cache; `tiles`: bf16 on AMX tiles
+ * (gemv_amx) */
 static inline void
-gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernels *kernels, float *out)
+gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernels *kernels, gboolean tiles,
+                float *out)
 {
   int m = in->m, n = o->n, j0 = b * 64, len = MIN (64, n - j0);
   if (o->scales) {
@@ -265,7 +267,7 @@ gemv_block_out (const VlmGemvOut *o, int b, const VlmGemvIn *in, const VlmKernel
       for (int j = 0; j < len; j++)
         out[r * 64 + j] =
             in->xq_scales[r] * o->scales[j0 + j] * (float) (acc[r * 64 + j] - in->xq_zeros[r] * o->sums[j0 + j]);
-  } else if (in->xb && gemv_amx (in))
+  } else if (tiles)
     gemv_one_amx ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, in->kpad, out);
   else if (in->xb)
     gemv_one ((const uint16_t *) o->w + (size_t) j0 * in->kpad, in->xb, m, in->kpad, out);
@@ -298,7 +300,8 @@ void
 vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, const VlmGemvIn *in)
 {
   int m = in->m;
-  g_assert (m >= 1 && m <= (in->xb && gemv_amx (in) ? VLM_GEMV_TILE_ROWS : VLM_GEMV_MAX_ROWS) && n_outs >= 1 &&
+  gboolean tiles = gemv_amx (in);
+  g_assert (m >= 1 && m <= (tiles ? VLM_GEMV_TILE_ROWS : VLM_GEMV_MAX_ROWS) && n_outs >= 1 &&
             n_outs <= VLM_GEMV_MAX_OUTS);
   g_assert (!in->xb || in->kpad % 32 == 0);
   g_assert (!in->xq || in->kpad % 64 == 0);
@@ -312,7 +315,6 @@ vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, co
    * the OS deschedules (a pipeline shares its cores with decoders and
    * converters) holds up at most the run it has, not a fixed share. */
   int next = 0, chunk = CLAMP (nb / (4 * nt), 1, GEMV_CHUNK);
-  gboolean tiles = gemv_amx (in);
 #pragma omp parallel num_threads (nt)
   {
     float out[VLM_GEMV_TILE_ROWS * 64] __attribute__ ((aligned (64)));
@@ -330,7 +332,7 @@ vlm_gemv_with (const VlmKernels *kernels, const VlmGemvOut *outs, int n_outs, co
         break;
       for (int b = b0; b < MIN (nb, b0 + chunk); b++) {
         while (b >= first[i + 1]) i++;
-        gemv_block_out (&outs[i], b - first[i], in, kernels, out);
+        gemv_block_out (&outs[i], b - first[i], in, kernels, tiles, out);
       }
     }
     if (tiles)
