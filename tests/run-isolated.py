@@ -10,14 +10,20 @@ valgrind and zen3 test setups of meson.build): a wrapper given to meson
 itself would run this script under it, not the program. A run that exits
 non-zero after reporting every case ok (valgrind's --error-exitcode) fails.
 
+Each run gets a TMPDIR of its own, removed when it ends, so what a case
+that died left in g_dir_make_tmp's folders does not pile up in /tmp.
+
 Usage: run-isolated.py PROGRAM [ARGS...]"""
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 
-listing = subprocess.run(sys.argv[1:] + ["-l"], capture_output=True, text=True)
+tmp = tempfile.TemporaryDirectory(prefix=os.path.basename(sys.argv[1]) + "-")
+env = dict(os.environ, TMPDIR=tmp.name)
+listing = subprocess.run(sys.argv[1:] + ["-l"], capture_output=True, text=True, env=env)
 prog = shlex.split(os.environ.get("VLM_TEST_WRAPPER", "")) + sys.argv[1:]
 cases = [line.strip() for line in listing.stdout.splitlines() if line.startswith("/")]
 reported = []   # paths in the order they finished
@@ -25,7 +31,7 @@ n = 0
 failed = False
 while True:
     skips = [arg for path in reported for arg in ("-s", path)]
-    proc = subprocess.Popen(prog + ["--tap"] + skips, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(prog + ["--tap"] + skips, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     bailed = False
     for line in proc.stdout:
         line = line.rstrip("\n")
@@ -64,4 +70,5 @@ while True:
     print(f"not ok {n} {left[0]} # the program died in this case ({why}); the cases after it run in a new process",
           flush=True)
 print(f"1..{n}")
+tmp.cleanup()
 sys.exit(1 if failed else 0)
